@@ -1,0 +1,210 @@
+import { readFileSync, existsSync } from "node:fs";
+import { resolve } from "node:path";
+import { z } from "zod";
+import { ReelfeedError } from "./errors";
+
+/**
+ * One typed configuration for the whole product. Sources, lowest precedence first: built-in defaults (embedded
+ * mode: no server needed), an optional JSON file (`REELFEED_CONFIG` or `--config`), then environment variables.
+ * Validated once at start-up; a bad value fails with BAD_CONFIG naming the key.
+ */
+
+const sourceEntry = z.object({
+  /** Registered source name (built-in or from a plugin), PascalCase. */
+  name: z.string().min(1),
+  enabled: z.boolean().default(true),
+  /** Most candidates this source may contribute per request. */
+  quota: z.number().int().positive().default(200),
+  /** Multiplies the source's own scores when merging (fallback ordering when the ranker is down). */
+  weight: z.number().nonnegative().default(1),
+  /** Per-request time budget; past it the source is dropped for that request. */
+  timeoutMs: z.number().int().positive().default(40),
+  /** Fail open: a failing source is dropped and the feed answers. Fail closed: the request fails. */
+  failOpen: z.boolean().default(true),
+  /** Source-specific options, passed to its factory. */
+  options: z.record(z.string(), z.unknown()).default({}),
+});
+
+const stageEntry = z.object({
+  name: z.string().min(1),
+  enabled: z.boolean().default(true),
+  options: z.record(z.string(), z.unknown()).default({}),
+});
+
+export const configSchema = z.object({
+  server: z
+    .object({
+      port: z.number().int().min(0).max(65535).default(4000),
+      host: z.string().default("0.0.0.0"),
+      /** Max `first` a feed request may ask for. */
+      maxPageSize: z.number().int().positive().default(100),
+      /** Max events in one recordEvents batch / HTTP batch. */
+      maxEventBatch: z.number().int().positive().default(1000),
+      /** Max HTTP body bytes. */
+      maxBodyBytes: z.number().int().positive().default(2_000_000),
+    })
+    .default({}),
+  paths: z
+    .object({
+      /** Where local state lives: event log, registry of bundles. */
+      varDir: z.string().default("var"),
+      /** Bundle served when none is given and the registry has no active one. */
+      bundle: z.string().optional(),
+      /** Data `npm start` trains on when there is no bundle yet. */
+      bootstrapData: z.string().default("../shared/data/movielens-small"),
+    })
+    .default({}),
+  backends: z
+    .object({
+      /** Redis for the event log (Streams) and real-time state; embedded when unset. */
+      redisUrl: z.string().optional(),
+      /** Qdrant for the vector index; embedded when unset. */
+      qdrantUrl: z.string().optional(),
+      qdrantApiKey: z.string().optional(),
+      /** Neo4j for the social graph; embedded when unset. */
+      neo4jUri: z.string().optional(),
+      neo4jUser: z.string().default("neo4j"),
+      neo4jPassword: z.string().optional(),
+    })
+    .default({}),
+  ranking: z
+    .object({
+      /** ONNX Runtime execution providers in order of preference; unavailable ones fall back to the next. */
+      executionProviders: z.array(z.enum(["cuda", "cpu"])).default(["cuda", "cpu"]),
+      /** Requests arriving within this window are scored in one ONNX call. */
+      microBatchWindowMs: z.number().nonnegative().default(1),
+      maxBatchRows: z.number().int().positive().default(4096),
+      /** Candidates scored per request. */
+      candidatesToRank: z.number().int().positive().default(500),
+      /** Score blend: versioned, replayable. score = pClick^click * (1+watch*E[completion]) * (1+like*pLike) ... */
+      blend: z
+        .object({
+          version: z.string().default("blend-v1"),
+          click: z.number().default(1),
+          completion: z.number().default(1),
+          like: z.number().default(0.5),
+          dislike: z.number().default(1),
+        })
+        .default({}),
+      timeoutMs: z.number().int().positive().default(60),
+    })
+    .default({}),
+  pipeline: z
+    .object({
+      sources: z.array(sourceEntry).default([
+        { name: "TwoTower", quota: 300 },
+        { name: "MultiQuery", quota: 150 },
+        { name: "Content", quota: 150 },
+        { name: "Trending", quota: 150 },
+        { name: "Social", quota: 100 },
+        { name: "Subscriptions", quota: 100 },
+        { name: "Fresh", quota: 50 },
+      ] as never),
+      stages: z.array(stageEntry).default([
+        { name: "Guardrails" },
+        { name: "Diversity" },
+        { name: "Freshness" },
+        { name: "Exploration" },
+      ] as never),
+      /** Plugin folders under plugins/ to load at start-up, by name. */
+      plugins: z.array(z.string()).default([]),
+    })
+    .default({}),
+  events: z
+    .object({
+      /** Events older than this are rejected as stale (days). */
+      horizonDays: z.number().positive().default(365 * 30),
+      /** Events further than this in the future are rejected (ms of clock skew allowed). */
+      maxFutureSkewMs: z.number().nonnegative().default(5 * 60_000),
+      /** File log segment size before rotation. */
+      segmentBytes: z.number().int().positive().default(64 * 1024 * 1024),
+    })
+    .default({}),
+});
+
+export type ReelfeedConfig = z.infer<typeof configSchema>;
+export type SourceEntry = z.infer<typeof sourceEntry>;
+export type StageEntry = z.infer<typeof stageEntry>;
+
+/** Environment variables and the config key each sets. */
+const ENV: ReadonlyArray<[string, string[], "string" | "number" | "list"]> = [
+  ["PORT", ["server", "port"], "number"],
+  ["HOST", ["server", "host"], "string"],
+  ["REELFEED_VAR_DIR", ["paths", "varDir"], "string"],
+  ["REELFEED_BUNDLE", ["paths", "bundle"], "string"],
+  ["REELFEED_BOOTSTRAP_DATA", ["paths", "bootstrapData"], "string"],
+  ["REDIS_URL", ["backends", "redisUrl"], "string"],
+  ["QDRANT_URL", ["backends", "qdrantUrl"], "string"],
+  ["QDRANT_API_KEY", ["backends", "qdrantApiKey"], "string"],
+  ["NEO4J_URI", ["backends", "neo4jUri"], "string"],
+  ["NEO4J_USER", ["backends", "neo4jUser"], "string"],
+  ["NEO4J_PASSWORD", ["backends", "neo4jPassword"], "string"],
+  ["REELFEED_EXECUTION_PROVIDERS", ["ranking", "executionProviders"], "list"],
+  ["REELFEED_PLUGINS", ["pipeline", "plugins"], "list"],
+];
+
+function setPath(obj: Record<string, unknown>, path: string[], value: unknown): void {
+  let cur = obj;
+  for (const key of path.slice(0, -1)) {
+    if (typeof cur[key] !== "object" || cur[key] === null) cur[key] = {};
+    cur = cur[key] as Record<string, unknown>;
+  }
+  cur[path[path.length - 1]] = value;
+}
+
+export interface LoadConfigOptions {
+  /** JSON config file. @default process.env.REELFEED_CONFIG */
+  file?: string;
+  /** @default process.env */
+  env?: NodeJS.ProcessEnv;
+  /** Overrides applied last (CLI flags, tests). */
+  overrides?: Record<string, unknown>;
+}
+
+export function loadConfig(options: LoadConfigOptions = {}): ReelfeedConfig {
+  const { env = process.env } = options;
+  const file = options.file ?? env.REELFEED_CONFIG;
+  let raw: Record<string, unknown> = {};
+  if (file) {
+    const path = resolve(file);
+    if (!existsSync(path)) throw new ReelfeedError("BAD_CONFIG", `${path}: config file not found`, { path });
+    try {
+      raw = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
+    } catch (err) {
+      throw new ReelfeedError("BAD_CONFIG", `${path}: not valid JSON (${(err as Error).message})`, { path });
+    }
+  }
+  for (const [name, path, kind] of ENV) {
+    const value = env[name];
+    if (value === undefined || value === "") continue;
+    if (kind === "number") {
+      const n = Number(value);
+      if (!Number.isFinite(n)) throw new ReelfeedError("BAD_CONFIG", `${name}: expected a number, got "${value}"`, { key: name });
+      setPath(raw, path, n);
+    } else if (kind === "list") {
+      setPath(raw, path, value.split(",").map((s) => s.trim()).filter(Boolean));
+    } else {
+      setPath(raw, path, value);
+    }
+  }
+  const merged = deepMerge(raw, options.overrides ?? {});
+  const parsed = configSchema.safeParse(merged);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const key = issue.path.join(".");
+    throw new ReelfeedError("BAD_CONFIG", `config ${key}: ${issue.message}`, { key });
+  }
+  return parsed.data;
+}
+
+function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const prev = out[k];
+    out[k] =
+      v && typeof v === "object" && !Array.isArray(v) && prev && typeof prev === "object" && !Array.isArray(prev)
+        ? deepMerge(prev as Record<string, unknown>, v as Record<string, unknown>)
+        : v;
+  }
+  return out;
+}

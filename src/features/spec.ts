@@ -1,0 +1,97 @@
+/**
+ * The numeric contract between feature code (src/features) and models (src/training): a model is built from a
+ * FeatureSpec, and fed FeatureBatches built by the same functions online and offline.
+ *
+ * Index 0 of every vocabulary is reserved: 0 = padding / unknown (out-of-vocabulary ids hash into buckets
+ * 1..oovBuckets, known ids follow). Bags (multi-valued columns, e.g. watch history or tags) are fixed-length and
+ * padded with 0; models mask index 0 out when pooling.
+ */
+export interface CategoricalColumn {
+  name: string;
+  vocabSize: number;
+  /** Embedding width the model uses for this column. */
+  dim: number;
+}
+
+export interface BagColumn extends CategoricalColumn {
+  /** Fixed number of slots per row. */
+  length: number;
+}
+
+export interface FeatureSpec {
+  categorical: CategoricalColumn[];
+  bags: BagColumn[];
+  /** Dense columns, already normalised (z-score / log / cyclical) by the feature code. */
+  dense: string[];
+}
+
+export interface FeatureBatch {
+  size: number;
+  /** One array per categorical column, each of length `size`. */
+  categorical: Int32Array[];
+  /** One array per bag column, each of length `size * column.length` (row-major). */
+  bags: Int32Array[];
+  /** Row-major, `size * spec.dense.length`. */
+  dense: Float32Array;
+}
+
+/** Concatenates rows (batches of any size) into one batch. */
+export function concatBatches(spec: FeatureSpec, parts: readonly FeatureBatch[]): FeatureBatch {
+  const size = parts.reduce((s, p) => s + p.size, 0);
+  const categorical = spec.categorical.map((_, c) => {
+    const out = new Int32Array(size);
+    let o = 0;
+    for (const p of parts) {
+      out.set(p.categorical[c], o);
+      o += p.size;
+    }
+    return out;
+  });
+  const bags = spec.bags.map((col, b) => {
+    const out = new Int32Array(size * col.length);
+    let o = 0;
+    for (const p of parts) {
+      out.set(p.bags[b], o);
+      o += p.size * col.length;
+    }
+    return out;
+  });
+  const dense = new Float32Array(size * spec.dense.length);
+  let o = 0;
+  for (const p of parts) {
+    dense.set(p.dense, o);
+    o += p.size * spec.dense.length;
+  }
+  return { size, categorical, bags, dense };
+}
+
+/** Rows [start, end) of a batch. */
+export function sliceBatch(spec: FeatureSpec, batch: FeatureBatch, start: number, end: number): FeatureBatch {
+  const d = spec.dense.length;
+  return {
+    size: end - start,
+    categorical: batch.categorical.map((a) => a.subarray(start, end)),
+    bags: batch.bags.map((a, b) => a.subarray(start * spec.bags[b].length, end * spec.bags[b].length)),
+    dense: batch.dense.subarray(start * d, end * d),
+  };
+}
+
+/** Rows at the given indices, in that order. */
+export function takeRows(spec: FeatureSpec, batch: FeatureBatch, rows: ArrayLike<number>): FeatureBatch {
+  const n = rows.length;
+  const d = spec.dense.length;
+  const categorical = batch.categorical.map((a) => {
+    const out = new Int32Array(n);
+    for (let i = 0; i < n; i++) out[i] = a[rows[i]];
+    return out;
+  });
+  const bags = batch.bags.map((a, b) => {
+    const len = spec.bags[b].length;
+    const out = new Int32Array(n * len);
+    for (let i = 0; i < n; i++) out.set(a.subarray(rows[i] * len, rows[i] * len + len), i * len);
+    return out;
+  });
+  const dense = new Float32Array(n * d);
+  for (let i = 0; i < n; i++) dense.set(batch.dense.subarray(rows[i] * d, rows[i] * d + d), i * d);
+  return { size: n, categorical, bags, dense };
+}
