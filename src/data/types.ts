@@ -114,6 +114,20 @@ interface VideoEventBase<T extends EventType> extends EventBase<T> {
 export interface ImpressionEvent extends VideoEventBase<"impression"> {
   position: number;
   surface: Surface;
+  /** Set on impressions the server logs for pages it served (the feedback loop). */
+  served?: ServedInfo;
+}
+
+/** What the server knew when it served an item: lets training join outcomes to scores and sources. */
+export interface ServedInfo {
+  modelVersion: string;
+  /** Probability per ranker head, e.g. { click: 0.12, completion: 0.4, like: 0.05 }. */
+  scores: Record<string, number>;
+  /** Final blended score. */
+  score: number;
+  /** Candidate sources that proposed the item. */
+  sources: string[];
+  experiment?: string;
 }
 export interface ClickEvent extends VideoEventBase<"click"> {
   surface?: Surface;

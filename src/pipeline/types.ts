@@ -1,0 +1,185 @@
+import type { Catalog } from "../data/catalog";
+import type { Device, Surface, User, Video } from "../data/types";
+import type { UserAggregates } from "../features/aggregates";
+import type { FeatureBatch } from "../features/spec";
+import type { GraphStore } from "../stores/graph-store";
+import type { StateStore, UserRelations } from "../stores/state-store";
+import type { VectorIndex } from "../stores/vector-index";
+
+/**
+ * The contracts of the feed pipeline: what a request looks like once hydrated, what candidate sources, filters
+ * and re-rank stages receive and return, and what a plugin provides. Plugin authors build against this file.
+ */
+
+export interface FeedContext {
+  device: Device;
+  country?: string;
+  language?: string;
+  /** Request time (epoch ms): "now" for every time-dependent feature. */
+  now: number;
+  /** Videos watched earlier in this session, most recent last. */
+  sessionVideoIds: string[];
+}
+
+/** A feed request after hydration: profile, real-time state and context are all here. */
+export interface FeedQuery {
+  userId: string;
+  /** The profile, undefined for an unknown user (cold start). */
+  user?: User;
+  surface: Surface;
+  context: FeedContext;
+  /** Watch-next / similar-videos seed. */
+  seedVideoId?: string;
+  /** Real-time aggregates (recent history, affinities), undefined for a user with no events. */
+  userAgg?: UserAggregates;
+  relations: UserRelations;
+  /** Watched or already served: never served again. */
+  seen: ReadonlySet<string>;
+  /** Items requested for this page. */
+  pageSize: number;
+}
+
+export const REASON_CODES = [
+  "PERSONALIZED",
+  "SUBSCRIBED_CREATOR",
+  "SIMILAR_TO",
+  "TRENDING_IN",
+  "POPULAR",
+  "FRIENDS_ENGAGED",
+  "FRESH",
+  "CATEGORY_INTEREST",
+  "EXPLORATION",
+] as const;
+export type ReasonCode = (typeof REASON_CODES)[number];
+
+/** Why a video was proposed, machine-readable: { code: "SIMILAR_TO", params: { videoId: "42" } }. */
+export interface Reason {
+  code: ReasonCode;
+  params: Record<string, string>;
+}
+
+/** One source's proposal. */
+export interface Candidate {
+  videoId: string;
+  /** The source's own relevance score; higher is better, scale is the source's. */
+  score: number;
+  reason: Reason;
+}
+
+export interface Attribution {
+  source: string;
+  score: number;
+  reason: Reason;
+}
+
+/** A candidate after merging: deduplicated, every proposing source kept. */
+export interface MergedCandidate {
+  videoId: string;
+  video: Video;
+  /** Every source that proposed it, best weighted score first. */
+  sources: Attribution[];
+  /** Weighted source score: the fallback ordering when the ranker is unavailable. */
+  sourceScore: number;
+}
+
+export interface ScoredCandidate extends MergedCandidate {
+  /** Final score, after the blend and any re-rank boosts. */
+  score: number;
+  /** Probability per ranker head; empty when the ranker was not used. */
+  heads: Record<string, number>;
+  /** The reason shown to the client: the best attribution's, or a stage's (EXPLORATION). */
+  reason: Reason;
+}
+
+/** Everything a source, filter or stage may read. Read-only by contract. */
+export interface FeedRuntime {
+  catalog: Catalog;
+  state: StateStore;
+  graph: GraphStore;
+  /** Two-tower video embeddings and content (text) embeddings; absent when the bundle lacks them. */
+  vectors: { twoTower?: VectorIndex; content?: VectorIndex };
+  models: { userTower?: UserTowerModel; ranker?: RankerModel };
+  /** Version of the model bundle being served. */
+  modelVersion: string;
+}
+
+export interface UserTowerModel {
+  readonly dim: number;
+  /** Builds the user-tower rows for a query with the shared feature code and returns one embedding. */
+  embed(query: FeedQuery, signal?: AbortSignal): Promise<Float32Array>;
+}
+
+export interface RankerModel {
+  readonly heads: readonly string[];
+  readonly version: string;
+  /** Probabilities per head for each candidate, in input order, same length. */
+  score(query: FeedQuery, videos: readonly Video[], signal?: AbortSignal): Promise<Record<string, Float32Array>>;
+}
+
+/** Names of runtime parts a source can require; checked at start-up, not per request. */
+export type StoreName = "twoTower" | "content" | "userTower" | "ranker" | "graph" | "state";
+
+export interface SourceContext {
+  runtime: FeedRuntime;
+  /** Aborts when the source's timeout passes or the request is cancelled. */
+  signal: AbortSignal;
+  /** Most candidates to return (the source's quota). */
+  limit: number;
+  /** The source's options from config. */
+  options: Record<string, unknown>;
+}
+
+/** A source proposes candidates. It must not throw for an unknown user: return [] instead. */
+export interface CandidateSource {
+  /** Stable PascalCase identity: logs, metrics, config, traces. */
+  readonly name: string;
+  readonly requires?: readonly StoreName[];
+  fetch(query: FeedQuery, ctx: SourceContext): Promise<readonly Candidate[]>;
+}
+
+export interface Removal<T> {
+  candidate: T;
+  reason: string;
+}
+
+export interface FilterResult {
+  kept: MergedCandidate[];
+  removed: Removal<MergedCandidate>[];
+}
+
+/** A hard rule on merged candidates. Never mutates its input. */
+export interface CandidateFilter {
+  readonly name: string;
+  apply(query: FeedQuery, candidates: readonly MergedCandidate[], runtime: FeedRuntime): FilterResult;
+}
+
+export interface StageContext {
+  runtime: FeedRuntime;
+  options: Record<string, unknown>;
+  /** What this session was already served on earlier pages, in order (for caps that span pages). */
+  servedEarlier: readonly Video[];
+}
+
+export interface StageResult {
+  kept: ScoredCandidate[];
+  removed: Removal<ScoredCandidate>[];
+}
+
+/** A re-rank stage returns what it kept (in its new order) and why it removed the rest; it never mutates its input. */
+export interface RerankStage {
+  readonly name: string;
+  apply(query: FeedQuery, ranked: readonly ScoredCandidate[], ctx: StageContext): StageResult;
+}
+
+export interface ReelfeedPlugin {
+  name: string;
+  version: string;
+  sources?: CandidateSource[];
+  stages?: RerankStage[];
+}
+
+/** The one place plugins are typed; validated by the registry at start-up. */
+export const definePlugin = (plugin: ReelfeedPlugin): ReelfeedPlugin => plugin;
+
+/** Rows for models: the feature code turns a query and videos into batches. Re-exported for plugin authors. */
+export type { FeatureBatch };
