@@ -1,0 +1,266 @@
+import {
+  DEVICES,
+  EVENT_TYPES,
+  SURFACES,
+  VIDEO_EVENT_TYPES,
+  assertNever,
+  type Device,
+  type EventType,
+  type ReelEvent,
+  type ServedInfo,
+  type Surface,
+} from "../data/types";
+import { DAY_MS } from "../features/aggregates";
+
+/**
+ * Per-event validation at the ingestion edge. Returns a clean, normalized `ReelEvent` (only known fields, `ts` as
+ * epoch ms, country upper case) or the first problem as a machine-readable code and the offending field, so a
+ * client can fix exactly that event; a bad event never rejects its batch.
+ */
+
+export type EventRejectCode =
+  | "INVALID_EVENT" // not a JSON object
+  | "INVALID_JSON" // (HTTP) the line is not JSON at all
+  | "MISSING_FIELD"
+  | "INVALID_FIELD"
+  | "UNKNOWN_TYPE"
+  | "FUTURE_TIMESTAMP"
+  | "STALE_TIMESTAMP";
+
+export type EventCheck =
+  | { ok: true; event: ReelEvent }
+  | { ok: false; code: EventRejectCode; field?: string; message: string };
+
+/** Bounds the ingestion edge enforces. */
+export interface EventValidationOptions {
+  /** Clock used for the timestamp window. @default Date.now */
+  now?: () => number;
+  /** Events further than this in the future are rejected (client clock skew allowance). @default 300_000 (5 min) */
+  maxFutureSkewMs?: number;
+  /** Events older than this are rejected as stale. @default 10_950 (30 years) */
+  horizonDays?: number;
+  /** Longest id (event, user, video, creator, session...). @default 256 */
+  maxIdLength?: number;
+  /** Longest free text (comment, search query, report reason). @default 10_000 */
+  maxTextLength?: number;
+}
+
+/** The longest plausible watch of a single video: a week of seconds. Anything larger is a client bug. */
+const MAX_SECONDS = 7 * 24 * 3600;
+const PROGRESS_PERCENTS = new Set([25, 50, 75, 100]);
+const EVENT_TYPE_SET: ReadonlySet<string> = new Set(EVENT_TYPES);
+const DEVICE_SET: ReadonlySet<string> = new Set(DEVICES);
+const SURFACE_SET: ReadonlySet<string> = new Set(SURFACES);
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+
+class Reject {
+  constructor(
+    readonly code: EventRejectCode,
+    readonly field: string | undefined,
+    readonly message: string,
+  ) {}
+}
+
+function reject(code: EventRejectCode, field: string | undefined, message: string): never {
+  throw new Reject(code, field, message);
+}
+
+/** Null and undefined both mean "absent": GraphQL inputs carry explicit nulls for fields a client left out. */
+function present(v: unknown): boolean {
+  return v !== undefined && v !== null;
+}
+
+export function validateEvent(raw: unknown, options: EventValidationOptions = {}): EventCheck {
+  try {
+    return { ok: true, event: parseEvent(raw, options) };
+  } catch (err) {
+    if (err instanceof Reject) return { ok: false, code: err.code, field: err.field, message: err.message };
+    throw err;
+  }
+}
+
+function parseEvent(raw: unknown, options: EventValidationOptions): ReelEvent {
+  const { now = Date.now, maxFutureSkewMs = 5 * 60_000, horizonDays = 365 * 30, maxIdLength = 256, maxTextLength = 10_000 } = options;
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) reject("INVALID_EVENT", undefined, "an event must be a JSON object");
+  const r = raw as Record<string, unknown>;
+
+  const id = (field: string): string => {
+    const v = r[field];
+    if (!present(v)) reject("MISSING_FIELD", field, `${field} is required`);
+    if (typeof v !== "string" || v.length === 0) reject("INVALID_FIELD", field, `${field} must be a non-empty string`);
+    if (v.length > maxIdLength) reject("INVALID_FIELD", field, `${field} is longer than ${maxIdLength} characters`);
+    return v;
+  };
+  const optId = (field: string): string | undefined => (present(r[field]) ? id(field) : undefined);
+  const text = (field: string): string => {
+    const v = r[field];
+    if (!present(v)) reject("MISSING_FIELD", field, `${field} is required`);
+    if (typeof v !== "string" || v.trim().length === 0) reject("INVALID_FIELD", field, `${field} must be a non-empty string`);
+    if (v.length > maxTextLength) reject("INVALID_FIELD", field, `${field} is longer than ${maxTextLength} characters`);
+    return v;
+  };
+  const num = (field: string, min: number, max: number, integer = false): number => {
+    const v = r[field];
+    if (!present(v)) reject("MISSING_FIELD", field, `${field} is required`);
+    if (typeof v !== "number" || !Number.isFinite(v)) reject("INVALID_FIELD", field, `${field} must be a finite number`);
+    if (integer && !Number.isInteger(v)) reject("INVALID_FIELD", field, `${field} must be an integer`);
+    if (v < min || v > max) reject("INVALID_FIELD", field, `${field} must be between ${min} and ${max}, got ${v}`);
+    return v;
+  };
+  const bool = (field: string): boolean => {
+    const v = r[field];
+    if (!present(v)) reject("MISSING_FIELD", field, `${field} is required`);
+    if (typeof v !== "boolean") reject("INVALID_FIELD", field, `${field} must be true or false`);
+    return v;
+  };
+  const surface = (field: string): Surface => {
+    const v = r[field];
+    if (!present(v)) reject("MISSING_FIELD", field, `${field} is required`);
+    if (typeof v !== "string" || !SURFACE_SET.has(v)) reject("INVALID_FIELD", field, `${field} must be one of ${SURFACES.join(", ")}`);
+    return v as Surface;
+  };
+  const idList = (field: string): string[] => {
+    const v = r[field];
+    if (!Array.isArray(v) || v.length > 1000 || !v.every((x) => typeof x === "string" && x.length > 0 && x.length <= maxIdLength)) {
+      reject("INVALID_FIELD", field, `${field} must be a list of at most 1000 non-empty strings`);
+    }
+    return v.slice() as string[];
+  };
+
+  const eventId = id("id");
+  if (!present(r.type)) reject("MISSING_FIELD", "type", "type is required");
+  if (typeof r.type !== "string" || !EVENT_TYPE_SET.has(r.type)) {
+    reject("UNKNOWN_TYPE", "type", `unknown event type ${JSON.stringify(r.type)}; expected one of ${EVENT_TYPES.join(", ")}`);
+  }
+  const type = r.type as EventType;
+  const userId = id("userId");
+  const ts = parseTs(r.ts);
+  const t = now();
+  if (ts > t + maxFutureSkewMs) reject("FUTURE_TIMESTAMP", "ts", `ts is ${ts - t} ms in the future (allowed skew ${maxFutureSkewMs} ms)`);
+  if (ts < t - horizonDays * DAY_MS) reject("STALE_TIMESTAMP", "ts", `ts is older than the ${horizonDays}-day horizon`);
+
+  const base: Record<string, unknown> = { id: eventId, type, userId, ts };
+  const sessionId = optId("sessionId");
+  if (sessionId !== undefined) base.sessionId = sessionId;
+  const trackingId = optId("trackingId");
+  if (trackingId !== undefined) base.trackingId = trackingId;
+  if (present(r.device)) {
+    if (typeof r.device !== "string" || !DEVICE_SET.has(r.device)) reject("INVALID_FIELD", "device", `device must be one of ${DEVICES.join(", ")}`);
+    base.device = r.device as Device;
+  }
+  if (present(r.country)) {
+    if (typeof r.country !== "string" || !/^[A-Za-z]{2}$/.test(r.country)) reject("INVALID_FIELD", "country", "country must be an ISO 3166-1 alpha-2 code");
+    base.country = r.country.toUpperCase();
+  }
+  if (VIDEO_EVENT_TYPES.has(type)) base.videoId = id("videoId");
+
+  switch (type) {
+    case "impression":
+      base.position = num("position", 0, 1_000_000, true);
+      base.surface = surface("surface");
+      if (present(r.served)) base.served = parseServed(r.served, maxIdLength);
+      break;
+    case "click":
+      if (present(r.surface)) base.surface = surface("surface");
+      if (present(r.position)) base.position = num("position", 0, 1_000_000, true);
+      break;
+    case "start":
+    case "like":
+    case "dislike":
+    case "not_interested":
+      break;
+    case "watch":
+      base.watchedSec = num("watchedSec", 0, MAX_SECONDS);
+      // 0 means "unknown": the aggregates then use the catalog's duration.
+      base.videoDurationSec = num("videoDurationSec", 0, MAX_SECONDS);
+      break;
+    case "progress": {
+      const percent = num("percent", 0, 100, true);
+      if (!PROGRESS_PERCENTS.has(percent)) reject("INVALID_FIELD", "percent", "percent must be 25, 50, 75 or 100");
+      base.percent = percent;
+      break;
+    }
+    case "pause":
+    case "resume":
+      base.positionSec = num("positionSec", 0, MAX_SECONDS);
+      break;
+    case "seek":
+      base.fromSec = num("fromSec", 0, MAX_SECONDS);
+      base.toSec = num("toSec", 0, MAX_SECONDS);
+      break;
+    case "search":
+      base.query = text("query");
+      if (present(r.clickedVideoIds)) base.clickedVideoIds = idList("clickedVideoIds");
+      break;
+    case "dwell":
+      base.dwellMs = num("dwellMs", 0, 24 * 3600 * 1000);
+      base.scrolledPast = bool("scrolledPast");
+      break;
+    case "comment":
+      base.text = text("text");
+      break;
+    case "share":
+      if (present(r.target)) base.target = text("target");
+      break;
+    case "subscribe":
+      base.creatorId = id("creatorId");
+      if (present(r.sourceVideoId)) base.sourceVideoId = id("sourceVideoId");
+      break;
+    case "unsubscribe":
+    case "block_creator":
+      base.creatorId = id("creatorId");
+      break;
+    case "follow":
+      base.followeeId = id("followeeId");
+      if (base.followeeId === userId) reject("INVALID_FIELD", "followeeId", "a user cannot follow themselves");
+      break;
+    case "save":
+      if (present(r.playlistId)) base.playlistId = id("playlistId");
+      break;
+    case "report":
+      base.reason = text("reason");
+      break;
+    default:
+      assertNever(type, "event type");
+  }
+  return base as unknown as ReelEvent;
+}
+
+/** Epoch milliseconds, or an ISO-8601 date-time string (clients in other languages send those). */
+function parseTs(v: unknown): number {
+  if (!present(v)) reject("MISSING_FIELD", "ts", "ts is required");
+  if (typeof v === "number") {
+    if (!Number.isFinite(v) || v < 0) reject("INVALID_FIELD", "ts", "ts must be epoch milliseconds");
+    return Math.round(v);
+  }
+  if (typeof v === "string" && ISO_DATE.test(v)) {
+    const ms = Date.parse(v);
+    if (Number.isFinite(ms)) return ms;
+  }
+  return reject("INVALID_FIELD", "ts", "ts must be epoch milliseconds or an ISO-8601 date-time");
+}
+
+function parseServed(v: unknown, maxIdLength: number): ServedInfo {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) reject("INVALID_FIELD", "served", "served must be an object");
+  const s = v as Record<string, unknown>;
+  if (typeof s.modelVersion !== "string" || s.modelVersion.length === 0 || s.modelVersion.length > maxIdLength) {
+    reject("INVALID_FIELD", "served.modelVersion", "served.modelVersion must be a non-empty string");
+  }
+  if (typeof s.score !== "number" || !Number.isFinite(s.score)) reject("INVALID_FIELD", "served.score", "served.score must be a finite number");
+  const scores = s.scores;
+  if (typeof scores !== "object" || scores === null || Array.isArray(scores)) reject("INVALID_FIELD", "served.scores", "served.scores must be an object");
+  const cleanScores: Record<string, number> = {};
+  for (const [head, p] of Object.entries(scores as Record<string, unknown>)) {
+    if (typeof p !== "number" || !Number.isFinite(p)) reject("INVALID_FIELD", `served.scores.${head}`, "scores must be finite numbers");
+    cleanScores[head] = p;
+  }
+  if (!Array.isArray(s.sources) || !s.sources.every((x) => typeof x === "string")) {
+    reject("INVALID_FIELD", "served.sources", "served.sources must be a list of strings");
+  }
+  const out: ServedInfo = { modelVersion: s.modelVersion, scores: cleanScores, score: s.score, sources: (s.sources as string[]).slice() };
+  if (present(s.experiment)) {
+    if (typeof s.experiment !== "string") reject("INVALID_FIELD", "served.experiment", "served.experiment must be a string");
+    out.experiment = s.experiment;
+  }
+  return out;
+}

@@ -1,0 +1,483 @@
+import type { Device, ImpressionEvent, ReelEvent, Surface, User, Video } from "../data/types";
+import { ReelfeedError } from "../errors";
+import type { UserAggregates, VideoAggregates } from "./aggregates";
+import type { FeatureArtifacts } from "./artifacts";
+import {
+  activityAtHour,
+  crossFeatures,
+  userFeatures,
+  userLanguageOf,
+  videoFeatures,
+  type CrossFeatures,
+  type UserFeatures,
+  type VideoFeatures,
+} from "./derived";
+import { bucket, dayOfWeekCyclical, hourOfDayCyclical, normalize, type Normalizer, type NormalizerKind } from "./normalizers";
+import type { BagColumn, CategoricalColumn, FeatureBatch, FeatureSpec } from "./spec";
+
+/**
+ * The shared row builders: the function that builds a training row for (user, video, time) is the one the server
+ * calls per request. Nothing here reads a clock, a store or a random source: a row is a pure function of
+ * (artifacts, profile, aggregates, catalog entry, context), so training rows built from a replay snapshot and
+ * serving rows built from the live state are byte-identical when the state is the same (a test proves it).
+ *
+ * Column order is part of the model: specs and builders iterate the same tables below.
+ */
+
+/** What the request (or, in training, the event) says about the moment of the row. */
+export interface RowContext {
+  /** Epoch ms: every time-dependent feature is computed "as of" this. */
+  now: number;
+  device?: Device;
+  country?: string;
+  surface?: Surface;
+  /**
+   * Slot the item was shown at (impressions in training). Unknown at ranking time: serving leaves it undefined,
+   * which encodes as position 0, so the model learns position bias in training and scores "as if on top" online.
+   */
+  position?: number;
+  /** Request language, used when the profile has none. */
+  language?: string;
+}
+
+export interface RankerRowInput {
+  user?: User;
+  userAgg?: UserAggregates;
+  video: Video;
+  videoAgg?: VideoAggregates;
+  context: RowContext;
+}
+
+export interface UserTowerRowInput {
+  user?: User;
+  userAgg?: UserAggregates;
+  context: RowContext;
+}
+
+export interface VideoTowerRowInput {
+  video: Video;
+  videoAgg?: VideoAggregates;
+  now: number;
+}
+
+/** Slots per bag. Stored in the artifacts so a bundle's rows keep their shape. */
+export interface RowLayout {
+  /** Most recent watched video ids, newest first. @default 20 */
+  historyLength: number;
+  /** Most recent liked video ids, newest first. @default 10 */
+  likesLength: number;
+  /** A video's tags, in its own order. @default 8 */
+  tagsLength: number;
+  /** The user's most watched categories, most first. @default 5 */
+  categoriesLength: number;
+}
+
+export const DEFAULT_ROW_LAYOUT: RowLayout = { historyLength: 20, likesLength: 10, tagsLength: 8, categoriesLength: 5 };
+
+type VocabName = keyof FeatureArtifacts["vocabularies"];
+
+/**
+ * Which vocabulary each categorical / bag column indexes into: a model may share one embedding table between
+ * columns of the same vocabulary (videoId and the history bag, for instance).
+ */
+export const COLUMN_VOCABULARY: Readonly<Record<string, VocabName | "ageBucket">> = {
+  userId: "userId",
+  videoId: "videoId",
+  category: "category",
+  creatorId: "creatorId",
+  country: "country",
+  device: "device",
+  surface: "surface",
+  ageBucket: "ageBucket",
+  language: "language",
+  tags: "tag",
+  history: "videoId",
+  recentLikes: "videoId",
+  userCategories: "category",
+};
+
+interface DenseDef<A extends unknown[]> {
+  name: string;
+  kind: NormalizerKind;
+  get: (...args: A) => number;
+}
+
+type UserArgs = [uf: UserFeatures, now: number];
+type VideoArgs = [vf: VideoFeatures];
+type CrossArgs = [cf: CrossFeatures];
+type ContextArgs = [ctx: RowContext];
+
+const b = (x: boolean) => (x ? 1 : 0);
+
+export const USER_DENSE: readonly DenseDef<UserArgs>[] = [
+  { name: "user.events", kind: "log1p_zscore", get: (u) => u.events },
+  { name: "user.watches", kind: "log1p_zscore", get: (u) => u.watches },
+  { name: "user.avgWatchSec", kind: "log1p_zscore", get: (u) => u.avgWatchSec },
+  { name: "user.completionRate", kind: "zscore", get: (u) => u.completionRate },
+  { name: "user.likeRate", kind: "zscore", get: (u) => u.likeRate },
+  { name: "user.clickRate", kind: "zscore", get: (u) => u.clickRate },
+  { name: "user.preferredDurationSec", kind: "log1p_zscore", get: (u) => u.preferredDurationSec },
+  { name: "user.engagementLevel", kind: "zscore", get: (u) => u.engagementLevel },
+  { name: "user.daysSinceFirstSeen", kind: "log1p_zscore", get: (u) => u.daysSinceFirstSeen },
+  { name: "user.daysSinceLastSeen", kind: "log1p_zscore", get: (u) => u.daysSinceLastSeen },
+  { name: "user.activityAtHour", kind: "zscore", get: (u, now) => activityAtHour(u, now) },
+  { name: "user.cold", kind: "identity", get: (u) => b(u.cold) },
+];
+
+export const VIDEO_DENSE: readonly DenseDef<VideoArgs>[] = [
+  { name: "video.views", kind: "log1p_zscore", get: (v) => v.views },
+  { name: "video.viewVelocity", kind: "log1p_zscore", get: (v) => v.viewVelocity },
+  { name: "video.trendingScore", kind: "log1p_zscore", get: (v) => v.trendingScore },
+  { name: "video.avgCompletion", kind: "zscore", get: (v) => v.avgCompletion },
+  { name: "video.avgWatchSec", kind: "log1p_zscore", get: (v) => v.avgWatchSec },
+  { name: "video.likeRatio", kind: "zscore", get: (v) => v.likeRatio },
+  { name: "video.likeRate", kind: "zscore", get: (v) => v.likeRate },
+  { name: "video.ctr", kind: "zscore", get: (v) => v.ctr },
+  { name: "video.shareRate", kind: "zscore", get: (v) => v.shareRate },
+  { name: "video.commentRate", kind: "zscore", get: (v) => v.commentRate },
+  { name: "video.negativeRate", kind: "zscore", get: (v) => v.negativeRate },
+  { name: "video.ageDays", kind: "log1p_zscore", get: (v) => v.ageDays },
+  { name: "video.durationSec", kind: "log1p_zscore", get: (v) => v.durationSec },
+  { name: "video.cold", kind: "identity", get: (v) => b(v.cold) },
+];
+
+export const CROSS_DENSE: readonly DenseDef<CrossArgs>[] = [
+  { name: "cross.categoryAffinity", kind: "zscore", get: (c) => c.categoryAffinity },
+  { name: "cross.durationLogRatio", kind: "zscore", get: (c) => c.durationLogRatio },
+  { name: "cross.languageMatch", kind: "identity", get: (c) => c.languageMatch },
+  { name: "cross.watchedRecently", kind: "identity", get: (c) => c.watchedRecently },
+  { name: "cross.likedRecently", kind: "identity", get: (c) => c.likedRecently },
+];
+
+const CLOCK_DENSE: readonly DenseDef<ContextArgs>[] = [
+  { name: "ctx.hourSin", kind: "identity", get: (c) => hourOfDayCyclical(c.now)[0] },
+  { name: "ctx.hourCos", kind: "identity", get: (c) => hourOfDayCyclical(c.now)[1] },
+  { name: "ctx.dowSin", kind: "identity", get: (c) => dayOfWeekCyclical(c.now)[0] },
+  { name: "ctx.dowCos", kind: "identity", get: (c) => dayOfWeekCyclical(c.now)[1] },
+];
+
+export const CONTEXT_DENSE: readonly DenseDef<ContextArgs>[] = [
+  ...CLOCK_DENSE,
+  { name: "ctx.position", kind: "log1p_zscore", get: (c) => (c.position !== undefined && c.position > 0 ? c.position : 0) },
+];
+
+/** Video metadata the video tower sees: no per-request user state, nothing that changes per request. */
+const VIDEO_TOWER_DENSE_NAMES = [
+  "video.durationSec",
+  "video.ageDays",
+  "video.views",
+  "video.trendingScore",
+  "video.avgCompletion",
+  "video.likeRatio",
+  "video.cold",
+];
+const VIDEO_TOWER_DENSE = VIDEO_TOWER_DENSE_NAMES.map((n) => VIDEO_DENSE.find((d) => d.name === n)!);
+
+/** Every dense column any spec uses, with the normaliser kind it is fitted with. */
+export const DENSE_COLUMNS: readonly { name: string; kind: NormalizerKind }[] = [
+  ...USER_DENSE,
+  ...VIDEO_DENSE,
+  ...CROSS_DENSE,
+  ...CONTEXT_DENSE,
+].map(({ name, kind }) => ({ name, kind }));
+
+/**
+ * Raw (un-normalised) dense values of a ranker row in DENSE_COLUMNS order: what normaliser statistics are fitted
+ * on. Same derived features as the row builders, so fitted statistics describe exactly what the model receives.
+ */
+export function rawRankerDense(input: RankerRowInput): number[] {
+  const { user, userAgg, video, videoAgg, context } = input;
+  const uf = userFeatures(userAgg, context.now);
+  const vf = videoFeatures(videoAgg, video, context.now);
+  const cf = crossFeatures(uf, userAgg, video, userLanguageOf(user, context.language));
+  return [
+    ...USER_DENSE.map((d) => d.get(uf, context.now)),
+    ...VIDEO_DENSE.map((d) => d.get(vf)),
+    ...CROSS_DENSE.map((d) => d.get(cf)),
+    ...CONTEXT_DENSE.map((d) => d.get(context)),
+  ];
+}
+
+/** The row context of a logged event: its time, device, country, and for impressions/clicks surface and slot. */
+export function eventContext(event: ReelEvent, user?: User): RowContext {
+  const ctx: RowContext = {
+    now: event.ts,
+    device: event.device ?? user?.device,
+    country: event.country ?? user?.country,
+  };
+  if (event.type === "impression" || event.type === "click") {
+    const e = event as ImpressionEvent | Extract<ReelEvent, { type: "click" }>;
+    if (e.surface !== undefined) ctx.surface = e.surface;
+    if (e.position !== undefined) ctx.position = e.position;
+  }
+  return ctx;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Specs
+
+/** Embedding width by vocabulary size: the usual fourth-root rule, clamped. */
+export function embeddingDim(vocabSize: number): number {
+  return Math.max(4, Math.min(64, Math.round(6 * Math.pow(vocabSize, 0.25))));
+}
+
+function vocabSize(a: FeatureArtifacts, name: VocabName | "ageBucket"): number {
+  return name === "ageBucket" ? a.ageBuckets.edges.length + 2 : a.vocabularies[name].size;
+}
+
+function cat(a: FeatureArtifacts, name: string): CategoricalColumn {
+  const size = vocabSize(a, COLUMN_VOCABULARY[name]);
+  return { name, vocabSize: size, dim: embeddingDim(size) };
+}
+
+function bag(a: FeatureArtifacts, name: string, length: number): BagColumn {
+  return { ...cat(a, name), length };
+}
+
+const RANKER_CATEGORICAL = ["userId", "videoId", "category", "creatorId", "country", "device", "surface", "ageBucket", "language"];
+const USER_TOWER_CATEGORICAL = ["userId", "country", "device", "surface", "ageBucket"];
+const VIDEO_TOWER_CATEGORICAL = ["videoId", "category", "creatorId", "language"];
+
+export function rankerSpec(a: FeatureArtifacts): FeatureSpec {
+  const l = a.layout;
+  return {
+    categorical: RANKER_CATEGORICAL.map((n) => cat(a, n)),
+    bags: [
+      bag(a, "tags", l.tagsLength),
+      bag(a, "history", l.historyLength),
+      bag(a, "recentLikes", l.likesLength),
+      bag(a, "userCategories", l.categoriesLength),
+    ],
+    dense: [...USER_DENSE, ...VIDEO_DENSE, ...CROSS_DENSE, ...CONTEXT_DENSE].map((d) => d.name),
+  };
+}
+
+export function userTowerSpec(a: FeatureArtifacts): FeatureSpec {
+  const l = a.layout;
+  return {
+    categorical: USER_TOWER_CATEGORICAL.map((n) => cat(a, n)),
+    bags: [bag(a, "history", l.historyLength), bag(a, "recentLikes", l.likesLength), bag(a, "userCategories", l.categoriesLength)],
+    dense: [...USER_DENSE, ...CLOCK_DENSE].map((d) => d.name),
+  };
+}
+
+export function videoTowerSpec(a: FeatureArtifacts): FeatureSpec {
+  return {
+    categorical: VIDEO_TOWER_CATEGORICAL.map((n) => cat(a, n)),
+    bags: [bag(a, "tags", a.layout.tagsLength)],
+    dense: VIDEO_TOWER_DENSE.map((d) => d.name),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Builders
+
+const compiled = new WeakMap<FeatureArtifacts, Map<string, Normalizer>>();
+
+/** The artifacts' normalisers, checked once per artifacts object (start-up), never per row. */
+function normalizers(a: FeatureArtifacts): Map<string, Normalizer> {
+  let m = compiled.get(a);
+  if (!m) {
+    m = new Map();
+    for (const { name } of DENSE_COLUMNS) {
+      const n = a.dense[name];
+      if (!n) throw new ReelfeedError("BAD_BUNDLE", `feature artifacts: no normaliser for dense column ${name}`, { field: `dense.${name}` });
+      m.set(name, n);
+    }
+    compiled.set(a, m);
+  }
+  return m;
+}
+
+function normalizerList(a: FeatureArtifacts, defs: readonly { name: string }[]): Normalizer[] {
+  const m = normalizers(a);
+  return defs.map((d) => m.get(d.name)!);
+}
+
+function ageIndex(a: FeatureArtifacts, user: User | undefined): number {
+  const age = user?.age;
+  if (age === undefined || !Number.isFinite(age)) return 0;
+  return 1 + bucket(a.ageBuckets, age);
+}
+
+/** Writes up to `len` indices into `out` at `o`, padding with 0. */
+function fillBag(out: Int32Array, o: number, len: number, indices: readonly number[]): void {
+  const n = Math.min(len, indices.length);
+  for (let i = 0; i < n; i++) out[o + i] = indices[i];
+}
+
+/** Everything about the user side of a request: computed once per request, shared by all its rows. */
+interface UserPart {
+  uf: UserFeatures;
+  userIdx: number;
+  countryIdx: number;
+  deviceIdx: number;
+  surfaceIdx: number;
+  ageIdx: number;
+  history: number[];
+  likes: number[];
+  categories: number[];
+  language: string | undefined;
+  /** Normalised user dense values, then normalised clock values. */
+  userDense: number[];
+  clockDense: number[];
+}
+
+function userPart(a: FeatureArtifacts, user: User | undefined, agg: UserAggregates | undefined, ctx: RowContext): UserPart {
+  const v = a.vocabularies;
+  const l = a.layout;
+  const uf = userFeatures(agg, ctx.now);
+  const history: number[] = [];
+  const likes: number[] = [];
+  const categories: number[] = [];
+  if (agg) {
+    for (let i = agg.recent.length - 1; i >= 0 && history.length < l.historyLength; i--) history.push(v.videoId.index(agg.recent[i].videoId));
+    for (let i = agg.recentLikes.length - 1; i >= 0 && likes.length < l.likesLength; i--) likes.push(v.videoId.index(agg.recentLikes[i]));
+    // Most watched first; ties by name so the order does not depend on insertion order.
+    const top = Object.entries(agg.categoryWatches)
+      .filter(([, n]) => n > 0)
+      .sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
+    for (let i = 0; i < top.length && i < l.categoriesLength; i++) categories.push(v.category.index(top[i][0]));
+  }
+  const userUserId = user?.id ?? agg?.userId;
+  const uNorm = normalizerList(a, USER_DENSE);
+  const cNorm = normalizerList(a, CLOCK_DENSE);
+  return {
+    uf,
+    userIdx: v.userId.index(userUserId),
+    countryIdx: v.country.index(ctx.country ?? user?.country),
+    deviceIdx: v.device.index(ctx.device ?? user?.device),
+    surfaceIdx: v.surface.index(ctx.surface),
+    ageIdx: ageIndex(a, user),
+    history,
+    likes,
+    categories,
+    language: userLanguageOf(user, ctx.language),
+    userDense: USER_DENSE.map((d, i) => normalize(uNorm[i], d.get(uf, ctx.now))),
+    clockDense: CLOCK_DENSE.map((d, i) => normalize(cNorm[i], d.get(ctx))),
+  };
+}
+
+function sameUser(p: { user?: User; userAgg?: UserAggregates; ctx: RowContext }, user: User | undefined, agg: UserAggregates | undefined, ctx: RowContext): boolean {
+  const c = p.ctx;
+  return (
+    p.user === user &&
+    p.userAgg === agg &&
+    c.now === ctx.now &&
+    c.device === ctx.device &&
+    c.country === ctx.country &&
+    c.surface === ctx.surface &&
+    c.language === ctx.language
+  );
+}
+
+/**
+ * Ranker rows, one per input, in input order. Inputs of one request share the user and context: the user side is
+ * computed once and reused while consecutive inputs carry the same user, aggregates and context values.
+ */
+export function buildRankerRows(a: FeatureArtifacts, inputs: readonly RankerRowInput[]): FeatureBatch {
+  const v = a.vocabularies;
+  const l = a.layout;
+  const n = inputs.length;
+  const ranker = rankerSpec(a);
+  const d = ranker.dense.length;
+  const categorical = ranker.categorical.map(() => new Int32Array(n));
+  const [tags, history, recentLikes, userCategories] = ranker.bags.map((c) => new Int32Array(n * c.length));
+  const dense = new Float32Array(n * d);
+  const vNorm = normalizerList(a, VIDEO_DENSE);
+  const xNorm = normalizerList(a, CROSS_DENSE);
+  const posNorm = normalizers(a).get("ctx.position")!;
+  let cache: { user?: User; userAgg?: UserAggregates; ctx: RowContext; part: UserPart } | undefined;
+  for (let r = 0; r < n; r++) {
+    const { user, userAgg, video, videoAgg, context } = inputs[r];
+    if (!cache || !sameUser(cache, user, userAgg, context)) {
+      cache = { user, userAgg, ctx: context, part: userPart(a, user, userAgg, context) };
+    }
+    const u = cache.part;
+    categorical[0][r] = u.userIdx;
+    categorical[1][r] = v.videoId.index(video.id);
+    categorical[2][r] = v.category.index(video.category);
+    categorical[3][r] = v.creatorId.index(video.creatorId);
+    categorical[4][r] = u.countryIdx;
+    categorical[5][r] = u.deviceIdx;
+    categorical[6][r] = u.surfaceIdx;
+    categorical[7][r] = u.ageIdx;
+    categorical[8][r] = v.language.index(video.language);
+    fillBag(tags, r * l.tagsLength, l.tagsLength, tagIndices(a, video));
+    fillBag(history, r * l.historyLength, l.historyLength, u.history);
+    fillBag(recentLikes, r * l.likesLength, l.likesLength, u.likes);
+    fillBag(userCategories, r * l.categoriesLength, l.categoriesLength, u.categories);
+    const vf = videoFeatures(videoAgg, video, context.now);
+    const cf = crossFeatures(u.uf, userAgg, video, u.language);
+    let o = r * d;
+    for (let i = 0; i < u.userDense.length; i++) dense[o++] = u.userDense[i];
+    for (let i = 0; i < VIDEO_DENSE.length; i++) dense[o++] = normalize(vNorm[i], VIDEO_DENSE[i].get(vf));
+    for (let i = 0; i < CROSS_DENSE.length; i++) dense[o++] = normalize(xNorm[i], CROSS_DENSE[i].get(cf));
+    for (let i = 0; i < u.clockDense.length; i++) dense[o++] = u.clockDense[i];
+    dense[o++] = normalize(posNorm, CONTEXT_DENSE[CONTEXT_DENSE.length - 1].get(context));
+  }
+  return { size: n, categorical, bags: [tags, history, recentLikes, userCategories], dense };
+}
+
+/** Tag indices of a video: distinct, in the video's order, unknown tags hashed. */
+function tagIndices(a: FeatureArtifacts, video: Video): number[] {
+  const out: number[] = [];
+  const seen = new Set<string>();
+  for (const t of video.tags) {
+    if (out.length >= a.layout.tagsLength) break;
+    if (t === "" || seen.has(t)) continue;
+    seen.add(t);
+    out.push(a.vocabularies.tag.index(t));
+  }
+  return out;
+}
+
+/** User-tower rows: identity, profile, history bags and context; no candidate video. */
+export function buildUserTowerRows(a: FeatureArtifacts, inputs: readonly UserTowerRowInput[]): FeatureBatch {
+  const l = a.layout;
+  const n = inputs.length;
+  const spec = userTowerSpec(a);
+  const d = spec.dense.length;
+  const categorical = spec.categorical.map(() => new Int32Array(n));
+  const [history, recentLikes, userCategories] = spec.bags.map((c) => new Int32Array(n * c.length));
+  const dense = new Float32Array(n * d);
+  for (let r = 0; r < n; r++) {
+    const { user, userAgg, context } = inputs[r];
+    const u = userPart(a, user, userAgg, context);
+    categorical[0][r] = u.userIdx;
+    categorical[1][r] = u.countryIdx;
+    categorical[2][r] = u.deviceIdx;
+    categorical[3][r] = u.surfaceIdx;
+    categorical[4][r] = u.ageIdx;
+    fillBag(history, r * l.historyLength, l.historyLength, u.history);
+    fillBag(recentLikes, r * l.likesLength, l.likesLength, u.likes);
+    fillBag(userCategories, r * l.categoriesLength, l.categoriesLength, u.categories);
+    dense.set(u.userDense, r * d);
+    dense.set(u.clockDense, r * d + u.userDense.length);
+  }
+  return { size: n, categorical, bags: [history, recentLikes, userCategories], dense };
+}
+
+/** Video-tower rows: a function of the video, its aggregates and `now` only (no per-request user state). */
+export function buildVideoTowerRows(a: FeatureArtifacts, inputs: readonly VideoTowerRowInput[]): FeatureBatch {
+  const v = a.vocabularies;
+  const l = a.layout;
+  const n = inputs.length;
+  const spec = videoTowerSpec(a);
+  const d = spec.dense.length;
+  const categorical = spec.categorical.map(() => new Int32Array(n));
+  const tags = new Int32Array(n * l.tagsLength);
+  const dense = new Float32Array(n * d);
+  const norms = normalizerList(a, VIDEO_TOWER_DENSE);
+  for (let r = 0; r < n; r++) {
+    const { video, videoAgg, now } = inputs[r];
+    categorical[0][r] = v.videoId.index(video.id);
+    categorical[1][r] = v.category.index(video.category);
+    categorical[2][r] = v.creatorId.index(video.creatorId);
+    categorical[3][r] = v.language.index(video.language);
+    fillBag(tags, r * l.tagsLength, l.tagsLength, tagIndices(a, video));
+    const vf = videoFeatures(videoAgg, video, now);
+    for (let i = 0; i < VIDEO_TOWER_DENSE.length; i++) dense[r * d + i] = normalize(norms[i], VIDEO_TOWER_DENSE[i].get(vf));
+  }
+  return { size: n, categorical, bags: [tags], dense };
+}

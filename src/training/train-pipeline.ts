@@ -1,0 +1,395 @@
+import { createHash } from "node:crypto";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Dataset } from "../data/types";
+import { loadDataset } from "../data/load-dataset";
+import { generateSynthetic } from "../data/synthetic";
+import { writeGenericDataset } from "../data/generic-writer";
+import type { ValidationReport } from "../data/validate";
+import { formatValidationReport } from "../data/validate";
+import { aggregatesAt } from "../features/replay";
+import { fitFeatureArtifacts, saveFeatureArtifacts, type FeatureArtifacts } from "../features/artifacts";
+import { fitContentModel, type ContentModel } from "../features/content-embeddings";
+import { buildRankerRows, buildUserTowerRows, buildVideoTowerRows, rankerSpec, userTowerSpec, videoTowerSpec } from "../features/rows";
+import { writeDirAtomic } from "../util/fs";
+import type { Progress } from "../util/progress";
+import { silentProgress } from "../util/progress";
+import { BUNDLE_FILES, BUNDLE_FORMAT, writeMatrix, type BundleManifest } from "./bundle";
+import { buildRankerExamples, buildTwoTowerExamples, RANKER_HEADS } from "./examples";
+import { initTf } from "./tf-backend";
+import { trainTwoTower, type TwoTowerModel } from "./two-tower";
+import { trainRanker, type RankerModel } from "./ranker";
+import { runOnnx } from "./onnx-export";
+import { timeSplit, positiveInteractions, positivesByUser, seenByUser } from "./split";
+import { interactionsFromPositives, type Recommender } from "./baselines/recommender";
+import { createPopularityRecommender } from "./baselines/popularity-recommender";
+import { createRandomRecommender } from "./baselines/random-recommender";
+import { createItemKnnRecommender } from "./baselines/item-knn-recommender";
+import { createEaseRecommender } from "./baselines/ease-recommender";
+import { evaluateRetrieval, evaluateRanker } from "./evaluate";
+import { renderReportMarkdown, type EvaluationReport } from "./report";
+import { topKIndices } from "./baselines/top-k";
+
+/**
+ * The offline pipeline, end to end: import → validate → split by time → features → train (two-tower, multi-task
+ * ranker, content embeddings) → export ONNX (with a parity check on real rows) → evaluate against baselines →
+ * refit on all data → write the bundle atomically.
+ */
+
+export interface TrainOptions {
+  /** Folder to import (MovieLens or generic layout). Either this or `synthetic`. */
+  data?: string;
+  format?: "movielens" | "generic";
+  synthetic?: { users: number; videos: number; days: number; seed?: number };
+  /** Bundle folder to write. */
+  out: string;
+  /** Refit the shipped models on all data after evaluating on the split. @default true */
+  refit?: boolean;
+  /** @default { validation: 0.1, test: 0.1 } */
+  split?: { validation: number; test: number };
+  twoTower?: { dim?: number; epochs?: number; batchSize?: number; temperature?: number; learningRate?: number };
+  ranker?: { epochs?: number; batchSize?: number; negativesPerPositive?: number; maxExamples?: number; learningRate?: number };
+  /** Content embedding width. @default 64 */
+  contentDim?: number;
+  /** Retrieval cut-offs. @default [10, 20, 50, 100, 500] */
+  ks?: number[];
+  /** Copy the dataset into the bundle (data/) so serving can bootstrap from it. @default true */
+  includeData?: boolean;
+  seed?: number;
+  progress?: Progress;
+  /** Extra retrieval models to evaluate beside the built-ins (e.g. the full serving funnel). */
+  extraRecommenders?: (ctx: EvaluationContext) => Promise<Recommender[]>;
+}
+
+export interface EvaluationContext {
+  dataset: Dataset;
+  bundleDir: string;
+  /** History before this time is known at test time. */
+  testFrom: number;
+}
+
+export interface TrainResult {
+  manifest: BundleManifest;
+  report: EvaluationReport;
+  validation: ValidationReport;
+}
+
+interface FittedModels {
+  artifacts: FeatureArtifacts;
+  content: { model: ContentModel; matrix: Float32Array; dim: number };
+  twoTower: TwoTowerModel;
+  ranker: RankerModel;
+  videoIds: string[];
+  videoMatrix: Float32Array;
+  examples: { twoTower: number; ranker: number; rankerNegatives: string };
+}
+
+export function datasetFingerprint(dataset: Dataset): string {
+  const h = createHash("sha256");
+  for (const v of dataset.videos) h.update(`v${v.id}\n`);
+  for (const u of dataset.users) h.update(`u${u.id}\n`);
+  for (const e of dataset.events) h.update(`${e.id}|${e.type}|${e.userId}|${e.ts}\n`);
+  return h.digest("hex");
+}
+
+async function loadInput(options: TrainOptions, progress: Progress): Promise<{ dataset: Dataset; validation: ValidationReport; source: string }> {
+  if (options.synthetic) {
+    const { users, videos, days, seed = 7 } = options.synthetic;
+    progress.log(`generating a synthetic platform: ${users} users, ${videos} videos, ${days} days (seed ${seed})`);
+    const { dataset } = generateSynthetic({ users, videos, days, seed, progress });
+    const { validateDataset } = await import("../data/validate");
+    const { dataset: clean, report } = validateDataset(dataset, {});
+    return { dataset: clean, validation: report, source: `synthetic:users=${users},videos=${videos},days=${days},seed=${seed}` };
+  }
+  if (!options.data) throw new Error("train needs --data <folder> or --synthetic");
+  const { dataset, report } = await loadDataset(options.data, { format: options.format, progress });
+  return { dataset, validation: report, source: dataset.source };
+}
+
+async function fitModels(dataset: Dataset, until: number, options: TrainOptions, progress: Progress, label: string): Promise<FittedModels> {
+  const seed = options.seed ?? 7;
+  const step = (name: string) => `${label}: ${name}`;
+  progress.log(`${label}: fitting feature artifacts on events before ${new Date(until === Infinity ? Date.now() : until).toISOString()}`);
+  const artifacts = fitFeatureArtifacts({ dataset, until });
+
+  const contentDim = options.contentDim ?? 64;
+  progress.log(step(`content embeddings (TF-IDF + SVD, dim ${contentDim}) for ${dataset.videos.length} videos`));
+  const content = fitContentModel(dataset.videos, { dim: contentDim, seed });
+
+  const videoIds = dataset.videos.map((v) => v.id);
+  const videoRow = new Map(videoIds.map((id, i) => [id, i]));
+  const now = until === Infinity ? Math.max(...dataset.events.map((e) => e.ts)) + 1 : until;
+  const videoRows = buildVideoTowerRows(artifacts, dataset.videos.map((video) => ({ video, now })));
+
+  const ttExamples = buildTwoTowerExamples(dataset, videoRow, { until, progress });
+  progress.log(step(`two-tower: ${ttExamples.positives.length} positive interactions`));
+  const tt = options.twoTower ?? {};
+  const ttStep = progress.step(step("train two-tower"), tt.epochs ?? 4);
+  const twoTower = await trainTwoTower({
+    userSpec: userTowerSpec(artifacts),
+    videoSpec: videoTowerSpec(artifacts),
+    users: buildUserTowerRows(artifacts, ttExamples.users),
+    positives: ttExamples.positives,
+    videos: videoRows,
+    dim: tt.dim ?? 64,
+    epochs: tt.epochs ?? 4,
+    batchSize: tt.batchSize ?? 512,
+    temperature: tt.temperature ?? 0.07,
+    learningRate: tt.learningRate,
+    seed,
+    onProgress: (epoch: number, _batch: number, loss: number) => ttStep.tick(0, `epoch ${epoch + 1} loss ${loss.toFixed(3)}`),
+    onEpochEnd: () => ttStep.tick(1),
+  } as Parameters<typeof trainTwoTower>[0]);
+  ttStep.done();
+  const videoMatrix = twoTower.embedVideos(videoRows);
+
+  const rk = options.ranker ?? {};
+  const rankerExamples = buildRankerExamples(dataset, {
+    until,
+    negativesPerPositive: rk.negativesPerPositive ?? 3,
+    maxExamples: rk.maxExamples ?? 200_000,
+    seed,
+    progress,
+  });
+  progress.log(step(`ranker: ${rankerExamples.inputs.length} rows (${rankerExamples.negatives})`));
+  const rkStep = progress.step(step("train ranker"), rk.epochs ?? 3);
+  const ranker = await trainRanker({
+    spec: rankerSpec(artifacts),
+    rows: buildRankerRows(artifacts, rankerExamples.inputs),
+    labels: rankerExamples.labels,
+    masks: rankerExamples.masks,
+    epochs: rk.epochs ?? 3,
+    batchSize: rk.batchSize ?? 512,
+    learningRate: rk.learningRate,
+    seed,
+    onProgress: (epoch: number, _batch: number, loss: number) => rkStep.tick(0, `epoch ${epoch + 1} loss ${loss.toFixed(3)}`),
+    onEpochEnd: () => rkStep.tick(1),
+  } as Parameters<typeof trainRanker>[0]);
+  rkStep.done();
+
+  return {
+    artifacts,
+    content: { model: content.model, matrix: content.embeddings.matrix, dim: content.embeddings.dim },
+    twoTower,
+    ranker,
+    videoIds,
+    videoMatrix,
+    examples: { twoTower: ttExamples.positives.length, ranker: rankerExamples.inputs.length, rankerNegatives: rankerExamples.negatives },
+  };
+}
+
+/** A Recommender over the two-tower: the user's embedding from history before `testFrom`, dot every video. */
+function twoTowerRecommender(dataset: Dataset, models: FittedModels, testFrom: number): Recommender {
+  const state = aggregatesAt(dataset, testFrom);
+  const users = new Map(dataset.users.map((u) => [u.id, u]));
+  const dim = models.twoTower.dim;
+  const n = models.videoIds.length;
+  const cache = new Map<string, Float32Array>();
+  const scores = new Float32Array(n);
+  return {
+    name: "twoTower",
+    fit: () => undefined,
+    recommend(userId, k, exclude) {
+      let u = cache.get(userId);
+      if (!u) {
+        const user = users.get(userId);
+        const rows = buildUserTowerRows(models.artifacts, [{ user, userAgg: state.users.get(userId), context: { now: testFrom, device: user?.device, country: user?.country } }]);
+        u = models.twoTower.embedUsers(rows).subarray(0, dim);
+        cache.set(userId, u);
+      }
+      for (let i = 0; i < n; i++) {
+        let s = 0;
+        const o = i * dim;
+        for (let d = 0; d < dim; d++) s += u[d] * models.videoMatrix[o + d];
+        scores[i] = s;
+      }
+      const ids = models.videoIds;
+      return topKIndices(scores, k, (i) => exclude.has(ids[i])).map((i) => ids[i]);
+    },
+  } as Recommender;
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+/** Runs the exported ONNX bytes and the trained model on the same real rows; throws when they disagree. */
+async function checkParity(models: FittedModels, dataset: Dataset, progress: Progress): Promise<{ userTower: number; ranker: number }> {
+  const sampleUsers = dataset.users.slice(0, 64).map((user) => ({ user, context: { now: Date.now(), device: user.device, country: user.country } }));
+  const userSpec = userTowerSpec(models.artifacts);
+  const userRows = buildUserTowerRows(models.artifacts, sampleUsers);
+  const ttOnnx = await runOnnx(models.twoTower.exportUserTowerOnnx(), userRows, userSpec);
+  const ttDiff = maxAbsDiff(Object.values(ttOnnx)[0], models.twoTower.embedUsers(userRows));
+
+  const ex = buildRankerExamples(dataset, { until: Infinity, maxExamples: 256, seed: 11 });
+  const spec = rankerSpec(models.artifacts);
+  const rows = buildRankerRows(models.artifacts, ex.inputs);
+  const onnxOut = await runOnnx(models.ranker.exportOnnx(), rows, spec);
+  const tfOut = models.ranker.predict(rows);
+  let rkDiff = 0;
+  for (const head of models.ranker.heads) rkDiff = Math.max(rkDiff, maxAbsDiff(onnxOut[head], tfOut[head]));
+  progress.log(`ONNX parity on real rows: user tower max |Δ| = ${ttDiff.toExponential(2)}, ranker max |Δ| = ${rkDiff.toExponential(2)}`);
+  if (!(ttDiff <= 1e-4 && rkDiff <= 1e-4)) {
+    throw new Error(`ONNX export does not match the trained model (user tower ${ttDiff}, ranker ${rkDiff}); bundle not written`);
+  }
+  return { userTower: ttDiff, ranker: rkDiff };
+}
+
+export async function trainBundle(options: TrainOptions): Promise<TrainResult> {
+  const progress = options.progress ?? silentProgress;
+  const timings: Record<string, number> = {};
+  const t0 = Date.now();
+  const lap = (name: string, since: number) => (timings[name] = Math.round(Date.now() - since));
+  await initTf();
+
+  let t = Date.now();
+  const { dataset, validation, source } = await loadInput(options, progress);
+  progress.log(formatValidationReport(validation));
+  lap("importMs", t);
+  const split = timeSplit(dataset.events, options.split ?? { validation: 0.1, test: 0.1 });
+  progress.log(
+    `time split: train < ${new Date(split.trainUntil).toISOString()} ≤ validation < ${new Date(split.validationUntil).toISOString()} ≤ test ` +
+      `(${split.train.length} / ${split.validation.length} / ${split.test.length} events)`,
+  );
+
+  // Evaluation: models fit on the training period; at test time they see history up to the test period.
+  t = Date.now();
+  const evalModels = await fitModels(dataset, split.trainUntil, options, progress, "evaluation models");
+  lap("trainEvalMs", t);
+
+  t = Date.now();
+  const ks = options.ks ?? [10, 20, 50, 100, 500];
+  const beforeTest = dataset.events.filter((e) => e.ts < split.validationUntil);
+  const interactions = interactionsFromPositives(positiveInteractions(beforeTest));
+  const baselines: Recommender[] = [
+    createPopularityRecommender(),
+    createRandomRecommender({ seed: options.seed ?? 7 }),
+    createItemKnnRecommender(),
+    createEaseRecommender(),
+  ];
+  for (const b of baselines) {
+    progress.log(`fitting baseline ${b.name}`);
+    await b.fit(interactions);
+  }
+  const testPositives = positivesByUser(split.test);
+  const test = new Map([...testPositives].map(([u, items]) => [u, new Set(items)]));
+  const trainSeen = seenByUser(beforeTest);
+  const recommenders: Recommender[] = [twoTowerRecommender(dataset, evalModels, split.validationUntil), ...baselines];
+  const retrieval = await evaluateRetrieval({ recommenders, test, trainSeen, ks, catalogSize: dataset.videos.length, progress });
+
+  const rankerTest = buildRankerExamples(dataset, { from: split.validationUntil, until: Infinity, maxExamples: 50_000, seed: 13 });
+  const trainRate = buildRankerExamples(dataset, { until: split.trainUntil, maxExamples: 50_000, seed: 17 });
+  const predicted = evalModels.ranker.predict(buildRankerRows(evalModels.artifacts, rankerTest.inputs));
+  const rankerMetrics = evaluateRanker(
+    Object.fromEntries(
+      evalModels.ranker.heads.map((head) => {
+        const h = head as (typeof RANKER_HEADS)[number];
+        const mask = trainRate.masks[h];
+        let pos = 0;
+        let n = 0;
+        for (let i = 0; i < mask.length; i++) if (mask[i] > 0) (n++, (pos += trainRate.labels[h][i]));
+        return [head, { probs: predicted[head], labels: rankerTest.labels[h], mask: rankerTest.masks[h], baseRate: n ? pos / n : 0.5 }];
+      }),
+    ) as Parameters<typeof evaluateRanker>[0],
+  );
+  lap("evaluateMs", t);
+
+  const refit = options.refit ?? true;
+  let shipped = evalModels;
+  if (refit) {
+    t = Date.now();
+    evalModels.twoTower.dispose();
+    evalModels.ranker.dispose();
+    shipped = await fitModels(dataset, Infinity, options, progress, "refit on all data");
+    lap("refitMs", t);
+  }
+
+  const parity = await checkParity(shipped, dataset, progress);
+  const created = new Date();
+  const fingerprint = datasetFingerprint(dataset);
+  const version = `${created.toISOString().replace(/[-:]/g, "").slice(0, 13)}-${fingerprint.slice(0, 8)}`;
+
+  let report!: EvaluationReport;
+  let manifest!: BundleManifest;
+  await writeDirAtomic(options.out, async (dir) => {
+    const userTowerBytes = shipped.twoTower.exportUserTowerOnnx();
+    const rankerBytes = shipped.ranker.exportOnnx();
+    await writeFile(join(dir, BUNDLE_FILES.userTower), userTowerBytes);
+    await writeFile(join(dir, BUNDLE_FILES.ranker), rankerBytes);
+    await saveFeatureArtifacts(shipped.artifacts, join(dir, BUNDLE_FILES.features));
+    await writeFile(join(dir, BUNDLE_FILES.videoIds), JSON.stringify(shipped.videoIds));
+    await writeMatrix(join(dir, BUNDLE_FILES.videoEmbeddings), shipped.videoMatrix);
+    await writeFile(join(dir, BUNDLE_FILES.contentModel), JSON.stringify(shipped.content.model));
+    await writeMatrix(join(dir, BUNDLE_FILES.contentEmbeddings), shipped.content.matrix);
+    if (options.includeData ?? true) {
+      progress.log("copying the dataset into the bundle (data/) for serving");
+      await writeGenericDataset(dataset, join(dir, BUNDLE_FILES.data));
+    }
+    timings.totalMs = Date.now() - t0;
+    report = {
+      dataset: {
+        source,
+        users: dataset.users.length,
+        videos: dataset.videos.length,
+        events: dataset.events.length,
+        validation,
+      },
+      split: {
+        trainUntil: split.trainUntil,
+        validationUntil: split.validationUntil,
+        train: split.train.length,
+        validation: split.validation.length,
+        test: split.test.length,
+        testUsers: test.size,
+      },
+      retrieval: retrieval.models ?? retrieval,
+      ranker: rankerMetrics,
+      timings,
+      training: { examples: shipped.examples, refit },
+    } as unknown as EvaluationReport;
+    if (options.extraRecommenders) {
+      const extra = await options.extraRecommenders({ dataset, bundleDir: dir, testFrom: split.validationUntil });
+      if (extra.length) {
+        const funnel = await evaluateRetrieval({ recommenders: extra, test, trainSeen, ks, catalogSize: dataset.videos.length, progress });
+        (report as unknown as Record<string, unknown>).funnel = funnel.models ?? funnel;
+      }
+    }
+    const r = report as unknown as { retrieval: Record<string, Record<string, number>> };
+    manifest = {
+      format: BUNDLE_FORMAT,
+      version,
+      createdAt: created.toISOString(),
+      source,
+      dataFingerprint: fingerprint,
+      refit,
+      config: { split: options.split ?? { validation: 0.1, test: 0.1 }, twoTower: options.twoTower ?? {}, ranker: options.ranker ?? {}, contentDim: options.contentDim ?? 64, seed: options.seed ?? 7 },
+      metrics: {
+        "twoTower.recall@20": r.retrieval.twoTower?.["recall@20"] ?? NaN,
+        "twoTower.ndcg@20": r.retrieval.twoTower?.["ndcg@20"] ?? NaN,
+        "popularity.recall@20": r.retrieval.popularity?.["recall@20"] ?? NaN,
+        "ranker.click.auc": (rankerMetrics as Record<string, { auc: number }>).click?.auc ?? NaN,
+      },
+      models: {
+        userTower: { file: BUNDLE_FILES.userTower, dim: shipped.twoTower.dim, inputs: shipped.twoTower.userOnnxInputs, parityMaxAbsDiff: parity.userTower },
+        ranker: { file: BUNDLE_FILES.ranker, heads: [...shipped.ranker.heads], inputs: shipped.ranker.onnxInputs, parityMaxAbsDiff: parity.ranker },
+      },
+      embeddings: {
+        videoIds: BUNDLE_FILES.videoIds,
+        twoTower: BUNDLE_FILES.videoEmbeddings,
+        twoTowerDim: shipped.twoTower.dim,
+        content: BUNDLE_FILES.contentEmbeddings,
+        contentDim: shipped.content.dim,
+      },
+      timings,
+    };
+    await writeFile(join(dir, BUNDLE_FILES.report), JSON.stringify(report, null, 2) + "\n");
+    await writeFile(join(dir, BUNDLE_FILES.reportMd), renderReportMarkdown(report));
+    await writeFile(join(dir, BUNDLE_FILES.manifest), JSON.stringify(manifest, null, 2) + "\n");
+  });
+  shipped.twoTower.dispose();
+  shipped.ranker.dispose();
+  await mkdir(options.out, { recursive: true });
+  return { manifest, report, validation };
+}

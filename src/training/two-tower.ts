@@ -1,0 +1,224 @@
+/**
+ * Two-tower retrieval model: a user tower and a video tower (tower-network.ts), both L2-normalised, trained with an
+ * in-batch sampled softmax (Yi et al., "Sampling-Bias-Corrected Neural Modeling for Large Corpus Item
+ * Recommendations", RecSys 2019):
+ *   - the negatives of row i are the other rows' positive videos;
+ *   - logQ correction: popular videos appear as in-batch negatives more often, so each logit s(u, v_j) has log p_j
+ *     subtracted, p_j being v_j's frequency among positives — without it the model learns to demote popularity
+ *     rather than to model preference;
+ *   - a video that is also another row's positive (duplicates in a batch) is masked out as a negative for that row,
+ *     so the model is not pushed away from a true positive.
+ * Serving embeds users with the exported ONNX user tower and looks videos up in a vector index filled from
+ * `embedVideos`.
+ */
+import { badInput } from "../errors";
+import { takeRows, type FeatureBatch, type FeatureSpec } from "../features/spec";
+import { exportTowerOnnx, onnxInputNames } from "./onnx-export";
+import { initTf, tf } from "./tf-backend";
+import {
+  batchToTensors,
+  createRng,
+  createTower,
+  disposeTowerTensors,
+  mapInChunks,
+  shuffledIndices,
+  validateBatch,
+  type TowerWeights,
+} from "./tower-network";
+
+/** Options for {@link trainTwoTower}. */
+export interface TwoTowerOptions {
+  userSpec: FeatureSpec;
+  videoSpec: FeatureSpec;
+  /** One row per training example: the user's state at the example's time. */
+  users: FeatureBatch;
+  /** Per example: the row index of the positive video in `videos`. */
+  positives: Int32Array;
+  /** One row per catalog video. */
+  videos: FeatureBatch;
+  /** Embedding width of both towers. @default 64 */
+  dim?: number;
+  /** Hidden layer widths of both towers. @default [128] */
+  hidden?: number[];
+  /** Softmax temperature: logits are cosine / temperature. @default 0.07 */
+  temperature?: number;
+  /** @default 5 */
+  epochs?: number;
+  /** Examples per step; also the number of in-batch negatives (+1). @default 512 */
+  batchSize?: number;
+  /** Adam learning rate. @default 0.003 */
+  learningRate?: number;
+  /** Seeds initialisation and shuffling. @default 1 */
+  seed?: number;
+  /** Subtract log of each in-batch video's sampling probability from its logit. @default true */
+  logQCorrection?: boolean;
+  /** Called after every step with the step's mean loss. @default undefined */
+  onProgress?: (epoch: number, batch: number, loss: number) => void;
+}
+
+export interface TrainingStats {
+  epochs: number;
+  steps: number;
+  examples: number;
+  seconds: number;
+  examplesPerSecond: number;
+  /** Mean loss over the last epoch. */
+  finalLoss: number;
+}
+
+export interface TwoTowerModel {
+  readonly dim: number;
+  /** `size × dim`, row-major, L2-normalised rows. */
+  embedUsers(batch: FeatureBatch): Float32Array;
+  /** `size × dim`, row-major, L2-normalised rows. */
+  embedVideos(batch: FeatureBatch): Float32Array;
+  /** The user tower as ONNX (inputs: {@link userOnnxInputs}; output "embedding" `[batch, dim]`). */
+  exportUserTowerOnnx(): Uint8Array;
+  /** The video tower as ONNX (inputs: {@link videoOnnxInputs}; output "embedding" `[batch, dim]`). */
+  exportVideoTowerOnnx(): Uint8Array;
+  readonly userOnnxInputs: string[];
+  readonly videoOnnxInputs: string[];
+  userTowerWeights(): TowerWeights;
+  videoTowerWeights(): TowerWeights;
+  readonly stats: TrainingStats;
+  /** Frees the towers' variables; the model is unusable afterwards. */
+  dispose(): void;
+}
+
+/** Masked logits are pushed this far down: exp() of it is exactly 0 in float32. */
+const MASKED = -1e9;
+
+/** Trains both towers; resolves when training is done. */
+export async function trainTwoTower(options: TwoTowerOptions): Promise<TwoTowerModel> {
+  const {
+    userSpec,
+    videoSpec,
+    users,
+    positives,
+    videos,
+    dim = 64,
+    hidden = [128],
+    temperature = 0.07,
+    epochs = 5,
+    batchSize = 512,
+    learningRate = 0.003,
+    seed = 1,
+    logQCorrection = true,
+    onProgress,
+  } = options;
+  await initTf();
+  validateBatch(userSpec, users, "users");
+  validateBatch(videoSpec, videos, "videos");
+  if (positives.length !== users.size) {
+    throw badInput("positives", `expected one per user row (${users.size}), got ${positives.length}`);
+  }
+  for (let i = 0; i < positives.length; i++) {
+    if (positives[i] < 0 || positives[i] >= videos.size) {
+      throw badInput("positives", `row ${i}: video row ${positives[i]} is outside [0, ${videos.size})`);
+    }
+  }
+  if (!(temperature > 0)) throw badInput("temperature", "must be > 0");
+  if (!(Number.isInteger(batchSize) && batchSize >= 2)) throw badInput("batchSize", "must be an integer ≥ 2");
+  if (!(Number.isInteger(epochs) && epochs >= 0)) throw badInput("epochs", "must be a non-negative integer");
+
+  const userTower = createTower({ spec: userSpec, outputDim: dim, hidden, normalize: true, seed });
+  const videoTower = createTower({ spec: videoSpec, outputDim: dim, hidden, normalize: true, seed: seed + 7919 });
+  const variables = [...userTower.variables, ...videoTower.variables];
+
+  // log p_j: sampling probability of a video as an in-batch negative, estimated from positive frequency.
+  const counts = new Float64Array(videos.size);
+  for (let i = 0; i < positives.length; i++) counts[positives[i]]++;
+  const logQ = new Float32Array(videos.size);
+  for (let v = 0; v < videos.size; v++) logQ[v] = counts[v] > 0 ? Math.log(counts[v] / positives.length) : 0;
+
+  const optimizer = tf.train.adam(learningRate);
+  const rng = createRng(seed);
+  const n = users.size;
+  const started = performance.now();
+  let steps = 0;
+  let examples = 0;
+  let finalLoss = Number.NaN;
+  try {
+    for (let epoch = 0; epoch < epochs; epoch++) {
+      const order = shuffledIndices(n, rng);
+      let lossSum = 0;
+      let lossSteps = 0;
+      for (let start = 0, b = 0; start < n; start += batchSize, b++) {
+        const idx = order.subarray(start, Math.min(n, start + batchSize));
+        const size = idx.length;
+        if (size < 2) continue; // a single row has no negatives
+        const pos = new Int32Array(size);
+        for (let i = 0; i < size; i++) pos[i] = positives[idx[i]];
+        const additive = new Float32Array(size * size);
+        const logq = new Float32Array(size);
+        for (let j = 0; j < size; j++) logq[j] = logQCorrection ? logQ[pos[j]] : 0;
+        for (let i = 0; i < size; i++) {
+          for (let j = 0; j < size; j++) if (j !== i && pos[j] === pos[i]) additive[i * size + j] = MASKED;
+        }
+        const u = batchToTensors(userSpec, takeRows(userSpec, users, idx));
+        const v = batchToTensors(videoSpec, takeRows(videoSpec, videos, pos));
+        const extra = tf.tidy(() => tf.sub(tf.tensor2d(additive, [size, size]), tf.tensor2d(logq, [1, size])));
+        const eye = tf.eye(size);
+        try {
+          const cost = optimizer.minimize(
+            () =>
+              tf.tidy(() => {
+                const logits = tf.add(
+                  tf.div(tf.matMul(userTower.forward(u), videoTower.forward(v), false, true), temperature),
+                  extra,
+                );
+                const positive = tf.sum(tf.mul(logits, eye), 1);
+                return tf.mean(tf.sub(tf.logSumExp(logits, 1), positive)) as tf.Scalar;
+              }),
+            true,
+            variables,
+          );
+          const loss = cost ? (cost.dataSync()[0] as number) : Number.NaN;
+          cost?.dispose();
+          lossSum += loss;
+          lossSteps++;
+          steps++;
+          examples += size;
+          onProgress?.(epoch, b, loss);
+        } finally {
+          disposeTowerTensors(u);
+          disposeTowerTensors(v);
+          tf.dispose([extra, eye]);
+        }
+      }
+      finalLoss = lossSteps > 0 ? lossSum / lossSteps : Number.NaN;
+    }
+  } catch (e) {
+    userTower.dispose();
+    videoTower.dispose();
+    throw e;
+  } finally {
+    optimizer.dispose();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const stats: TrainingStats = {
+    epochs,
+    steps,
+    examples,
+    seconds,
+    examplesPerSecond: seconds > 0 ? examples / seconds : 0,
+    finalLoss,
+  };
+
+  return {
+    dim,
+    stats,
+    userOnnxInputs: onnxInputNames(userSpec),
+    videoOnnxInputs: onnxInputNames(videoSpec),
+    embedUsers: (batch) => mapInChunks(userSpec, batch, dim, (t) => userTower.forward(t)),
+    embedVideos: (batch) => mapInChunks(videoSpec, batch, dim, (t) => videoTower.forward(t)),
+    exportUserTowerOnnx: () => exportTowerOnnx(userTower.weights(), { name: "user_tower" }),
+    exportVideoTowerOnnx: () => exportTowerOnnx(videoTower.weights(), { name: "video_tower" }),
+    userTowerWeights: () => userTower.weights(),
+    videoTowerWeights: () => videoTower.weights(),
+    dispose() {
+      userTower.dispose();
+      videoTower.dispose();
+    },
+  };
+}
