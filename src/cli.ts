@@ -140,7 +140,7 @@ async function main(argv: string[]): Promise<number> {
       }
       if (out) {
         const { writeGenericDataset } = await import("./data/generic-writer");
-        await writeGenericDataset(dataset, out);
+        await writeGenericDataset(out, dataset);
         progress.log(`wrote ${dataset.users.length} users, ${dataset.videos.length} videos, ${dataset.events.length} events to ${out}`);
       }
       return 0;
@@ -211,7 +211,7 @@ main(process.argv.slice(2)).then(
       process.exit(2);
     }
     if (err && typeof err === "object" && "code" in err && String((err as { code: unknown }).code).startsWith("ERR_PARSE_ARGS")) {
-      process.stderr.write(`reelfeed: ${(err as Error).message}\n`);
+      process.stderr.write(`reelfeed: ${(err as unknown as Error).message}\n`);
       process.exit(2);
     }
     process.stderr.write(`reelfeed: internal error: ${err instanceof Error ? err.message : String(err)} (REELFEED_DEBUG=1 for details)\n`);

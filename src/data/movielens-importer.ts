@@ -101,7 +101,10 @@ interface Parts {
 }
 
 function parseRating(path: string, line: number, f: string[], issues: RowIssues): Rating | undefined {
-  const [user, movie, ratingText, tsText] = f.map((s) => s.trim());
+  const user = f[0].trim();
+  const movie = f[1].trim();
+  const ratingText = f[2].trim();
+  const tsText = f[3].trim();
   const rating = Number(ratingText);
   const ts = Number(tsText);
   if (!user || !movie) issues.add(path, line, "empty user or movie id");
@@ -136,13 +139,17 @@ async function readLatest(dir: string, issues: RowIssues): Promise<Parts> {
 
   const ratings: Rating[] = [];
   cols = undefined;
+  let iUser = 0, iMovie = 1, iRating = 2, iTs = 3;
   await forEachCsvRecord(
     ratingsPath,
     (f, line) => {
-      if (!cols) return void (cols = headerIndex(ratingsPath, f, ["userId", "movieId", "rating", "timestamp"]));
+      if (!cols) {
+        cols = headerIndex(ratingsPath, f, ["userId", "movieId", "rating", "timestamp"]);
+        [iUser, iMovie, iRating, iTs] = ["userId", "movieId", "rating", "timestamp"].map((c) => cols!.get(c)!);
+        return;
+      }
       if (f.length !== cols.size) return issues.add(ratingsPath, line, `expected ${cols.size} fields, got ${f.length}`);
-      const row = ["userId", "movieId", "rating", "timestamp"].map((c) => f[cols!.get(c)!]);
-      const r = parseRating(ratingsPath, line, row, issues);
+      const r = parseRating(ratingsPath, line, [f[iUser], f[iMovie], f[iRating], f[iTs]], issues);
       if (r) ratings.push(r);
     },
     { issues },

@@ -183,36 +183,33 @@ export interface CrossFeatures {
   likedRecently: number;
 }
 
+/** What the user recently watched and liked, as sets: built once per request, probed once per candidate. */
+export interface RecentHistory {
+  watched: ReadonlySet<string>;
+  liked: ReadonlySet<string>;
+}
+
+const NO_HISTORY: RecentHistory = { watched: new Set(), liked: new Set() };
+
+export function recentHistory(agg: UserAggregates | undefined): RecentHistory {
+  if (!agg) return NO_HISTORY;
+  return { watched: new Set(agg.recent.map((r) => r.videoId)), liked: new Set(agg.recentLikes) };
+}
+
 /**
- * Cross features of (user, video). `userLanguage` is the profile's language, else the request's. Pass `uf` when
- * the caller already computed it for this user (the ranker does, once per request).
+ * Cross features of (user, video). `userLanguage` is the profile's language, else the request's
+ * (`userLanguageOf`). The ranker computes `uf` and `history` once per request and reuses them for every candidate.
  */
-export function crossFeatures(
-  uf: UserFeatures,
-  agg: UserAggregates | undefined,
-  video: Video,
-  userLanguage: string | undefined,
-): CrossFeatures {
+export function crossFeatures(uf: UserFeatures, history: RecentHistory, video: Video, userLanguage: string | undefined): CrossFeatures {
   const pref = uf.preferredDurationSec;
   let durationLogRatio = 0;
   if (pref > 0 && video.durationSec > 0) durationLogRatio = Math.max(-5, Math.min(5, Math.log(video.durationSec / pref)));
-  let watchedRecently = 0;
-  let likedRecently = 0;
-  if (agg) {
-    for (let i = agg.recent.length - 1; i >= 0; i--) {
-      if (agg.recent[i].videoId === video.id) {
-        watchedRecently = 1;
-        break;
-      }
-    }
-    if (agg.recentLikes.includes(video.id)) likedRecently = 1;
-  }
   return {
     categoryAffinity: uf.categoryAffinity[video.category] ?? 0,
     durationLogRatio,
     languageMatch: !userLanguage || !video.language ? 0.5 : userLanguage === video.language ? 1 : 0,
-    watchedRecently,
-    likedRecently,
+    watchedRecently: history.watched.has(video.id) ? 1 : 0,
+    likedRecently: history.liked.has(video.id) ? 1 : 0,
   };
 }
 

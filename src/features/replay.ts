@@ -64,13 +64,15 @@ function applyEvent(state: AggregateState, e: ReelEvent, videoOf: (id: string) =
 }
 
 /**
- * Calls `visit(event, before)` for every event in ts order, `before` holding the user's and video's aggregates
- * strictly before the event (undefined when there were none). The snapshots are immutable: a visitor may keep them.
+ * Calls `visit(event, before, state)` for every event in ts order, `before` holding the user's and video's
+ * aggregates strictly before the event (undefined when there were none). The snapshots are immutable: a visitor may
+ * keep them. `state` is every user's and video's aggregates before the event's timestamp group (read-only): what a
+ * sampled negative's features are read from.
  * Returns the final state.
  */
 export function replayEvents(
   dataset: Dataset,
-  visit: (event: ReelEvent, before: AggregatesSnapshot) => void,
+  visit: (event: ReelEvent, before: AggregatesSnapshot, state: Readonly<AggregateState>) => void,
   options: ReplayOptions = {},
 ): AggregateState {
   const { progress, until = Infinity } = options;
@@ -92,7 +94,7 @@ export function replayEvents(
       visit(e, {
         userAgg: state.users.get(e.userId),
         videoAgg: videoId === undefined ? undefined : state.videos.get(videoId),
-      });
+      }, state);
     }
     for (let k = i; k < j; k++) applyEvent(state, at(k), videoOf);
     step?.tick(j - i);

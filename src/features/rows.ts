@@ -5,10 +5,12 @@ import type { FeatureArtifacts } from "./artifacts";
 import {
   activityAtHour,
   crossFeatures,
+  recentHistory,
   userFeatures,
   userLanguageOf,
   videoFeatures,
   type CrossFeatures,
+  type RecentHistory,
   type UserFeatures,
   type VideoFeatures,
 } from "./derived";
@@ -189,7 +191,7 @@ export function rawRankerDense(input: RankerRowInput): number[] {
   const { user, userAgg, video, videoAgg, context } = input;
   const uf = userFeatures(userAgg, context.now);
   const vf = videoFeatures(videoAgg, video, context.now);
-  const cf = crossFeatures(uf, userAgg, video, userLanguageOf(user, context.language));
+  const cf = crossFeatures(uf, recentHistory(userAgg), video, userLanguageOf(user, context.language));
   return [
     ...USER_DENSE.map((d) => d.get(uf, context.now)),
     ...VIDEO_DENSE.map((d) => d.get(vf)),
@@ -238,7 +240,23 @@ const RANKER_CATEGORICAL = ["userId", "videoId", "category", "creatorId", "count
 const USER_TOWER_CATEGORICAL = ["userId", "country", "device", "surface", "ageBucket"];
 const VIDEO_TOWER_CATEGORICAL = ["videoId", "category", "creatorId", "language"];
 
+const specCache = new WeakMap<FeatureArtifacts, FeatureSpec>();
+
+/** The ranker's columns. A fresh object per call: callers may keep or change it without affecting the builders. */
 export function rankerSpec(a: FeatureArtifacts): FeatureSpec {
+  return makeRankerSpec(a);
+}
+
+function cachedRankerSpec(a: FeatureArtifacts): FeatureSpec {
+  let spec = specCache.get(a);
+  if (!spec) {
+    spec = makeRankerSpec(a);
+    specCache.set(a, spec);
+  }
+  return spec;
+}
+
+function makeRankerSpec(a: FeatureArtifacts): FeatureSpec {
   const l = a.layout;
   return {
     categorical: RANKER_CATEGORICAL.map((n) => cat(a, n)),
@@ -309,6 +327,7 @@ function fillBag(out: Int32Array, o: number, len: number, indices: readonly numb
 /** Everything about the user side of a request: computed once per request, shared by all its rows. */
 interface UserPart {
   uf: UserFeatures;
+  recent: RecentHistory;
   userIdx: number;
   countryIdx: number;
   deviceIdx: number;
@@ -344,6 +363,7 @@ function userPart(a: FeatureArtifacts, user: User | undefined, agg: UserAggregat
   const cNorm = normalizerList(a, CLOCK_DENSE);
   return {
     uf,
+    recent: recentHistory(agg),
     userIdx: v.userId.index(userUserId),
     countryIdx: v.country.index(ctx.country ?? user?.country),
     deviceIdx: v.device.index(ctx.device ?? user?.device),
@@ -376,10 +396,9 @@ function sameUser(p: { user?: User; userAgg?: UserAggregates; ctx: RowContext },
  * computed once and reused while consecutive inputs carry the same user, aggregates and context values.
  */
 export function buildRankerRows(a: FeatureArtifacts, inputs: readonly RankerRowInput[]): FeatureBatch {
-  const v = a.vocabularies;
   const l = a.layout;
   const n = inputs.length;
-  const ranker = rankerSpec(a);
+  const ranker = cachedRankerSpec(a);
   const d = ranker.dense.length;
   const categorical = ranker.categorical.map(() => new Int32Array(n));
   const [tags, history, recentLikes, userCategories] = ranker.bags.map((c) => new Int32Array(n * c.length));
@@ -395,20 +414,21 @@ export function buildRankerRows(a: FeatureArtifacts, inputs: readonly RankerRowI
     }
     const u = cache.part;
     categorical[0][r] = u.userIdx;
-    categorical[1][r] = v.videoId.index(video.id);
-    categorical[2][r] = v.category.index(video.category);
-    categorical[3][r] = v.creatorId.index(video.creatorId);
+    const vi = videoIndices(a, video);
+    categorical[1][r] = vi[0];
+    categorical[2][r] = vi[1];
+    categorical[3][r] = vi[2];
     categorical[4][r] = u.countryIdx;
     categorical[5][r] = u.deviceIdx;
     categorical[6][r] = u.surfaceIdx;
     categorical[7][r] = u.ageIdx;
-    categorical[8][r] = v.language.index(video.language);
-    fillBag(tags, r * l.tagsLength, l.tagsLength, tagIndices(a, video));
+    categorical[8][r] = vi[3];
+    tags.set(vi.subarray(4), r * l.tagsLength);
     fillBag(history, r * l.historyLength, l.historyLength, u.history);
     fillBag(recentLikes, r * l.likesLength, l.likesLength, u.likes);
     fillBag(userCategories, r * l.categoriesLength, l.categoriesLength, u.categories);
     const vf = videoFeatures(videoAgg, video, context.now);
-    const cf = crossFeatures(u.uf, userAgg, video, u.language);
+    const cf = crossFeatures(u.uf, u.recent, video, u.language);
     let o = r * d;
     for (let i = 0; i < u.userDense.length; i++) dense[o++] = u.userDense[i];
     for (let i = 0; i < VIDEO_DENSE.length; i++) dense[o++] = normalize(vNorm[i], VIDEO_DENSE[i].get(vf));
@@ -417,6 +437,33 @@ export function buildRankerRows(a: FeatureArtifacts, inputs: readonly RankerRowI
     dense[o++] = normalize(posNorm, CONTEXT_DENSE[CONTEXT_DENSE.length - 1].get(context));
   }
   return { size: n, categorical, bags: [tags, history, recentLikes, userCategories], dense };
+}
+
+const videoIndexCache = new WeakMap<FeatureArtifacts, WeakMap<Video, Int32Array>>();
+
+/**
+ * [videoId, category, creatorId, language, ...tags padded to tagsLength] of a video. These depend only on the
+ * artifacts and the catalog entry, so they are memoised per Video object: the catalog serves the same objects
+ * request after request (and replaces, never mutates, an entry on update).
+ */
+function videoIndices(a: FeatureArtifacts, video: Video): Int32Array {
+  let perVideo = videoIndexCache.get(a);
+  if (!perVideo) {
+    perVideo = new WeakMap();
+    videoIndexCache.set(a, perVideo);
+  }
+  let vi = perVideo.get(video);
+  if (!vi) {
+    const v = a.vocabularies;
+    vi = new Int32Array(4 + a.layout.tagsLength);
+    vi[0] = v.videoId.index(video.id);
+    vi[1] = v.category.index(video.category);
+    vi[2] = v.creatorId.index(video.creatorId);
+    vi[3] = v.language.index(video.language);
+    fillBag(vi, 4, a.layout.tagsLength, tagIndices(a, video));
+    perVideo.set(video, vi);
+  }
+  return vi;
 }
 
 /** Tag indices of a video: distinct, in the video's order, unknown tags hashed. */
@@ -460,7 +507,6 @@ export function buildUserTowerRows(a: FeatureArtifacts, inputs: readonly UserTow
 
 /** Video-tower rows: a function of the video, its aggregates and `now` only (no per-request user state). */
 export function buildVideoTowerRows(a: FeatureArtifacts, inputs: readonly VideoTowerRowInput[]): FeatureBatch {
-  const v = a.vocabularies;
   const l = a.layout;
   const n = inputs.length;
   const spec = videoTowerSpec(a);
@@ -471,11 +517,12 @@ export function buildVideoTowerRows(a: FeatureArtifacts, inputs: readonly VideoT
   const norms = normalizerList(a, VIDEO_TOWER_DENSE);
   for (let r = 0; r < n; r++) {
     const { video, videoAgg, now } = inputs[r];
-    categorical[0][r] = v.videoId.index(video.id);
-    categorical[1][r] = v.category.index(video.category);
-    categorical[2][r] = v.creatorId.index(video.creatorId);
-    categorical[3][r] = v.language.index(video.language);
-    fillBag(tags, r * l.tagsLength, l.tagsLength, tagIndices(a, video));
+    const vi = videoIndices(a, video);
+    categorical[0][r] = vi[0];
+    categorical[1][r] = vi[1];
+    categorical[2][r] = vi[2];
+    categorical[3][r] = vi[3];
+    tags.set(vi.subarray(4), r * l.tagsLength);
     const vf = videoFeatures(videoAgg, video, now);
     for (let i = 0; i < VIDEO_TOWER_DENSE.length; i++) dense[r * d + i] = normalize(norms[i], VIDEO_TOWER_DENSE[i].get(vf));
   }

@@ -1,3 +1,5 @@
+// type-graphql reads Reflect metadata as its decorators run: whichever module loads first needs the polyfill.
+import "reflect-metadata";
 import { registerEnumType } from "type-graphql";
 import type { Device, Surface } from "../data/types";
 import type { FallbackKind } from "../pipeline/feed-page";

@@ -12,7 +12,7 @@ export interface EmbeddedVectorIndexOptions {
   /**
    * Below this many live vectors search is exact brute force; at or above it an IVF-flat index is used.
    * 0 forces IVF at any size, Infinity forces exact search.
-   * @default 32768
+   * @default 16384
    */
   exactThreshold?: number;
   /**
@@ -78,7 +78,7 @@ const TRAIN_POINTS_PER_LIST = 32;
 export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): EmbeddedVectorIndex {
   const {
     dim,
-    exactThreshold = 32_768,
+    exactThreshold = 16_384,
     nprobe = 32,
     nlist: fixedNlist = 0,
     rebuildFraction = 0.2,
@@ -234,6 +234,8 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
   };
 
   const search = (query: Float32Array, k: number, excludeIds: ReadonlySet<string> | undefined): VectorHit[] => {
+    // First: a (re)build moves rows, so ids are mapped to rows only after it.
+    const layout = prepare();
     const excluded = new Set<number>();
     if (excludeIds) {
       for (const id of excludeIds) {
@@ -243,7 +245,6 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
     }
     const target = Math.min(k, rowOf.size - excluded.size);
     if (target <= 0) return [];
-    const layout = prepare();
     const heap = new TopK(target);
     // Dead and excluded rows are only checked when a row would enter the heap: the common case pays nothing.
     const scan = (from: number, to: number): void => {
@@ -491,16 +492,30 @@ function nearest(
   let best = first;
   let bestScore = -Infinity;
   for (let c = first; c < last; c++) {
-    const off = c * dim;
-    let s = 0;
-    for (let d = 0; d < dim; d++) s += x[xOff + d] * centroids[off + d];
-    s -= halfNorms[c];
+    const s = dot(x, xOff, centroids, c * dim, dim) - halfNorms[c];
     if (s > bestScore) {
       bestScore = s;
       best = c;
     }
   }
   return best;
+}
+
+/** Inner product of two `dim`-long slices; four accumulators let the CPU overlap the multiply-adds. */
+function dot(a: Float32Array, aOff: number, b: Float32Array, bOff: number, dim: number): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let d = 0;
+  for (; d + 3 < dim; d += 4) {
+    s0 += a[aOff + d] * b[bOff + d];
+    s1 += a[aOff + d + 1] * b[bOff + d + 1];
+    s2 += a[aOff + d + 2] * b[bOff + d + 2];
+    s3 += a[aOff + d + 3] * b[bOff + d + 3];
+  }
+  for (; d < dim; d++) s0 += a[aOff + d] * b[bOff + d];
+  return s0 + s1 + (s2 + s3);
 }
 
 function halfSquaredNorms(centroids: Float32Array, k: number, dim: number): Float64Array {
@@ -624,9 +639,7 @@ function trainTwoLevel(sample: Float32Array, dim: number, nlist: number, rng: ()
       let bestScore = -Infinity;
       for (let t = 0; t < topK; t++) {
         if (childStart[t + 1] === childStart[t]) continue;
-        let s = 0;
-        for (let d = 0; d < dim; d++) s += src[off + d] * top[t * dim + d];
-        s -= topHalf[t];
+        const s = dot(src, off, top, t * dim, dim) - topHalf[t];
         if (s > bestScore) {
           bestScore = s;
           bestTop = t;

@@ -211,6 +211,13 @@ export interface DenseLayer {
   outDim: number;
 }
 
+/** A trainable variable initialised from `t`; `t` itself is disposed (the variable keeps its own reference). */
+function variableFrom(t: tf.Tensor): tf.Variable {
+  const v = tf.variable(t, true);
+  t.dispose();
+  return v;
+}
+
 /** Glorot-uniform kernel, zero bias — or the given weights. */
 export function createDenseLayer(
   inDim: number,
@@ -225,8 +232,8 @@ export function createDenseLayer(
   const kernel = initial?.kernel ?? uniform(inDim * outDim, Math.sqrt(6 / (inDim + outDim)), rng);
   const bias = initial?.bias ?? new Float32Array(outDim);
   return {
-    kernel: tf.variable(tf.tensor2d(kernel, [inDim, outDim]), true),
-    bias: tf.variable(tf.tensor1d(bias), true),
+    kernel: variableFrom(tf.tensor2d(kernel, [inDim, outDim])),
+    bias: variableFrom(tf.tensor1d(bias)),
     activation,
     inDim,
     outDim,
@@ -246,9 +253,26 @@ export function applyActivation(x: tf.Tensor2D, activation: Activation): tf.Tens
   }
 }
 
+/**
+ * a·b with a gradient that avoids the wasm backend's transposed-operand matmul path: tf.matMul's own gradient
+ * computes dy·bᵀ with `transposeB`, which measured ~50× slower than an explicit transpose followed by a plain
+ * matmul (XNNPACK) at our sizes, and dominated training time.
+ */
+export const matMul = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [a, b, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+  save([a, b]);
+  return {
+    value: tf.matMul(a, b),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sa, sb] = saved as tf.Tensor2D[];
+      return [tf.matMul(dy as tf.Tensor2D, tf.transpose(sb)), tf.matMul(tf.transpose(sa), dy as tf.Tensor2D)];
+    },
+  };
+}) as unknown as (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D;
+
 /** x·kernel + bias, without the activation. */
 export function applyDenseLinear(layer: DenseLayer, x: tf.Tensor2D): tf.Tensor2D {
-  return tf.add(tf.matMul(x, layer.kernel as tf.Tensor2D), layer.bias) as tf.Tensor2D;
+  return tf.add(matMul(x, layer.kernel as tf.Tensor2D), layer.bias) as tf.Tensor2D;
 }
 
 export function applyDense(layer: DenseLayer, x: tf.Tensor2D): tf.Tensor2D {
@@ -280,7 +304,7 @@ export function createTower(options: TowerOptions): Tower {
   const rng = createRng(seed);
   const table = (vocab: number, dim: number, given: Float32Array | undefined, where: string) => {
     if (given && given.length !== vocab * dim) throw badInput(where, `expected ${vocab * dim} weights, got ${given.length}`);
-    return tf.variable(tf.tensor2d(given ?? uniform(vocab * dim, 0.05, rng), [vocab, dim]), true);
+    return variableFrom(tf.tensor2d(given ?? uniform(vocab * dim, 0.05, rng), [vocab, dim]));
   };
   const categorical = spec.categorical.map((c, i) =>
     table(c.vocabSize, c.dim, initial?.categorical[i], `initial.categorical.${c.name}`),
@@ -303,7 +327,7 @@ export function createTower(options: TowerOptions): Tower {
     categorical.forEach((t, i) => parts.push(tf.gather(t, inputs.categorical[i]) as tf.Tensor2D));
     bags.forEach((t, i) => {
       const ids = inputs.bags[i];
-      const emb = tf.gather(t, ids) as tf.Tensor3D; // [size, length, dim]
+      const emb = tf.gather(t, ids) as unknown as tf.Tensor3D; // [size, length, dim]
       const mask = tf.cast(tf.greater(ids, 0), "float32") as tf.Tensor2D; // [size, length]
       const sum = tf.sum(tf.mul(emb, tf.expandDims(mask, 2)), 1) as tf.Tensor2D;
       const count = tf.maximum(tf.sum(mask, 1, true), 1);

@@ -9,7 +9,7 @@ import type { ValidationReport } from "../data/validate";
 import { formatValidationReport } from "../data/validate";
 import { aggregatesAt } from "../features/replay";
 import { fitFeatureArtifacts, saveFeatureArtifacts, type FeatureArtifacts } from "../features/artifacts";
-import { fitContentModel, type ContentModel } from "../features/content-embeddings";
+import { fitContentModel, saveContentModel, type ContentModel } from "../features/content-embeddings";
 import { buildRankerRows, buildUserTowerRows, buildVideoTowerRows, rankerSpec, userTowerSpec, videoTowerSpec } from "../features/rows";
 import { writeDirAtomic } from "../util/fs";
 import type { Progress } from "../util/progress";
@@ -27,7 +27,7 @@ import { createRandomRecommender } from "./baselines/random-recommender";
 import { createItemKnnRecommender } from "./baselines/item-knn-recommender";
 import { createEaseRecommender } from "./baselines/ease-recommender";
 import { evaluateRetrieval, evaluateRanker } from "./evaluate";
-import { renderReportMarkdown, type EvaluationReport } from "./report";
+import { coverageSection, renderReportMarkdown, type EvaluationReport } from "./report";
 import { topKIndices } from "./baselines/top-k";
 
 /**
@@ -84,6 +84,8 @@ interface FittedModels {
   examples: { twoTower: number; ranker: number; rankerNegatives: string };
 }
 
+const POSITIVE_RULE_TEXT = "a watch of ≥ 50 % or ≥ 30 s, progress ≥ 50 %, a like, share or save (split.ts isPositive)";
+
 export function datasetFingerprint(dataset: Dataset): string {
   const h = createHash("sha256");
   for (const v of dataset.videos) h.update(`v${v.id}\n`);
@@ -118,8 +120,11 @@ async function fitModels(dataset: Dataset, until: number, options: TrainOptions,
 
   const videoIds = dataset.videos.map((v) => v.id);
   const videoRow = new Map(videoIds.map((id, i) => [id, i]));
-  const now = until === Infinity ? Math.max(...dataset.events.map((e) => e.ts)) + 1 : until;
-  const videoRows = buildVideoTowerRows(artifacts, dataset.videos.map((video) => ({ video, now })));
+  const now = until === Infinity ? dataset.events.reduce((m, e) => Math.max(m, e.ts), 0) + 1 : until;
+  // The video tower sees each video's own popularity as of the cut: static item features, the usual two-tower
+  // trade-off (in-batch negatives need one row per video, so there is no per-example time for them).
+  const atCut = aggregatesAt(dataset, until);
+  const videoRows = buildVideoTowerRows(artifacts, dataset.videos.map((video) => ({ video, videoAgg: atCut.videos.get(video.id), now })));
 
   const ttExamples = buildTwoTowerExamples(dataset, videoRow, { until, progress });
   progress.log(step(`two-tower: ${ttExamples.positives.length} positive interactions`));
@@ -318,45 +323,58 @@ export async function trainBundle(options: TrainOptions): Promise<TrainResult> {
     const rankerBytes = shipped.ranker.exportOnnx();
     await writeFile(join(dir, BUNDLE_FILES.userTower), userTowerBytes);
     await writeFile(join(dir, BUNDLE_FILES.ranker), rankerBytes);
-    await saveFeatureArtifacts(shipped.artifacts, join(dir, BUNDLE_FILES.features));
+    await saveFeatureArtifacts(join(dir, BUNDLE_FILES.features), shipped.artifacts);
     await writeFile(join(dir, BUNDLE_FILES.videoIds), JSON.stringify(shipped.videoIds));
     await writeMatrix(join(dir, BUNDLE_FILES.videoEmbeddings), shipped.videoMatrix);
-    await writeFile(join(dir, BUNDLE_FILES.contentModel), JSON.stringify(shipped.content.model));
+    await saveContentModel(join(dir, BUNDLE_FILES.contentModel), shipped.content.model);
     await writeMatrix(join(dir, BUNDLE_FILES.contentEmbeddings), shipped.content.matrix);
     if (options.includeData ?? true) {
       progress.log("copying the dataset into the bundle (data/) for serving");
-      await writeGenericDataset(dataset, join(dir, BUNDLE_FILES.data));
+      await writeGenericDataset(join(dir, BUNDLE_FILES.data), dataset);
     }
     timings.totalMs = Date.now() - t0;
+    const splitFractions = options.split ?? { validation: 0.1, test: 0.1 };
     report = {
+      createdAt: new Date().toISOString(),
       dataset: {
         source,
         users: dataset.users.length,
         videos: dataset.videos.length,
         events: dataset.events.length,
-        validation,
+        interactions: interactions.length,
+        firstEventAt: dataset.events[0]?.ts,
+        lastEventAt: dataset.events[dataset.events.length - 1]?.ts,
       },
       split: {
+        method: "time",
+        validationFraction: splitFractions.validation,
+        testFraction: splitFractions.test,
         trainUntil: split.trainUntil,
         validationUntil: split.validationUntil,
-        train: split.train.length,
-        validation: split.validation.length,
-        test: split.test.length,
-        testUsers: test.size,
+        trainEvents: split.train.length,
+        validationEvents: split.validation.length,
+        testEvents: split.test.length,
+        evaluatedUsers: retrieval.twoTower?.users,
+        positiveRule: POSITIVE_RULE_TEXT,
       },
-      retrieval: retrieval.models ?? retrieval,
+      retrieval,
       ranker: rankerMetrics,
+      coverage: coverageSection(retrieval, dataset.videos.length),
       timings,
-      training: { examples: shipped.examples, refit },
-    } as unknown as EvaluationReport;
+      notes: [
+        `two-tower trained on events before the validation cut; at test time every model sees history up to the test period`,
+        `baselines fitted on train + validation events; EASE scores only the most popular items (see training.md)`,
+        `ranker rows: ${evalModels.examples.rankerNegatives}; post-click heads are masked to clicked rows`,
+        `ONNX parity on real rows: user tower ${parity.userTower.toExponential(1)}, ranker ${parity.ranker.toExponential(1)} max |Δ|`,
+      ],
+    };
     if (options.extraRecommenders) {
       const extra = await options.extraRecommenders({ dataset, bundleDir: dir, testFrom: split.validationUntil });
       if (extra.length) {
-        const funnel = await evaluateRetrieval({ recommenders: extra, test, trainSeen, ks, catalogSize: dataset.videos.length, progress });
-        (report as unknown as Record<string, unknown>).funnel = funnel.models ?? funnel;
+        report.funnel = await evaluateRetrieval({ recommenders: extra, test, trainSeen, ks, catalogSize: dataset.videos.length, progress });
       }
     }
-    const r = report as unknown as { retrieval: Record<string, Record<string, number>> };
+    const r = report;
     manifest = {
       format: BUNDLE_FORMAT,
       version,
@@ -369,7 +387,7 @@ export async function trainBundle(options: TrainOptions): Promise<TrainResult> {
         "twoTower.recall@20": r.retrieval.twoTower?.["recall@20"] ?? NaN,
         "twoTower.ndcg@20": r.retrieval.twoTower?.["ndcg@20"] ?? NaN,
         "popularity.recall@20": r.retrieval.popularity?.["recall@20"] ?? NaN,
-        "ranker.click.auc": (rankerMetrics as Record<string, { auc: number }>).click?.auc ?? NaN,
+        "ranker.click.auc": rankerMetrics.click?.auc ?? NaN,
       },
       models: {
         userTower: { file: BUNDLE_FILES.userTower, dim: shipped.twoTower.dim, inputs: shipped.twoTower.userOnnxInputs, parityMaxAbsDiff: parity.userTower },

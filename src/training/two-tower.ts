@@ -20,6 +20,7 @@ import {
   createRng,
   createTower,
   disposeTowerTensors,
+  matMul,
   mapInChunks,
   shuffledIndices,
   validateBatch,
@@ -54,6 +55,8 @@ export interface TwoTowerOptions {
   logQCorrection?: boolean;
   /** Called after every step with the step's mean loss. @default undefined */
   onProgress?: (epoch: number, batch: number, loss: number) => void;
+  /** Called after every epoch with the epoch's mean loss. @default undefined */
+  onEpochEnd?: (epoch: number, meanLoss: number) => void;
 }
 
 export interface TrainingStats {
@@ -88,6 +91,62 @@ export interface TwoTowerModel {
 /** Masked logits are pushed this far down: exp() of it is exactly 0 in float32. */
 const MASKED = -1e9;
 
+/** Options for {@link inBatchSoftmaxLoss}. */
+export interface InBatchLossOptions {
+  /** Logits are dot products divided by this. */
+  temperature: number;
+  /** Per catalog video, log of its sampling probability; subtracted from its logits. @default undefined (none) */
+  logQ?: Float32Array;
+}
+
+/**
+ * In-batch sampled softmax: row i's positive is column i; the other rows' positives are its negatives, except
+ * those equal to its own positive (masked). `positives[i]` is row i's video id (any integer identity, used only to
+ * find duplicates and to index `logQ`). Returns the mean cross-entropy.
+ */
+export function inBatchSoftmaxLoss(
+  userEmb: tf.Tensor2D,
+  videoEmb: tf.Tensor2D,
+  positives: Int32Array,
+  options: InBatchLossOptions,
+): tf.Scalar {
+  const { temperature, logQ } = options;
+  const size = positives.length;
+  // Additive bias per logit: −log p_j on column j, and MASKED where column j repeats row i's positive.
+  const bias = new Float32Array(size * size);
+  for (let i = 0; i < size; i++) {
+    for (let j = 0; j < size; j++) {
+      let b = logQ ? -logQ[positives[j]] : 0;
+      if (j !== i && positives[j] === positives[i]) b = MASKED;
+      bias[i * size + j] = b;
+    }
+  }
+  return tf.tidy(() => {
+    const scores = matMul(userEmb, tf.transpose(videoEmb));
+    const logits = tf.add(tf.div(scores, temperature), tf.tensor2d(bias, [size, size])) as tf.Tensor2D;
+    const positive = tf.sum(tf.mul(logits, tf.eye(size)), 1);
+    return tf.mean(tf.sub(rowLogSumExp(logits), positive)) as tf.Scalar;
+  });
+}
+
+/**
+ * Row-wise log-sum-exp with the analytic gradient (softmax). tf.logSumExp's gradient goes through its max and a
+ * broadcast Equal, which the wasm backend runs ~60× slower than other broadcasts at batch² sizes.
+ */
+const rowLogSumExp: (x: tf.Tensor2D) => tf.Tensor1D = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [x, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
+  const m = tf.max(x, 1, true);
+  const lse = tf.add(tf.log(tf.sum(tf.exp(tf.sub(x, m)), 1, true)), m);
+  save([x, lse]);
+  return {
+    value: tf.reshape(lse, [-1]),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sx, slse] = saved;
+      return tf.mul(tf.reshape(dy, [-1, 1]), tf.exp(tf.sub(sx, slse)));
+    },
+  };
+}) as unknown as (x: tf.Tensor2D) => tf.Tensor1D;
+
 /** Trains both towers; resolves when training is done. */
 export async function trainTwoTower(options: TwoTowerOptions): Promise<TwoTowerModel> {
   const {
@@ -105,6 +164,7 @@ export async function trainTwoTower(options: TwoTowerOptions): Promise<TwoTowerM
     seed = 1,
     logQCorrection = true,
     onProgress,
+    onEpochEnd,
   } = options;
   await initTf();
   validateBatch(userSpec, users, "users");
@@ -149,26 +209,14 @@ export async function trainTwoTower(options: TwoTowerOptions): Promise<TwoTowerM
         if (size < 2) continue; // a single row has no negatives
         const pos = new Int32Array(size);
         for (let i = 0; i < size; i++) pos[i] = positives[idx[i]];
-        const additive = new Float32Array(size * size);
-        const logq = new Float32Array(size);
-        for (let j = 0; j < size; j++) logq[j] = logQCorrection ? logQ[pos[j]] : 0;
-        for (let i = 0; i < size; i++) {
-          for (let j = 0; j < size; j++) if (j !== i && pos[j] === pos[i]) additive[i * size + j] = MASKED;
-        }
         const u = batchToTensors(userSpec, takeRows(userSpec, users, idx));
         const v = batchToTensors(videoSpec, takeRows(videoSpec, videos, pos));
-        const extra = tf.tidy(() => tf.sub(tf.tensor2d(additive, [size, size]), tf.tensor2d(logq, [1, size])));
-        const eye = tf.eye(size);
         try {
           const cost = optimizer.minimize(
             () =>
-              tf.tidy(() => {
-                const logits = tf.add(
-                  tf.div(tf.matMul(userTower.forward(u), videoTower.forward(v), false, true), temperature),
-                  extra,
-                );
-                const positive = tf.sum(tf.mul(logits, eye), 1);
-                return tf.mean(tf.sub(tf.logSumExp(logits, 1), positive)) as tf.Scalar;
+              inBatchSoftmaxLoss(userTower.forward(u), videoTower.forward(v), pos, {
+                temperature,
+                logQ: logQCorrection ? logQ : undefined,
               }),
             true,
             variables,
@@ -183,10 +231,10 @@ export async function trainTwoTower(options: TwoTowerOptions): Promise<TwoTowerM
         } finally {
           disposeTowerTensors(u);
           disposeTowerTensors(v);
-          tf.dispose([extra, eye]);
         }
       }
       finalLoss = lossSteps > 0 ? lossSum / lossSteps : Number.NaN;
+      onEpochEnd?.(epoch, finalLoss);
     }
   } catch (e) {
     userTower.dispose();

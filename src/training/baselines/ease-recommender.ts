@@ -9,9 +9,7 @@
  * most training users. Items outside that set get no EASE score and are never recommended by this model; users
  * whose history has none of them get []. XᵀX + λI is symmetric positive definite (λ > 0), so it is inverted via
  * Cholesky (G = LLᵀ, G⁻¹ = L⁻ᵀL⁻¹): about n³/2 multiply-adds, half of Gauss–Jordan, all in contiguous row loops.
- *
- * Measured on MovieLens-small positives (rating ≥ 3.5, 7.4k items) on one core of the 2-core dev box: see
- * DEFAULT_EASE_MAX_ITEMS.
+ * See DEFAULT_EASE_MAX_ITEMS for measured fit times.
  */
 import { badInput, ReelfeedError } from "../../errors";
 import { buildInteractionMatrix } from "./interaction-matrix";
@@ -19,10 +17,12 @@ import type { Interactions, Recommender } from "./recommender";
 import { topKIndices } from "./top-k";
 
 /**
- * Default cap on EASE's item set. Fit time ≈ n³/2 multiply-adds: measured on the 2-core dev box (shared), n = 1000
- * fits in ~0.4 s, 2000 in ~3 s, 3000 in ~10 s; 3000 items cover ~90 % of MovieLens-small positive interactions.
+ * Default cap on EASE's item set. Fit time grows as n³ (≈ n³/2 multiply-adds, and worse once the n × n matrices
+ * leave the cache). Measured on MovieLens-small (all ratings, time split) on the 2-core dev box, whose scalar
+ * ceiling is ~0.4 G multiply-adds/s: whole fit n = 1000 ≈ 2.5 s, 2000 ≈ 12.7 s (the inverse alone ≈ 0.8 s and
+ * ≈ 12 s), 1500 ≈ 12 s under heavy load from other jobs. 2000 items hold ~83 % of the positive interactions.
  */
-export const DEFAULT_EASE_MAX_ITEMS = 3000;
+export const DEFAULT_EASE_MAX_ITEMS = 2000;
 
 /** Options for {@link createEaseRecommender}. */
 export interface EaseRecommenderOptions {
@@ -45,14 +45,32 @@ interface Fitted {
   weights: Float64Array;
 }
 
+/*
+ * The three kernels below are plain row loops over contiguous memory. Two measured tricks (≈3× at n = 1000 on
+ * the dev box, whose scalar ceiling is only ~0.4 G multiply-adds/s): the Cholesky dot product keeps four
+ * independent accumulators (the add latency chain, not the loads, was the limit), and the two axpy kernels
+ * consume two source rows per pass so each destination row is loaded and stored half as often.
+ */
+
 /** In-place Cholesky of the lower triangle of the n × n row-major SPD matrix `a`: afterwards its lower part is L. */
 function choleskyInPlace(a: Float64Array, n: number): void {
   for (let i = 0; i < n; i++) {
     const ri = i * n;
     for (let j = 0; j <= i; j++) {
       const rj = j * n;
-      let s = a[ri + j];
-      for (let k = 0; k < j; k++) s -= a[ri + k] * a[rj + k];
+      let s0 = a[ri + j];
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      let k = 0;
+      for (; k + 3 < j; k += 4) {
+        s0 -= a[ri + k] * a[rj + k];
+        s1 -= a[ri + k + 1] * a[rj + k + 1];
+        s2 -= a[ri + k + 2] * a[rj + k + 2];
+        s3 -= a[ri + k + 3] * a[rj + k + 3];
+      }
+      for (; k < j; k++) s0 -= a[ri + k] * a[rj + k];
+      const s = s0 + s1 + (s2 + s3);
       if (i === j) {
         if (!(s > 0)) throw new ReelfeedError("INTERNAL", `EASE: Gram matrix is not positive definite at ${i} (λ too small?)`);
         a[ri + i] = Math.sqrt(s);
@@ -68,9 +86,17 @@ function invertLower(l: Float64Array, n: number): Float64Array {
   const m = new Float64Array(n * n);
   for (let i = 0; i < n; i++) {
     const ri = i * n;
-    for (let k = 0; k < i; k++) {
+    let k = 0;
+    for (; k + 1 < i; k += 2) {
+      const c0 = l[ri + k];
+      const c1 = l[ri + k + 1];
+      const r0 = k * n;
+      const r1 = r0 + n;
+      for (let j = 0; j <= k; j++) m[ri + j] -= c0 * m[r0 + j] + c1 * m[r1 + j];
+      m[ri + k + 1] -= c1 * m[r1 + k + 1];
+    }
+    for (; k < i; k++) {
       const c = l[ri + k];
-      if (c === 0) continue;
       const rk = k * n;
       for (let j = 0; j <= k; j++) m[ri + j] -= c * m[rk + j];
     }
@@ -81,14 +107,28 @@ function invertLower(l: Float64Array, n: number): Float64Array {
   return m;
 }
 
-/** Writes P = MᵀM (full, symmetric) into `out`, accumulating row k of M into rows i ≤ k of P. */
+/** Writes P = MᵀM (full, symmetric) into `out`, accumulating rows k of M into rows i ≤ k of P. */
 function gramOfLower(m: Float64Array, n: number, out: Float64Array): void {
   out.fill(0);
-  for (let k = 0; k < n; k++) {
+  let k = 0;
+  for (; k + 1 < n; k += 2) {
+    const r0 = k * n;
+    const r1 = r0 + n;
+    for (let i = 0; i <= k; i++) {
+      const c0 = m[r0 + i];
+      const c1 = m[r1 + i];
+      const ri = i * n;
+      for (let j = 0; j <= i; j++) out[ri + j] += c0 * m[r0 + j] + c1 * m[r1 + j];
+    }
+    // Row k + 1 of P only gets row k + 1 of M (M is lower triangular, so M[k][k + 1] = 0).
+    const ri = (k + 1) * n;
+    const c1 = m[r1 + k + 1];
+    for (let j = 0; j <= k + 1; j++) out[ri + j] += c1 * m[r1 + j];
+  }
+  for (; k < n; k++) {
     const rk = k * n;
     for (let i = 0; i <= k; i++) {
       const c = m[rk + i];
-      if (c === 0) continue;
       const ri = i * n;
       for (let j = 0; j <= i; j++) out[ri + j] += c * m[rk + j];
     }

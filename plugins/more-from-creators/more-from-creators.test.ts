@@ -1,0 +1,26 @@
+import { describe, expect, it } from "vitest";
+import { createTestkit } from "../../src/testkit";
+import plugin, { moreFromCreatorsSource } from "./index";
+
+describe("more-from-creators plugin", () => {
+  it("proposes unseen uploads of creators whose videos the user finished recently", async () => {
+    const tk = createTestkit({ plugins: [plugin], sources: [{ name: "MoreFromCreators" }, { name: "Trending" }] });
+    // v1 and v7 are by creator c1; v2 by c2 is abandoned at 10%.
+    await tk.record([tk.events.watch("u1", "v1", 1), tk.events.watch("u1", "v2", 0.1)]);
+    const out = await tk.runSource(moreFromCreatorsSource, await tk.query("u1"));
+    expect(out.length).toBe(3);
+    for (const c of out) {
+      expect(tk.catalog.video(c.videoId)!.creatorId).toBe("c1");
+      expect(c.reason).toEqual({ code: "SIMILAR_TO", params: { videoId: "v1", creatorId: "c1" } });
+    }
+    expect(out.some((c) => c.videoId === "v1")).toBe(false);
+    const page = await tk.feed({ userId: "u1", first: 10 });
+    expect(page.items.some((i) => i.sources.includes("MoreFromCreators"))).toBe(true);
+  });
+
+  it("returns [] for an unknown user and rejects bad options", async () => {
+    const tk = createTestkit();
+    expect(await tk.runSource(moreFromCreatorsSource, await tk.query("nobody"))).toEqual([]);
+    await expect(tk.runSource(moreFromCreatorsSource, await tk.query("u1"), { options: { perCreator: -1 } })).rejects.toThrow(/perCreator/);
+  });
+});

@@ -1,0 +1,39 @@
+import type { CandidateFilter } from "../pipeline/types";
+import { createAgeFilter } from "./age-filter";
+import { createBlockedCreatorFilter } from "./blocked-creator-filter";
+import { createNotInterestedFilter } from "./not-interested-filter";
+import { createPolicyFilter } from "./policy-filter";
+import { createRegionFilter } from "./region-filter";
+import { createRemovedFilter } from "./removed-filter";
+import { createReportedFilter } from "./reported-filter";
+import { createSeenFilter } from "./seen-filter";
+
+export { createAgeFilter, createBlockedCreatorFilter, createNotInterestedFilter, createPolicyFilter };
+export { createRegionFilter, createRemovedFilter, createReportedFilter, createSeenFilter };
+
+/**
+ * The built-in hard rules, cheapest first. All are O(1) per candidate, so "cheap" means: no per-request set to
+ * build, and most removed early. Rules on the video alone come first (they need nothing from the user and stop
+ * taken-down and unsafe videos before anything else looks at them), then the seen set (by far the biggest
+ * remover for an active user), then the user's small relation lists.
+ */
+export function builtinFilters(): CandidateFilter[] {
+  return [
+    createRemovedFilter(),
+    createPolicyFilter(),
+    createAgeFilter(),
+    createRegionFilter(),
+    createSeenFilter(),
+    createNotInterestedFilter(),
+    createBlockedCreatorFilter(),
+    createReportedFilter(),
+  ];
+}
+
+/**
+ * The rules that need no user history: for `similarVideos` and `trending`, which serve anyone. The age rule stays:
+ * an anonymous caller is treated as a minor.
+ */
+export function safetyFilters(): CandidateFilter[] {
+  return [createRemovedFilter(), createPolicyFilter(), createAgeFilter(), createRegionFilter()];
+}

@@ -1,0 +1,88 @@
+import type { Video } from "../data/types";
+import { ReelfeedError } from "../errors";
+import type { VideoAggregates } from "../features/aggregates";
+import type { FeatureArtifacts } from "../features/artifacts";
+import { buildRankerRows, rankerSpec, type RankerRowInput, type RowContext } from "../features/rows";
+import type { FeedQuery, RankerModel } from "../pipeline/types";
+import type { StateStore } from "../stores/state-store";
+import { createMicroBatcher, type MicroBatcher } from "./micro-batcher";
+import { assertInputsMatch, type ExecutionProvider, type OnnxRuntimeSession } from "./onnx-session";
+
+/**
+ * The multi-task ranker served from ONNX: rows from the shared builders (src/features/rows.ts, the very code that
+ * built the training rows), concurrent requests micro-batched into one ONNX call, one probability per head.
+ */
+export interface OnnxRankerModelOptions {
+  /** The ranker model (exported by src/training/onnx-export.ts: one float32 [batch] output per head). */
+  session: OnnxRuntimeSession;
+  /** The bundle's feature artifacts: vocabularies and normalisers the model was trained with. */
+  artifacts: FeatureArtifacts;
+  /** Bundle / model version, reported in pages and traces. */
+  version: string;
+  /** Heads to serve, a subset of the model's outputs. @default every output of the model */
+  heads?: readonly string[];
+  /**
+   * Per-video aggregates (popularity, completion rates) for the video features; training rows had them, so
+   * serving without them would be skew. @default none: video aggregates are treated as absent
+   */
+  state?: Pick<StateStore, "getVideos">;
+  /** config ranking.microBatchWindowMs. @default 1 */
+  microBatchWindowMs?: number;
+  /** config ranking.maxBatchRows. @default 4096 */
+  maxBatchRows?: number;
+}
+
+export interface OnnxRankerModel extends RankerModel {
+  /** The execution provider the session runs on, for /health and traces. */
+  readonly executionProvider: ExecutionProvider;
+  readonly batcher: MicroBatcher;
+}
+
+/** The row context of a hydrated query: exactly what training's event context carries. */
+export function rowContext(query: FeedQuery): RowContext {
+  return {
+    now: query.context.now,
+    device: query.context.device,
+    country: query.context.country,
+    surface: query.surface,
+    language: query.context.language,
+  };
+}
+
+export function createOnnxRankerModel(options: OnnxRankerModelOptions): OnnxRankerModel {
+  const { session, artifacts, version, state, microBatchWindowMs = 1, maxBatchRows = 4096 } = options;
+  const spec = rankerSpec(artifacts);
+  assertInputsMatch(session, spec);
+  const heads = [...(options.heads ?? session.outputNames)];
+  const missing = heads.filter((h) => !session.outputNames.includes(h));
+  if (heads.length === 0 || missing.length > 0) {
+    throw new ReelfeedError(
+      "BAD_BUNDLE",
+      `${session.name}: ranker heads [${missing.join(", ") || "none"}] are not outputs of the model [${session.outputNames.join(", ")}]`,
+      { model: session.name },
+    );
+  }
+  const batcher = createMicroBatcher({ spec, run: (batch) => session.run(spec, batch), windowMs: microBatchWindowMs, maxBatchRows });
+
+  return {
+    heads,
+    version,
+    executionProvider: session.provider,
+    batcher,
+    async score(query: FeedQuery, videos: readonly Video[], signal?: AbortSignal): Promise<Record<string, Float32Array>> {
+      if (videos.length === 0) return Object.fromEntries(heads.map((h) => [h, new Float32Array(0)]));
+      const stats: Map<string, VideoAggregates> = state ? await state.getVideos(videos.map((v) => v.id)) : new Map();
+      signal?.throwIfAborted();
+      const context = rowContext(query);
+      const inputs: RankerRowInput[] = videos.map((video) => ({
+        user: query.user,
+        userAgg: query.userAgg,
+        video,
+        videoAgg: stats.get(video.id),
+        context,
+      }));
+      const out = await batcher.submit(buildRankerRows(artifacts, inputs), signal);
+      return Object.fromEntries(heads.map((h) => [h, out[h]]));
+    },
+  };
+}

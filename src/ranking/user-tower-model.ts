@@ -1,0 +1,56 @@
+import { ReelfeedError } from "../errors";
+import type { FeatureArtifacts } from "../features/artifacts";
+import { buildUserTowerRows, userTowerSpec } from "../features/rows";
+import type { FeedQuery, UserTowerModel } from "../pipeline/types";
+import { createMicroBatcher, type MicroBatcher } from "./micro-batcher";
+import { assertInputsMatch, type ExecutionProvider, type OnnxRuntimeSession } from "./onnx-session";
+import { rowContext } from "./ranker-model";
+
+/** Name of a tower model's output (src/training/onnx-export.ts EMBEDDING_OUTPUT). */
+export const EMBEDDING_OUTPUT = "embedding";
+
+/**
+ * The user tower served from ONNX: one row per request from the shared builder, micro-batched across concurrent
+ * requests (each request is one row, so batching is where the throughput comes from), one embedding back.
+ */
+export interface OnnxUserTowerModelOptions {
+  /** The user-tower model: output "embedding" float32 [batch, dim]. */
+  session: OnnxRuntimeSession;
+  artifacts: FeatureArtifacts;
+  /** config ranking.microBatchWindowMs. @default 1 */
+  microBatchWindowMs?: number;
+  /** config ranking.maxBatchRows. @default 4096 */
+  maxBatchRows?: number;
+}
+
+export interface OnnxUserTowerModel extends UserTowerModel {
+  readonly executionProvider: ExecutionProvider;
+  readonly batcher: MicroBatcher;
+}
+
+/**
+ * Opens the model for serving. Runs one cold-start row at start-up: that both learns the embedding width and
+ * proves the model accepts the artifacts' rows, before the first request depends on it.
+ */
+export async function createOnnxUserTowerModel(options: OnnxUserTowerModelOptions): Promise<OnnxUserTowerModel> {
+  const { session, artifacts, microBatchWindowMs = 1, maxBatchRows = 4096 } = options;
+  const spec = userTowerSpec(artifacts);
+  assertInputsMatch(session, spec);
+  if (!session.outputNames.includes(EMBEDDING_OUTPUT)) {
+    throw new ReelfeedError("BAD_BUNDLE", `${session.name}: user tower has no "${EMBEDDING_OUTPUT}" output`, { model: session.name });
+  }
+  const probe = await session.run(spec, buildUserTowerRows(artifacts, [{ context: { now: Date.now() } }]));
+  const dim = probe[EMBEDDING_OUTPUT].length;
+  if (dim === 0) throw new ReelfeedError("BAD_BUNDLE", `${session.name}: user tower returned an empty embedding`, { model: session.name });
+  const batcher = createMicroBatcher({ spec, run: (batch) => session.run(spec, batch), windowMs: microBatchWindowMs, maxBatchRows });
+  return {
+    dim,
+    executionProvider: session.provider,
+    batcher,
+    async embed(query: FeedQuery, signal?: AbortSignal): Promise<Float32Array> {
+      const rows = buildUserTowerRows(artifacts, [{ user: query.user, userAgg: query.userAgg, context: rowContext(query) }]);
+      const out = await batcher.submit(rows, signal);
+      return out[EMBEDDING_OUTPUT];
+    },
+  };
+}

@@ -1,0 +1,54 @@
+import { z } from "zod";
+import type { Video } from "../data/types";
+import { optionsResolver } from "../pipeline/options";
+import type { Removal, RerankStage, ScoredCandidate } from "../pipeline/types";
+import { capBrokenByAppend, DEFAULT_CAPS } from "./caps";
+
+/** Options of the diversity stage. */
+export interface DiversityStageOptions {
+  /** Sliding window the caps apply to. @default 10 */
+  windowSize?: number;
+  /** Most items of one category in any window. @default 4 */
+  maxPerCategory?: number;
+  /** Most items of one creator in any window. @default 2 */
+  maxPerCreator?: number;
+}
+
+const schema = z
+  .object({
+    windowSize: z.number().int().min(2).default(DEFAULT_CAPS.windowSize),
+    maxPerCategory: z.number().int().min(1).default(DEFAULT_CAPS.maxPerCategory),
+    maxPerCreator: z.number().int().min(1).default(DEFAULT_CAPS.maxPerCreator),
+  })
+  .strict();
+
+/**
+ * Caps per category and per creator in any sliding window, the window starting on earlier pages of the session
+ * (ctx.servedEarlier), so a page boundary is no loophole. Greedy: each slot takes the best remaining item that
+ * keeps every window within caps. Items that no longer fit anywhere (the rest is all one category) are removed,
+ * naming the cap: the popularity fill then tops the page up with other videos.
+ */
+export function createDiversityStage(options: DiversityStageOptions = {}): RerankStage {
+  const resolver = optionsResolver("Diversity", schema, options);
+  return {
+    name: "Diversity",
+    apply(_query, ranked, ctx) {
+      const caps = resolver.resolve(ctx.options);
+      const sequence: Video[] = ctx.servedEarlier.slice(-(caps.windowSize - 1));
+      const kept: ScoredCandidate[] = [];
+      const pending = [...ranked];
+      while (pending.length) {
+        const i = pending.findIndex((c) => capBrokenByAppend(sequence, c.video, caps) === undefined);
+        if (i < 0) break;
+        const [c] = pending.splice(i, 1);
+        kept.push(c);
+        sequence.push(c.video);
+      }
+      const removed: Removal<ScoredCandidate>[] = pending.map((c) => ({
+        candidate: c,
+        reason: capBrokenByAppend(sequence, c.video, caps) ?? "category_cap",
+      }));
+      return { kept, removed };
+    },
+  };
+}

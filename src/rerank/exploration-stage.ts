@@ -1,0 +1,96 @@
+import { z } from "zod";
+import type { Video } from "../data/types";
+import { DAY_MS } from "../features/aggregates";
+import { optionsResolver } from "../pipeline/options";
+import type { RerankStage, ScoredCandidate } from "../pipeline/types";
+import { DEFAULT_CAPS, violationsBetween } from "./caps";
+import { seededRandom } from "./seeded-random";
+import { sessionIdOf } from "./stage-context";
+
+/** Options of the exploration stage. */
+export interface ExplorationStageOptions {
+  /** Share of slots given to exploration: one slot in every round(1/share). 0 turns it off. @default 0.1 */
+  share?: number;
+  /** Items ranked at or after this position form the exploration pool (half the list when it is shorter). @default 20 */
+  poolStart?: number;
+  /** A pool item uploaded within this many days is preferred ("fresh"); otherwise a good one is drawn at random. @default 14 */
+  freshDays?: number;
+  /** A "random-good" draw is among the best this many remaining pool items. @default 30 */
+  goodPoolSize?: number;
+  /** Explicit seed; by default the session id (or user and request time), so a session is reproducible. */
+  seed?: string;
+  /** Diversity caps an exploration move must keep (same meaning and defaults as the Diversity stage's). */
+  windowSize?: number;
+  maxPerCategory?: number;
+  maxPerCreator?: number;
+}
+
+const schema = z
+  .object({
+    share: z.number().min(0).max(0.5).default(0.1),
+    poolStart: z.number().int().min(1).default(20),
+    freshDays: z.number().positive().default(14),
+    goodPoolSize: z.number().int().min(1).default(30),
+    seed: z.string().optional(),
+    windowSize: z.number().int().min(2).default(DEFAULT_CAPS.windowSize),
+    maxPerCategory: z.number().int().min(1).default(DEFAULT_CAPS.maxPerCategory),
+    maxPerCreator: z.number().int().min(1).default(DEFAULT_CAPS.maxPerCreator),
+  })
+  .strict();
+
+/**
+ * Gives a share of the slots to items the ranker would have buried: in every block of round(1/share) slots, one
+ * slot (at a seeded position) swaps its item with one from deep in the ranked list, preferring fresh uploads,
+ * else one drawn among the best remaining deep items (a swap, not an insertion: it touches two positions only, so
+ * the caps are checked locally and the rest of the arranged list stays as it was). Moved items are marked EXPLORATION {kind, from}, so their outcomes
+ * can be told apart in training (they are the unbiased sample). Deterministic per session seed. A move that would
+ * break the diversity caps is not made: exploration widens the feed, it never narrows it.
+ */
+export function createExplorationStage(options: ExplorationStageOptions = {}): RerankStage {
+  const resolver = optionsResolver("Exploration", schema, options);
+  return {
+    name: "Exploration",
+    apply(query, ranked, ctx) {
+      const opts = resolver.resolve(ctx.options);
+      const n = ranked.length;
+      if (opts.share === 0 || n < 2) return { kept: [...ranked], removed: [] };
+      const seed = opts.seed ?? sessionIdOf(ctx) ?? `${query.userId}:${query.context.now}`;
+      // servedEarlier's length keeps a continuation (a later fill) from replaying the first page's choices.
+      const random = seededRandom(`${seed}#${ctx.servedEarlier.length}`);
+      const every = Math.max(2, Math.round(1 / opts.share));
+      const poolStart = Math.min(opts.poolStart, Math.floor(n / 2));
+      const freshSince = query.context.now - opts.freshDays * DAY_MS;
+      const prefix: Video[] = ctx.servedEarlier.slice(-(opts.windowSize - 1));
+      const pool = new Set(ranked.slice(poolStart));
+      const list = [...ranked];
+      for (let blockStart = 0; blockStart < list.length; blockStart += every) {
+        const slot = blockStart + Math.floor(random() * every);
+        if (slot >= list.length) break;
+        const eligible = list.filter((c, i) => i > slot && pool.has(c));
+        if (eligible.length === 0) break;
+        const fresh = eligible.filter((c) => c.video.uploadedAt >= freshSince && c.video.uploadedAt <= query.context.now);
+        const [kind, draw] = fresh.length ? (["fresh", fresh] as const) : (["random", eligible.slice(0, opts.goodPoolSize)] as const);
+        // Picks in seeded random order; the first whose swap keeps the caps wins.
+        const order = draw.map((c) => ({ c, r: random() })).sort((a, b) => a.r - b.r).map((x) => x.c);
+        for (const pick of order) {
+          const from = list.indexOf(pick);
+          const swapped = [...list];
+          swapped[slot] = pick;
+          swapped[from] = list[slot];
+          const videos = (l: readonly ScoredCandidate[]) => [...prefix, ...l.map((c) => c.video)];
+          // Only windows touching the two swapped positions change: the swap must not add a violation there.
+          const touched = (l: readonly ScoredCandidate[]) => {
+            const v = videos(l);
+            return violationsBetween(v, prefix.length + slot, prefix.length + slot, opts) + violationsBetween(v, prefix.length + from, prefix.length + from, opts);
+          };
+          if (touched(swapped) > touched(list)) continue;
+          pool.delete(pick);
+          swapped[slot] = { ...pick, reason: { code: "EXPLORATION", params: { kind, from: pick.reason.code } } };
+          list.splice(0, list.length, ...swapped);
+          break;
+        }
+      }
+      return { kept: list, removed: [] };
+    },
+  };
+}

@@ -1,0 +1,38 @@
+import { z } from "zod";
+import { DAY_MS } from "../features/aggregates";
+import { optionsResolver } from "../pipeline/options";
+import type { RerankStage } from "../pipeline/types";
+
+/** Options of the freshness stage. */
+export interface FreshnessStageOptions {
+  /** Boost of a video uploaded now: score × (1 + boost·e^(−age_days/decayDays)). @default 0.1 */
+  boost?: number;
+  /** Age in days over which the boost decays by e. @default 30 */
+  decayDays?: number;
+}
+
+const schema = z.object({ boost: z.number().min(0).default(0.1), decayDays: z.number().positive().default(30) }).strict();
+
+/**
+ * A gentle nudge towards new uploads, which the ranker under-scores (few interactions yet):
+ * score × (1 + boost·e^(−age_days/decayDays)), then re-sorted by score (stable). It reorders by score, so the
+ * pipeline runs it before the stages that arrange the list (see pipeline-definition.ts).
+ */
+export function createFreshnessStage(options: FreshnessStageOptions = {}): RerankStage {
+  const resolver = optionsResolver("Freshness", schema, options);
+  return {
+    name: "Freshness",
+    apply(query, ranked, ctx) {
+      const { boost, decayDays } = resolver.resolve(ctx.options);
+      const now = query.context.now;
+      const kept = ranked
+        .map((c, i) => {
+          const ageDays = Math.max(0, now - c.video.uploadedAt) / DAY_MS;
+          return { c: { ...c, score: c.score * (1 + boost * Math.exp(-ageDays / decayDays)) }, i };
+        })
+        .sort((a, b) => b.c.score - a.c.score || a.i - b.i)
+        .map((x) => x.c);
+      return { kept, removed: [] };
+    },
+  };
+}

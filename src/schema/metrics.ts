@@ -1,0 +1,131 @@
+/**
+ * A tiny Prometheus registry: counters and histograms with labels, rendered in the text exposition format. The
+ * server needs a handful of series, not a client library; label values are escaped, and every label the server
+ * sets comes from a bounded set (schema field names, fallback kinds, configured source names), never from input.
+ */
+
+type Labels = Record<string, string>;
+
+const escapeLabel = (v: string): string => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+
+function labelKey(labelNames: readonly string[], labels: Labels): string {
+  return labelNames.map((n) => `${n}="${escapeLabel(labels[n] ?? "")}"`).join(",");
+}
+
+export interface Counter {
+  inc(labels: Labels, value?: number): void;
+  get(labels: Labels): number;
+}
+
+export interface Histogram {
+  observe(labels: Labels, value: number): void;
+  /** Number of observations for these labels. */
+  count(labels: Labels): number;
+}
+
+interface Metric {
+  render(): string;
+}
+
+export interface MetricsRegistry {
+  counter(name: string, help: string, labelNames: readonly string[]): Counter;
+  histogram(name: string, help: string, labelNames: readonly string[], buckets: readonly number[]): Histogram;
+  /** Prometheus text format, version 0.0.4. */
+  render(): string;
+}
+
+export function createMetricsRegistry(): MetricsRegistry {
+  const metrics: Metric[] = [];
+  return {
+    counter(name, help, labelNames) {
+      const values = new Map<string, number>();
+      metrics.push({
+        render: () =>
+          [`# HELP ${name} ${help}`, `# TYPE ${name} counter`, ...[...values].map(([k, v]) => `${name}{${k}} ${v}`)].join("\n"),
+      });
+      return {
+        inc(labels, value = 1) {
+          const k = labelKey(labelNames, labels);
+          values.set(k, (values.get(k) ?? 0) + value);
+        },
+        get: (labels) => values.get(labelKey(labelNames, labels)) ?? 0,
+      };
+    },
+    histogram(name, help, labelNames, buckets) {
+      const series = new Map<string, { counts: number[]; sum: number; count: number }>();
+      metrics.push({
+        render() {
+          const lines = [`# HELP ${name} ${help}`, `# TYPE ${name} histogram`];
+          for (const [k, s] of series) {
+            const sep = k ? "," : "";
+            // Prometheus buckets are cumulative: each `le` counts every observation at or below it.
+            let cumulative = 0;
+            buckets.forEach((b, i) => {
+              cumulative += s.counts[i];
+              lines.push(`${name}_bucket{${k}${sep}le="${b}"} ${cumulative}`);
+            });
+            lines.push(`${name}_bucket{${k}${sep}le="+Inf"} ${s.count}`);
+            lines.push(`${name}_sum{${k}} ${s.sum}`);
+            lines.push(`${name}_count{${k}} ${s.count}`);
+          }
+          return lines.join("\n");
+        },
+      });
+      return {
+        observe(labels, value) {
+          const k = labelKey(labelNames, labels);
+          let s = series.get(k);
+          if (!s) series.set(k, (s = { counts: new Array(buckets.length).fill(0), sum: 0, count: 0 }));
+          const i = buckets.findIndex((b) => value <= b);
+          if (i >= 0) s.counts[i]++;
+          s.sum += value;
+          s.count++;
+        },
+        count: (labels) => series.get(labelKey(labelNames, labels))?.count ?? 0,
+      };
+    },
+    render: () => metrics.map((m) => m.render()).join("\n") + "\n",
+  };
+}
+
+/** Latency buckets (seconds) around the feed's budget: tens of milliseconds matter, seconds are outages. */
+export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5];
+
+/** The series the server exports. */
+export interface ServerMetrics {
+  registry: MetricsRegistry;
+  /** GraphQL requests by root field(s) and outcome. */
+  graphqlRequests: Counter;
+  graphqlDuration: Histogram;
+  /** Feed fallbacks by kind. */
+  feedFallbacks: Counter;
+  /** Candidate-source failures and timeouts, by source. */
+  sourceErrors: Counter;
+  /** Non-GraphQL HTTP routes (health, metrics, events, IDE) by route and status. */
+  httpRequests: Counter;
+}
+
+export function createServerMetrics(): ServerMetrics {
+  const registry = createMetricsRegistry();
+  return {
+    registry,
+    graphqlRequests: registry.counter(
+      "reelfeed_graphql_requests_total",
+      "GraphQL requests by root field(s) and outcome.",
+      ["operation", "outcome"],
+    ),
+    graphqlDuration: registry.histogram(
+      "reelfeed_graphql_request_duration_seconds",
+      "GraphQL request latency by root field(s).",
+      ["operation"],
+      LATENCY_BUCKETS,
+    ),
+    feedFallbacks: registry.counter("reelfeed_feed_fallbacks_total", "Degraded paths the feed took, by kind.", ["kind"]),
+    sourceErrors: registry.counter(
+      "reelfeed_source_errors_total",
+      "Candidate-source failures (kind=failed) and timeouts (kind=timeout), by source.",
+      ["source", "kind"],
+    ),
+    httpRequests: registry.counter("reelfeed_http_requests_total", "HTTP requests outside /graphql.", ["route", "status"]),
+  };
+}

@@ -1,0 +1,228 @@
+import { readFile, readdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import type { Redis } from "ioredis";
+import type { ReelEvent } from "../data/types";
+import { ReelfeedError } from "../errors";
+import type { IdempotentEventLog } from "../events/id-window-deduper";
+import { writeFileAtomic } from "../util/fs";
+import type { LogRecord } from "./event-log";
+import { createFileEventLog, type FileEventLog } from "./event-log-file";
+import { unavailable } from "./redis-client";
+
+/**
+ * The event log on Redis Streams.
+ *
+ * - One stream `{prefix}events`; each entry has one field `e` holding the event JSON. The cursor is the stream id.
+ * - Idempotency is atomic with the append: one Lua script per chunk does, per event, `SET {prefix}eid:{id} 1 NX EX
+ *   ttl` and only when that succeeds `XADD ... MAXLEN ~ maxLen`. A retry (even one whose first reply was lost) is
+ *   therefore stored once.
+ * - Durability is Redis' own: an append is acknowledged once Redis executed the script; run Redis with
+ *   `appendonly yes` (and `appendfsync always` for no loss on a Redis crash) in production.
+ * - Redis down: events go to a local file log (`bufferDir`, fsync'd) and the batch is acknowledged from there; they
+ *   are replayed through the same script (so never duplicated) once Redis answers again, before any newer event.
+ *   Without a buffer, or when the buffer cannot write either, the batch is refused with UNAVAILABLE (retryable).
+ */
+export interface RedisEventLogOptions {
+  /** A client from createRedisClient (fail-fast, self-reconnecting). Not closed by `close()`. */
+  redis: Redis;
+  /** Prefix of every key; lets several deployments or tests share one Redis. @default "rf:" */
+  keyPrefix?: string;
+  /** Approximate stream length bound (XADD MAXLEN ~): older entries are trimmed. @default 10_000_000 */
+  maxLen?: number;
+  /** How long an event id is remembered for deduplication, seconds. @default 604_800 (7 days) */
+  dedupeTtlSec?: number;
+  /** Local directory buffering events while Redis is unreachable. @default undefined (refuse with UNAVAILABLE) */
+  bufferDir?: string;
+  /** How often buffered events are retried into Redis, ms (also on every reconnect). @default 1000 */
+  replayIntervalMs?: number;
+  /** Events per script call (bounds the time Redis is blocked by one script). @default 500 */
+  chunkSize?: number;
+  /** Receives replay failures (Redis still down, ...). @default ignore */
+  onError?: (err: Error) => void;
+}
+
+export interface RedisEventLog extends IdempotentEventLog {
+  readonly kind: "redis";
+  readonly streamKey: string;
+  /** Events accepted into the local buffer and not yet replayed into Redis. */
+  buffered(): Promise<number>;
+  /** Replays the buffer now; resolves once it is empty (rejects while Redis is still down). */
+  flushBuffer(): Promise<void>;
+}
+
+const APPEND_LUA = `
+local out = {}
+for i = 2, #KEYS do
+  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[2]) then
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[i + 1])
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+return out
+`;
+
+type AppendCommand = (numKeys: number, ...args: (string | number)[]) => Promise<number[]>;
+
+export async function createRedisEventLog(options: RedisEventLogOptions): Promise<RedisEventLog> {
+  const {
+    redis,
+    keyPrefix = "rf:",
+    maxLen = 10_000_000,
+    dedupeTtlSec = 7 * 24 * 3600,
+    bufferDir,
+    replayIntervalMs = 1000,
+    chunkSize = 500,
+    onError = () => {},
+  } = options;
+  const streamKey = `${keyPrefix}events`;
+  const commandName = "rfAppendEvents";
+  if (typeof (redis as unknown as Record<string, unknown>)[commandName] !== "function") {
+    redis.defineCommand(commandName, { lua: APPEND_LUA });
+  }
+  const appendScript = (redis as unknown as Record<string, AppendCommand>)[commandName].bind(redis);
+
+  async function scriptAppend(events: readonly ReelEvent[]): Promise<boolean[]> {
+    const flags: boolean[] = [];
+    for (let i = 0; i < events.length; i += chunkSize) {
+      const chunk = events.slice(i, i + chunkSize);
+      const keys = [streamKey, ...chunk.map((e) => `${keyPrefix}eid:${e.id}`)];
+      const reply = await appendScript(keys.length, ...keys, maxLen, dedupeTtlSec, ...chunk.map((e) => JSON.stringify(e)));
+      for (const r of reply) flags.push(r === 1);
+    }
+    return flags;
+  }
+
+  let buffer: FileEventLog | undefined = bufferDir ? await createFileEventLog({ dir: bufferDir }) : undefined;
+  const cursorFile = bufferDir ? join(bufferDir, "replayed.cursor") : undefined;
+  let replayed: string | undefined = cursorFile ? await readCursor(cursorFile) : undefined;
+  let pendingInBuffer = buffer ? (await buffer.read(replayed, 1)).length > 0 : false;
+
+  // Appends and replays run one at a time: buffered events must reach the stream before newer ones.
+  let queue: Promise<unknown> = Promise.resolve();
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const next = queue.then(fn, fn);
+    queue = next.catch(() => undefined);
+    return next;
+  };
+
+  async function replay(): Promise<void> {
+    if (!buffer || !cursorFile || !pendingInBuffer) return;
+    for (;;) {
+      const recs = await buffer.read(replayed, chunkSize);
+      if (recs.length === 0) break;
+      await scriptAppend(recs.map((r) => r.event));
+      // A crash before this write replays the chunk again: the SET NX in the script makes that harmless.
+      replayed = recs[recs.length - 1].cursor;
+      await writeFileAtomic(cursorFile, replayed);
+    }
+    // Fully replayed: start an empty buffer so it does not grow across outages.
+    await buffer.close();
+    for (const f of await listSegments(bufferDir!)) await rm(join(bufferDir!, f), { force: true });
+    await rm(cursorFile, { force: true });
+    replayed = undefined;
+    buffer = await createFileEventLog({ dir: bufferDir! });
+    pendingInBuffer = false;
+  }
+
+  const tryReplay = (): void => {
+    if (!pendingInBuffer || closed) return;
+    void serial(replay).catch((err: Error) => onError(err));
+  };
+  const onReady = (): void => tryReplay();
+  redis.on("ready", onReady);
+  const timer = setInterval(tryReplay, replayIntervalMs);
+  timer.unref();
+  let closed = false;
+  tryReplay();
+
+  return {
+    kind: "redis",
+    streamKey,
+    append: async (events) => {
+      await serial(() => appendDurably(events));
+    },
+    appendNew: (events) => serial(() => appendDurably(events)),
+    async read(after, max) {
+      if (max <= 0) return [];
+      let entries: [string, string[]][];
+      try {
+        entries = (await redis.xrange(streamKey, after === undefined ? "-" : `(${after}`, "+", "COUNT", max)) as [string, string[]][];
+      } catch (err) {
+        throw unavailable(`redis stream ${streamKey}`, err);
+      }
+      return entries.map(([id, fields]): LogRecord => {
+        const json = fields[fields.indexOf("e") + 1];
+        try {
+          return { cursor: id, event: JSON.parse(json) as ReelEvent };
+        } catch {
+          throw new ReelfeedError("INTERNAL", `redis stream ${streamKey}: entry ${id} is not an event`, { key: streamKey, entry: id });
+        }
+      });
+    },
+    async buffered() {
+      if (!buffer) return 0;
+      let n = 0;
+      let cursor = replayed;
+      for (;;) {
+        const recs = await buffer.read(cursor, 10_000);
+        if (recs.length === 0) return n;
+        n += recs.length;
+        cursor = recs[recs.length - 1].cursor;
+      }
+    },
+    flushBuffer: () => serial(replay),
+    async close() {
+      if (closed) return;
+      closed = true;
+      clearInterval(timer);
+      redis.off("ready", onReady);
+      await queue;
+      await buffer?.close();
+    },
+  };
+
+  async function appendDurably(events: readonly ReelEvent[]): Promise<boolean[]> {
+    if (closed) throw new ReelfeedError("UNAVAILABLE", `redis event log ${streamKey} is closed`, { retryable: true });
+    if (events.length === 0) return [];
+    if (pendingInBuffer) {
+      try {
+        await replay();
+      } catch {
+        /* still down: keep buffering, in order */
+      }
+    }
+    let redisErr: unknown;
+    if (!pendingInBuffer) {
+      try {
+        return await scriptAppend(events);
+      } catch (err) {
+        // The script may have run before the connection dropped: buffering and replaying is still safe (SET NX).
+        redisErr = err;
+      }
+    }
+    if (!buffer) throw unavailable(`redis event log ${streamKey}`, redisErr);
+    try {
+      const flags = await buffer.appendNew(events);
+      if (flags.some(Boolean)) pendingInBuffer = true;
+      return flags;
+    } catch (err) {
+      throw unavailable(`redis event log ${streamKey} (and its local buffer)`, err);
+    }
+  }
+}
+
+async function readCursor(path: string): Promise<string | undefined> {
+  try {
+    const text = (await readFile(path, "utf8")).trim();
+    return text.length > 0 ? text : undefined;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+}
+
+async function listSegments(dir: string): Promise<string[]> {
+  return (await readdir(dir)).filter((f) => /^seg-\d{10}\.jsonl$/.test(f));
+}

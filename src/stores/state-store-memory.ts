@@ -1,0 +1,260 @@
+import type { ReelEvent, Video } from "../data/types";
+import { assertNever } from "../data/types";
+import {
+  DAY_MS,
+  TREND_HALF_LIFE_MS,
+  applyUserEvent,
+  applyVideoEvent,
+  emptyUserAggregates,
+  emptyVideoAggregates,
+  type UserAggregates,
+  type VideoAggregates,
+} from "../features/aggregates";
+import { LANDMARK_REBASE_HALF_LIVES, forwardDecayWeight, type CheckpointedStateStore } from "../events/checkpointed-store";
+import type { TrendingHit, UserRelations } from "./state-store";
+
+/**
+ * In-process real-time state (embedded mode). Every aggregate changes only through applyUserEvent/applyVideoEvent,
+ * the functions training replays, so serving features equal training features.
+ *
+ * Memory is bounded: users and videos are kept least-recently-updated-first-out up to their caps; each user's seen
+ * and served sets keep at most a cap of entries within a TTL counted back from that user's newest entry (so a
+ * replayed historical log keeps its history); relation sets are capped; each trending board keeps its top entries.
+ * State is rebuilt by replaying the event log from the start (the consumer does that at start-up).
+ */
+export interface MemoryStateStoreOptions {
+  /** Users kept (aggregates, relations, seen sets). @default 200_000 */
+  maxUsers?: number;
+  /** Videos kept. @default 500_000 */
+  maxVideos?: number;
+  /** Seen (watched/started/clicked) videos kept per user. @default 1000 */
+  seenCap?: number;
+  /** Seen entries older than this before the user's newest are dropped, ms. @default 30 days */
+  seenTtlMs?: number;
+  /** Served videos kept per user. @default 500 */
+  servedCap?: number;
+  /** Served entries older than this before the user's newest are dropped, ms. @default 1 day */
+  servedTtlMs?: number;
+  /** Entries per relation set (not-interested, blocked, reported, subscriptions, follows). @default 10_000 */
+  relationsCap?: number;
+  /** Trending half-life, ms. @default TREND_HALF_LIFE_MS (1 day, as VideoAggregates.trend) */
+  trendingHalfLifeMs?: number;
+  /** Entries kept per trending board (global and per country). @default 10_000 */
+  trendingCap?: number;
+}
+
+interface UserState {
+  agg?: UserAggregates;
+  notInterested: Set<string>;
+  blockedCreators: Set<string>;
+  reported: Set<string>;
+  subscriptions: Set<string>;
+  follows: Set<string>;
+  /** videoId → ts, insertion order = recency of the last touch. */
+  seen: Map<string, number>;
+  served: Map<string, number>;
+}
+
+const GLOBAL = "";
+
+export function createMemoryStateStore(options: MemoryStateStoreOptions = {}): CheckpointedStateStore {
+  const {
+    maxUsers = 200_000,
+    maxVideos = 500_000,
+    seenCap = 1000,
+    seenTtlMs = 30 * DAY_MS,
+    servedCap = 500,
+    servedTtlMs = DAY_MS,
+    relationsCap = 10_000,
+    trendingHalfLifeMs = TREND_HALF_LIFE_MS,
+    trendingCap = 10_000,
+  } = options;
+  const users = new Map<string, UserState>();
+  const videos = new Map<string, VideoAggregates>();
+  const boards = new Map<string, Map<string, number>>();
+  let landmark: number | undefined;
+  let cursor: string | undefined;
+
+  /** Gets or creates, and marks most recently used. */
+  const touchUser = (userId: string): UserState => {
+    let u = users.get(userId);
+    if (u) {
+      users.delete(userId);
+    } else {
+      u = {
+        notInterested: new Set(),
+        blockedCreators: new Set(),
+        reported: new Set(),
+        subscriptions: new Set(),
+        follows: new Set(),
+        seen: new Map(),
+        served: new Map(),
+      };
+    }
+    users.set(userId, u);
+    if (users.size > maxUsers) users.delete(users.keys().next().value as string);
+    return u;
+  };
+
+  const putVideo = (agg: VideoAggregates): void => {
+    videos.delete(agg.videoId);
+    videos.set(agg.videoId, agg);
+    if (videos.size > maxVideos) videos.delete(videos.keys().next().value as string);
+  };
+
+  const addCapped = (set: Set<string>, value: string): void => {
+    set.delete(value);
+    set.add(value);
+    if (set.size > relationsCap) set.delete(set.values().next().value as string);
+  };
+
+  const touchTimed = (map: Map<string, number>, videoId: string, ts: number, cap: number, ttlMs: number): void => {
+    const prev = map.get(videoId);
+    map.delete(videoId);
+    map.set(videoId, Math.max(prev ?? ts, ts));
+    // Capped on every write; the TTL is applied on overflow and on read (an O(n) pass, not one per event).
+    if (map.size > cap) {
+      map.delete(map.keys().next().value as string);
+      prune(map, ttlMs);
+    }
+  };
+
+  const bumpTrending = (board: string, videoId: string, ts: number): void => {
+    if (landmark === undefined) landmark = ts;
+    if ((ts - landmark) / trendingHalfLifeMs > LANDMARK_REBASE_HALF_LIVES) {
+      const next = ts;
+      const scale = forwardDecayWeight(landmark, next, trendingHalfLifeMs);
+      for (const b of boards.values()) for (const [k, v] of b) b.set(k, v * scale);
+      landmark = next;
+    }
+    let scores = boards.get(board);
+    if (!scores) boards.set(board, (scores = new Map()));
+    scores.set(videoId, (scores.get(videoId) ?? 0) + forwardDecayWeight(ts, landmark, trendingHalfLifeMs));
+    // Trim in bulk (amortized): keep the top `trendingCap` once the board is 25% over.
+    if (scores.size > trendingCap * 1.25) {
+      const keep = [...scores].sort((a, b) => b[1] - a[1]).slice(0, trendingCap);
+      boards.set(board, new Map(keep));
+    }
+  };
+
+  function applyOne(e: ReelEvent, videoOf: (id: string) => Video | undefined): void {
+    const videoId = "videoId" in e ? e.videoId : undefined;
+    const video = videoId !== undefined ? videoOf(videoId) : undefined;
+    const u = touchUser(e.userId);
+    u.agg = applyUserEvent(u.agg ?? emptyUserAggregates(e.userId), e, video);
+    if (videoId !== undefined) putVideo(applyVideoEvent(videos.get(videoId) ?? emptyVideoAggregates(videoId), e, video));
+    switch (e.type) {
+      case "watch":
+        touchTimed(u.seen, e.videoId, e.ts, seenCap, seenTtlMs);
+        bumpTrending(GLOBAL, e.videoId, e.ts);
+        if (e.country) bumpTrending(e.country, e.videoId, e.ts);
+        break;
+      case "start":
+      case "click":
+        touchTimed(u.seen, e.videoId, e.ts, seenCap, seenTtlMs);
+        break;
+      case "not_interested":
+        addCapped(u.notInterested, e.videoId);
+        break;
+      case "report":
+        addCapped(u.reported, e.videoId);
+        break;
+      case "block_creator":
+        addCapped(u.blockedCreators, e.creatorId);
+        break;
+      case "subscribe":
+        addCapped(u.subscriptions, e.creatorId);
+        break;
+      case "unsubscribe":
+        u.subscriptions.delete(e.creatorId);
+        break;
+      case "follow":
+        addCapped(u.follows, e.followeeId);
+        break;
+      case "impression":
+      case "progress":
+      case "pause":
+      case "resume":
+      case "seek":
+      case "search":
+      case "dwell":
+      case "like":
+      case "dislike":
+      case "comment":
+      case "share":
+      case "save":
+        break;
+      default:
+        assertNever(e, "event");
+    }
+  }
+
+  const store: CheckpointedStateStore = {
+    kind: "memory",
+    async apply(events, videoOf) {
+      for (const e of events) applyOne(e, videoOf);
+    },
+    async applyAt(events, videoOf, at) {
+      for (const e of events) applyOne(e, videoOf);
+      cursor = at;
+    },
+    async checkpoint() {
+      return cursor;
+    },
+    async getUser(userId) {
+      return users.get(userId)?.agg;
+    },
+    async getVideos(videoIds) {
+      const out = new Map<string, VideoAggregates>();
+      for (const id of videoIds) {
+        const v = videos.get(id);
+        if (v) out.set(id, v);
+      }
+      return out;
+    },
+    async getRelations(userId): Promise<UserRelations> {
+      const u = users.get(userId);
+      return {
+        notInterested: u ? [...u.notInterested] : [],
+        blockedCreators: u ? [...u.blockedCreators] : [],
+        reported: u ? [...u.reported] : [],
+        subscriptions: u ? [...u.subscriptions] : [],
+        follows: u ? [...u.follows] : [],
+      };
+    },
+    async getSeen(userId) {
+      const u = users.get(userId);
+      if (!u) return new Set();
+      prune(u.seen, seenTtlMs);
+      prune(u.served, servedTtlMs);
+      return new Set([...u.seen.keys(), ...u.served.keys()]);
+    },
+    async markServed(userId, videoIds, ts) {
+      const u = touchUser(userId);
+      for (const id of videoIds) touchTimed(u.served, id, ts, servedCap, servedTtlMs);
+    },
+    async trending(country, limit, now): Promise<TrendingHit[]> {
+      const scores = boards.get(country === undefined ? GLOBAL : country.toUpperCase());
+      if (!scores || landmark === undefined || limit <= 0) return [];
+      const scale = 1 / forwardDecayWeight(now, landmark, trendingHalfLifeMs);
+      return [...scores]
+        .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+        .slice(0, limit)
+        .map(([videoId, s]) => ({ videoId, score: s * scale }));
+    },
+    async close() {
+      users.clear();
+      videos.clear();
+      boards.clear();
+    },
+  };
+  return store;
+}
+
+/** Drops entries older than `ttlMs` before the newest one. */
+function prune(map: Map<string, number>, ttlMs: number): void {
+  let newest = -Infinity;
+  for (const ts of map.values()) if (ts > newest) newest = ts;
+  const cutoff = newest - ttlMs;
+  for (const [k, ts] of map) if (ts < cutoff) map.delete(k);
+}

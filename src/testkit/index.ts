@@ -1,0 +1,252 @@
+import { configSchema, type ReelfeedConfig, type SourceEntry, type StageEntry } from "../config";
+import { createCatalog, type Catalog } from "../data/catalog";
+import type { Creator, ReelEvent, User, Video } from "../data/types";
+import { safetyFilters } from "../filters";
+import type { FeedPage, FeedRequest } from "../pipeline/feed-page";
+import { createFeedService, type FeedServiceOptions, type PipelineFeedService } from "../pipeline/feed-pipeline";
+import { definePipeline, type PipelineDefinition } from "../pipeline/pipeline-definition";
+import { createRegistry } from "../pipeline/registry";
+import { withTimeout } from "../pipeline/timeout";
+import type {
+  Candidate,
+  CandidateSource,
+  FeedQuery,
+  FeedRuntime,
+  MergedCandidate,
+  RankerModel,
+  ReelfeedPlugin,
+  RerankStage,
+  ScoredCandidate,
+  StageResult,
+  UserTowerModel,
+} from "../pipeline/types";
+import type { PipelineStageContext } from "../rerank/stage-context";
+import { createEmbeddedGraphStore } from "../stores/graph-store-embedded";
+import type { GraphStore } from "../stores/graph-store";
+import { createMemoryStateStore } from "../stores/state-store-memory";
+import type { StateStore } from "../stores/state-store";
+import { createEmbeddedVectorIndex, type EmbeddedVectorIndex } from "../stores/vector-index-embedded";
+import { createAverageUserTower } from "./average-user-tower";
+import { categoryEmbeddings, createTinyCatalog } from "./tiny-catalog";
+
+export { createAverageUserTower } from "./average-user-tower";
+export { categoryEmbeddings, createTinyCatalog, type TinyCatalog, type TinyCatalogOptions } from "./tiny-catalog";
+
+/**
+ * A testkit for plugin authors (and the pipeline's own tests): a real FeedRuntime on in-memory stores (the
+ * in-process state store, embedded graph and vector index) over a small catalog, no server and no files. Sources
+ * and stages run exactly as the pipeline runs them; `feed` goes through the real pipeline.
+ */
+export interface TestkitOptions {
+  /** Catalog videos. @default a generated 60-video catalog (createTinyCatalog) */
+  videos?: Video[];
+  /** @default the generated catalog's users (u1–u7: adults, a minor, an unknown age) */
+  users?: User[];
+  /** @default the generated catalog's creators */
+  creators?: Creator[];
+  /** "Now" for queries, events and the service clock; `advance` moves it. @default 1_700_000_000_000 */
+  now?: number;
+  /** Embedding width of the generated two-tower and content vectors. @default 8 */
+  dim?: number;
+  /**
+   * Two-tower video vectors: given, generated from category/creator structure, or none (sources requiring
+   * twoTower are then disabled). @default "generated"
+   */
+  twoTower?: Map<string, Float32Array> | "generated" | false;
+  /** Content vectors, as `twoTower`. @default "generated" */
+  content?: Map<string, Float32Array> | "generated" | false;
+  /** Models. userTower "average" = mean of recent-history embeddings (createAverageUserTower). @default { userTower: "average" } */
+  models?: { userTower?: UserTowerModel | "average"; ranker?: RankerModel };
+  /** Source entries, as in config (defaults filled by the config schema). @default the config's default sources */
+  sources?: Array<Partial<SourceEntry> & { name: string }>;
+  /** Stage entries. @default the config's default stages */
+  stages?: Array<Partial<StageEntry> & { name: string }>;
+  /** Plugins to register (already imported; the loader is for folders). @default [] */
+  plugins?: ReelfeedPlugin[];
+  /**
+   * Source timeout when an entry does not set one. Generous: the testkit runs on loaded CI machines, and the
+   * timeout path is tested with explicit values. @default 2000
+   */
+  defaultTimeoutMs?: number;
+  /** Extra feed-service options (blend, candidatesToRank, onServed, ...). */
+  service?: Partial<Omit<FeedServiceOptions, "runtime" | "definition" | "clock">>;
+  /** Replaces parts of the runtime (e.g. a failing state store). */
+  runtime?: Partial<FeedRuntime>;
+}
+
+export interface Testkit {
+  runtime: FeedRuntime;
+  catalog: Catalog;
+  state: StateStore;
+  graph: GraphStore;
+  definition: PipelineDefinition;
+  service: PipelineFeedService;
+  /** Current "now" (epoch ms). */
+  now(): number;
+  /** Moves "now" forward (session TTLs, decays). */
+  advance(ms: number): void;
+  /** A hydrated FeedQuery for `userId`, read from the state store like the pipeline does. */
+  query(userId: string, overrides?: Partial<Omit<FeedQuery, "context">> & { context?: Partial<FeedQuery["context"]> }): Promise<FeedQuery>;
+  /** Runs a source as the pipeline would: signal with a timeout, quota as `limit`. */
+  runSource(source: CandidateSource, query: FeedQuery, options?: { limit?: number; options?: Record<string, unknown>; timeoutMs?: number }): Promise<readonly Candidate[]>;
+  /** Runs a stage on a ranked list. */
+  runStage(
+    stage: RerankStage,
+    ranked: readonly ScoredCandidate[],
+    options?: { query?: FeedQuery; options?: Record<string, unknown>; servedEarlier?: readonly Video[]; sessionId?: string },
+  ): StageResult;
+  /** Ranked candidates for stage tests: the given videos in order, scores descending from 1 unless given. */
+  ranked(videoIds: readonly string[], scores?: readonly number[]): ScoredCandidate[];
+  /** A feed page through the real pipeline (defaults: surface home, first 10, debug on). */
+  feed(request: Partial<FeedRequest> & { userId: string }): Promise<FeedPage>;
+  /** Applies events to the state store and the graph (engagements, follows), as the event consumer does. */
+  record(events: readonly ReelEvent[]): Promise<void>;
+  /** Event builders with unique ids, `ts` = now unless given. */
+  events: EventBuilders;
+}
+
+export interface EventBuilders {
+  watch(userId: string, videoId: string, completion?: number, ts?: number): ReelEvent;
+  like(userId: string, videoId: string, ts?: number): ReelEvent;
+  notInterested(userId: string, videoId: string, ts?: number): ReelEvent;
+  report(userId: string, videoId: string, ts?: number): ReelEvent;
+  blockCreator(userId: string, creatorId: string, ts?: number): ReelEvent;
+  subscribe(userId: string, creatorId: string, ts?: number): ReelEvent;
+  follow(userId: string, followeeId: string, ts?: number): ReelEvent;
+}
+
+export const TESTKIT_NOW = 1_700_000_000_000;
+
+function vectorIndex(dim: number, vectors: Map<string, Float32Array>): EmbeddedVectorIndex {
+  const index = createEmbeddedVectorIndex({ dim });
+  const ids = [...vectors.keys()];
+  const matrix = new Float32Array(ids.length * dim);
+  ids.forEach((id, i) => matrix.set(vectors.get(id)!, i * dim));
+  index.bulkLoad(ids, matrix);
+  return index;
+}
+
+export function createTestkit(options: TestkitOptions = {}): Testkit {
+  let now = options.now ?? TESTKIT_NOW;
+  const { dim = 8, twoTower = "generated", content = "generated", plugins = [], defaultTimeoutMs = 2000 } = options;
+  const tiny = createTinyCatalog({ now });
+  const videos = options.videos ?? tiny.videos;
+  const users = options.users ?? tiny.users;
+  const firstUser = users[0]?.id ?? "u1";
+  const catalog = createCatalog({ videos, users, creators: options.creators ?? tiny.creators });
+  const state = createMemoryStateStore();
+  const graph = createEmbeddedGraphStore();
+  const toIndex = (spec: Map<string, Float32Array> | "generated" | false, seed: string): EmbeddedVectorIndex | undefined => {
+    if (spec === false) return undefined;
+    const vectors = spec === "generated" ? categoryEmbeddings(videos, dim, seed) : spec;
+    const d = vectors.values().next().value?.length ?? dim;
+    return vectorIndex(d, vectors);
+  };
+  const twoTowerIndex = toIndex(twoTower, "two-tower");
+  const contentIndex = toIndex(content, "content");
+  const { userTower = "average", ranker } = options.models ?? {};
+  const runtime: FeedRuntime = {
+    catalog,
+    state,
+    graph,
+    vectors: { twoTower: twoTowerIndex, content: contentIndex },
+    models: { userTower: userTower === "average" ? (twoTowerIndex ? createAverageUserTower(twoTowerIndex) : undefined) : userTower, ranker },
+    modelVersion: ranker?.version ?? "testkit",
+    ...options.runtime,
+  };
+  const defaults = configSchema.parse({}).pipeline as ReelfeedConfig["pipeline"];
+  // Config defaults carry 40 ms timeouts, meant for production: keep only names and quotas from them.
+  const sourceEntries: Array<Partial<SourceEntry> & { name: string }> = options.sources ?? defaults.sources.map(({ name, quota }) => ({ name, quota }));
+  const sources = sourceEntries.map(
+    (e): SourceEntry => ({ enabled: true, quota: 200, weight: 1, failOpen: true, options: {}, ...e, timeoutMs: e.timeoutMs ?? defaultTimeoutMs }),
+  );
+  const stages = (options.stages ?? defaults.stages).map((e): StageEntry => ({ enabled: true, options: {}, ...e }));
+  const definition = definePipeline({ pipeline: { sources, stages }, registry: createRegistry({ plugins }), runtime });
+  const service = createFeedService({ runtime, definition, clock: () => now, onError: () => {}, ...options.service });
+
+  let eventSeq = 0;
+  const id = () => `tk-${++eventSeq}`;
+  const events: EventBuilders = {
+    watch: (userId, videoId, completion = 1, ts = now) => {
+      const d = catalog.video(videoId)?.durationSec ?? 100;
+      return { id: id(), type: "watch", userId, videoId, ts, watchedSec: d * completion, videoDurationSec: d };
+    },
+    like: (userId, videoId, ts = now) => ({ id: id(), type: "like", userId, videoId, ts }),
+    notInterested: (userId, videoId, ts = now) => ({ id: id(), type: "not_interested", userId, videoId, ts }),
+    report: (userId, videoId, ts = now) => ({ id: id(), type: "report", userId, videoId, ts, reason: "spam" }),
+    blockCreator: (userId, creatorId, ts = now) => ({ id: id(), type: "block_creator", userId, creatorId, ts }),
+    subscribe: (userId, creatorId, ts = now) => ({ id: id(), type: "subscribe", userId, creatorId, ts }),
+    follow: (userId, followeeId, ts = now) => ({ id: id(), type: "follow", userId, followeeId, ts }),
+  };
+
+  const emptyQuery = (userId: string): FeedQuery => {
+    const user = catalog.user(userId);
+    return {
+      userId,
+      user,
+      surface: "home",
+      context: { device: user?.device ?? "unknown", country: user?.country, language: user?.language, now, sessionVideoIds: [] },
+      relations: { notInterested: [], blockedCreators: [], reported: [], subscriptions: [], follows: [] },
+      seen: new Set(),
+      pageSize: 10,
+    };
+  };
+
+  return {
+    runtime,
+    catalog,
+    state,
+    graph,
+    definition,
+    service,
+    now: () => now,
+    advance(ms) {
+      now += ms;
+    },
+    async query(userId, overrides = {}) {
+      const [userAgg, relations, seen] = await Promise.all([state.getUser(userId), state.getRelations(userId), state.getSeen(userId)]);
+      const base = emptyQuery(userId);
+      const { context, ...rest } = overrides;
+      return { ...base, userAgg, relations, seen, ...rest, context: { ...base.context, ...context } };
+    },
+    runSource(source, query, opts = {}) {
+      const { limit = 50, options: sourceOptions = {}, timeoutMs = defaultTimeoutMs } = opts;
+      return withTimeout(`source ${source.name}`, timeoutMs, (signal) => source.fetch(query, { runtime, signal, limit, options: sourceOptions }));
+    },
+    runStage(stage, ranked, opts = {}) {
+      const ctx: PipelineStageContext = {
+        runtime,
+        options: opts.options ?? {},
+        servedEarlier: opts.servedEarlier ?? [],
+        sessionId: opts.sessionId,
+      };
+      return stage.apply(opts.query ?? emptyQuery(firstUser), ranked, ctx);
+    },
+    ranked(videoIds, scores) {
+      return videoIds.map((vid, i): ScoredCandidate => {
+        const video = catalog.video(vid);
+        if (!video) throw new Error(`testkit.ranked: unknown video ${vid}`);
+        const reason = { code: "PERSONALIZED" as const, params: {} };
+        const merged: MergedCandidate = { videoId: vid, video, sources: [{ source: "Test", score: 1, reason }], sourceScore: 1 };
+        return { ...merged, score: scores?.[i] ?? 1 - i / (videoIds.length + 1), heads: {}, reason };
+      });
+    },
+    feed(request) {
+      const { context, ...rest } = request;
+      return service.feed({ surface: "home", first: 10, debug: true, ...rest, context: { now, ...context } });
+    },
+    async record(list) {
+      await state.apply(list, (vid) => catalog.video(vid));
+      for (const e of list) {
+        if (e.type === "follow") await graph.follow(e.userId, e.followeeId, e.ts);
+        else if (e.type === "watch" || e.type === "like" || e.type === "share" || e.type === "save" || e.type === "comment") {
+          await graph.recordEngagement(e.userId, e.videoId, e.type, e.ts);
+        }
+      }
+    },
+    events,
+  };
+}
+
+/** The user-independent safety rules, for plugin tests of similar-video style sources. */
+export { safetyFilters };

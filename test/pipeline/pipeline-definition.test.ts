@@ -1,0 +1,104 @@
+import { describe, expect, it } from "vitest";
+import { configSchema } from "../../src/config";
+import { blendScore, DEFAULT_BLEND, validateBlend } from "../../src/ranking/blend";
+import { decodeCursor, encodeCursor } from "../../src/pipeline/cursor";
+import { mergeCandidates } from "../../src/pipeline/merge";
+import { definePipeline, describePipeline } from "../../src/pipeline/pipeline-definition";
+import { createRegistry } from "../../src/pipeline/registry";
+import { createSessionCache } from "../../src/pipeline/session-cache";
+import { createTestkit } from "../../src/testkit";
+
+const pipeline = (p: unknown) => configSchema.parse({ pipeline: p }).pipeline;
+
+describe("pipeline definition", () => {
+  const full = createTestkit().runtime;
+  const bare = createTestkit({ twoTower: false, content: false }).runtime;
+
+  it("builds the default config into a table of contents, stages ordered by phase", () => {
+    const def = definePipeline({ pipeline: pipeline({}), registry: createRegistry(), runtime: full });
+    expect(def.sources.map((s) => [s.name, s.quota, s.enabled])).toEqual([
+      ["TwoTower", 300, true],
+      ["MultiQuery", 150, true],
+      ["Content", 150, true],
+      ["Trending", 150, true],
+      ["Social", 100, true],
+      ["Subscriptions", 100, true],
+      ["Fresh", 50, true],
+    ]);
+    expect(def.stages.map((s) => s.name)).toEqual(["Freshness", "Guardrails", "Diversity", "Exploration"]);
+    expect(def.warnings.join("\n")).toMatch(/Freshness runs at position 1/);
+    expect(describePipeline(def)).toMatch(/✓ TwoTower\s+quota  300 {2}weight 1 {2}timeout 40ms {2}fail-open/);
+  });
+
+  it("disables fail-open sources whose store is missing, with a warning; fail-closed ones are BAD_CONFIG", () => {
+    const def = definePipeline({ pipeline: pipeline({}), registry: createRegistry(), runtime: bare });
+    expect(def.sources.filter((s) => !s.enabled).map((s) => s.name)).toEqual(["TwoTower", "MultiQuery", "Content"]);
+    expect(def.warnings).toContain("source Content disabled: the runtime has no content");
+    expect(() => definePipeline({ pipeline: pipeline({ sources: [{ name: "Content", failOpen: false }] }), registry: createRegistry(), runtime: bare })).toThrow(
+      expect.objectContaining({ code: "BAD_CONFIG", message: expect.stringMatching(/pipeline\.sources\[0\].*fail-closed.*no content/) }),
+    );
+  });
+
+  it("rejects unknown and duplicate names and bad options with BAD_CONFIG naming the key", () => {
+    const cases: Array<[unknown, RegExp]> = [
+      [{ sources: [{ name: "Trending" }, { name: "TwoTowr" }] }, /pipeline\.sources\[1\]\.name: unknown source "TwoTowr"/],
+      [{ sources: [{ name: "Trending" }, { name: "Trending" }] }, /pipeline\.sources\[1\]\.name: "Trending" is listed twice/],
+      [{ stages: [{ name: "Diversity" }, { name: "Nope" }] }, /pipeline\.stages\[1\]\.name: unknown stage "Nope"/],
+      [{ stages: [{ name: "Diversity", options: { windowSise: 5 } }] }, /pipeline\.stages\[0\]\.options: unknown option\(s\) "windowSise"/],
+      [{ stages: [{ name: "Diversity", options: { windowSize: 1 } }] }, /pipeline\.stages\[0\]\.options\.windowSize/],
+      [{ sources: [{ name: "Fresh", options: { maxAgeDays: "seven" } }] }, /pipeline\.sources\[0\]\.options\.maxAgeDays/],
+    ];
+    for (const [p, message] of cases) {
+      expect(() => definePipeline({ pipeline: pipeline(p), registry: createRegistry(), runtime: full })).toThrow(
+        expect.objectContaining({ code: "BAD_CONFIG", message: expect.stringMatching(message) }),
+      );
+    }
+  });
+});
+
+describe("merge, cursor, session cache, blend", () => {
+  it("merges: dedupes, keeps every attribution, rewards agreement, drops unknown videos", () => {
+    const { catalog } = createTestkit().runtime;
+    const r = (code: "PERSONALIZED" | "POPULAR") => ({ code, params: {} });
+    const { merged, unknown } = mergeCandidates(
+      [
+        { source: "A", weight: 1, candidates: [{ videoId: "v1", score: 0.9, reason: r("PERSONALIZED") }, { videoId: "v2", score: 0.8, reason: r("PERSONALIZED") }, { videoId: "zz", score: 1, reason: r("PERSONALIZED") }] },
+        { source: "B", weight: 2, candidates: [{ videoId: "v2", score: 100, reason: r("POPULAR") }, { videoId: "v3", score: 5, reason: r("POPULAR") }] },
+      ],
+      catalog,
+    );
+    expect(unknown).toBe(1);
+    expect(merged.map((m) => m.videoId)).toEqual(["v2", "v3", "v1"]);
+    expect(merged[0].sources.map((a) => a.source)).toEqual(["B", "A"]);
+    expect(merged[0].sourceScore).toBeCloseTo(2 + 61 / 63, 6);
+  });
+
+  it("round-trips cursors and rejects tampering and expiry", () => {
+    const c = { sessionId: "abcdefghijkl", offset: 20, issuedAt: 1000, userTag: "x1" };
+    expect(decodeCursor(encodeCursor(c), 2000, 10_000)).toEqual(c);
+    expect(() => decodeCursor(encodeCursor(c), 20_000, 10_000)).toThrow(/expired/);
+    expect(() => decodeCursor(encodeCursor({ ...c, sessionId: "../x" }), 2000, 10_000)).toThrow(/malformed/);
+  });
+
+  it("session cache expires idle entries and evicts the least recently used", () => {
+    let t = 0;
+    const cache = createSessionCache<number>({ ttlMs: 100, maxEntries: 2, clock: () => t });
+    cache.set("a", 1);
+    cache.set("b", 2);
+    expect(cache.get("a")).toBe(1);
+    cache.set("c", 3);
+    expect(cache.get("b")).toBeUndefined();
+    t = 150;
+    expect(cache.get("a")).toBeUndefined();
+  });
+
+  it("blend-v1: pClick gates, completion and like add, dislike subtracts; missing heads are neutral", () => {
+    expect(blendScore({ click: 0.2, completion: 0.5, like: 0.2, dislike: 0.1 })).toBeCloseTo(0.2 * 1.5 * 1.1 * 0.9, 9);
+    expect(blendScore({ click: 0.2 })).toBeCloseTo(0.2, 9);
+    expect(blendScore({ click: 0.5, dislike: 1 }, { ...DEFAULT_BLEND, dislike: 2 })).toBe(0);
+    expect(blendScore({ ctr: 0.3 }, { ...DEFAULT_BLEND, heads: { click: "ctr" } })).toBeCloseTo(0.3, 9);
+    // Clickbait loses to a video people finish.
+    expect(blendScore({ click: 0.3, completion: 0.05 })).toBeLessThan(blendScore({ click: 0.25, completion: 0.6 }));
+    expect(() => validateBlend({ ...DEFAULT_BLEND, like: -1 })).toThrow(/ranking\.blend\.like/);
+  });
+});

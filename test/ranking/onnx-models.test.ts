@@ -1,0 +1,178 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Dataset, User, Video } from "../../src/data/types";
+import { DAY_MS } from "../../src/features/aggregates";
+import { fitFeatureArtifacts, type FeatureArtifacts } from "../../src/features/artifacts";
+import { aggregatesAt } from "../../src/features/replay";
+import { buildRankerRows, buildUserTowerRows, rankerSpec, userTowerSpec } from "../../src/features/rows";
+import type { FeedQuery } from "../../src/pipeline/types";
+import { createOnnxRankerModel, rowContext } from "../../src/ranking/ranker-model";
+import { createOnnxRuntimeSession, type OnnxRuntimeSession } from "../../src/ranking/onnx-session";
+import { createOnnxUserTowerModel } from "../../src/ranking/user-tower-model";
+import { exportTowerOnnx, runOnnx } from "../../src/training/onnx-export";
+import { trainRanker, type RankerModel as TrainedRanker } from "../../src/training/ranker";
+import { initTf } from "../../src/training/tf-backend";
+import { createRng, createTower } from "../../src/training/tower-network";
+import { T0, tinyDataset } from "../features/fixtures";
+
+/**
+ * The serving adapters against real ONNX Runtime and real models: a ranker trained (briefly) by
+ * src/training/ranker.ts and a user tower rendered by src/training/onnx-export.ts, fed rows from the shared
+ * builders. The CUDA provider is not installed here, so the CPU fallback path is the one exercised.
+ */
+
+const UNTIL = T0 + 8 * DAY_MS;
+let data: Dataset;
+let artifacts: FeatureArtifacts;
+let trained: TrainedRanker;
+let rankerBytes: Uint8Array;
+let towerBytes: Uint8Array;
+const sessions: OnnxRuntimeSession[] = [];
+const logs: string[] = [];
+
+async function open(model: Uint8Array, providers: Array<"cuda" | "cpu"> = ["cuda", "cpu"]) {
+  const s = await createOnnxRuntimeSession({ model, executionProviders: providers, name: "test-model", log: (m) => logs.push(m) });
+  sessions.push(s);
+  return s;
+}
+
+function query(user: User | undefined, userId = user?.id ?? "anon"): FeedQuery {
+  const agg = aggregatesAt(data, UNTIL).users.get(userId);
+  return {
+    userId,
+    user,
+    surface: "home",
+    context: { device: user?.device ?? "unknown", country: user?.country, language: user?.language, now: UNTIL, sessionVideoIds: [] },
+    userAgg: agg,
+    relations: { notInterested: [], blockedCreators: [], reported: [], subscriptions: [], follows: [] },
+    seen: new Set(),
+    pageSize: 10,
+  };
+}
+
+beforeAll(async () => {
+  await initTf();
+  data = tinyDataset();
+  artifacts = fitFeatureArtifacts({ dataset: data, until: UNTIL });
+  // Random training rows over the real catalog: the model only needs to be a real, exported ranker.
+  const spec = rankerSpec(artifacts);
+  const rng = createRng(5);
+  const inputs = Array.from({ length: 96 }, (_, i) => ({
+    user: data.users[i % data.users.length],
+    video: data.videos[Math.floor(rng() * data.videos.length)],
+    context: { now: UNTIL - Math.floor(rng() * 5) * DAY_MS },
+  }));
+  const rows = buildRankerRows(artifacts, inputs);
+  const label = () => Float32Array.from({ length: rows.size }, () => (rng() < 0.4 ? 1 : 0));
+  const ones = new Float32Array(rows.size).fill(1);
+  trained = await trainRanker({
+    spec,
+    rows,
+    labels: { click: label(), completion: label(), like: label() },
+    masks: { click: ones, completion: ones, like: ones },
+    hidden: [16],
+    headHidden: 8,
+    epochs: 1,
+    batchSize: 32,
+    seed: 3,
+  });
+  rankerBytes = trained.exportOnnx();
+  const tower = createTower({ spec: userTowerSpec(artifacts), outputDim: 6, hidden: [12], normalize: true, seed: 4 });
+  towerBytes = exportTowerOnnx(tower.weights());
+});
+
+afterAll(async () => {
+  trained?.dispose();
+  for (const s of sessions) await s.release();
+});
+
+describe("onnx session", () => {
+  it("falls back from CUDA to CPU, says why, and reports the active provider", async () => {
+    const before = logs.length;
+    const s = await open(rankerBytes);
+    expect(s.provider).toBe("cpu");
+    expect(s.skipped).toHaveLength(1);
+    expect(s.skipped[0]).toMatch(/^cuda: /);
+    expect(logs.slice(before)).toEqual([expect.stringMatching(/test-model: execution provider cuda: .*falling back/)]);
+    const cpuOnly = await open(rankerBytes, ["cpu"]);
+    expect(cpuOnly.skipped).toEqual([]);
+  });
+
+  it("fails with named errors: bad bytes BAD_FILE, no providers BAD_CONFIG, unreadable path BAD_FILE", async () => {
+    await expect(createOnnxRuntimeSession({ model: new Uint8Array([1, 2, 3]), executionProviders: ["cpu"] })).rejects.toMatchObject({ code: "BAD_FILE" });
+    await expect(createOnnxRuntimeSession({ model: rankerBytes, executionProviders: [] })).rejects.toMatchObject({ code: "BAD_CONFIG" });
+    await expect(createOnnxRuntimeSession({ model: "/nonexistent/ranker.onnx" })).rejects.toMatchObject({ code: "BAD_FILE" });
+  });
+});
+
+describe("ONNX ranker model", () => {
+  it("scores with the shared row builders: same as the training path's ONNX run and the tf model", async () => {
+    const ranker = createOnnxRankerModel({ session: await open(rankerBytes), artifacts, version: "r-test" });
+    expect(ranker.heads).toEqual(["click", "completion", "like"]);
+    expect(ranker.executionProvider).toBe("cpu");
+    const q = query(data.users[1]);
+    const videos = data.videos.slice(0, 7);
+    const scores = await ranker.score(q, videos);
+    const rows = buildRankerRows(artifacts, videos.map((video) => ({ user: q.user, userAgg: q.userAgg, video, context: rowContext(q) })));
+    const viaTraining = await runOnnx(rankerBytes, rows, rankerSpec(artifacts));
+    const viaTf = trained.predict(rows);
+    for (const head of ranker.heads) {
+      expect(scores[head]).toHaveLength(7);
+      expect(Array.from(scores[head])).toEqual(Array.from(viaTraining[head]));
+      scores[head].forEach((p, i) => expect(p).toBeCloseTo(viaTf[head][i], 4));
+      for (const p of scores[head]) expect(p > 0 && p < 1).toBe(true);
+    }
+    // Different users get different scores: the user side of the row is really used.
+    const other = await ranker.score(query(data.users[4]), videos);
+    expect(Array.from(other.click)).not.toEqual(Array.from(scores.click));
+    expect(await ranker.score(q, [])).toEqual({ click: new Float32Array(0), completion: new Float32Array(0), like: new Float32Array(0) });
+  });
+
+  it("micro-batches N concurrent requests into one ONNX run with the results of N separate runs", async () => {
+    const ranker = createOnnxRankerModel({ session: await open(rankerBytes), artifacts, version: "r-test", microBatchWindowMs: 20 });
+    const cases = data.users.map((u, i) => ({ q: query(u), videos: data.videos.slice(i, i + 3 + i) as Video[] }));
+    cases.push({ q: query(undefined, "cold-start-user"), videos: data.videos.slice(0, 4) });
+    const separate: Array<Record<string, Float32Array>> = [];
+    for (const c of cases) separate.push(await ranker.score(c.q, c.videos));
+    const runsBefore = ranker.batcher.stats().runs;
+    expect(runsBefore).toBe(cases.length);
+    const together = await Promise.all(cases.map((c) => ranker.score(c.q, c.videos)));
+    expect(ranker.batcher.stats().runs).toBe(runsBefore + 1);
+    together.forEach((res, i) => {
+      for (const head of ranker.heads) {
+        expect(res[head]).toHaveLength(cases[i].videos.length);
+        res[head].forEach((p, k) => expect(Math.abs(p - separate[i][head][k])).toBeLessThan(1e-6));
+      }
+    });
+  });
+
+  it("refuses, at creation, a model that does not match the artifacts or lacks a head", async () => {
+    const tower = await open(towerBytes, ["cpu"]);
+    expect(() => createOnnxRankerModel({ session: tower, artifacts, version: "x" })).toThrow(expect.objectContaining({ code: "BAD_BUNDLE" }));
+    const ranker = await open(rankerBytes, ["cpu"]);
+    expect(() => createOnnxRankerModel({ session: ranker, artifacts, version: "x", heads: ["click", "dislike"] })).toThrow(/dislike/);
+  });
+});
+
+describe("ONNX user tower model", () => {
+  it("embeds a query with the shared builder, micro-batched, matching the training path", async () => {
+    const tower = await createOnnxUserTowerModel({ session: await open(towerBytes), artifacts, microBatchWindowMs: 20 });
+    expect(tower.dim).toBe(6);
+    const queries = [query(data.users[0]), query(data.users[3]), query(undefined, "someone-new")];
+    const runs = tower.batcher.stats().runs;
+    const embeddings = await Promise.all(queries.map((q) => tower.embed(q)));
+    expect(tower.batcher.stats().runs).toBe(runs + 1);
+    for (const [i, q] of queries.entries()) {
+      const rows = buildUserTowerRows(artifacts, [{ user: q.user, userAgg: q.userAgg, context: rowContext(q) }]);
+      const expected = (await runOnnx(towerBytes, rows, userTowerSpec(artifacts))).embedding;
+      expect(embeddings[i]).toHaveLength(6);
+      embeddings[i].forEach((x, k) => expect(Math.abs(x - expected[k])).toBeLessThan(1e-6));
+      // normalize: true in the exported tower: unit vectors.
+      expect(Math.hypot(...embeddings[i])).toBeCloseTo(1, 4);
+    }
+    expect(Array.from(embeddings[0])).not.toEqual(Array.from(embeddings[1]));
+  });
+
+  it("refuses a ranker model as a user tower", async () => {
+    await expect(createOnnxUserTowerModel({ session: await open(rankerBytes, ["cpu"]), artifacts })).rejects.toMatchObject({ code: "BAD_BUNDLE" });
+  });
+});

@@ -1,0 +1,254 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { QdrantClient } from "@qdrant/js-client-rest";
+import { afterAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config";
+import { ReelfeedError } from "../../src/errors";
+import { isEmbeddedVectorIndex, loadVectors, openVectorIndex } from "../../src/stores/open-stores";
+import { createEmbeddedVectorIndex } from "../../src/stores/vector-index-embedded";
+import { createQdrantVectorIndex, qdrantPointId } from "../../src/stores/vector-index-qdrant";
+import { describeVectorIndexContract, seeded } from "./vector-index.contract";
+
+describeVectorIndexContract("embedded, exact", async () => createEmbeddedVectorIndex({ dim: 8, exactThreshold: Infinity }));
+describeVectorIndexContract("embedded, IVF forced at every size", async () => createEmbeddedVectorIndex({ dim: 8, exactThreshold: 0 }));
+
+// Runs only against a real server (QDRANT_URL=http://localhost:6333); skipped, never passed, without one.
+describe.skipIf(!process.env.QDRANT_URL)("Qdrant", () => {
+  const url = process.env.QDRANT_URL as string;
+  const run = Math.random().toString(36).slice(2, 8);
+  const created: string[] = [];
+  afterAll(async () => {
+    const client = new QdrantClient({ url, apiKey: process.env.QDRANT_API_KEY, checkCompatibility: false });
+    for (const name of created) await client.deleteCollection(name);
+  });
+  describeVectorIndexContract("qdrant", async () => {
+    const collection = `reelfeed_test_${run}_${created.length}`;
+    created.push(collection);
+    return createQdrantVectorIndex({ url, apiKey: process.env.QDRANT_API_KEY, collection, dim: 8, batchSize: 2 });
+  });
+});
+
+/** Points scattered around `clusters` random centres on the unit sphere: data with structure, as embeddings have. */
+function clusteredData(n: number, dim: number, clusters: number, seed: number, noise = 0.35): Float32Array {
+  const rand = seeded(seed);
+  const gauss = () => Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand());
+  const centres = Float32Array.from({ length: clusters * dim }, gauss);
+  const out = new Float32Array(n * dim);
+  for (let i = 0; i < n; i++) {
+    const c = Math.floor(rand() * clusters);
+    let norm = 0;
+    for (let d = 0; d < dim; d++) {
+      const x = centres[c * dim + d] + noise * gauss();
+      out[i * dim + d] = x;
+      norm += x * x;
+    }
+    for (let d = 0; d < dim; d++) out[i * dim + d] /= Math.sqrt(norm);
+  }
+  return out;
+}
+
+const row = (m: Float32Array, dim: number, i: number) => m.slice(i * dim, (i + 1) * dim);
+
+describe("embedded vector index: IVF", () => {
+  it("IVF recall@100 against exact search is at least 0.9 on 50k × 32 clustered vectors", async () => {
+    const n = 50_000;
+    const dim = 32;
+    const data = clusteredData(n, dim, 100, 1);
+    const ids = Array.from({ length: n }, (_, i) => `v${i}`);
+    const ivf = createEmbeddedVectorIndex({ dim, exactThreshold: 10_000 });
+    const exact = createEmbeddedVectorIndex({ dim, exactThreshold: Infinity });
+    ivf.bulkLoad(ids, data);
+    exact.bulkLoad(ids, data);
+    expect(ivf.stats()).toMatchObject({ mode: "ivf", size: n, indexedRows: n, pendingRows: 0 });
+    expect(ivf.stats().nlist).toBeGreaterThan(150); // ~sqrt(50k)
+    expect(exact.stats().mode).toBe("exact");
+    const queries = clusteredData(20, dim, 100, 1 + 7);
+    let recall = 0;
+    for (let q = 0; q < 20; q++) {
+      const query = row(queries, dim, q);
+      const truth = await exact.search(query, 100);
+      const found = new Set((await ivf.search(query, 100)).map((h) => h.id));
+      recall += truth.filter((h) => found.has(h.id)).length / truth.length;
+    }
+    expect(recall / 20).toBeGreaterThanOrEqual(0.9);
+  });
+
+  it("finds vectors added after the build at once, and rebuilds lazily once the index grew enough", async () => {
+    const dim = 16;
+    const data = clusteredData(2000, dim, 10, 2);
+    const index = createEmbeddedVectorIndex({ dim, exactThreshold: 1000, rebuildFraction: 0.2 });
+    index.bulkLoad(
+      Array.from({ length: 2000 }, (_, i) => `v${i}`),
+      data,
+    );
+    expect(index.stats()).toMatchObject({ mode: "ivf", indexedRows: 2000, pendingRows: 0 });
+    const query = row(data, dim, 0);
+    const strong = query.map((x) => x * 3);
+    await index.upsert([{ id: "new", vector: strong }]);
+    expect((await index.search(query, 1))[0].id).toBe("new");
+    expect(index.stats()).toMatchObject({ indexedRows: 2000, pendingRows: 1 });
+    // Replacing an indexed vector leaves no stale copy behind.
+    await index.upsert([{ id: "v0", vector: query.map((x) => -x) }]);
+    const hits = await index.search(query, 2001);
+    expect(hits).toHaveLength(2001);
+    expect(new Set(hits.map((h) => h.id)).size).toBe(2001);
+    expect(hits[hits.length - 1].id).toBe("v0");
+    // 20% growth triggers a rebuild at the next search.
+    await index.upsert(Array.from({ length: 400 }, (_, i) => ({ id: `more${i}`, vector: row(data, dim, i) })));
+    await index.search(query, 5);
+    expect(index.stats()).toMatchObject({ size: 2401, indexedRows: 2401, pendingRows: 0, deadRows: 0 });
+    expect((await index.search(query, 1))[0].id).toBe("new");
+  });
+
+  it("probes further lists when excludeIds empties the nearest ones", async () => {
+    const dim = 8;
+    const data = clusteredData(3000, dim, 30, 3, 0.1);
+    const ids = Array.from({ length: 3000 }, (_, i) => `v${i}`);
+    const index = createEmbeddedVectorIndex({ dim, exactThreshold: 0, nprobe: 1 });
+    index.bulkLoad(ids, data);
+    const query = row(data, dim, 0);
+    const first = await index.search(query, 200);
+    expect(first).toHaveLength(200);
+    // Exclude everything the first probes found (and more): hits must still come back, k of them.
+    const excluded = new Set((await index.search(query, 1500)).map((h) => h.id));
+    const next = await index.search(query, 200, { excludeIds: excluded });
+    expect(next).toHaveLength(200);
+    expect(next.some((h) => excluded.has(h.id))).toBe(false);
+  });
+
+  it("falls back to exact search when deletes take it under the threshold, compacting dead rows", async () => {
+    const dim = 4;
+    const data = clusteredData(3000, dim, 5, 4);
+    const ids = Array.from({ length: 3000 }, (_, i) => `v${i}`);
+    const index = createEmbeddedVectorIndex({ dim, exactThreshold: 2000 });
+    index.bulkLoad(ids, data);
+    expect(index.stats().mode).toBe("ivf");
+    await index.delete(ids.slice(0, 2500));
+    const query = row(data, dim, 2999);
+    const hits = await index.search(query, 10);
+    expect(index.stats()).toMatchObject({ mode: "exact", size: 500, deadRows: 0 });
+    const expected = ids
+      .slice(2500)
+      .map((id, i) => ({ id, score: row(data, dim, 2500 + i).reduce((s, x, d) => s + x * query[d], 0) }))
+      .sort((a, b) => b.score - a.score)
+      .slice(0, 10);
+    expect(hits.map((h) => h.id)).toEqual(expected.map((h) => h.id));
+  });
+});
+
+describe("embedded vector index: bulkLoad and options", () => {
+  it("bulkLoad matches upsert, replaces existing ids and keeps the last of repeated ids", async () => {
+    const dim = 4;
+    const index = createEmbeddedVectorIndex({ dim });
+    await index.upsert([{ id: "a", vector: Float32Array.of(9, 9, 9, 9) }]);
+    index.bulkLoad(["a", "b", "a"], Float32Array.of(1, 0, 0, 0, 0, 1, 0, 0, 2, 0, 0, 0));
+    expect(await index.size()).toBe(2);
+    expect(Array.from((await index.get("a"))!)).toEqual([2, 0, 0, 0]);
+    expect((await index.search(Float32Array.of(1, 1, 0, 0), 2)).map((h) => h.id)).toEqual(["a", "b"]);
+  });
+
+  it("bulkLoad rejects a matrix of the wrong size, bad ids and non-finite values without loading anything", () => {
+    const index = createEmbeddedVectorIndex({ dim: 2 });
+    const codeOf = (f: () => void) => {
+      try {
+        f();
+      } catch (err) {
+        return err instanceof ReelfeedError ? `${err.code}:${err.details.argument}` : String(err);
+      }
+      return "no error";
+    };
+    expect(codeOf(() => index.bulkLoad(["a", "b"], new Float32Array(3)))).toBe("BAD_USER_INPUT:matrix");
+    expect(codeOf(() => index.bulkLoad(["a", ""], new Float32Array(4)))).toBe("BAD_USER_INPUT:ids[1]");
+    expect(codeOf(() => index.bulkLoad(["a", "b"], Float32Array.of(0, 1, Infinity, 0)))).toBe("BAD_USER_INPUT:matrix[1]");
+    expect(index.stats().size).toBe(0);
+  });
+
+  it("grows storage by doubling past the initial capacity", async () => {
+    const index = createEmbeddedVectorIndex({ dim: 3, initialCapacity: 2, exactThreshold: Infinity });
+    await index.upsert(Array.from({ length: 37 }, (_, i) => ({ id: `g${i}`, vector: Float32Array.of(i, 1, 0) })));
+    expect(await index.size()).toBe(37);
+    expect(Array.from((await index.get("g36"))!)).toEqual([36, 1, 0]);
+    expect((await index.search(Float32Array.of(1, 0, 0), 1))[0]).toEqual({ id: "g36", score: 36 });
+  });
+
+  it("rejects invalid options with BAD_USER_INPUT", () => {
+    expect(() => createEmbeddedVectorIndex({ dim: 0 })).toThrow(ReelfeedError);
+    expect(() => createEmbeddedVectorIndex({ dim: 4, nprobe: 0 })).toThrow(/nprobe/);
+  });
+});
+
+/** A real HTTP server answering every request with `status`: stands in for a failing Qdrant. */
+async function answering(status: number): Promise<{ url: string; server: Server }> {
+  const server = createServer((_req, res) => {
+    res.writeHead(status, { "content-type": "application/json" });
+    res.end(JSON.stringify({ status: { error: "test" } }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
+
+async function closedPortUrl(scheme: string): Promise<string> {
+  const { server, url } = await answering(200);
+  await new Promise((resolve) => server.close(resolve));
+  return url.replace("http", scheme);
+}
+
+describe("Qdrant adapter without a server", () => {
+  it("maps ids to stable RFC 4122 version-5 UUIDs", () => {
+    const a = qdrantPointId("video-1");
+    expect(a).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(qdrantPointId("video-1")).toBe(a);
+    expect(qdrantPointId("video-2")).not.toBe(a);
+    expect(qdrantPointId("")).not.toBe(qdrantPointId(" "));
+  });
+
+  it("fails start-up with UNAVAILABLE naming the URL when nothing listens", async () => {
+    const url = await closedPortUrl("http");
+    const err = await createQdrantVectorIndex({ url, collection: "c", dim: 4 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ReelfeedError);
+    expect((err as ReelfeedError).code).toBe("UNAVAILABLE");
+    expect((err as ReelfeedError).message).toContain(url);
+    expect((err as ReelfeedError).details.url).toBe(url);
+  });
+
+  it("maps a server error to UNAVAILABLE and a refused API key to BAD_CONFIG", async () => {
+    const failing = await answering(503);
+    const refusing = await answering(401);
+    try {
+      const down = await createQdrantVectorIndex({ url: failing.url, collection: "c", dim: 4 }).catch((e: unknown) => e);
+      expect((down as ReelfeedError).code).toBe("UNAVAILABLE");
+      expect((down as ReelfeedError).details.status).toBe(503);
+      const denied = await createQdrantVectorIndex({ url: refusing.url, apiKey: "wrong", collection: "c", dim: 4 }).catch((e: unknown) => e);
+      expect((denied as ReelfeedError).code).toBe("BAD_CONFIG");
+      expect((denied as ReelfeedError).message).toContain("qdrantApiKey");
+    } finally {
+      failing.server.close();
+      refusing.server.close();
+    }
+  });
+
+  it("rejects a collection name that is not a plain identifier", async () => {
+    await expect(createQdrantVectorIndex({ url: "http://127.0.0.1:1", collection: "a/b", dim: 4 })).rejects.toMatchObject({
+      code: "BAD_USER_INPUT",
+    });
+  });
+});
+
+describe("openVectorIndex", () => {
+  it("opens the embedded index when no Qdrant URL is configured, and loadVectors bulk-loads it", async () => {
+    const config = loadConfig({ env: {} });
+    const index = await openVectorIndex(config, { name: "videos", dim: 2 });
+    expect(index.kind).toBe("embedded");
+    expect(isEmbeddedVectorIndex(index)).toBe(true);
+    await loadVectors(index, ["a", "b"], Float32Array.of(1, 0, 0, 1));
+    expect((await index.search(Float32Array.of(0, 1), 1))[0].id).toBe("b");
+    await index.close();
+  });
+
+  it("chooses Qdrant when backends.qdrantUrl is set (and fails with UNAVAILABLE when it is down)", async () => {
+    const url = await closedPortUrl("http");
+    const config = loadConfig({ env: { QDRANT_URL: url } });
+    await expect(openVectorIndex(config, { name: "videos", dim: 2 })).rejects.toMatchObject({ code: "UNAVAILABLE" });
+    await expect(openVectorIndex(loadConfig({ env: {} }), { name: "../x", dim: 2 })).rejects.toMatchObject({ code: "BAD_USER_INPUT" });
+  });
+});

@@ -1,0 +1,119 @@
+import { describe, expect, it } from "vitest";
+import { coverageSection, renderReportMarkdown, textBar, type EvaluationReport } from "../../src/training/report";
+
+const metrics = (r10: number, r20: number, n20: number) => ({
+  "recall@10": r10,
+  "recall@20": r20,
+  "ndcg@10": n20 * 0.9,
+  "ndcg@20": n20,
+  "hit@10": r10 * 4,
+  "hit@20": r20 * 4,
+  "coverage@10": r10 / 2,
+  "coverage@20": r20 / 2,
+  users: 74,
+  msPerUser: 0.3,
+});
+
+function makeReport(twoTower: { r10: number; r20: number; n20: number } | null): EvaluationReport {
+  const retrieval: EvaluationReport["retrieval"] = {
+    popularity: metrics(0.05, 0.0736, 0.2778),
+    random: metrics(0.001, 0.0017, 0.0103),
+    itemKnn: metrics(0.06, 0.0764, 0.2984),
+    ease: metrics(0.061, 0.0781, 0.2902),
+  };
+  if (twoTower) retrieval.twoTower = metrics(twoTower.r10, twoTower.r20, twoTower.n20);
+  return {
+    createdAt: "2024-05-01T12:00:00.000Z",
+    dataset: { source: "movielens:ml-latest-small", users: 610, videos: 9742, events: 100836, interactions: 100836, firstEventAt: 828124615000, lastEventAt: 1537799250000 },
+    split: {
+      method: "time",
+      validationFraction: 0.1,
+      testFraction: 0.1,
+      trainUntil: Date.UTC(2016, 2, 22, 8, 27),
+      validationUntil: Date.UTC(2017, 5, 21, 7, 17),
+      trainEvents: 80668,
+      validationEvents: 10084,
+      testEvents: 10084,
+      evaluatedUsers: 74,
+      positiveRule: "every rating | watched",
+    },
+    retrieval,
+    ranker: {
+      click: { auc: 0.71, logLoss: 0.41, baseRateLogLoss: 0.47, baseRateAuc: 0.5, baseRate: 0.2, n: 1000, positives: 200 },
+      like: { auc: null, logLoss: 0.2, baseRateLogLoss: 0.2, baseRateAuc: 0.5, baseRate: 0.05, n: 10, positives: 0 },
+    },
+    coverage: coverageSection(retrieval, 9742),
+    timings: { "fit.ease": 12_700, "evaluate.retrieval": 950 },
+    notes: ["EASE restricted to the 2000 most popular items."],
+  };
+}
+
+describe("renderReportMarkdown", () => {
+  it("renders every section with the data in it", () => {
+    const md = renderReportMarkdown(makeReport({ r10: 0.07, r20: 0.09, n20: 0.31 }));
+    for (const heading of [
+      "# reelfeed evaluation report",
+      "## Retrieval",
+      "### Recall@K",
+      "### NDCG@K",
+      "### Hit@K",
+      "### Recall@K at a glance",
+      "## Ranker",
+      "## Coverage",
+      "## Data and split",
+      "## Timings",
+      "## Notes",
+    ]) {
+      expect(md).toContain(heading);
+    }
+    expect(md).toMatch(/\*\*Summary:\*\* ✅ the two-tower model beats popularity on both Recall@20 and NDCG@20: Recall@20 0\.0900 vs 0\.0736 \(\+22\.3%\); NDCG@20 0\.3100 vs 0\.2778/);
+    // Recall table: models as rows, K as columns, best per column in bold.
+    expect(md).toContain("| model | @10 | @20 |");
+    expect(md).toContain("| twoTower | **0.0700** | **0.0900** |");
+    expect(md).toContain("| popularity | 0.0500 | 0.0736 |");
+    // Ranker table with base rate; undefined AUC shown as n/a; log loss change vs base rate.
+    expect(md).toContain("| click | 1000 | 200 | 0.2000 | 0.7100 | 0.5 | 0.4100 | 0.4700 | -12.8% |");
+    expect(md).toMatch(/\| like \| 10 \| 0 \| 0\.0500 \| n\/a \|/);
+    // Split facts and escaped pipes.
+    expect(md).toContain("| train | 80668 events, before 2016-03-22 08:27 UTC |");
+    expect(md).toContain("every rating \\| watched");
+    expect(md).toContain("| fit.ease | 12.70 |");
+    expect(md).toContain("Share of the 9742 recommendable videos");
+    expect(md).not.toContain("## Serving funnel");
+  });
+
+  it("draws Recall@K bars on one scale", () => {
+    const md = renderReportMarkdown(makeReport({ r10: 0.07, r20: 0.09, n20: 0.31 }));
+    const chart = md.slice(md.indexOf("```text"), md.indexOf("```", md.indexOf("```text") + 7));
+    const bar = (model: string, k: number) => {
+      const block = chart.slice(chart.indexOf(`Recall@${k}\n`));
+      const line = block.split("\n").find((l) => l.trimStart().startsWith(`${model} `))!;
+      return line.slice(line.indexOf("│") + 1, line.lastIndexOf(" "));
+    };
+    expect(bar("twoTower", 20)).toBe("█".repeat(40)); // the maximum fills the width
+    expect(bar("random", 20).length).toBeLessThanOrEqual(1);
+    expect(bar("popularity", 20).length).toBeGreaterThan(bar("popularity", 10).length);
+  });
+
+  it("says so when the two-tower model loses, or is missing", () => {
+    expect(renderReportMarkdown(makeReport({ r10: 0.01, r20: 0.02, n20: 0.05 }))).toContain("❌ the two-tower model does not beat popularity");
+    expect(renderReportMarkdown(makeReport({ r10: 0.01, r20: 0.08, n20: 0.05 }))).toContain("⚠️ the two-tower model beats popularity on only one of");
+    expect(renderReportMarkdown(makeReport(null))).toContain("no twoTower results to compare; best Recall@20: ease (0.0781)");
+  });
+
+  it("renders the funnel section when present and survives a JSON round trip", () => {
+    const report = makeReport({ r10: 0.07, r20: 0.09, n20: 0.31 });
+    report.funnel = { funnel: metrics(0.08, 0.1, 0.33) };
+    const roundTripped = JSON.parse(JSON.stringify(report)) as EvaluationReport;
+    const md = renderReportMarkdown(roundTripped);
+    expect(md).toBe(renderReportMarkdown(report));
+    expect(md).toContain("## Serving funnel");
+  });
+
+  it("textBar uses eighth blocks", () => {
+    expect(textBar(1, 1, 4)).toBe("████");
+    expect(textBar(0.5, 1, 4)).toBe("██");
+    expect(textBar(1 / 32, 1, 4)).toBe("▏");
+    expect(textBar(0, 1, 4)).toBe("");
+  });
+});
