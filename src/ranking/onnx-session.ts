@@ -1,3 +1,6 @@
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import { readFile } from "node:fs/promises";
 import * as ort from "onnxruntime-node";
 import { badFile, ReelfeedError } from "../errors";
@@ -103,6 +106,12 @@ export async function createOnnxRuntimeSession(options: OnnxRuntimeSessionOption
   }
   const skipped: string[] = [];
   for (const provider of executionProviders) {
+    const missing = missingProviderLibrary(provider);
+    if (missing) {
+      skipped.push(`${provider}: ${missing}`);
+      log(`reelfeed: ${name}: execution provider ${provider}: ${missing}; falling back to the next provider`);
+      continue;
+    }
     let session: ort.InferenceSession;
     try {
       session = await ort.InferenceSession.create(bytes, {
@@ -121,6 +130,24 @@ export async function createOnnxRuntimeSession(options: OnnxRuntimeSessionOption
     return wrap(session, name, provider, skipped);
   }
   throw new ReelfeedError("UNAVAILABLE", `${name}: no execution provider could load the model (${skipped.join("; ")})`, { model: name });
+}
+
+/**
+ * ONNX Runtime loads the CUDA provider from a shared library beside its binding, which npm only fetches when
+ * onnxruntime-node's install script may download it (this project's .npmrc skips that so `npm ci` works offline).
+ * Checking for the file first turns a native error dump on every CPU-only start into one clear line.
+ */
+function missingProviderLibrary(provider: ExecutionProvider): string | undefined {
+  if (provider !== "cuda") return undefined;
+  let bindingDir: string;
+  try {
+    const pkg = createRequire(import.meta.url).resolve("onnxruntime-node/package.json");
+    bindingDir = join(dirname(pkg), "bin", "napi-v6", process.platform, process.arch);
+  } catch {
+    return undefined; // unknown layout: let ONNX Runtime try and report
+  }
+  const lib = process.platform === "win32" ? "onnxruntime_providers_cuda.dll" : "libonnxruntime_providers_cuda.so";
+  return existsSync(join(bindingDir, lib)) ? undefined : `${lib} is not installed in ${bindingDir}`;
 }
 
 function wrap(session: ort.InferenceSession, name: string, provider: ExecutionProvider, skipped: string[]): OnnxRuntimeSession {
