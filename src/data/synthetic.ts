@@ -13,6 +13,7 @@
  * Deterministic: the same options (seed included) give the same dataset, byte for byte. Nothing reads the clock.
  */
 import { silentProgress, type Progress } from "../util/progress";
+import { seededRandom } from "../util/random";
 import type {
   Creator,
   Dataset,
@@ -99,16 +100,9 @@ const SHARE_TARGETS = ["whatsapp", "messages", "twitter", "facebook", "email", "
 const COMMENT_GOOD = ["love this", "so good", "great video", "thanks for sharing", "more please", "amazing"];
 const COMMENT_MEH = ["not sure about this", "too long", "meh", "first", "seen better", "ok I guess"];
 
-/** mulberry32: tiny, fast, good enough for simulation; seeds are 32-bit. */
+/** The simulation's draws, all from one seeded stream (seeds are 32-bit). */
 function createRng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededRandom(seed);
   const normal = () => {
     const u = 1 - next();
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * next());

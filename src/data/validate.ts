@@ -1,6 +1,7 @@
 /**
- * Validation of a whole dataset (offline import) and of single events (online ingestion uses `checkEvent`, so a
- * rule means the same thing in both places). Nothing here throws for bad data: every record is kept or dropped,
+ * Validation of a whole dataset (offline import). Each event goes through `validateEvent` (./validate-event, the
+ * check online ingestion uses too, so a rule means the same thing in both places); this module adds the entity
+ * checks and the dataset-level rules. Nothing here throws for bad data: every record is kept or dropped,
  * and every drop is counted under one rule, with a few examples, so an operator can see what was lost and why.
  *
  * Rules are applied in this order and a record is counted under the first rule that drops it:
@@ -9,9 +10,6 @@
  */
 import {
   DEVICES,
-  EVENT_TYPES,
-  SURFACES,
-  VIDEO_EVENT_TYPES,
   type Creator,
   type Dataset,
   type EventType,
@@ -22,6 +20,7 @@ import {
   type User,
   type Video,
 } from "./types";
+import { DAY_MS, MINUTE_MS, validateEvent, type EventRejectCode, type EventValidationOptions } from "./validate-event";
 
 export const DATASET_ENTITIES = ["users", "creators", "videos", "follows", "subscriptions", "events"] as const;
 export type DatasetEntity = (typeof DATASET_ENTITIES)[number];
@@ -57,38 +56,17 @@ export interface ValidationReport {
   botUsers: string[];
 }
 
-export type CheckEventCode =
-  | "NOT_AN_OBJECT"
-  | "MISSING_FIELD"
-  | "INVALID_FIELD"
-  | "UNKNOWN_TYPE"
-  | "FUTURE_TIMESTAMP"
-  | "STALE_TIMESTAMP";
-
-export type CheckEventResult =
-  | { ok: true; event: ReelEvent }
-  | { ok: false; code: CheckEventCode; field: string; message: string };
-
-/** Options for {@link checkEvent}: the time window an event's `ts` must fall in. */
-export interface CheckEventOptions {
-  /** The clock the future and stale checks use (ms). @default Date.now() */
-  now?: number;
-  /** How far ahead of `now` an event may be (client clock skew). @default 300000 (5 min) */
-  maxFutureSkewMs?: number;
-  /**
-   * Events older than `now - horizonMs` are stale. Offline history is old by nature, so there is no relative
-   * horizon unless one is given; the server passes `config.events.horizonDays`. @default Infinity
-   */
-  horizonMs?: number;
-  /**
-   * Absolute floor for any event time: earlier ones are stale. It also catches epoch *seconds* written where
-   * milliseconds belong (they land in January 1970). @default Date.UTC(1995, 0, 1)
-   */
-  minTs?: number;
-}
-
 /** Options for {@link validateDataset}. */
-export interface ValidateOptions extends CheckEventOptions {
+export interface ValidateOptions extends Omit<EventValidationOptions, "now" | "horizonDays" | "requireVideoDuration"> {
+  /** The instant every event's time window is judged against: one for the whole dataset. @default Date.now() */
+  now?: number;
+  /**
+   * Events older than `now - horizonDays` are stale. Offline history is old by nature, so there is no relative
+   * horizon unless one is given (the absolute `minTs` floor still applies). @default Infinity
+   */
+  horizonDays?: number;
+  /** Watch events must carry the video's duration (`videoDurationSec > 0`). @default true */
+  requireVideoDuration?: boolean;
   /**
    * Create id-only users for ids that events and edges mention but `users` lacks, instead of dropping those
    * records as unknown_user. Right when the source has no user list. @default ds.users.length === 0
@@ -131,9 +109,6 @@ export const BOT_ACTION_TYPES: ReadonlySet<EventType> = new Set<EventType>([
   "block_creator",
 ]);
 
-export const DEFAULT_MIN_TS = Date.UTC(1995, 0, 1);
-const MINUTE_MS = 60_000;
-const DAY_MS = 86_400_000;
 
 const POLICY_FLAGS: ReadonlySet<string> = new Set<PolicyFlag>([
   "violence",
@@ -143,15 +118,12 @@ const POLICY_FLAGS: ReadonlySet<string> = new Set<PolicyFlag>([
   "misinformation",
   "removed",
 ]);
-const EVENT_TYPE_SET: ReadonlySet<string> = new Set(EVENT_TYPES);
 const DEVICE_SET: ReadonlySet<string> = new Set(DEVICES);
-const SURFACE_SET: ReadonlySet<string> = new Set(SURFACES);
-const PERCENTS: ReadonlySet<unknown> = new Set([25, 50, 75, 100]);
 
 /** Thrown inside the field readers, caught at the top of each check: one failure ends a record's check. */
 class Invalid {
   constructor(
-    readonly code: CheckEventCode,
+    readonly code: "MISSING_FIELD" | "INVALID_FIELD",
     readonly field: string,
     readonly message: string,
   ) {}
@@ -213,152 +185,15 @@ function put(target: Obj, field: string, value: unknown): void {
   if (value !== undefined) target[field] = value;
 }
 
-function checkServed(v: unknown): Obj | undefined {
-  if (absent(v)) return undefined;
-  if (!isObj(v)) throw new Invalid("INVALID_FIELD", "served", "served must be an object");
-  const scores = v.scores;
-  if (!isObj(scores) || Object.values(scores).some((x) => typeof x !== "number" || !Number.isFinite(x))) {
-    throw new Invalid("INVALID_FIELD", "served.scores", "served.scores must map head names to numbers");
-  }
-  const sources = optStringList(v, "sources");
-  if (!sources) throw new Invalid("MISSING_FIELD", "served.sources", "served.sources is required");
-  const out: Obj = {
-    modelVersion: reqString(v, "modelVersion"),
-    scores: { ...scores },
-    score: reqNumber(v, "score"),
-    sources: [...sources],
-  };
-  put(out, "experiment", optString(v, "experiment"));
-  return out;
-}
-
-/**
- * Checks one raw event (parsed JSON from a client or a file) and returns a clean copy holding only the fields
- * its type defines, or the first problem found. Pure: the only clock is `options.now`.
- */
-export function checkEvent(raw: unknown, options: CheckEventOptions = {}): CheckEventResult {
-  const { now = Date.now(), maxFutureSkewMs = 5 * MINUTE_MS, horizonMs = Infinity, minTs = DEFAULT_MIN_TS } = options;
-  if (!isObj(raw)) return { ok: false, code: "NOT_AN_OBJECT", field: "", message: "an event must be a JSON object" };
-  try {
-    const id = reqString(raw, "id");
-    const typeValue = raw.type;
-    if (absent(typeValue)) throw new Invalid("MISSING_FIELD", "type", "type is required");
-    if (typeof typeValue !== "string" || !EVENT_TYPE_SET.has(typeValue)) {
-      throw new Invalid("UNKNOWN_TYPE", "type", `unknown event type ${JSON.stringify(typeValue)}`);
-    }
-    const type = typeValue as EventType;
-    const userId = reqString(raw, "userId");
-    const ts = reqNumber(raw, "ts");
-    if (ts > now + maxFutureSkewMs) {
-      throw new Invalid("FUTURE_TIMESTAMP", "ts", `ts ${new Date(ts).toISOString()} is in the future`);
-    }
-    if (ts < minTs || ts < now - horizonMs) {
-      const when = Number.isNaN(new Date(ts).getTime()) ? String(ts) : new Date(ts).toISOString();
-      throw new Invalid("STALE_TIMESTAMP", "ts", `ts ${when} is older than the horizon${ts < 1e11 ? " (seconds instead of milliseconds?)" : ""}`);
-    }
-    const e: Obj = { id, type, userId, ts };
-    put(e, "sessionId", optString(raw, "sessionId"));
-    put(e, "trackingId", optString(raw, "trackingId"));
-    put(e, "device", optEnum(raw, "device", DEVICE_SET));
-    put(e, "country", optString(raw, "country"));
-    if (VIDEO_EVENT_TYPES.has(type)) e.videoId = reqString(raw, "videoId");
-    switch (type) {
-      case "impression": {
-        e.position = reqNumber(raw, "position", 0);
-        if (!Number.isInteger(e.position)) throw new Invalid("INVALID_FIELD", "position", "position must be a whole number");
-        const surface = optEnum(raw, "surface", SURFACE_SET);
-        if (!surface) throw new Invalid("MISSING_FIELD", "surface", "surface is required");
-        e.surface = surface;
-        put(e, "served", checkServed(raw.served));
-        break;
-      }
-      case "click":
-        put(e, "surface", optEnum(raw, "surface", SURFACE_SET));
-        put(e, "position", optNumber(raw, "position", 0));
-        break;
-      case "start":
-      case "like":
-      case "dislike":
-      case "not_interested":
-        break;
-      case "watch":
-        e.watchedSec = reqNumber(raw, "watchedSec", 0);
-        e.videoDurationSec = reqNumber(raw, "videoDurationSec", 0, true);
-        break;
-      case "progress":
-        if (absent(raw.percent)) throw new Invalid("MISSING_FIELD", "percent", "percent is required");
-        if (!PERCENTS.has(raw.percent)) throw new Invalid("INVALID_FIELD", "percent", "percent must be 25, 50, 75 or 100");
-        e.percent = raw.percent;
-        break;
-      case "pause":
-      case "resume":
-        e.positionSec = reqNumber(raw, "positionSec", 0);
-        break;
-      case "seek":
-        e.fromSec = reqNumber(raw, "fromSec", 0);
-        e.toSec = reqNumber(raw, "toSec", 0);
-        break;
-      case "search": {
-        const query = reqString(raw, "query");
-        if (!query.trim()) throw new Invalid("MISSING_FIELD", "query", "query is required");
-        e.query = query;
-        const clicked = optStringList(raw, "clickedVideoIds");
-        if (clicked) e.clickedVideoIds = [...clicked];
-        break;
-      }
-      case "dwell": {
-        e.dwellMs = reqNumber(raw, "dwellMs", 0);
-        const scrolledPast = optBoolean(raw, "scrolledPast");
-        if (scrolledPast === undefined) throw new Invalid("MISSING_FIELD", "scrolledPast", "scrolledPast is required");
-        e.scrolledPast = scrolledPast;
-        break;
-      }
-      case "comment":
-        e.text = reqString(raw, "text");
-        break;
-      case "share":
-        put(e, "target", optString(raw, "target"));
-        break;
-      case "subscribe":
-        e.creatorId = reqString(raw, "creatorId");
-        put(e, "sourceVideoId", optString(raw, "sourceVideoId"));
-        break;
-      case "unsubscribe":
-      case "block_creator":
-        e.creatorId = reqString(raw, "creatorId");
-        break;
-      case "follow":
-        e.followeeId = reqString(raw, "followeeId");
-        break;
-      case "save":
-        put(e, "playlistId", optString(raw, "playlistId"));
-        break;
-      case "report":
-        e.reason = reqString(raw, "reason");
-        break;
-      default:
-        assertNeverType(type);
-    }
-    return { ok: true, event: e as unknown as ReelEvent };
-  } catch (err) {
-    if (err instanceof Invalid) return { ok: false, code: err.code, field: err.field, message: err.message };
-    throw err;
-  }
-}
-
-function assertNeverType(x: never): never {
-  throw new Error(`unhandled event type ${String(x)}`);
-}
-
 type EntityCheck<T> = { ok: true; value: T } | { ok: false; rule: ValidationRule; message: string };
 
-/** Maps a field failure to the rule it is counted under. */
-function ruleOf(inv: Invalid): ValidationRule {
-  if (inv.code === "FUTURE_TIMESTAMP") return "future_timestamp";
-  if (inv.code === "STALE_TIMESTAMP") return "stale_timestamp";
-  if (inv.code === "MISSING_FIELD") {
-    if (inv.field === "ts" || inv.field === "uploadedAt") return "missing_timestamp";
-    if (inv.field === "id" || /Id$/.test(inv.field)) return "missing_id";
+/** Maps a field failure (of an entity or an event) to the rule it is counted under. */
+function ruleOf(code: EventRejectCode, field: string | undefined): ValidationRule {
+  if (code === "FUTURE_TIMESTAMP") return "future_timestamp";
+  if (code === "STALE_TIMESTAMP") return "stale_timestamp";
+  if (code === "MISSING_FIELD" && field !== undefined) {
+    if (field === "ts" || field === "uploadedAt") return "missing_timestamp";
+    if (field === "id" || /Id$/.test(field)) return "missing_id";
   }
   return "invalid_field";
 }
@@ -368,7 +203,7 @@ function entityCheck<T>(raw: unknown, build: (o: Obj) => T): EntityCheck<T> {
   try {
     return { ok: true, value: build(raw) };
   } catch (err) {
-    if (err instanceof Invalid) return { ok: false, rule: ruleOf(err), message: err.message };
+    if (err instanceof Invalid) return { ok: false, rule: ruleOf(err.code, err.field), message: err.message };
     throw err;
   }
 }
@@ -470,7 +305,9 @@ export function validateDataset(ds: Dataset, options: ValidateOptions = {}): { d
     botActionTypes = BOT_ACTION_TYPES,
     maxExamples = 3,
   } = options;
-  const checkOptions: CheckEventOptions = { ...options, now: options.now ?? Date.now() };
+  const { now = Date.now(), horizonDays = Infinity, requireVideoDuration = true, maxFutureSkewMs, minTs, maxIdLength, maxTextLength } = options;
+  // Left-out bounds stay undefined, so validateEvent's defaults apply.
+  const eventOptions: EventValidationOptions = { now: () => now, horizonDays, requireVideoDuration, maxFutureSkewMs, minTs, maxIdLength, maxTextLength };
   const report = emptyValidationReport();
   for (const entity of DATASET_ENTITIES) report.input[entity] = ds[entity].length;
   const drop = (rule: ValidationRule, example: string) => {
@@ -528,11 +365,8 @@ export function validateDataset(ds: Dataset, options: ValidateOptions = {}): { d
   const eventsById = new Map<string, { event: ReelEvent; key?: string }>();
   const events: ReelEvent[] = [];
   ds.events.forEach((raw, i) => {
-    const r = checkEvent(raw, checkOptions);
-    if (!r.ok) {
-      const rule = ruleOf(new Invalid(r.code, r.field, r.message));
-      return drop(r.code === "NOT_AN_OBJECT" ? "invalid_field" : rule, `event[${i}]${idOf(raw)}: ${r.message}`);
-    }
+    const r = validateEvent(raw, eventOptions);
+    if (!r.ok) return drop(ruleOf(r.code, r.field), `event[${i}]${idOf(raw)}: ${r.message}`);
     const e = r.event;
     const prev = eventsById.get(e.id);
     if (prev) {
@@ -594,37 +428,44 @@ export function validateDataset(ds: Dataset, options: ValidateOptions = {}): { d
     report.botUsers = [...bots.keys()].sort();
   }
 
-  // Edges: shape, duplicates by pair (first wins), references.
-  const follows: Follow[] = [];
-  const followSeen = new Map<string, string>();
-  ds.follows.forEach((raw, i) => {
-    const r = checkFollow(raw);
-    if (!r.ok) return drop(r.rule, `follows[${i}]: ${r.message}`);
-    const f = r.value;
-    const pair = `${f.followerId}\u0000${f.followeeId}`;
-    const prev = followSeen.get(pair);
-    if (prev !== undefined) {
-      return drop(prev === stableKey(f) ? "duplicate" : "conflicting_id", `follow ${f.followerId}→${f.followeeId}: repeated`);
-    }
-    followSeen.set(pair, stableKey(f));
-    const what = `follow ${f.followerId}→${f.followeeId}`;
-    if (resolveUser(f.followerId, what) && resolveUser(f.followeeId, what)) follows.push(f);
-  });
-  const subscriptions: Subscription[] = [];
-  const subSeen = new Map<string, string>();
-  ds.subscriptions.forEach((raw, i) => {
-    const r = checkSubscription(raw);
-    if (!r.ok) return drop(r.rule, `subscriptions[${i}]: ${r.message}`);
-    const s = r.value;
-    const pair = `${s.userId}\u0000${s.creatorId}`;
-    const prev = subSeen.get(pair);
-    if (prev !== undefined) {
-      return drop(prev === stableKey(s) ? "duplicate" : "conflicting_id", `subscription ${s.userId}→${s.creatorId}: repeated`);
-    }
-    subSeen.set(pair, stableKey(s));
-    const what = `subscription ${s.userId}→${s.creatorId}`;
-    if (resolveUser(s.userId, what) && resolveCreator(s.creatorId, what)) subscriptions.push(s);
-  });
+  /** Edges: shape, duplicates by (from, to) pair (first wins), then references (`resolves` counts the drop). */
+  function edges<T>(
+    entity: "follows" | "subscriptions",
+    list: readonly unknown[],
+    check: (raw: unknown) => EntityCheck<T>,
+    ends: (edge: T) => [from: string, to: string],
+    resolves: (edge: T, what: string) => boolean,
+  ): T[] {
+    const kind = entity === "follows" ? "follow" : "subscription";
+    const kept: T[] = [];
+    const seen = new Map<string, string>();
+    list.forEach((raw, i) => {
+      const r = check(raw);
+      if (!r.ok) return drop(r.rule, `${entity}[${i}]: ${r.message}`);
+      const [from, to] = ends(r.value);
+      const what = `${kind} ${from}→${to}`;
+      const pair = `${from}\u0000${to}`;
+      const prev = seen.get(pair);
+      if (prev !== undefined) return drop(prev === stableKey(r.value) ? "duplicate" : "conflicting_id", `${what}: repeated`);
+      seen.set(pair, stableKey(r.value));
+      if (resolves(r.value, what)) kept.push(r.value);
+    });
+    return kept;
+  }
+  const follows = edges(
+    "follows",
+    ds.follows,
+    checkFollow,
+    (f) => [f.followerId, f.followeeId],
+    (f, what) => resolveUser(f.followerId, what) && resolveUser(f.followeeId, what),
+  );
+  const subscriptions = edges(
+    "subscriptions",
+    ds.subscriptions,
+    checkSubscription,
+    (s) => [s.userId, s.creatorId],
+    (s, what) => resolveUser(s.userId, what) && resolveCreator(s.creatorId, what),
+  );
 
   const dataset: Dataset = {
     source: ds.source,

@@ -3,7 +3,7 @@ import { ReelfeedError } from "../errors";
 import type { EventLog } from "../stores/event-log";
 import { isIdempotentEventLog, type EventDeduper } from "./id-window-deduper";
 import type { EventIngestor, EventResult } from "./ingestor";
-import { validateEvent, type EventValidationOptions } from "./validate-event";
+import { validateEvent, type EventValidationOptions } from "../data/validate-event";
 
 /** How events enter the system: validate each, deduplicate by id, append durably, then acknowledge. */
 export interface IngestorOptions {

@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import type { Video } from "../data/types";
 import { ReelfeedError } from "../errors";
 import { writeFileAtomic } from "../util/fs";
+import { seededRandom } from "../util/random";
 
 /**
  * Content vectors from a video's text (title, description, tags, category): the cold-start answer, since a video
@@ -80,18 +81,6 @@ export function tokenize(text: string): string[] {
 /** The text of a video the content model reads. */
 export function videoTokens(video: Pick<Video, "title" | "description" | "tags" | "category">): string[] {
   return tokenize([video.title, video.description ?? "", video.tags.join(" "), video.category].join(" "));
-}
-
-/** mulberry32: tiny, seedable, good enough for random test matrices. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function gaussian(rand: () => number): () => number {
@@ -272,7 +261,7 @@ export function fitContentModel(
   if (l > 0) {
     // Randomized subspace iteration for the top right singular vectors of X (Halko, Martinsson, Tropp 2011).
     // Only the term side is re-orthonormalised each iteration: it is the smaller side and the one we keep.
-    const g = gaussian(rng(seed));
+    const g = gaussian(seededRandom(seed));
     const qCols = new Float64Array(x.cols * l);
     for (let i = 0; i < qCols.length; i++) qCols[i] = g();
     orthonormalize(qCols, x.cols, l);

@@ -1,4 +1,5 @@
 import { ReelfeedError } from "../errors";
+import { fnv1a } from "../util/random";
 
 /**
  * A string → index mapping for one categorical column, laid out as the FeatureSpec contract requires:
@@ -33,16 +34,6 @@ export interface VocabularyOptions {
   maxSize?: number;
   /** Hashed buckets for unseen values; 0 maps every unseen value to index 0. @default 1 */
   oovBuckets?: number;
-}
-
-/** 32-bit FNV-1a over UTF-16 code units: stable across processes and platforms, unlike any built-in hash. */
-export function fnv1a(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
 }
 
 /** Builds a vocabulary directly from known values, in the given order. */

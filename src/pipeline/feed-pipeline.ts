@@ -9,6 +9,7 @@ import type { PipelineStageContext } from "../rerank/stage-context";
 import { fetchPopular } from "../sources/popular";
 import type { UserRelations } from "../stores/state-store";
 import type { VectorIndex } from "../stores/vector-index";
+import { fnv1a } from "../util/random";
 import { decodeCursor, encodeCursor } from "./cursor";
 import type { Fallback, FallbackKind, FeedItem, FeedPage, FeedRequest, FeedService } from "./feed-page";
 import { mergeCandidates, type SourceOutput } from "./merge";
@@ -98,9 +99,7 @@ const EMPTY_RELATIONS: UserRelations = { notInterested: [], blockedCreators: [],
 
 /** A short, stable tag of the user a cursor was issued to: a cursor is not transferable between users. */
 function userTag(userId: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < userId.length; i++) h = Math.imul(h ^ userId.charCodeAt(i), 0x01000193);
-  return (h >>> 0).toString(36);
+  return fnv1a(userId).toString(36);
 }
 
 export function createFeedService(options: FeedServiceOptions): PipelineFeedService {

@@ -3,8 +3,8 @@ import type { Video } from "../data/types";
 import { DAY_MS } from "../features/aggregates";
 import { optionsResolver } from "../pipeline/options";
 import type { RerankStage, ScoredCandidate } from "../pipeline/types";
+import { seededRandom } from "../util/random";
 import { DEFAULT_CAPS, violationsBetween } from "./caps";
-import { seededRandom } from "./seeded-random";
 import { sessionIdOf } from "./stage-context";
 
 /** Options of the exploration stage. */

@@ -7,7 +7,7 @@ import type { EventStatus } from "../events/ingestor";
 
 /**
  * GraphQL shapes of the recordEvents mutation. Every field but id/type/userId/ts is optional here: which ones an
- * event needs depends on its type, and the ingestion validator (src/events/validate-event.ts) reports a missing or
+ * event needs depends on its type, and the event validator (src/data/validate-event.ts) reports a missing or
  * bad one per event (status REJECTED, code, field) instead of failing the whole batch at the GraphQL layer.
  */
 

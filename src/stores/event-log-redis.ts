@@ -31,7 +31,11 @@ export interface RedisEventLogOptions {
   maxLen?: number;
   /** How long an event id is remembered for deduplication, seconds. @default 604_800 (7 days) */
   dedupeTtlSec?: number;
-  /** Local directory buffering events while Redis is unreachable. @default undefined (refuse with UNAVAILABLE) */
+  /**
+   * Local directory buffering events while Redis is unreachable. With a buffer, appends are serialised (one script
+   * round trip at a time, to keep buffered events ahead of newer ones); without one they are pipelined.
+   * @default undefined (refuse with UNAVAILABLE)
+   */
   bufferDir?: string;
   /** How often buffered events are retried into Redis, ms (also on every reconnect). @default 1000 */
   replayIntervalMs?: number;
@@ -84,13 +88,16 @@ export async function createRedisEventLog(options: RedisEventLogOptions): Promis
   const appendScript = (redis as unknown as Record<string, AppendCommand>)[commandName].bind(redis);
 
   async function scriptAppend(events: readonly ReelEvent[]): Promise<boolean[]> {
-    const flags: boolean[] = [];
+    // Every chunk is sent before any reply is awaited: one round trip per batch, and (one connection executes in
+    // the order sent) a batch's chunks cannot interleave with a later append's.
+    const replies: Promise<number[]>[] = [];
     for (let i = 0; i < events.length; i += chunkSize) {
       const chunk = events.slice(i, i + chunkSize);
       const keys = [streamKey, ...chunk.map((e) => `${keyPrefix}eid:${e.id}`)];
-      const reply = await appendScript(keys.length, ...keys, maxLen, dedupeTtlSec, ...chunk.map((e) => JSON.stringify(e)));
-      for (const r of reply) flags.push(r === 1);
+      replies.push(appendScript(keys.length, ...keys, maxLen, dedupeTtlSec, ...chunk.map((e) => JSON.stringify(e))));
     }
+    const flags: boolean[] = [];
+    for (const reply of await Promise.all(replies)) for (const r of reply) flags.push(r === 1);
     return flags;
   }
 
@@ -99,12 +106,24 @@ export async function createRedisEventLog(options: RedisEventLogOptions): Promis
   let replayed: string | undefined = cursorFile ? await readCursor(cursorFile) : undefined;
   let pendingInBuffer = buffer ? (await buffer.read(replayed, 1)).length > 0 : false;
 
-  // Appends and replays run one at a time: buffered events must reach the stream before newer ones.
+  // With a buffer, appends and replays run one at a time: buffered events must reach the stream before newer ones,
+  // and an append that fails over to the buffer must not be overtaken by a later one already sent to Redis.
+  // Without a buffer there is nothing to order against but the connection itself, which executes scripts in the
+  // order they were sent, so appends are pipelined (several in flight) instead of paying a round trip each.
   let queue: Promise<unknown> = Promise.resolve();
+  const inFlight = new Set<Promise<unknown>>();
   const serial = <T>(fn: () => Promise<T>): Promise<T> => {
     const next = queue.then(fn, fn);
     queue = next.catch(() => undefined);
     return next;
+  };
+  const submit = (events: readonly ReelEvent[]): Promise<boolean[]> => {
+    if (bufferDir) return serial(() => appendDurably(events));
+    const p = appendDurably(events);
+    const settled = p.catch(() => undefined);
+    inFlight.add(settled);
+    void settled.then(() => inFlight.delete(settled));
+    return p;
   };
 
   async function replay(): Promise<void> {
@@ -141,9 +160,9 @@ export async function createRedisEventLog(options: RedisEventLogOptions): Promis
     kind: "redis",
     streamKey,
     append: async (events) => {
-      await serial(() => appendDurably(events));
+      await submit(events);
     },
-    appendNew: (events) => serial(() => appendDurably(events)),
+    appendNew: (events) => submit(events),
     async read(after, max) {
       if (max <= 0) return [];
       let entries: [string, string[]][];
@@ -179,6 +198,7 @@ export async function createRedisEventLog(options: RedisEventLogOptions): Promis
       clearInterval(timer);
       redis.off("ready", onReady);
       await queue;
+      await Promise.all(inFlight);
       await buffer?.close();
     },
   };

@@ -1,4 +1,5 @@
 import { badInput, ReelfeedError } from "../errors";
+import { seededRandom } from "../util/random";
 import type { VectorHit, VectorIndex, VectorSearchOptions } from "./vector-index";
 
 /**
@@ -61,6 +62,28 @@ export interface EmbeddedVectorIndex extends VectorIndex {
   stats(): EmbeddedVectorIndexStats;
 }
 
+/** Argument checks shared by both implementations, so both reject the same calls with the same errors. */
+export const checkVectorArgs = {
+  vector(argument: string, vector: ArrayLike<number>, dim: number): void {
+    if (!vector || vector.length !== dim) {
+      throw badInput(argument, `expected a vector of length ${dim}, got ${vector ? vector.length : vector}`);
+    }
+    for (let d = 0; d < dim; d++) {
+      if (!Number.isFinite(vector[d])) throw badInput(argument, `component ${d} is not a finite number`);
+    }
+  },
+  /** The whole batch is checked before any of it is written: a bad item must not leave the batch half applied. */
+  items(items: ReadonlyArray<{ id: string; vector: ArrayLike<number> }>, dim: number): void {
+    items.forEach((item, i) => {
+      if (typeof item?.id !== "string" || item.id === "") throw badInput(`items[${i}].id`, "expected a non-empty string");
+      checkVectorArgs.vector(`items[${i}].vector`, item.vector, dim);
+    });
+  },
+  k(k: number): void {
+    if (!Number.isInteger(k) || k < 0) throw badInput("k", `expected a non-negative integer, got ${k}`);
+  },
+};
+
 /** The coarse quantiser of one IVF build: rows [listStart[l], listStart[l+1]) belong to list l. */
 interface IvfLayout {
   nlist: number;
@@ -104,15 +127,6 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
 
   const assertOpen = () => {
     if (closed) throw new ReelfeedError("UNAVAILABLE", "embedded vector index is closed");
-  };
-
-  const checkVector = (argument: string, vector: Float32Array | ArrayLike<number>): void => {
-    if (!vector || vector.length !== dim) {
-      throw badInput(argument, `expected a vector of length ${dim}, got ${vector ? vector.length : vector}`);
-    }
-    for (let d = 0; d < dim; d++) {
-      if (!Number.isFinite(vector[d])) throw badInput(argument, `component ${d} is not a finite number`);
-    }
   };
 
   const ensureCapacity = (needed: number): void => {
@@ -180,7 +194,8 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
     let n = 0;
     for (let r = 0; r < rows; r++) if (rowIds[r] !== undefined) liveRows[n++] = r;
     const nlist = Math.max(1, Math.min(live, fixedNlist || Math.min(MAX_NLIST, Math.round(Math.sqrt(live)))));
-    const rng = mulberry32(seed);
+    // Seeded: builds must be reproducible.
+    const rng = seededRandom(seed);
     const sampleSize = Math.min(live, Math.max(nlist * TRAIN_POINTS_PER_LIST, 1024));
     const sample = gather(data, dim, sampleRows(liveRows, sampleSize, rng));
     const quantiser = trainTwoLevel(sample, dim, nlist, rng);
@@ -292,19 +307,15 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
 
     async upsert(items) {
       assertOpen();
-      // Validate the whole batch first: a bad item must not leave the batch half applied.
-      items.forEach((item, i) => {
-        if (typeof item?.id !== "string" || item.id === "") throw badInput(`items[${i}].id`, "expected a non-empty string");
-        checkVector(`items[${i}].vector`, item.vector);
-      });
+      checkVectorArgs.items(items, dim);
       for (const item of items) put(item.id, item.vector, 0);
     },
 
     async search(vector, k, options: VectorSearchOptions = {}) {
       assertOpen();
       options.signal?.throwIfAborted();
-      checkVector("vector", vector);
-      if (!Number.isInteger(k) || k < 0) throw badInput("k", `expected a non-negative integer, got ${k}`);
+      checkVectorArgs.vector("vector", vector, dim);
+      checkVectorArgs.k(k);
       if (k === 0) return [];
       return search(vector, k, options.excludeIds);
     },
@@ -446,18 +457,6 @@ class TopK {
     this.size = 0;
     return out;
   }
-}
-
-/** Small, fast, seedable PRNG: builds must be reproducible. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** `count` distinct entries of `from`, chosen uniformly (partial Fisher-Yates on a copy). */

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { QdrantClient } from "@qdrant/js-client-rest";
 import { badInput, ReelfeedError } from "../errors";
 import type { VectorHit, VectorIndex, VectorSearchOptions } from "./vector-index";
+import { checkVectorArgs } from "./vector-index-embedded";
 
 /**
  * Options for the Qdrant-backed vector index. One collection per index, created on start when missing with
@@ -107,12 +108,6 @@ export async function createQdrantVectorIndex(options: QdrantVectorIndexOptions)
   const assertOpen = () => {
     if (closed) throw new ReelfeedError("UNAVAILABLE", `qdrant ${url}: vector index "${collection}" is closed`, { url, collection });
   };
-  const checkVector = (argument: string, vector: Float32Array): void => {
-    if (!vector || vector.length !== dim) throw badInput(argument, `expected a vector of length ${dim}, got ${vector ? vector.length : vector}`);
-    for (let d = 0; d < dim; d++) {
-      if (!Number.isFinite(vector[d])) throw badInput(argument, `component ${d} is not a finite number`);
-    }
-  };
 
   return {
     kind: "qdrant",
@@ -120,10 +115,7 @@ export async function createQdrantVectorIndex(options: QdrantVectorIndexOptions)
 
     async upsert(items) {
       assertOpen();
-      items.forEach((item, i) => {
-        if (typeof item?.id !== "string" || item.id === "") throw badInput(`items[${i}].id`, "expected a non-empty string");
-        checkVector(`items[${i}].vector`, item.vector);
-      });
+      checkVectorArgs.items(items, dim);
       // A repeated id in one batch keeps its last vector, as in the embedded index.
       const latest = new Map<string, Float32Array>();
       for (const item of items) latest.set(item.id, item.vector);
@@ -141,8 +133,8 @@ export async function createQdrantVectorIndex(options: QdrantVectorIndexOptions)
     async search(vector, k, options: VectorSearchOptions = {}) {
       assertOpen();
       options.signal?.throwIfAborted();
-      checkVector("vector", vector);
-      if (!Number.isInteger(k) || k < 0) throw badInput("k", `expected a non-negative integer, got ${k}`);
+      checkVectorArgs.vector("vector", vector, dim);
+      checkVectorArgs.k(k);
       if (k === 0) return [];
       const excluded = options.excludeIds ? [...options.excludeIds].map(qdrantPointId) : [];
       const response = await call("query", () =>

@@ -1,6 +1,6 @@
 import type { Creator, User, Video } from "../data/types";
 import { DAY_MS } from "../features/aggregates";
-import { seededRandom } from "../rerank/seeded-random";
+import { seededRandom } from "../util/random";
 
 /** Options of the generated test catalog. */
 export interface TinyCatalogOptions {

@@ -1,7 +1,7 @@
 import type { Dataset, ReelEvent, User, Video } from "../data/types";
 import type { UserAggregates } from "../features/aggregates";
 import { COMPLETION_THRESHOLD } from "../features/aggregates";
-import { replayEvents } from "../features/replay";
+import { replayEvents, type AggregateState, type AggregatesSnapshot } from "../features/replay";
 import type { RankerRowInput } from "../features/rows";
 import type { Progress } from "../util/progress";
 import { isPositive } from "./split";
@@ -26,6 +26,8 @@ export interface RankerExamples {
   masks: Record<RankerHead, Float32Array>;
   /** How the rows were made: "impressions" or "sampled-negatives". */
   negatives: "impressions" | "sampled-negatives";
+  /** Per row, the time of the event it was made from (ascending). */
+  ts: Float64Array;
 }
 
 export interface TwoTowerExamples {
@@ -96,22 +98,28 @@ export interface RankerExampleOptions extends ExampleOptions {
   maxExamples?: number;
 }
 
+type Visitor = (e: ReelEvent, before: AggregatesSnapshot, state: Readonly<AggregateState>) => void;
+
+interface RankerRow {
+  ts: number;
+  input: RankerRowInput;
+  heads: Record<RankerHead, [label: number, mask: number]>;
+}
+
 /**
- * Impression-level ranker rows. With impressions: one row per impression, click = a click on it within
- * CLICK_WINDOW_MS, completion/like/dislike from what followed the click within OUTCOME_WINDOW_MS (masked to clicked
- * rows). Without impressions (e.g. MovieLens): every watch is a clicked row and `negativesPerPositive` videos
- * sampled by popularity among those already uploaded are unclicked rows, with the same point-in-time features.
+ * The ranker rows of one replay, collected by a visitor so one pass over the events can feed several collectors.
+ * With impressions: one row per impression, click = a click on it within CLICK_WINDOW_MS, completion/like/dislike
+ * from what followed the click within OUTCOME_WINDOW_MS (masked to clicked rows). Without impressions (e.g.
+ * MovieLens): every watch is a clicked row and `negativesPerPositive` videos sampled by popularity among those
+ * already uploaded are unclicked rows, with the same point-in-time features.
  */
-export function buildRankerExamples(dataset: Dataset, options: RankerExampleOptions): RankerExamples {
-  const { from = -Infinity, until, negativesPerPositive = 3, seed = 7, maxExamples = Infinity, progress } = options;
+function rankerCollector(dataset: Dataset, options: { from: number; until: number; negativesPerPositive: number; random: () => number }) {
+  const { from, until, negativesPerPositive, random } = options;
   const users = new Map(dataset.users.map((u) => [u.id, u]));
   const videos = new Map(dataset.videos.map((v) => [v.id, v]));
   const hasImpressions = dataset.events.some((e) => e.type === "impression" && e.ts < until && e.ts >= from);
   const outcomes = outcomeIndex(dataset.events);
-  const random = seededRandom(seed);
-  const inputs: RankerRowInput[] = [];
-  const rows: Array<Record<RankerHead, [label: number, mask: number]>> = [];
-
+  const rows: RankerRow[] = [];
   // Popularity-proportional sampling pool of watched videos (a video enters once uploaded and watched).
   const pool: Video[] = [];
 
@@ -131,91 +139,193 @@ export function buildRankerExamples(dataset: Dataset, options: RankerExampleOpti
     return { clicked, completion: completion >= COMPLETION_THRESHOLD ? 1 : 0, like, dislike };
   };
 
-  const state = replayEvents(
-    dataset,
-    (e, before, current) => {
-      if (e.ts < from) {
-        if (!hasImpressions && e.type === "watch") {
-          const v = videos.get(e.videoId);
-          if (v) pool.push(v);
-        }
-        return;
+  const visit: Visitor = (e, before, current) => {
+    if (e.ts >= until) return;
+    if (e.ts < from) {
+      if (!hasImpressions && e.type === "watch") {
+        const v = videos.get(e.videoId);
+        if (v) pool.push(v);
       }
-      const user = users.get(e.userId);
-      const context = { now: e.ts, device: e.device ?? user?.device, country: e.country ?? user?.country };
-      if (hasImpressions && e.type === "impression") {
-        const video = videos.get(e.videoId);
-        if (!video) return;
-        const o = outcomesAfter(e.userId, e.videoId, e.ts, true);
-        const post = o.clicked ? 1 : 0;
-        inputs.push({ user, userAgg: before.userAgg, video, videoAgg: before.videoAgg, context: { ...context, surface: e.surface, position: e.position } });
-        rows.push({ click: [o.clicked ? 1 : 0, 1], completion: [o.completion, post], like: [o.like, post], dislike: [o.dislike, post] });
-      } else if (!hasImpressions && e.type === "watch") {
-        const video = videos.get(e.videoId);
-        if (!video) return;
-        const o = outcomesAfter(e.userId, e.videoId, e.ts, false);
-        inputs.push({ user, userAgg: before.userAgg, video, videoAgg: before.videoAgg, context });
-        rows.push({ click: [1, 1], completion: [o.completion, 1], like: [o.like, 1], dislike: [o.dislike, 1] });
-        const seen = new Set(before.userAgg?.recent.map((r) => r.videoId));
-        seen.add(video.id);
-        for (let n = 0, tries = 0; n < negativesPerPositive && pool.length > 0 && tries < negativesPerPositive * 5; tries++) {
-          const neg = pool[Math.floor(random() * pool.length)];
-          if (seen.has(neg.id) || neg.uploadedAt > e.ts) continue;
-          seen.add(neg.id);
-          inputs.push({ user, userAgg: before.userAgg, video: neg, videoAgg: current.videos.get(neg.id), context });
-          rows.push({ click: [0, 1], completion: [0, 0], like: [0, 0], dislike: [0, 0] });
-          n++;
-        }
-        pool.push(video);
-      }
-    },
-    { until, progress },
-  );
-  void state;
-
-  let keep = Array.from(inputs.keys());
-  if (keep.length > maxExamples) {
-    for (let i = keep.length - 1; i > 0; i--) {
-      const j = Math.floor(random() * (i + 1));
-      [keep[i], keep[j]] = [keep[j], keep[i]];
+      return;
     }
-    keep = keep.slice(0, maxExamples).sort((a, b) => a - b);
-  }
+    const user = users.get(e.userId);
+    const context = { now: e.ts, device: e.device ?? user?.device, country: e.country ?? user?.country };
+    if (hasImpressions && e.type === "impression") {
+      const video = videos.get(e.videoId);
+      if (!video) return;
+      const o = outcomesAfter(e.userId, e.videoId, e.ts, true);
+      const post = o.clicked ? 1 : 0;
+      rows.push({
+        ts: e.ts,
+        input: { user, userAgg: before.userAgg, video, videoAgg: before.videoAgg, context: { ...context, surface: e.surface, position: e.position } },
+        heads: { click: [o.clicked ? 1 : 0, 1], completion: [o.completion, post], like: [o.like, post], dislike: [o.dislike, post] },
+      });
+    } else if (!hasImpressions && e.type === "watch") {
+      const video = videos.get(e.videoId);
+      if (!video) return;
+      const o = outcomesAfter(e.userId, e.videoId, e.ts, false);
+      rows.push({
+        ts: e.ts,
+        input: { user, userAgg: before.userAgg, video, videoAgg: before.videoAgg, context },
+        heads: { click: [1, 1], completion: [o.completion, 1], like: [o.like, 1], dislike: [o.dislike, 1] },
+      });
+      const seen = new Set(before.userAgg?.recent.map((r) => r.videoId));
+      seen.add(video.id);
+      for (let n = 0, tries = 0; n < negativesPerPositive && pool.length > 0 && tries < negativesPerPositive * 5; tries++) {
+        const neg = pool[Math.floor(random() * pool.length)];
+        if (seen.has(neg.id) || neg.uploadedAt > e.ts) continue;
+        seen.add(neg.id);
+        rows.push({
+          ts: e.ts,
+          input: { user, userAgg: before.userAgg, video: neg, videoAgg: current.videos.get(neg.id), context },
+          heads: { click: [0, 1], completion: [0, 0], like: [0, 0], dislike: [0, 0] },
+        });
+        n++;
+      }
+      pool.push(video);
+    }
+  };
+  const negatives: RankerExamples["negatives"] = hasImpressions ? "impressions" : "sampled-negatives";
+  return { visit, rows, negatives };
+}
+
+function toRankerExamples(rows: readonly RankerRow[], keep: ArrayLike<number>, negatives: RankerExamples["negatives"]): RankerExamples {
+  const n = keep.length;
   const labels = {} as Record<RankerHead, Float32Array>;
   const masks = {} as Record<RankerHead, Float32Array>;
   for (const head of RANKER_HEADS) {
-    labels[head] = new Float32Array(keep.length);
-    masks[head] = new Float32Array(keep.length);
-    keep.forEach((row, i) => {
-      labels[head][i] = rows[row][head][0];
-      masks[head][i] = rows[row][head][1];
-    });
+    labels[head] = new Float32Array(n);
+    masks[head] = new Float32Array(n);
   }
-  return { inputs: keep.map((i) => inputs[i]), labels, masks, negatives: hasImpressions ? "impressions" : "sampled-negatives" };
+  const inputs: RankerRowInput[] = new Array(n);
+  const ts = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const row = rows[keep[i]];
+    inputs[i] = row.input;
+    ts[i] = row.ts;
+    for (const head of RANKER_HEADS) {
+      labels[head][i] = row.heads[head][0];
+      masks[head][i] = row.heads[head][1];
+    }
+  }
+  return { inputs, labels, masks, negatives, ts };
 }
 
-/** One example per positive interaction (split.ts `isPositive`) in [from, until): the user as they were just before. */
-export function buildTwoTowerExamples(dataset: Dataset, videoRow: ReadonlyMap<string, number>, options: ExampleOptions): TwoTowerExamples {
-  const { from = -Infinity, until, progress } = options;
+/** Indices of `[0, n)` kept by a seeded uniform subsample of at most `max`, in ascending order. */
+function subsample(indices: number[], max: number, random: () => number): number[] {
+  if (indices.length <= max) return indices;
+  const keep = indices.slice();
+  for (let i = keep.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [keep[i], keep[j]] = [keep[j], keep[i]];
+  }
+  return keep.slice(0, max).sort((a, b) => a - b);
+}
+
+/**
+ * Impression-level ranker rows, point-in-time (see {@link rankerCollector} for the label rules). Rows are kept in
+ * time order; at most `maxExamples`, uniformly subsampled with the seed.
+ */
+export function buildRankerExamples(dataset: Dataset, options: RankerExampleOptions): RankerExamples {
+  const { from = -Infinity, until, negativesPerPositive = 3, seed = 7, maxExamples = Infinity, progress } = options;
+  const random = seededRandom(seed);
+  const collector = rankerCollector(dataset, { from, until, negativesPerPositive, random });
+  replayEvents(dataset, collector.visit, { until, progress });
+  const keep = subsample(Array.from(collector.rows.keys()), maxExamples, random);
+  return toRankerExamples(collector.rows, keep, collector.negatives);
+}
+
+/** Rows of `examples` with from ≤ ts < until, at most `maxExamples` (seeded uniform subsample), in time order. */
+export function selectRankerExamples(
+  examples: RankerExamples,
+  options: { from?: number; until?: number; maxExamples?: number; seed?: number },
+): RankerExamples {
+  const { from = -Infinity, until = Infinity, maxExamples = Infinity, seed = 7 } = options;
+  const idx: number[] = [];
+  for (let i = 0; i < examples.ts.length; i++) if (examples.ts[i] >= from && examples.ts[i] < until) idx.push(i);
+  const keep = subsample(idx, maxExamples, seededRandom(seed));
+  const rows: RankerRow[] = keep.map((i) => ({
+    ts: examples.ts[i],
+    input: examples.inputs[i],
+    heads: Object.fromEntries(RANKER_HEADS.map((h) => [h, [examples.labels[h][i], examples.masks[h][i]]])) as RankerRow["heads"],
+  }));
+  return toRankerExamples(rows, Array.from(rows.keys()), examples.negatives);
+}
+
+function twoTowerCollector(dataset: Dataset, videoRow: ReadonlyMap<string, number>, from: number) {
   const users = new Map(dataset.users.map((u) => [u.id, u]));
   const out: TwoTowerExamples["users"] = [];
   const positives: number[] = [];
   // A watch and a like of the same video are one interaction: the first positive event makes the example.
   const done = new Set<string>();
-  replayEvents(
+  const visit: Visitor = (e, before) => {
+    if (e.ts < from || !isPositive(e)) return;
+    const videoId = (e as { videoId: string }).videoId;
+    const row = videoRow.get(videoId);
+    const key = `${e.userId}\u0000${videoId}`;
+    if (row === undefined || done.has(key)) return;
+    done.add(key);
+    const user = users.get(e.userId);
+    out.push({ user, userAgg: before.userAgg, context: { now: e.ts, device: e.device ?? user?.device, country: e.country ?? user?.country } });
+    positives.push(row);
+  };
+  return { visit, result: (): TwoTowerExamples => ({ users: out, positives: Int32Array.from(positives) }) };
+}
+
+/** One example per positive interaction (split.ts `isPositive`) in [from, until): the user as they were just before. */
+export function buildTwoTowerExamples(dataset: Dataset, videoRow: ReadonlyMap<string, number>, options: ExampleOptions): TwoTowerExamples {
+  const { from = -Infinity, until, progress } = options;
+  const collector = twoTowerCollector(dataset, videoRow, from);
+  replayEvents(dataset, collector.visit, { until, progress });
+  return collector.result();
+}
+
+/** The two-tower examples before `until` (examples are in time order, so this is a prefix). */
+export function selectTwoTowerExamples(examples: TwoTowerExamples, until: number): TwoTowerExamples {
+  let n = 0;
+  while (n < examples.users.length && examples.users[n].context.now < until) n++;
+  return { users: examples.users.slice(0, n), positives: examples.positives.slice(0, n) };
+}
+
+export interface AllExamples {
+  twoTower: TwoTowerExamples;
+  /** Every ranker row (no subsampling), in time order: pick subsets with {@link selectRankerExamples}. */
+  ranker: RankerExamples;
+  /** Per cut in `cuts`, the aggregates of every event before it (what `aggregatesAt(dataset, cut)` returns). */
+  snapshots: AggregateState[];
+  /** The aggregates after every event. */
+  final: AggregateState;
+}
+
+/**
+ * Everything the pipeline needs from the event history in ONE point-in-time replay: two-tower examples, ranker
+ * rows, and the aggregate states at the split cuts. Each replay of MovieLens costs seconds; the pipeline used to
+ * run eight of them.
+ */
+export function buildAllExamples(
+  dataset: Dataset,
+  videoRow: ReadonlyMap<string, number>,
+  options: { cuts: readonly number[]; negativesPerPositive?: number; seed?: number; progress?: Progress },
+): AllExamples {
+  const { cuts, negativesPerPositive = 3, seed = 7, progress } = options;
+  const ranker = rankerCollector(dataset, { from: -Infinity, until: Infinity, negativesPerPositive, random: seededRandom(seed) });
+  const twoTower = twoTowerCollector(dataset, videoRow, -Infinity);
+  const snapshots: Array<AggregateState | undefined> = cuts.map(() => undefined);
+  // Maps are replaced entry by entry with immutable aggregates, so a shallow copy is a consistent snapshot.
+  const snap = (state: Readonly<AggregateState>): AggregateState => ({ users: new Map(state.users), videos: new Map(state.videos) });
+  const final = replayEvents(
     dataset,
-    (e, before) => {
-      if (e.ts < from || !isPositive(e)) return;
-      const videoId = (e as { videoId: string }).videoId;
-      const row = videoRow.get(videoId);
-      const key = `${e.userId}\u0000${videoId}`;
-      if (row === undefined || done.has(key)) return;
-      done.add(key);
-      const user = users.get(e.userId);
-      out.push({ user, userAgg: before.userAgg, context: { now: e.ts, device: e.device ?? user?.device, country: e.country ?? user?.country } });
-      positives.push(row);
+    (e, before, state) => {
+      for (let c = 0; c < cuts.length; c++) if (snapshots[c] === undefined && e.ts >= cuts[c]) snapshots[c] = snap(state);
+      ranker.visit(e, before, state);
+      twoTower.visit(e, before, state);
     },
-    { until, progress },
+    { progress },
   );
-  return { users: out, positives: Int32Array.from(positives) };
+  return {
+    twoTower: twoTower.result(),
+    ranker: toRankerExamples(ranker.rows, Array.from(ranker.rows.keys()), ranker.negatives),
+    snapshots: snapshots.map((s) => s ?? snap(final)),
+    final,
+  };
 }

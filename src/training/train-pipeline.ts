@@ -7,15 +7,17 @@ import { generateSynthetic } from "../data/synthetic";
 import { writeGenericDataset } from "../data/generic-writer";
 import type { ValidationReport } from "../data/validate";
 import { formatValidationReport } from "../data/validate";
-import { aggregatesAt } from "../features/replay";
+import type { AggregateState } from "../features/replay";
+import { concatBatches, takeRows, type FeatureBatch } from "../features/spec";
 import { fitFeatureArtifacts, saveFeatureArtifacts, type FeatureArtifacts } from "../features/artifacts";
 import { fitContentModel, saveContentModel, type ContentModel } from "../features/content-embeddings";
 import { buildRankerRows, buildUserTowerRows, buildVideoTowerRows, rankerSpec, userTowerSpec, videoTowerSpec } from "../features/rows";
 import { writeDirAtomic } from "../util/fs";
+import { badFile, badInput } from "../errors";
 import type { Progress } from "../util/progress";
 import { silentProgress } from "../util/progress";
 import { BUNDLE_FILES, BUNDLE_FORMAT, writeMatrix, type BundleManifest } from "./bundle";
-import { buildRankerExamples, buildTwoTowerExamples, RANKER_HEADS } from "./examples";
+import { buildAllExamples, selectRankerExamples, selectTwoTowerExamples, RANKER_HEADS, type AllExamples, type RankerExamples } from "./examples";
 import { initTf } from "./tf-backend";
 import { trainTwoTower, type TwoTowerModel } from "./two-tower";
 import { trainRanker, type RankerModel } from "./ranker";
@@ -47,8 +49,10 @@ export interface TrainOptions {
   refit?: boolean;
   /** @default { validation: 0.1, test: 0.1 } */
   split?: { validation: number; test: number };
-  twoTower?: { dim?: number; epochs?: number; batchSize?: number; temperature?: number; learningRate?: number };
-  ranker?: { epochs?: number; batchSize?: number; negativesPerPositive?: number; maxExamples?: number; learningRate?: number };
+  /** Two-tower settings. @default TWO_TOWER_DEFAULTS */
+  twoTower?: Partial<typeof TWO_TOWER_DEFAULTS>;
+  /** Ranker settings (negativesPerPositive: sampled negatives per watch when the data has no impressions, default 3). @default RANKER_DEFAULTS */
+  ranker?: Partial<typeof RANKER_DEFAULTS> & { negativesPerPositive?: number };
   /** Content embedding width. @default 64 */
   contentDim?: number;
   /** Retrieval cut-offs. @default [10, 20, 50, 100, 500] */
@@ -82,7 +86,29 @@ interface FittedModels {
   videoIds: string[];
   videoMatrix: Float32Array;
   examples: { twoTower: number; ranker: number; rankerNegatives: string };
+  /** The ranker's training labels: the base rates the report compares against. */
+  rankerTrain: { labels: RankerExamples["labels"]; masks: RankerExamples["masks"] };
+  /** Real rows the ONNX exports are checked on. */
+  paritySample: { users: FeatureBatch; ranker: FeatureBatch };
 }
+
+/** Two-tower settings; see two-tower.ts for what each does. Chosen on MovieLens-small (docs/training.md). */
+export const TWO_TOWER_DEFAULTS = {
+  dim: 64,
+  hidden: [128] as number[],
+  epochs: 4,
+  batchSize: 512,
+  temperature: 0.07,
+  learningRate: 0.003,
+  logQCorrection: true,
+  /** Share of examples trained as a cold user (no history, OOV id). */
+  coldStartRate: 0.1,
+  /** Share of (warm) examples whose user id is replaced by an OOV bucket. */
+  userIdDropout: 0.1,
+};
+
+/** Ranker settings. */
+export const RANKER_DEFAULTS = { epochs: 3, batchSize: 512, maxExamples: 200_000, learningRate: 0.003 };
 
 const POSITIVE_RULE_TEXT = "a watch of ≥ 50 % or ≥ 30 s, progress ≥ 50 %, a like, share or save (split.ts isPositive)";
 
@@ -103,89 +129,107 @@ async function loadInput(options: TrainOptions, progress: Progress): Promise<{ d
     const { dataset: clean, report } = validateDataset(dataset, {});
     return { dataset: clean, validation: report, source: `synthetic:users=${users},videos=${videos},days=${days},seed=${seed}` };
   }
-  if (!options.data) throw new Error("train needs --data <folder> or --synthetic");
+  if (!options.data) throw badInput("data", "train needs --data <folder> or --synthetic");
   const { dataset, report } = await loadDataset(options.data, { format: options.format, progress });
+  if (dataset.events.length === 0) throw badFile(options.data, "no usable events after validation: nothing to train on");
   return { dataset, validation: report, source: dataset.source };
 }
 
-async function fitModels(dataset: Dataset, until: number, options: TrainOptions, progress: Progress, label: string): Promise<FittedModels> {
+/** What both fits share: one replay's examples and snapshots, and the content model (no labels, no cut). */
+interface Shared {
+  all: AllExamples;
+  /** Cut → the aggregates before it (the split cuts); Infinity → the final state. */
+  stateAt: (until: number) => AggregateState;
+  content: FittedModels["content"];
+}
+
+async function fitModels(dataset: Dataset, until: number, shared: Shared, options: TrainOptions, progress: Progress, label: string): Promise<FittedModels> {
   const seed = options.seed ?? 7;
   const step = (name: string) => `${label}: ${name}`;
   progress.log(`${label}: fitting feature artifacts on events before ${new Date(until === Infinity ? Date.now() : until).toISOString()}`);
   const artifacts = fitFeatureArtifacts({ dataset, until });
 
-  const contentDim = options.contentDim ?? 64;
-  progress.log(step(`content embeddings (TF-IDF + SVD, dim ${contentDim}) for ${dataset.videos.length} videos`));
-  const content = fitContentModel(dataset.videos, { dim: contentDim, seed });
-
   const videoIds = dataset.videos.map((v) => v.id);
-  const videoRow = new Map(videoIds.map((id, i) => [id, i]));
   const now = until === Infinity ? dataset.events.reduce((m, e) => Math.max(m, e.ts), 0) + 1 : until;
   // The video tower sees each video's own popularity as of the cut: static item features, the usual two-tower
   // trade-off (in-batch negatives need one row per video, so there is no per-example time for them).
-  const atCut = aggregatesAt(dataset, until);
+  const atCut = shared.stateAt(until);
   const videoRows = buildVideoTowerRows(artifacts, dataset.videos.map((video) => ({ video, videoAgg: atCut.videos.get(video.id), now })));
 
-  const ttExamples = buildTwoTowerExamples(dataset, videoRow, { until, progress });
+  const ttExamples = selectTwoTowerExamples(shared.all.twoTower, until);
   progress.log(step(`two-tower: ${ttExamples.positives.length} positive interactions`));
-  const tt = options.twoTower ?? {};
-  const ttStep = progress.step(step("train two-tower"), tt.epochs ?? 4);
+  const tt = { ...TWO_TOWER_DEFAULTS, ...options.twoTower };
+  const userSpec = userTowerSpec(artifacts);
+  const users = buildUserTowerRows(artifacts, ttExamples.users);
+  // The same examples as a user without history would present them (same profile and context): cold-start dropout.
+  const coldUsers = buildUserTowerRows(artifacts, ttExamples.users.map(({ user, context }) => ({ user, context })));
+  const userIdVocab = artifacts.vocabularies.userId;
+  const ttStep = progress.step(step("train two-tower"), tt.epochs);
   const twoTower = await trainTwoTower({
-    userSpec: userTowerSpec(artifacts),
+    userSpec,
     videoSpec: videoTowerSpec(artifacts),
-    users: buildUserTowerRows(artifacts, ttExamples.users),
+    users,
     positives: ttExamples.positives,
     videos: videoRows,
-    dim: tt.dim ?? 64,
-    epochs: tt.epochs ?? 4,
-    batchSize: tt.batchSize ?? 512,
-    temperature: tt.temperature ?? 0.07,
+    dim: tt.dim,
+    hidden: tt.hidden,
+    epochs: tt.epochs,
+    batchSize: tt.batchSize,
+    temperature: tt.temperature,
     learningRate: tt.learningRate,
+    logQCorrection: tt.logQCorrection,
+    coldStart: tt.coldStartRate > 0 ? { rate: tt.coldStartRate, users: coldUsers } : undefined,
+    idDropout:
+      tt.userIdDropout > 0 && userIdVocab.oovBuckets > 0
+        ? { column: "userId", rate: tt.userIdDropout, oov: [1, userIdVocab.oovBuckets] }
+        : undefined,
     seed,
     onProgress: (epoch: number, _batch: number, loss: number) => ttStep.tick(0, `epoch ${epoch + 1} loss ${loss.toFixed(3)}`),
     onEpochEnd: () => ttStep.tick(1),
-  } as Parameters<typeof trainTwoTower>[0]);
+  });
   ttStep.done();
   const videoMatrix = twoTower.embedVideos(videoRows);
 
-  const rk = options.ranker ?? {};
-  const rankerExamples = buildRankerExamples(dataset, {
-    until,
-    negativesPerPositive: rk.negativesPerPositive ?? 3,
-    maxExamples: rk.maxExamples ?? 200_000,
-    seed,
-    progress,
-  });
+  const rk = { ...RANKER_DEFAULTS, ...options.ranker };
+  const rankerExamples = selectRankerExamples(shared.all.ranker, { until, maxExamples: rk.maxExamples, seed });
   progress.log(step(`ranker: ${rankerExamples.inputs.length} rows (${rankerExamples.negatives})`));
-  const rkStep = progress.step(step("train ranker"), rk.epochs ?? 3);
+  const rankerRows = buildRankerRows(artifacts, rankerExamples.inputs);
+  const rkStep = progress.step(step("train ranker"), rk.epochs);
   const ranker = await trainRanker({
     spec: rankerSpec(artifacts),
-    rows: buildRankerRows(artifacts, rankerExamples.inputs),
+    rows: rankerRows,
     labels: rankerExamples.labels,
     masks: rankerExamples.masks,
-    epochs: rk.epochs ?? 3,
-    batchSize: rk.batchSize ?? 512,
+    epochs: rk.epochs,
+    batchSize: rk.batchSize,
     learningRate: rk.learningRate,
     seed,
     onProgress: (epoch: number, _batch: number, loss: number) => rkStep.tick(0, `epoch ${epoch + 1} loss ${loss.toFixed(3)}`),
     onEpochEnd: () => rkStep.tick(1),
-  } as Parameters<typeof trainRanker>[0]);
+  });
   rkStep.done();
 
+  // Real rows for the ONNX parity check: warm users from the examples, the cold rows too, and ranker rows.
+  const spread = (n: number, max: number) => Array.from({ length: Math.min(n, max) }, (_, i) => Math.floor((i * n) / Math.min(n, max)));
+  const userSample = spread(users.size, 48);
   return {
     artifacts,
-    content: { model: content.model, matrix: content.embeddings.matrix, dim: content.embeddings.dim },
+    content: shared.content,
     twoTower,
     ranker,
     videoIds,
     videoMatrix,
     examples: { twoTower: ttExamples.positives.length, ranker: rankerExamples.inputs.length, rankerNegatives: rankerExamples.negatives },
+    rankerTrain: { labels: rankerExamples.labels, masks: rankerExamples.masks },
+    paritySample: {
+      users: concatBatches(userSpec, [takeRows(userSpec, users, userSample), takeRows(userSpec, coldUsers, userSample.slice(0, 16))]),
+      ranker: takeRows(rankerSpec(artifacts), rankerRows, spread(rankerRows.size, 256)),
+    },
   };
 }
 
 /** A Recommender over the two-tower: the user's embedding from history before `testFrom`, dot every video. */
-function twoTowerRecommender(dataset: Dataset, models: FittedModels, testFrom: number): Recommender {
-  const state = aggregatesAt(dataset, testFrom);
+function twoTowerRecommender(dataset: Dataset, models: FittedModels, testFrom: number, state: AggregateState): Recommender {
   const users = new Map(dataset.users.map((u) => [u.id, u]));
   const dim = models.twoTower.dim;
   const n = models.videoIds.length;
@@ -221,17 +265,13 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 /** Runs the exported ONNX bytes and the trained model on the same real rows; throws when they disagree. */
-async function checkParity(models: FittedModels, dataset: Dataset, progress: Progress): Promise<{ userTower: number; ranker: number }> {
-  const sampleUsers = dataset.users.slice(0, 64).map((user) => ({ user, context: { now: Date.now(), device: user.device, country: user.country } }));
-  const userSpec = userTowerSpec(models.artifacts);
-  const userRows = buildUserTowerRows(models.artifacts, sampleUsers);
-  const ttOnnx = await runOnnx(models.twoTower.exportUserTowerOnnx(), userRows, userSpec);
+async function checkParity(models: FittedModels, progress: Progress): Promise<{ userTower: number; ranker: number }> {
+  const userRows = models.paritySample.users;
+  const ttOnnx = await runOnnx(models.twoTower.exportUserTowerOnnx(), userRows, userTowerSpec(models.artifacts));
   const ttDiff = maxAbsDiff(Object.values(ttOnnx)[0], models.twoTower.embedUsers(userRows));
 
-  const ex = buildRankerExamples(dataset, { until: Infinity, maxExamples: 256, seed: 11 });
-  const spec = rankerSpec(models.artifacts);
-  const rows = buildRankerRows(models.artifacts, ex.inputs);
-  const onnxOut = await runOnnx(models.ranker.exportOnnx(), rows, spec);
+  const rows = models.paritySample.ranker;
+  const onnxOut = await runOnnx(models.ranker.exportOnnx(), rows, rankerSpec(models.artifacts));
   const tfOut = models.ranker.predict(rows);
   let rkDiff = 0;
   for (const head of models.ranker.heads) rkDiff = Math.max(rkDiff, maxAbsDiff(onnxOut[head], tfOut[head]));
@@ -261,7 +301,27 @@ export async function trainBundle(options: TrainOptions): Promise<TrainResult> {
 
   // Evaluation: models fit on the training period; at test time they see history up to the test period.
   t = Date.now();
-  const evalModels = await fitModels(dataset, split.trainUntil, options, progress, "evaluation models");
+  const contentDim = options.contentDim ?? 64;
+  progress.log(`content embeddings (TF-IDF + SVD, dim ${contentDim}) for ${dataset.videos.length} videos`);
+  const content = fitContentModel(dataset.videos, { dim: contentDim, seed: options.seed ?? 7 });
+  lap("contentMs", t);
+
+  t = Date.now();
+  const all = buildAllExamples(dataset, new Map(dataset.videos.map((v, i) => [v.id, i])), {
+    cuts: [split.trainUntil, split.validationUntil],
+    negativesPerPositive: options.ranker?.negativesPerPositive ?? 3,
+    seed: options.seed ?? 7,
+    progress,
+  });
+  const shared: Shared = {
+    all,
+    content: { model: content.model, matrix: content.embeddings.matrix, dim: content.embeddings.dim },
+    stateAt: (until) => (until === split.trainUntil ? all.snapshots[0] : until === split.validationUntil ? all.snapshots[1] : all.final),
+  };
+  lap("examplesMs", t);
+
+  t = Date.now();
+  const evalModels = await fitModels(dataset, split.trainUntil, shared, options, progress, "evaluation models");
   lap("trainEvalMs", t);
 
   t = Date.now();
@@ -281,11 +341,11 @@ export async function trainBundle(options: TrainOptions): Promise<TrainResult> {
   const testPositives = positivesByUser(split.test);
   const test = new Map([...testPositives].map(([u, items]) => [u, new Set(items)]));
   const trainSeen = seenByUser(beforeTest);
-  const recommenders: Recommender[] = [twoTowerRecommender(dataset, evalModels, split.validationUntil), ...baselines];
+  const recommenders: Recommender[] = [twoTowerRecommender(dataset, evalModels, split.validationUntil, shared.stateAt(split.validationUntil)), ...baselines];
   const retrieval = await evaluateRetrieval({ recommenders, test, trainSeen, ks, catalogSize: dataset.videos.length, progress });
 
-  const rankerTest = buildRankerExamples(dataset, { from: split.validationUntil, until: Infinity, maxExamples: 50_000, seed: 13 });
-  const trainRate = buildRankerExamples(dataset, { until: split.trainUntil, maxExamples: 50_000, seed: 17 });
+  const rankerTest = selectRankerExamples(all.ranker, { from: split.validationUntil, maxExamples: 50_000, seed: 13 });
+  const trainRate = evalModels.rankerTrain;
   const predicted = evalModels.ranker.predict(buildRankerRows(evalModels.artifacts, rankerTest.inputs));
   const rankerMetrics = evaluateRanker(
     Object.fromEntries(
@@ -307,11 +367,11 @@ export async function trainBundle(options: TrainOptions): Promise<TrainResult> {
     t = Date.now();
     evalModels.twoTower.dispose();
     evalModels.ranker.dispose();
-    shipped = await fitModels(dataset, Infinity, options, progress, "refit on all data");
+    shipped = await fitModels(dataset, Infinity, shared, options, progress, "refit on all data");
     lap("refitMs", t);
   }
 
-  const parity = await checkParity(shipped, dataset, progress);
+  const parity = await checkParity(shipped, progress);
   const created = new Date();
   const fingerprint = datasetFingerprint(dataset);
   const version = `${created.toISOString().replace(/[-:]/g, "").slice(0, 13)}-${fingerprint.slice(0, 8)}`;
@@ -382,7 +442,7 @@ export async function trainBundle(options: TrainOptions): Promise<TrainResult> {
       source,
       dataFingerprint: fingerprint,
       refit,
-      config: { split: options.split ?? { validation: 0.1, test: 0.1 }, twoTower: options.twoTower ?? {}, ranker: options.ranker ?? {}, contentDim: options.contentDim ?? 64, seed: options.seed ?? 7 },
+      config: { split: options.split ?? { validation: 0.1, test: 0.1 }, twoTower: { ...TWO_TOWER_DEFAULTS, ...options.twoTower }, ranker: { ...RANKER_DEFAULTS, negativesPerPositive: 3, ...options.ranker }, contentDim: options.contentDim ?? 64, seed: options.seed ?? 7 },
       metrics: {
         "twoTower.recall@20": r.retrieval.twoTower?.["recall@20"] ?? NaN,
         "twoTower.ndcg@20": r.retrieval.twoTower?.["ndcg@20"] ?? NaN,

@@ -53,6 +53,19 @@ export interface TwoTowerOptions {
   seed?: number;
   /** Subtract log of each in-batch video's sampling probability from its logit. @default true */
   logQCorrection?: boolean;
+  /**
+   * Cold-start dropout (DropoutNet-style): per epoch, a `rate` share of the examples is trained with its row from
+   * `users` replaced by the same row of `cold.users` — the same example as a user without history would present it.
+   * Without it the "no history" input is seen only once per user (their first interaction) and cold users, a
+   * large share of any test period, get an embedding the model never learned. @default undefined (none)
+   */
+  coldStart?: { rate: number; users: FeatureBatch };
+  /**
+   * Id dropout: the categorical column `column` is replaced by an index drawn uniformly from `oov` (inclusive
+   * range: the vocabulary's OOV buckets) for a `rate` share of the examples, and always for cold-start rows, so
+   * the OOV embeddings unseen users hash to are trained. @default undefined (none)
+   */
+  idDropout?: { column: string; rate: number; oov: [number, number] };
   /** Called after every step with the step's mean loss. @default undefined */
   onProgress?: (epoch: number, batch: number, loss: number) => void;
   /** Called after every epoch with the epoch's mean loss. @default undefined */
@@ -147,6 +160,14 @@ const rowLogSumExp: (x: tf.Tensor2D) => tf.Tensor1D = tf.customGrad((...args: (t
   };
 }) as unknown as (x: tf.Tensor2D) => tf.Tensor1D;
 
+/** Copies row `from` of `src` over row `to` of `dst` (same spec). */
+function copyRow(spec: FeatureSpec, src: FeatureBatch, from: number, dst: FeatureBatch, to: number): void {
+  for (let c = 0; c < spec.categorical.length; c++) dst.categorical[c][to] = src.categorical[c][from];
+  spec.bags.forEach((col, c) => dst.bags[c].set(src.bags[c].subarray(from * col.length, (from + 1) * col.length), to * col.length));
+  const d = spec.dense.length;
+  dst.dense.set(src.dense.subarray(from * d, (from + 1) * d), to * d);
+}
+
 /** Trains both towers; resolves when training is done. */
 export async function trainTwoTower(options: TwoTowerOptions): Promise<TwoTowerModel> {
   const {
@@ -163,6 +184,8 @@ export async function trainTwoTower(options: TwoTowerOptions): Promise<TwoTowerM
     learningRate = 0.003,
     seed = 1,
     logQCorrection = true,
+    coldStart,
+    idDropout,
     onProgress,
     onEpochEnd,
   } = options;
@@ -180,6 +203,20 @@ export async function trainTwoTower(options: TwoTowerOptions): Promise<TwoTowerM
   if (!(temperature > 0)) throw badInput("temperature", "must be > 0");
   if (!(Number.isInteger(batchSize) && batchSize >= 2)) throw badInput("batchSize", "must be an integer ≥ 2");
   if (!(Number.isInteger(epochs) && epochs >= 0)) throw badInput("epochs", "must be a non-negative integer");
+  if (coldStart) {
+    validateBatch(userSpec, coldStart.users, "coldStart.users");
+    if (coldStart.users.size !== users.size) throw badInput("coldStart.users", `expected ${users.size} rows, got ${coldStart.users.size}`);
+    if (!(coldStart.rate >= 0 && coldStart.rate <= 1)) throw badInput("coldStart.rate", "must be in [0, 1]");
+  }
+  const idColumn = idDropout ? userSpec.categorical.findIndex((c) => c.name === idDropout.column) : -1;
+  if (idDropout) {
+    if (idColumn < 0) throw badInput("idDropout.column", `no categorical column "${idDropout.column}" in the user spec`);
+    const [lo, hi] = idDropout.oov;
+    if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo >= 0 && lo <= hi && hi < userSpec.categorical[idColumn].vocabSize)) {
+      throw badInput("idDropout.oov", `must be an index range inside the vocabulary, got [${lo}, ${hi}]`);
+    }
+    if (!(idDropout.rate >= 0 && idDropout.rate <= 1)) throw badInput("idDropout.rate", "must be in [0, 1]");
+  }
 
   const userTower = createTower({ spec: userSpec, outputDim: dim, hidden, normalize: true, seed });
   const videoTower = createTower({ spec: videoSpec, outputDim: dim, hidden, normalize: true, seed: seed + 7919 });
@@ -193,6 +230,8 @@ export async function trainTwoTower(options: TwoTowerOptions): Promise<TwoTowerM
 
   const optimizer = tf.train.adam(learningRate);
   const rng = createRng(seed);
+  // A stream of its own, so turning the dropouts on or off does not change the shuffles.
+  const dropRng = createRng(seed + 104729);
   const n = users.size;
   const started = performance.now();
   let steps = 0;
@@ -209,7 +248,19 @@ export async function trainTwoTower(options: TwoTowerOptions): Promise<TwoTowerM
         if (size < 2) continue; // a single row has no negatives
         const pos = new Int32Array(size);
         for (let i = 0; i < size; i++) pos[i] = positives[idx[i]];
-        const u = batchToTensors(userSpec, takeRows(userSpec, users, idx));
+        const userRows = takeRows(userSpec, users, idx);
+        if (coldStart || idDropout) {
+          for (let i = 0; i < size; i++) {
+            const cold = coldStart !== undefined && dropRng() < coldStart.rate;
+            if (cold) copyRow(userSpec, coldStart!.users, idx[i], userRows, i);
+            const drop = idDropout !== undefined && (cold || dropRng() < idDropout.rate);
+            if (drop) {
+              const [lo, hi] = idDropout!.oov;
+              userRows.categorical[idColumn][i] = lo + Math.floor(dropRng() * (hi - lo + 1));
+            }
+          }
+        }
+        const u = batchToTensors(userSpec, userRows);
         const v = batchToTensors(videoSpec, takeRows(videoSpec, videos, pos));
         try {
           const cost = optimizer.minimize(

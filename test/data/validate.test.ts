@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { EVENT_TYPES, type Dataset, type EventType, type Follow, type ReelEvent } from "../../src/data/types";
+import type { Dataset, Follow, ReelEvent } from "../../src/data/types";
 import {
-  checkEvent,
   checkVideo,
   formatValidationReport,
   maxInWindow,
@@ -11,126 +10,6 @@ import {
 
 const NOW = Date.UTC(2025, 5, 1);
 const T = NOW - 86_400_000; // a day before "now"
-
-/** A minimal valid event of each type. */
-const VALID: Record<EventType, Record<string, unknown>> = {
-  impression: { videoId: "v1", position: 0, surface: "home" },
-  click: { videoId: "v1" },
-  start: { videoId: "v1" },
-  watch: { videoId: "v1", watchedSec: 0, videoDurationSec: 10 },
-  progress: { videoId: "v1", percent: 50 },
-  pause: { videoId: "v1", positionSec: 3 },
-  resume: { videoId: "v1", positionSec: 3 },
-  seek: { videoId: "v1", fromSec: 3, toSec: 30 },
-  search: { query: "pasta" },
-  dwell: { videoId: "v1", dwellMs: 800, scrolledPast: true },
-  like: { videoId: "v1" },
-  dislike: { videoId: "v1" },
-  comment: { videoId: "v1", text: "nice" },
-  share: { videoId: "v1" },
-  subscribe: { creatorId: "c1" },
-  unsubscribe: { creatorId: "c1" },
-  follow: { followeeId: "u2" },
-  save: { videoId: "v1" },
-  not_interested: { videoId: "v1" },
-  report: { videoId: "v1", reason: "spam" },
-  block_creator: { creatorId: "c1" },
-};
-
-/** Field → a bad value, per type: each must be rejected naming that field. */
-const INVALID: Array<[EventType, string, unknown, string]> = [
-  ["impression", "position", -1, "INVALID_FIELD"],
-  ["impression", "position", 1.5, "INVALID_FIELD"],
-  ["impression", "surface", "sidebar", "INVALID_FIELD"],
-  ["impression", "surface", undefined, "MISSING_FIELD"],
-  ["click", "surface", "nowhere", "INVALID_FIELD"],
-  ["start", "videoId", undefined, "MISSING_FIELD"],
-  ["watch", "watchedSec", -1, "INVALID_FIELD"],
-  ["watch", "watchedSec", "10", "INVALID_FIELD"],
-  ["watch", "videoDurationSec", 0, "INVALID_FIELD"],
-  ["watch", "videoDurationSec", undefined, "MISSING_FIELD"],
-  ["progress", "percent", 60, "INVALID_FIELD"],
-  ["progress", "percent", undefined, "MISSING_FIELD"],
-  ["pause", "positionSec", -3, "INVALID_FIELD"],
-  ["resume", "positionSec", undefined, "MISSING_FIELD"],
-  ["seek", "toSec", undefined, "MISSING_FIELD"],
-  ["seek", "fromSec", Number.NaN, "INVALID_FIELD"],
-  ["search", "query", "  ", "MISSING_FIELD"],
-  ["search", "clickedVideoIds", [1, 2], "INVALID_FIELD"],
-  ["dwell", "scrolledPast", "yes", "INVALID_FIELD"],
-  ["dwell", "dwellMs", undefined, "MISSING_FIELD"],
-  ["like", "videoId", 7, "INVALID_FIELD"],
-  ["dislike", "videoId", undefined, "MISSING_FIELD"],
-  ["comment", "text", undefined, "MISSING_FIELD"],
-  ["share", "target", 3, "INVALID_FIELD"],
-  ["subscribe", "creatorId", undefined, "MISSING_FIELD"],
-  ["unsubscribe", "creatorId", undefined, "MISSING_FIELD"],
-  ["follow", "followeeId", undefined, "MISSING_FIELD"],
-  ["save", "playlistId", false, "INVALID_FIELD"],
-  ["not_interested", "videoId", undefined, "MISSING_FIELD"],
-  ["report", "reason", undefined, "MISSING_FIELD"],
-  ["block_creator", "creatorId", 5, "INVALID_FIELD"],
-];
-
-const ev = (type: EventType, extra: Record<string, unknown> = {}, id = `e-${type}`) => ({
-  id,
-  type,
-  userId: "u1",
-  ts: T,
-  ...VALID[type],
-  ...extra,
-});
-
-describe("checkEvent", () => {
-  it("accepts a minimal event of every type and returns a clean copy", () => {
-    for (const type of EVENT_TYPES) {
-      const r = checkEvent({ ...ev(type), junk: "dropped" }, { now: NOW });
-      expect(r, type).toMatchObject({ ok: true });
-      if (r.ok) {
-        expect(r.event.type).toBe(type);
-        expect("junk" in r.event).toBe(false);
-      }
-    }
-  });
-
-  it.each(INVALID)("rejects %s with a bad %s (%o)", (type, field, value, code) => {
-    const raw: Record<string, unknown> = ev(type);
-    if (value === undefined) delete raw[field];
-    else raw[field] = value;
-    const r = checkEvent(raw, { now: NOW });
-    expect(r).toMatchObject({ ok: false, code, field });
-  });
-
-  it("checks the common fields", () => {
-    expect(checkEvent(null)).toMatchObject({ ok: false, code: "NOT_AN_OBJECT" });
-    expect(checkEvent([1])).toMatchObject({ ok: false, code: "NOT_AN_OBJECT" });
-    expect(checkEvent({ ...ev("like"), id: "" }, { now: NOW })).toMatchObject({ ok: false, code: "MISSING_FIELD", field: "id" });
-    expect(checkEvent({ ...ev("like"), userId: 3 }, { now: NOW })).toMatchObject({ ok: false, code: "INVALID_FIELD", field: "userId" });
-    expect(checkEvent({ ...ev("like"), type: "poke" }, { now: NOW })).toMatchObject({ ok: false, code: "UNKNOWN_TYPE", field: "type" });
-    expect(checkEvent({ ...ev("like"), ts: undefined }, { now: NOW })).toMatchObject({ ok: false, code: "MISSING_FIELD", field: "ts" });
-    expect(checkEvent({ ...ev("like"), ts: "yesterday" }, { now: NOW })).toMatchObject({ ok: false, code: "INVALID_FIELD", field: "ts" });
-    expect(checkEvent({ ...ev("like"), device: "fridge" }, { now: NOW })).toMatchObject({ ok: false, field: "device" });
-    expect(
-      checkEvent({ ...ev("impression"), served: { modelVersion: "m1", scores: { click: "high" }, score: 1, sources: [] } }, { now: NOW }),
-    ).toMatchObject({ ok: false, field: "served.scores" });
-    const served = { modelVersion: "m1", scores: { click: 0.2 }, score: 0.2, sources: ["TwoTower"], experiment: "x" };
-    const ok = checkEvent({ ...ev("impression"), served }, { now: NOW });
-    expect(ok.ok && ok.event.type === "impression" && ok.event.served).toEqual(served);
-  });
-
-  it("enforces the time window", () => {
-    const future = checkEvent({ ...ev("like"), ts: NOW + 10 * 60_000 }, { now: NOW });
-    expect(future).toMatchObject({ ok: false, code: "FUTURE_TIMESTAMP", field: "ts" });
-    expect(checkEvent({ ...ev("like"), ts: NOW + 60_000 }, { now: NOW }).ok).toBe(true); // within skew
-    expect(checkEvent({ ...ev("like"), ts: NOW + 60_000 }, { now: NOW, maxFutureSkewMs: 0 }).ok).toBe(false);
-    const secs = checkEvent({ ...ev("like"), ts: 1_500_000_000 }, { now: NOW });
-    expect(secs).toMatchObject({ ok: false, code: "STALE_TIMESTAMP" });
-    expect(!secs.ok && secs.message).toMatch(/seconds instead of milliseconds/);
-    const old = { ...ev("like"), ts: NOW - 40 * 86_400_000 };
-    expect(checkEvent(old, { now: NOW }).ok).toBe(true); // no relative horizon by default
-    expect(checkEvent(old, { now: NOW, horizonMs: 30 * 86_400_000 })).toMatchObject({ ok: false, code: "STALE_TIMESTAMP" });
-  });
-});
 
 describe("checkVideo", () => {
   it("defaults tags and category, rejects bad durations and flags", () => {
@@ -275,6 +154,26 @@ describe("validateDataset", () => {
     ] as ReelEvent[];
     const r = validateDataset({ source: "t", users: [], creators: [], videos, follows: [], subscriptions: [], events }, { now: NOW });
     expect(r.dataset.events.map((e) => e.id)).toEqual(["a", "c", "b"]);
+  });
+
+  it("checks each event with the offline options of validateEvent", () => {
+    const videos = [{ id: "v1", creatorId: "c", title: "", tags: [], category: "x", durationSec: 5, uploadedAt: T }];
+    const year = 365 * 86_400_000;
+    const events = [
+      { id: "old", type: "like", userId: "u", videoId: "v1", ts: NOW - 20 * year }, // no relative horizon
+      { id: "iso", type: "like", userId: "u", videoId: "v1", ts: "2025-05-01T10:00:00Z" },
+      { id: "no-duration", type: "watch", userId: "u", videoId: "v1", ts: T, watchedSec: 3, videoDurationSec: 0 },
+      { id: "secs", type: "like", userId: "u", videoId: "v1", ts: Math.floor(T / 1000) },
+      { id: "", type: "like", userId: "u", videoId: "v1", ts: T },
+      "not an event",
+    ] as unknown as ReelEvent[];
+    const ds: Dataset = { source: "t", users: [], creators: [], videos, follows: [], subscriptions: [], events };
+    const r = validateDataset(ds, { now: NOW });
+    expect(r.dataset.events.map((e) => [e.id, e.ts])).toEqual([["old", NOW - 20 * year], ["iso", Date.UTC(2025, 4, 1, 10)]]);
+    expect(r.report.dropped).toMatchObject({ invalid_field: 2, stale_timestamp: 1, missing_id: 1 });
+    expect(r.report.examples.invalid_field[0]).toMatch(/no-duration.*videoDurationSec/);
+    expect(validateDataset(ds, { now: NOW, horizonDays: 10 * 365 }).report.dropped.stale_timestamp).toBe(2);
+    expect(validateDataset(ds, { now: NOW, requireVideoDuration: false }).dataset.events.map((e) => e.id)).toContain("no-duration");
   });
 
   it("window counting", () => {

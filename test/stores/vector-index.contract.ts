@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { ReelfeedError } from "../../src/errors";
 import type { VectorIndex } from "../../src/stores/vector-index";
+import { seededRandom } from "../../src/util/random";
 
 /**
  * The behaviour every VectorIndex must have, run against each implementation (embedded exact, embedded IVF,
@@ -98,7 +99,7 @@ export function describeVectorIndexContract(label: string, make: () => Promise<V
 
     it("agrees with a brute-force computation on random data", async () => {
       const index = await fresh();
-      const rand = seeded(42);
+      const rand = seededRandom(42);
       const items = Array.from({ length: 300 }, (_, i) => ({
         id: `r${i}`,
         vector: Float32Array.from({ length: index.dim }, () => rand() * 2 - 1),
@@ -188,14 +189,3 @@ export function describeVectorIndexContract(label: string, make: () => Promise<V
   });
 }
 
-/** Deterministic uniform [0, 1) numbers, so a failure reproduces. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

@@ -7,7 +7,8 @@ import { ReelfeedError } from "../../src/errors";
 import { isEmbeddedVectorIndex, loadVectors, openVectorIndex } from "../../src/stores/open-stores";
 import { createEmbeddedVectorIndex } from "../../src/stores/vector-index-embedded";
 import { createQdrantVectorIndex, qdrantPointId } from "../../src/stores/vector-index-qdrant";
-import { describeVectorIndexContract, seeded } from "./vector-index.contract";
+import { seededRandom } from "../../src/util/random";
+import { describeVectorIndexContract } from "./vector-index.contract";
 
 describeVectorIndexContract("embedded, exact", async () => createEmbeddedVectorIndex({ dim: 8, exactThreshold: Infinity }));
 describeVectorIndexContract("embedded, IVF forced at every size", async () => createEmbeddedVectorIndex({ dim: 8, exactThreshold: 0 }));
@@ -30,7 +31,7 @@ describe.skipIf(!process.env.QDRANT_URL)("Qdrant", () => {
 
 /** Points scattered around `clusters` random centres on the unit sphere: data with structure, as embeddings have. */
 function clusteredData(n: number, dim: number, clusters: number, seed: number, noise = 0.35): Float32Array {
-  const rand = seeded(seed);
+  const rand = seededRandom(seed);
   const gauss = () => Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand());
   const centres = Float32Array.from({ length: clusters * dim }, gauss);
   const out = new Float32Array(n * dim);

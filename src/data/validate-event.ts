@@ -9,13 +9,17 @@ import {
   type ReelEvent,
   type ServedInfo,
   type Surface,
-} from "../data/types";
-import { DAY_MS } from "../features/aggregates";
+} from "./types";
 
 /**
- * Per-event validation at the ingestion edge. Returns a clean, normalized `ReelEvent` (only known fields, `ts` as
- * epoch ms, country upper case) or the first problem as a machine-readable code and the offending field, so a
- * client can fix exactly that event; a bad event never rejects its batch.
+ * The one per-event check, shared by the online edge (the ingestor: recordEvents, POST /events) and offline imports
+ * (validateDataset), so a rule means the same thing in both places. It lives with the domain types rather than in
+ * src/events so the data layer does not depend on the serving side. Returns a clean, normalized `ReelEvent` (only
+ * the fields its type defines, `ts` as epoch ms, country upper case) or the first problem as a machine-readable
+ * code and the offending field, so a client can fix exactly that event; a bad event never rejects its batch.
+ *
+ * Absent means undefined or null (GraphQL inputs carry explicit nulls for fields a client left out); a required
+ * string that is empty (or blank, for free text) is missing too, while an optional one sent empty is invalid.
  */
 
 export type EventRejectCode =
@@ -31,18 +35,38 @@ export type EventCheck =
   | { ok: true; event: ReelEvent }
   | { ok: false; code: EventRejectCode; field?: string; message: string };
 
-/** Bounds the ingestion edge enforces. */
+export const MINUTE_MS = 60_000;
+export const DAY_MS = 86_400_000;
+/** The default absolute floor for event times; it also catches epoch seconds written where ms belong. */
+export const DEFAULT_MIN_TS = Date.UTC(1995, 0, 1);
+
+/** Bounds an event must satisfy. The defaults are the online edge's; validateDataset sets the offline ones. */
 export interface EventValidationOptions {
   /** Clock used for the timestamp window. @default Date.now */
   now?: () => number;
   /** Events further than this in the future are rejected (client clock skew allowance). @default 300_000 (5 min) */
   maxFutureSkewMs?: number;
-  /** Events older than this are rejected as stale. @default 10_950 (30 years) */
+  /**
+   * Events older than `now - horizonDays` are rejected as stale (config events.horizonDays). Offline history is
+   * old by nature: validateDataset passes Infinity (no relative horizon) unless told otherwise.
+   * @default 10_950 (30 years)
+   */
   horizonDays?: number;
+  /**
+   * Absolute floor for any event time: earlier ones are stale. It also catches epoch *seconds* written where
+   * milliseconds belong (they land in January 1970). @default Date.UTC(1995, 0, 1)
+   */
+  minTs?: number;
   /** Longest id (event, user, video, creator, session...). @default 256 */
   maxIdLength?: number;
   /** Longest free text (comment, search query, report reason). @default 10_000 */
   maxTextLength?: number;
+  /**
+   * Whether a watch must carry its video's duration (`videoDurationSec > 0`). Online clients may not know it and
+   * send 0 ("unknown": the aggregates then use the catalog's duration, see the EventInput docs); offline imports
+   * require it (validateDataset sets it, docs/data-formats.md). @default false
+   */
+  requireVideoDuration?: boolean;
 }
 
 /** The longest plausible watch of a single video: a week of seconds. Anything larger is a client bug. */
@@ -65,7 +89,6 @@ function reject(code: EventRejectCode, field: string | undefined, message: strin
   throw new Reject(code, field, message);
 }
 
-/** Null and undefined both mean "absent": GraphQL inputs carry explicit nulls for fields a client left out. */
 function present(v: unknown): boolean {
   return v !== undefined && v !== null;
 }
@@ -80,24 +103,42 @@ export function validateEvent(raw: unknown, options: EventValidationOptions = {}
 }
 
 function parseEvent(raw: unknown, options: EventValidationOptions): ReelEvent {
-  const { now = Date.now, maxFutureSkewMs = 5 * 60_000, horizonDays = 365 * 30, maxIdLength = 256, maxTextLength = 10_000 } = options;
+  const {
+    now = Date.now,
+    maxFutureSkewMs = 5 * MINUTE_MS,
+    horizonDays = 365 * 30,
+    minTs = DEFAULT_MIN_TS,
+    maxIdLength = 256,
+    maxTextLength = 10_000,
+    requireVideoDuration = false,
+  } = options;
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) reject("INVALID_EVENT", undefined, "an event must be a JSON object");
   const r = raw as Record<string, unknown>;
 
   const id = (field: string): string => {
     const v = r[field];
-    if (!present(v)) reject("MISSING_FIELD", field, `${field} is required`);
-    if (typeof v !== "string" || v.length === 0) reject("INVALID_FIELD", field, `${field} must be a non-empty string`);
+    if (!present(v) || v === "") reject("MISSING_FIELD", field, `${field} is required`);
+    if (typeof v !== "string") reject("INVALID_FIELD", field, `${field} must be a non-empty string`);
     if (v.length > maxIdLength) reject("INVALID_FIELD", field, `${field} is longer than ${maxIdLength} characters`);
     return v;
   };
-  const optId = (field: string): string | undefined => (present(r[field]) ? id(field) : undefined);
+  const optId = (field: string): string | undefined => {
+    if (!present(r[field])) return undefined;
+    if (r[field] === "") reject("INVALID_FIELD", field, `${field} must be a non-empty string (or left out)`);
+    return id(field);
+  };
   const text = (field: string): string => {
     const v = r[field];
-    if (!present(v)) reject("MISSING_FIELD", field, `${field} is required`);
-    if (typeof v !== "string" || v.trim().length === 0) reject("INVALID_FIELD", field, `${field} must be a non-empty string`);
+    if (!present(v) || (typeof v === "string" && v.trim().length === 0)) reject("MISSING_FIELD", field, `${field} is required`);
+    if (typeof v !== "string") reject("INVALID_FIELD", field, `${field} must be a non-empty string`);
     if (v.length > maxTextLength) reject("INVALID_FIELD", field, `${field} is longer than ${maxTextLength} characters`);
     return v;
+  };
+  const optText = (field: string): string | undefined => {
+    const v = r[field];
+    if (!present(v)) return undefined;
+    if (typeof v === "string" && v.trim().length === 0) reject("INVALID_FIELD", field, `${field} must be a non-empty string (or left out)`);
+    return text(field);
   };
   const num = (field: string, min: number, max: number, integer = false): number => {
     const v = r[field];
@@ -137,6 +178,10 @@ function parseEvent(raw: unknown, options: EventValidationOptions): ReelEvent {
   const ts = parseTs(r.ts);
   const t = now();
   if (ts > t + maxFutureSkewMs) reject("FUTURE_TIMESTAMP", "ts", `ts is ${ts - t} ms in the future (allowed skew ${maxFutureSkewMs} ms)`);
+  if (ts < minTs) {
+    const hint = ts < 1e11 ? " (seconds instead of milliseconds?)" : "";
+    reject("STALE_TIMESTAMP", "ts", `ts ${iso(ts)} is before ${iso(minTs)}${hint}`);
+  }
   if (ts < t - horizonDays * DAY_MS) reject("STALE_TIMESTAMP", "ts", `ts is older than the ${horizonDays}-day horizon`);
 
   const base: Record<string, unknown> = { id: eventId, type, userId, ts };
@@ -171,8 +216,8 @@ function parseEvent(raw: unknown, options: EventValidationOptions): ReelEvent {
       break;
     case "watch":
       base.watchedSec = num("watchedSec", 0, MAX_SECONDS);
-      // 0 means "unknown": the aggregates then use the catalog's duration.
       base.videoDurationSec = num("videoDurationSec", 0, MAX_SECONDS);
+      if (requireVideoDuration && base.videoDurationSec === 0) reject("INVALID_FIELD", "videoDurationSec", "videoDurationSec must be > 0");
       break;
     case "progress": {
       const percent = num("percent", 0, 100, true);
@@ -193,19 +238,23 @@ function parseEvent(raw: unknown, options: EventValidationOptions): ReelEvent {
       if (present(r.clickedVideoIds)) base.clickedVideoIds = idList("clickedVideoIds");
       break;
     case "dwell":
-      base.dwellMs = num("dwellMs", 0, 24 * 3600 * 1000);
+      base.dwellMs = num("dwellMs", 0, DAY_MS);
       base.scrolledPast = bool("scrolledPast");
       break;
     case "comment":
       base.text = text("text");
       break;
-    case "share":
-      if (present(r.target)) base.target = text("target");
+    case "share": {
+      const target = optText("target");
+      if (target !== undefined) base.target = target;
       break;
-    case "subscribe":
+    }
+    case "subscribe": {
       base.creatorId = id("creatorId");
-      if (present(r.sourceVideoId)) base.sourceVideoId = id("sourceVideoId");
+      const sourceVideoId = optId("sourceVideoId");
+      if (sourceVideoId !== undefined) base.sourceVideoId = sourceVideoId;
       break;
+    }
     case "unsubscribe":
     case "block_creator":
       base.creatorId = id("creatorId");
@@ -214,9 +263,11 @@ function parseEvent(raw: unknown, options: EventValidationOptions): ReelEvent {
       base.followeeId = id("followeeId");
       if (base.followeeId === userId) reject("INVALID_FIELD", "followeeId", "a user cannot follow themselves");
       break;
-    case "save":
-      if (present(r.playlistId)) base.playlistId = id("playlistId");
+    case "save": {
+      const playlistId = optId("playlistId");
+      if (playlistId !== undefined) base.playlistId = playlistId;
       break;
+    }
     case "report":
       base.reason = text("reason");
       break;
@@ -226,9 +277,14 @@ function parseEvent(raw: unknown, options: EventValidationOptions): ReelEvent {
   return base as unknown as ReelEvent;
 }
 
+/** A time for a message; never throws (a floor of -Infinity or a huge number has no ISO form). */
+function iso(ms: number): string {
+  return Number.isNaN(new Date(ms).getTime()) ? String(ms) : new Date(ms).toISOString();
+}
+
 /** Epoch milliseconds, or an ISO-8601 date-time string (clients in other languages send those). */
 function parseTs(v: unknown): number {
-  if (!present(v)) reject("MISSING_FIELD", "ts", "ts is required");
+  if (!present(v) || v === "") reject("MISSING_FIELD", "ts", "ts is required");
   if (typeof v === "number") {
     if (!Number.isFinite(v) || v < 0) reject("INVALID_FIELD", "ts", "ts must be epoch milliseconds");
     return Math.round(v);

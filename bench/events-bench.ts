@@ -1,0 +1,662 @@
+/**
+ * npm run bench:events — event ingestion: throughput and acknowledgement latency of the durable append (Redis
+ * Streams and the fsync'd file log), end-to-end lag from `ingest()` to the event being readable from the Redis state
+ * store, and the HTTP ndjson endpoint. Targets (issue): ≥ 20,000 events/s ingested into Redis in batches of 100, with
+ * the p99 acknowledgement latency reported; p99 lag from event to visible feature < 1 s.
+ *
+ *   npm run bench:events -- [--redis redis://127.0.0.1:6379] [--events 50000] [--batch 100] [--concurrency 1,4,16]
+ *       [--max-seconds 30] [--lag-rates 2000,10000,20000] [--lag-seconds 5] [--lag-consumer inline,worker]
+ *       [--http-events 20000] [--http-concurrency 4,16]
+ *       [--skip file,lag,http] [--dir .bench-out] [--json results.json]
+ *
+ * Everything it writes lives under a random key prefix (rfbench:<run>:) and a scratch directory, both removed at the
+ * end, on Ctrl-C too; it never flushes the Redis it is pointed at. Events come from the synthetic platform (every
+ * event type, in realistic proportions) and are generated before anything is timed. Exits 1 when something failed
+ * (an error, an event not ACCEPTED, a count that does not match); a missed target is reported as MISS, not a failure.
+ */
+import { randomBytes } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { mkdir, rm } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { performance } from "node:perf_hooks";
+import { setTimeout as sleep } from "node:timers/promises";
+import { parseArgs } from "node:util";
+import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
+import type { Redis } from "ioredis";
+import { generateSynthetic } from "../src/data/synthetic";
+import type { ReelEvent, Video } from "../src/data/types";
+import { createEventConsumer } from "../src/events/consumer";
+import { createEventsHttpHandler } from "../src/events/http-endpoint";
+import { createIngestor } from "../src/events/ingest";
+import type { EventIngestor, EventResult } from "../src/events/ingestor";
+import type { EventLog } from "../src/stores/event-log";
+import { createFileEventLog } from "../src/stores/event-log-file";
+import { createRedisEventLog } from "../src/stores/event-log-redis";
+import { connectRedis } from "../src/stores/redis-client";
+import { createRedisStateStore } from "../src/stores/state-store-redis";
+import { writeFileAtomic } from "../src/util/fs";
+import { runClosedLoop, type LoadResult } from "./lib/closed-loop";
+import { formatMachine, machineInfo } from "./lib/machine-info";
+import { formatInt, formatMs, markdownTable } from "./lib/markdown-table";
+import { runOpenLoop } from "./lib/open-loop";
+import { createPeakRssSampler } from "./lib/peak-rss-sampler";
+import { summarize, type Summary } from "./lib/percentile";
+import { deleteKeysWithPrefix } from "./lib/redis-prefix-cleanup";
+
+// This file is also the entry of the consumer worker thread (--lag-consumer worker): it runs the consumer until
+// told to stop and exits before any of the bench below is set up.
+if (!isMainThread) {
+  await runConsumerWorker(workerData as ConsumerWorkerData);
+  process.exit(0);
+}
+
+const TARGET_EVENTS_PER_SEC = 20_000;
+const TARGET_LAG_P99_MS = 1000;
+/** A probe not readable from the state store this long after its ack counts as a failure (lost or stuck consumer). */
+const PROBE_TIMEOUT_MS = 15_000;
+/** Probes polled per second at most, so the poller does not become load of its own. */
+const MAX_PROBES_PER_SEC = 50;
+
+const { values: args } = parseArgs({
+  options: {
+    redis: { type: "string", default: process.env.REDIS_URL ?? "redis://127.0.0.1:6379" },
+    events: { type: "string", default: "50000" },
+    batch: { type: "string", default: "100" },
+    concurrency: { type: "string", default: "1,4,16" },
+    "max-seconds": { type: "string", default: "30" },
+    "lag-rates": { type: "string", default: "2000,10000,20000" },
+    "lag-seconds": { type: "string", default: "5" },
+    "lag-consumer": { type: "string", default: "inline,worker" },
+    "http-events": { type: "string", default: "20000" },
+    "http-concurrency": { type: "string", default: "4,16" },
+    skip: { type: "string", default: "" },
+    dir: { type: "string", default: ".bench-out" },
+    json: { type: "string" },
+  },
+});
+
+const positiveInt = (name: string, text: string): number => {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name}: expected a positive integer, got "${text}"`);
+  return n;
+};
+const intList = (name: string, text: string): number[] => text.split(",").filter((s) => s.trim() !== "").map((s) => positiveInt(name, s.trim()));
+
+const eventsPerRun = positiveInt("events", args.events!);
+const batchSize = positiveInt("batch", args.batch!);
+const concurrencies = intList("concurrency", args.concurrency!);
+const maxRunMs = positiveInt("max-seconds", args["max-seconds"]!) * 1000;
+const lagRates = intList("lag-rates", args["lag-rates"]!);
+const lagSeconds = positiveInt("lag-seconds", args["lag-seconds"]!);
+const lagConsumers = args["lag-consumer"]!.split(",").map((s) => s.trim()).filter(Boolean);
+for (const c of lagConsumers) if (c !== "inline" && c !== "worker") throw new Error(`--lag-consumer: "${c}" is not inline or worker`);
+const httpEvents = positiveInt("http-events", args["http-events"]!);
+const httpConcurrencies = intList("http-concurrency", args["http-concurrency"]!);
+const skip = new Set(args.skip!.split(",").map((s) => s.trim()).filter(Boolean));
+for (const s of skip) if (!["redis", "file", "lag", "http"].includes(s)) throw new Error(`--skip: unknown phase "${s}" (redis, file, lag, http)`);
+
+const runId = randomBytes(4).toString("hex");
+const rootPrefix = `rfbench:${runId}:`;
+const scratchDir = resolve(args.dir!, `events-${runId}`);
+const failures: string[] = [];
+const machine = machineInfo();
+const rss = createPeakRssSampler();
+
+interface ThroughputRow {
+  path: string;
+  clients: number;
+  events: number;
+  wallMs: number;
+  eventsPerSec: number;
+  ackMs: Summary;
+}
+interface LagRow {
+  consumer: "inline" | "worker";
+  targetEventsPerSec: number;
+  achievedEventsPerSec: number;
+  events: number;
+  ackMs: Summary;
+  lagMs: Summary;
+  maxStartSlipMs: number;
+}
+const throughput: ThroughputRow[] = [];
+const lag: LagRow[] = [];
+
+// ---------------------------------------------------------------------------------------------------- fixtures
+const lagEventsNeeded = skip.has("lag") ? 0 : Math.max(...lagRates) * lagSeconds;
+const poolSize = Math.max(eventsPerRun, skip.has("http") ? 0 : httpEvents, lagEventsNeeded);
+const genStarted = performance.now();
+const { pool, videos } = generateEvents(poolSize);
+const videoOf = (id: string): Video | undefined => videos.get(id);
+const genMs = performance.now() - genStarted;
+
+/** At least `n` synthetic events (the generator is deterministic; ~19k events per simulated day of 2,000 users). */
+function generateEvents(n: number): { pool: ReelEvent[]; videos: Map<string, Video> } {
+  let days = Math.max(1, Math.ceil(n / 15_000));
+  for (;;) {
+    const { dataset } = generateSynthetic({ users: 2000, videos: 2000, days, seed: 7 });
+    if (dataset.events.length >= n) return { pool: dataset.events.slice(0, n), videos: new Map(dataset.videos.map((v) => [v.id, v])) };
+    days = Math.ceil(days * 1.5) + 1;
+  }
+}
+
+function batchesOf(events: readonly ReelEvent[], size: number): ReelEvent[][] {
+  const out: ReelEvent[][] = [];
+  for (let i = 0; i < events.length; i += size) out.push(events.slice(i, i + size));
+  return out;
+}
+
+const typeMix = (): string => {
+  const counts = new Map<string, number>();
+  for (const e of pool.slice(0, eventsPerRun)) counts.set(e.type, (counts.get(e.type) ?? 0) + 1);
+  return [...counts]
+    .sort((a, b) => b[1] - a[1])
+    .map(([t, c]) => `${t} ${((100 * c) / Math.min(pool.length, eventsPerRun)).toFixed(1)}%`)
+    .join(", ");
+};
+
+/** Throws unless every result is ACCEPTED: the bench feeds fresh ids, so anything else is a bug. */
+function expectAccepted(results: readonly EventResult[], expected: number, where: string): void {
+  if (results.length !== expected) throw new Error(`${where}: ${results.length} results for ${expected} events`);
+  const bad = results.find((r) => r.status !== "ACCEPTED");
+  if (bad) throw new Error(`${where}: event ${bad.index} (${bad.id}) ${bad.status} ${bad.code ?? ""} ${bad.message ?? ""}`.trim());
+}
+
+function recordFailure(what: string, err: unknown): void {
+  const msg = `${what}: ${(err as Error)?.message ?? String(err)}`;
+  failures.push(msg);
+  console.error(`FAILED ${msg}`);
+}
+
+// ---------------------------------------------------------------------------------------------------- Redis
+let redis: Redis | undefined;
+let reader: Redis | undefined;
+let cleaned = false;
+
+async function cleanup(): Promise<void> {
+  if (cleaned) return;
+  cleaned = true;
+  if (redis?.status === "ready") {
+    try {
+      await deleteKeysWithPrefix(redis, rootPrefix);
+    } catch (err) {
+      recordFailure(`cleanup of ${rootPrefix}*`, err);
+    }
+  }
+  await rm(scratchDir, { recursive: true, force: true });
+  redis?.disconnect();
+  reader?.disconnect();
+}
+
+process.once("SIGINT", () => {
+  console.error("interrupted: removing the bench's keys and files");
+  void cleanup().finally(() => process.exit(130));
+});
+
+async function redisDescription(client: Redis): Promise<string> {
+  const info = await client.info("server");
+  const version = /redis_version:(\S+)/.exec(info)?.[1] ?? "?";
+  try {
+    const [, aof] = (await client.config("GET", "appendonly")) as string[];
+    const [, fsync] = (await client.config("GET", "appendfsync")) as string[];
+    return `Redis ${version} (appendonly ${aof}, appendfsync ${fsync})`;
+  } catch {
+    return `Redis ${version} (persistence settings not readable)`;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------- phases
+function throughputRow(path: string, clients: number, load: LoadResult, perTask: number): ThroughputRow {
+  const events = load.completed * perTask;
+  return { path, clients, events, wallMs: load.wallMs, eventsPerSec: events / (load.wallMs / 1000), ackMs: summarize(load.latenciesMs) };
+}
+
+/**
+ * Untimed warm-up of every code path the phases time (validation, both logs, the consumer and the Redis state store,
+ * the HTTP handler and client), so the first measured configuration does not pay for JIT compilation and lazy
+ * module loading. Uses the first events re-identified, under its own prefix and directory.
+ */
+async function warmUp(events: number): Promise<void> {
+  const prefix = `${rootPrefix}warm:`;
+  const batches = batchesOf(
+    pool.slice(0, events).map((e) => ({ ...e, id: `${e.id}:warm` }) as ReelEvent),
+    batchSize,
+  );
+  const redisLog = await createRedisEventLog({ redis: redis!, keyPrefix: prefix });
+  const fileLog = await createFileEventLog({ dir: join(scratchDir, "warm") });
+  const store = createRedisStateStore({ redis: redis!, keyPrefix: prefix });
+  const consumer = createEventConsumer({ log: redisLog, store, videoOf });
+  const server = createServer(createEventsHttpHandler({ ingestor: createIngestor({ log: redisLog }) }));
+  try {
+    await new Promise<void>((ok, fail) => server.once("error", fail).listen(0, "127.0.0.1", ok));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/events`;
+    const toRedis = createIngestor({ log: redisLog });
+    const toFile = createIngestor({ log: fileLog });
+    await consumer.start();
+    for (const [i, b] of batches.entries()) {
+      if (i % 3 === 0) expectAccepted(await toRedis.ingest(b), b.length, `warm-up batch ${i}`);
+      else if (i % 3 === 1) {
+        const res = await fetch(url, { method: "POST", headers: { "content-type": "application/x-ndjson" }, body: b.map((e) => JSON.stringify(e)).join("\n") });
+        expectAccepted(((await res.json()) as { results: EventResult[] }).results, b.length, `warm-up batch ${i}`);
+      }
+      expectAccepted(await toFile.ingest(b), b.length, `warm-up batch ${i}`);
+    }
+    await consumer.catchUp(30_000);
+    await readerWarm(prefix, batches[0][0].userId);
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((ok) => server.close(() => ok()));
+    await consumer.stop();
+    await redisLog.close();
+    await fileLog.close();
+    await deleteKeysWithPrefix(redis!, prefix);
+  }
+}
+
+async function readerWarm(prefix: string, userId: string): Promise<void> {
+  const user = await createRedisStateStore({ redis: reader!, keyPrefix: prefix }).getUser(userId);
+  if (user === undefined) throw new Error(`warm-up: user ${userId} not visible after the consumer caught up`);
+}
+
+/** (a)/(b): closed-loop ingestion of batches into a log by `clients` concurrent callers; checks every event landed. */
+async function benchIngest(kind: "redis" | "file", clients: number): Promise<void> {
+  const label = `${kind} log, ${clients} client(s)`;
+  const prefix = `${rootPrefix}${kind}${clients}:`;
+  let log: EventLog | undefined;
+  try {
+    log =
+      kind === "redis"
+        ? await createRedisEventLog({ redis: redis!, keyPrefix: prefix })
+        : await createFileEventLog({ dir: join(scratchDir, `file-${clients}`) });
+    const ingestor = createIngestor({ log });
+    const batches = batchesOf(pool.slice(0, eventsPerRun), batchSize);
+    const load = await runClosedLoop({
+      tasks: batches.length,
+      concurrency: clients,
+      maxDurationMs: maxRunMs,
+      run: async (i) => expectAccepted(await ingestor.ingest(batches[i]), batches[i].length, `batch ${i}`),
+    });
+    if (load.firstError) throw load.firstError;
+    const sent = batches.slice(0, load.completed).reduce((n, b) => n + b.length, 0);
+    const stored = kind === "redis" ? await redis!.xlen(`${prefix}events`) : (await log.read(undefined, sent + 1)).length;
+    if (stored !== sent) throw new Error(`${sent} events acknowledged but ${stored} in the log`);
+    const row = throughputRow(kind === "redis" ? "ingest → Redis Streams" : "ingest → file log (fdatasync)", clients, load, batchSize);
+    row.events = sent;
+    row.eventsPerSec = sent / (load.wallMs / 1000);
+    throughput.push(row);
+    console.error(`  ${label}: ${formatInt(row.eventsPerSec)} events/s, ack p99 ${formatMs(row.ackMs.p99)} ms`);
+  } catch (err) {
+    recordFailure(label, err);
+  } finally {
+    await log?.close();
+    if (kind === "redis") await deleteKeysWithPrefix(redis!, prefix);
+  }
+}
+
+/**
+ * (c): ingest at a steady rate (open loop, batches of `batchSize`) while the consumer applies the Redis log to the
+ * Redis state store, as a server process does. Some events are probes: a realistic event re-addressed to a user
+ * nobody else has, so the first successful `getUser` on a separate connection is the moment it became visible. Lag
+ * is measured from just before the `ingest()` call; the poll period (≈ 2 ms plus a round trip) bounds its
+ * resolution.
+ */
+async function benchLag(eventsPerSec: number, where: "inline" | "worker"): Promise<void> {
+  const label = `lag at ${formatInt(eventsPerSec)} events/s, ${where} consumer`;
+  const prefix = `${rootPrefix}lag${where}${eventsPerSec}:`;
+  const log = await createRedisEventLog({ redis: redis!, keyPrefix: prefix });
+  const readerStore = createRedisStateStore({ redis: reader!, keyPrefix: prefix });
+  const consumer = where === "inline" ? inlineConsumer(log, prefix) : workerConsumer(prefix);
+  const ingestor = createIngestor({ log, onAccepted: () => consumer.nudge() });
+  const batchesPerSec = eventsPerSec / batchSize;
+  const batches = batchesOf(pool.slice(0, eventsPerSec * lagSeconds), batchSize);
+  const probeEvery = Math.max(1, Math.round(batchesPerSec / MAX_PROBES_PER_SEC));
+  const probeUser = new Map<number, string>();
+  batches.forEach((b, i) => {
+    if (i % probeEvery !== 0) return;
+    const userId = `probe-${runId}-${i}`;
+    probeUser.set(i, userId);
+    const at = Math.floor(b.length / 2);
+    b[at] = { ...b[at], id: `${b[at].id}:probe`, userId } as ReelEvent;
+  });
+
+  const pending = new Map<string, number>();
+  const lagsMs: number[] = [];
+  let polling = true;
+  let pollError: Error | undefined;
+  const poller = (async () => {
+    while (polling || pending.size > 0) {
+      const ids = [...pending.keys()];
+      if (ids.length > 0) {
+        const seen = await Promise.all(ids.map((id) => readerStore.getUser(id)));
+        const t = performance.now();
+        ids.forEach((id, j) => {
+          const t0 = pending.get(id)!;
+          if (seen[j] !== undefined) {
+            lagsMs.push(t - t0);
+            pending.delete(id);
+          } else if (t - t0 > PROBE_TIMEOUT_MS) {
+            throw new Error(`probe ${id} not visible ${PROBE_TIMEOUT_MS} ms after its ingest() call`);
+          }
+        });
+      }
+      await sleep(2);
+    }
+  })().catch((err: Error) => {
+    pollError = err;
+  });
+
+  try {
+    await consumer.start();
+    const load = await runOpenLoop({
+      ratePerSec: batchesPerSec,
+      tasks: batches.length,
+      run: async (i) => {
+        const userId = probeUser.get(i);
+        if (userId !== undefined) pending.set(userId, performance.now());
+        expectAccepted(await ingestor.ingest(batches[i]), batches[i].length, `batch ${i}`);
+      },
+    });
+    if (load.firstError) throw load.firstError;
+    polling = false;
+    await poller;
+    if (pollError) throw pollError;
+    const { applied, errors } = await consumer.finish();
+    const sent = batches.reduce((n, b) => n + b.length, 0);
+    if (applied !== sent) throw new Error(`${sent} events acknowledged but the consumer applied ${applied}`);
+    if (errors.length > 0) throw new Error(`consumer errors (${errors.length}), first: ${errors[0]}`);
+    if (lagsMs.length !== probeUser.size) throw new Error(`${probeUser.size} probes sent, ${lagsMs.length} seen`);
+    const row: LagRow = {
+      consumer: where,
+      targetEventsPerSec: eventsPerSec,
+      achievedEventsPerSec: sent / (load.wallMs / 1000),
+      events: sent,
+      ackMs: summarize(load.latenciesMs),
+      lagMs: summarize(lagsMs),
+      maxStartSlipMs: load.maxStartSlipMs,
+    };
+    lag.push(row);
+    console.error(`  ${label}: lag p99 ${formatMs(row.lagMs.p99)} ms over ${row.lagMs.count} probes, ack p99 ${formatMs(row.ackMs.p99)} ms`);
+  } catch (err) {
+    recordFailure(label, err);
+  } finally {
+    polling = false;
+    pending.clear();
+    await poller;
+    await consumer.abort();
+    await log.close();
+    await deleteKeysWithPrefix(redis!, prefix);
+  }
+}
+
+/** The consumer side of the lag phase: in this event loop (as a server process runs it) or in its own thread. */
+interface LagConsumer {
+  /** Resolves once it is tailing the log. */
+  start(): Promise<void>;
+  nudge(): void;
+  /** Waits until everything appended so far is applied, then stops; what it applied and the errors it met. */
+  finish(): Promise<{ applied: number; errors: string[] }>;
+  /** Stops without waiting (error paths); idempotent. */
+  abort(): Promise<void>;
+}
+
+function inlineConsumer(log: EventLog, prefix: string): LagConsumer {
+  const errors: string[] = [];
+  const store = createRedisStateStore({ redis: redis!, keyPrefix: prefix });
+  const consumer = createEventConsumer({ log, store, videoOf, onError: (err) => errors.push(err.message) });
+  return {
+    start: () => consumer.start(),
+    nudge: () => consumer.nudge(),
+    async finish() {
+      await consumer.catchUp(30_000);
+      await consumer.stop();
+      return { applied: consumer.applied, errors };
+    },
+    abort: () => consumer.stop(),
+  };
+}
+
+interface ConsumerWorkerData {
+  url: string;
+  keyPrefix: string;
+  videos: Video[];
+}
+type ToWorker = "nudge" | "finish";
+type FromWorker = { kind: "started" } | { kind: "finished"; applied: number; errors: string[] };
+
+/**
+ * A consumer on its own event loop and connection, as a separate consumer process would run: ingestion and
+ * application then no longer share one JavaScript thread. Nudges cross the thread boundary as messages.
+ */
+function workerConsumer(prefix: string): LagConsumer {
+  const data: ConsumerWorkerData = { url: args.redis!, keyPrefix: prefix, videos: [...videos.values()] };
+  // tsx's loader is registered per thread and a worker's --import comes too late for its entry module, so the entry
+  // is a shim that registers tsx first and then imports this file.
+  const tsxApi = import.meta.resolve("tsx/esm/api");
+  const shim = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(import.meta.url)}); });`;
+  const worker = new Worker(shim, { eval: true, workerData: data });
+  let exited = false;
+  const exit = new Promise<void>((done) => worker.once("exit", () => ((exited = true), done())));
+  const next = <K extends FromWorker["kind"]>(kind: K): Promise<Extract<FromWorker, { kind: K }>> =>
+    new Promise((ok, fail) => {
+      const onMessage = (msg: FromWorker): void => {
+        if (msg.kind !== kind) return;
+        cleanupListeners();
+        ok(msg as Extract<FromWorker, { kind: K }>);
+      };
+      const onError = (err: Error): void => {
+        cleanupListeners();
+        fail(err);
+      };
+      const onExit = (code: number): void => {
+        cleanupListeners();
+        fail(new Error(`consumer worker exited (code ${code}) before "${kind}"`));
+      };
+      const cleanupListeners = (): void => {
+        worker.off("message", onMessage).off("error", onError).off("exit", onExit);
+      };
+      worker.on("message", onMessage).once("error", onError).once("exit", onExit);
+    });
+  const post = (msg: ToWorker): void => worker.postMessage(msg);
+  // Listen from the start: a message emitted with no listener is lost.
+  const started = next("started");
+  started.catch(() => undefined);
+  return {
+    start: async () => void (await started),
+    nudge: () => post("nudge"),
+    async finish() {
+      const done = next("finished");
+      post("finish");
+      const { applied, errors } = await done;
+      await exit;
+      return { applied, errors };
+    },
+    async abort() {
+      if (!exited) await worker.terminate();
+    },
+  };
+}
+
+async function runConsumerWorker(data: ConsumerWorkerData): Promise<void> {
+  const port = parentPort!;
+  const client = await connectRedis({ url: data.url });
+  const catalog = new Map(data.videos.map((v) => [v.id, v]));
+  const log = await createRedisEventLog({ redis: client, keyPrefix: data.keyPrefix });
+  const store = createRedisStateStore({ redis: client, keyPrefix: data.keyPrefix });
+  const errors: string[] = [];
+  const consumer = createEventConsumer({ log, store, videoOf: (id) => catalog.get(id), onError: (err) => errors.push(err.message) });
+  await consumer.start();
+  await new Promise<void>((done) => {
+    port.on("message", (msg: ToWorker) => {
+      if (msg === "nudge") return consumer.nudge();
+      port.removeAllListeners("message");
+      void (async () => {
+        try {
+          await consumer.catchUp(30_000);
+        } catch (err) {
+          errors.push((err as Error).message);
+        }
+        await consumer.stop();
+        await log.close();
+        client.disconnect();
+        port.postMessage({ kind: "finished", applied: consumer.applied, errors } satisfies FromWorker);
+        done();
+      })();
+    });
+    port.postMessage({ kind: "started" } satisfies FromWorker);
+  });
+}
+
+/** (d): POST /events (ndjson, batches of `batchSize`) to a real node:http server on 127.0.0.1, Redis log behind it. */
+async function benchHttp(clients: number): Promise<void> {
+  const label = `HTTP, ${clients} client(s)`;
+  const prefix = `${rootPrefix}http${clients}:`;
+  let server: Server | undefined;
+  let log: EventLog | undefined;
+  try {
+    log = await createRedisEventLog({ redis: redis!, keyPrefix: prefix });
+    const ingestor: EventIngestor = createIngestor({ log });
+    server = createServer(createEventsHttpHandler({ ingestor }));
+    await new Promise<void>((ok, fail) => server!.once("error", fail).listen(0, "127.0.0.1", ok));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/events`;
+    const bodies = batchesOf(pool.slice(0, httpEvents), batchSize).map((b) => ({ n: b.length, body: b.map((e) => JSON.stringify(e)).join("\n") + "\n" }));
+    const load = await runClosedLoop({
+      tasks: bodies.length,
+      concurrency: clients,
+      maxDurationMs: maxRunMs,
+      run: async (i) => {
+        const res = await fetch(url, { method: "POST", headers: { "content-type": "application/x-ndjson" }, body: bodies[i].body });
+        const text = await res.text();
+        if (res.status !== 200) throw new Error(`batch ${i}: HTTP ${res.status} ${text.slice(0, 200)}`);
+        expectAccepted((JSON.parse(text) as { results: EventResult[] }).results, bodies[i].n, `batch ${i}`);
+      },
+    });
+    if (load.firstError) throw load.firstError;
+    const sent = bodies.slice(0, load.completed).reduce((n, b) => n + b.n, 0);
+    const stored = await redis!.xlen(`${prefix}events`);
+    if (stored !== sent) throw new Error(`${sent} events acknowledged but ${stored} in the stream`);
+    const row = throughputRow("POST /events (ndjson) → Redis", clients, load, batchSize);
+    row.events = sent;
+    row.eventsPerSec = sent / (load.wallMs / 1000);
+    throughput.push(row);
+    console.error(`  ${label}: ${formatInt(row.eventsPerSec)} events/s, ack p99 ${formatMs(row.ackMs.p99)} ms`);
+  } catch (err) {
+    recordFailure(label, err);
+  } finally {
+    if (server) {
+      server.closeAllConnections();
+      await new Promise<void>((ok) => server!.close(() => ok()));
+    }
+    await log?.close();
+    await deleteKeysWithPrefix(redis!, prefix);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------- report
+function report(redisInfo: string): string {
+  const out: string[] = [];
+  const command = `npm run bench:events${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`;
+  out.push(`## Event ingestion benchmark (${new Date().toISOString()})`, "");
+  out.push(`- Command: \`${command}\``);
+  out.push(`- Machine: ${formatMachine(machine)}`);
+  out.push(`- ${redisInfo} at ${args.redis!.replace(/\/\/([^@/]*)@/, "//***@")}, same host`);
+  out.push(`- Events: ${formatInt(pool.length)} synthetic (${typeMix()}); generated in ${formatMs(genMs)} ms before timing; batches of ${batchSize}`);
+  out.push("");
+  if (throughput.length > 0) {
+    out.push("### Ingestion throughput and acknowledgement latency (closed loop, per batch)", "");
+    out.push(
+      markdownTable(
+        ["path", "clients", "events", "wall s", "events/s", "ack p50 ms", "ack p95 ms", "ack p99 ms", "ack max ms"],
+        throughput.map((r) => [
+          r.path,
+          r.clients,
+          formatInt(r.events),
+          (r.wallMs / 1000).toFixed(2),
+          formatInt(r.eventsPerSec),
+          formatMs(r.ackMs.p50),
+          formatMs(r.ackMs.p95),
+          formatMs(r.ackMs.p99),
+          formatMs(r.ackMs.max),
+        ]),
+      ),
+      "",
+    );
+  }
+  if (lag.length > 0) {
+    out.push("### End-to-end lag: `ingest()` call → readable via `StateStore.getUser` (Redis log → consumer → Redis state)", "");
+    out.push(
+      markdownTable(
+        ["consumer", "offered events/s", "achieved events/s", "events", "probes", "ack p50 ms", "ack p99 ms", "lag p50 ms", "lag p95 ms", "lag p99 ms", "lag max ms"],
+        lag.map((r) => [
+          r.consumer === "inline" ? "same event loop" : "worker thread",
+          formatInt(r.targetEventsPerSec),
+          formatInt(r.achievedEventsPerSec),
+          formatInt(r.events),
+          r.lagMs.count,
+          formatMs(r.ackMs.p50),
+          formatMs(r.ackMs.p99),
+          formatMs(r.lagMs.p50),
+          formatMs(r.lagMs.p95),
+          formatMs(r.lagMs.p99),
+          formatMs(r.lagMs.max),
+        ]),
+      ),
+      "",
+    );
+  }
+  out.push("### Targets", "");
+  const targets: string[][] = [];
+  const redisRows = throughput.filter((r) => r.path === "ingest → Redis Streams");
+  if (redisRows.length > 0) {
+    const best = redisRows.reduce((a, b) => (b.eventsPerSec > a.eventsPerSec ? b : a));
+    targets.push([
+      `≥ ${formatInt(TARGET_EVENTS_PER_SEC)} events/s into Redis, batches of ${batchSize}`,
+      `${formatInt(best.eventsPerSec)} events/s at ${best.clients} client(s), ack p99 ${formatMs(best.ackMs.p99)} ms`,
+      best.eventsPerSec >= TARGET_EVENTS_PER_SEC ? "PASS" : "MISS",
+    ]);
+  }
+  for (const r of lag) {
+    targets.push([
+      `p99 lag event → visible feature < ${formatInt(TARGET_LAG_P99_MS)} ms (${formatInt(r.targetEventsPerSec)} events/s offered, ${r.consumer === "inline" ? "consumer in the same event loop" : "consumer in a worker thread"})`,
+      `${formatMs(r.lagMs.p99)} ms (${formatInt(r.achievedEventsPerSec)} events/s achieved)`,
+      r.lagMs.p99 < TARGET_LAG_P99_MS ? "PASS" : "MISS",
+    ]);
+  }
+  out.push(markdownTable(["target", "measured", "result"], targets), "");
+  const mem = rss.stop();
+  out.push(`Peak RSS of the bench process (client, server and consumer in one process): ${formatInt(Math.max(mem.sampledPeakBytes, mem.processMaxBytes) / 2 ** 20)} MiB`);
+  if (failures.length > 0) out.push("", `**${failures.length} failure(s):**`, ...failures.map((f) => `- ${f}`));
+  return out.join("\n");
+}
+
+// ---------------------------------------------------------------------------------------------------- main
+let exitCode = 0;
+try {
+  redis = await connectRedis({ url: args.redis! });
+  reader = await connectRedis({ url: args.redis! });
+  await mkdir(scratchDir, { recursive: true });
+  const redisInfo = await redisDescription(redis);
+  console.error(`bench:events run ${runId}: ${formatInt(pool.length)} events generated in ${formatMs(genMs)} ms; ${redisInfo}`);
+  const warmStarted = performance.now();
+  await warmUp(Math.min(pool.length, 30 * batchSize));
+  console.error(`  warm-up: ${formatMs(performance.now() - warmStarted)} ms`);
+  if (!skip.has("redis")) for (const c of concurrencies) await benchIngest("redis", c);
+  if (!skip.has("file")) for (const c of concurrencies) await benchIngest("file", c);
+  if (!skip.has("lag")) for (const where of lagConsumers) for (const rate of lagRates) await benchLag(rate, where as "inline" | "worker");
+  if (!skip.has("http")) for (const c of httpConcurrencies) await benchHttp(c);
+  await cleanup();
+  const text = report(redisInfo);
+  console.log(text);
+  if (args.json) {
+    await writeFileAtomic(args.json, JSON.stringify({ runId, machine, redis: redisInfo, batchSize, throughput, lag, failures }, null, 2) + "\n");
+  }
+} catch (err) {
+  recordFailure("bench", err);
+} finally {
+  await cleanup();
+  if (failures.length > 0) {
+    console.error(`bench:events: ${failures.length} failure(s)`);
+    exitCode = 1;
+  }
+}
+process.exit(exitCode);

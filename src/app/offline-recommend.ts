@@ -1,0 +1,408 @@
+import { readFile, mkdtemp, rm, stat } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { ReelfeedConfig } from "../config";
+import { createCatalog } from "../data/catalog";
+import type { Dataset, Surface } from "../data/types";
+import { badFile, badInput, ReelfeedError } from "../errors";
+import { featureArtifactsFromJSON, type FeatureArtifacts } from "../features/artifacts";
+import type { FeedRequest, FeedService } from "../pipeline/feed-page";
+import type { FeedRuntime } from "../pipeline/types";
+import { createOnnxRuntimeSession, type OnnxRuntimeSession } from "../ranking/onnx-session";
+import { createOnnxRankerModel } from "../ranking/ranker-model";
+import { createOnnxUserTowerModel } from "../ranking/user-tower-model";
+import { createEmbeddedGraphStore } from "../stores/graph-store-embedded";
+import { loadVectors } from "../stores/open-stores";
+import { createMemoryStateStore } from "../stores/state-store-memory";
+import type { StateStore } from "../stores/state-store";
+import { createEmbeddedVectorIndex } from "../stores/vector-index-embedded";
+import type { VectorIndex } from "../stores/vector-index";
+import { BUNDLE_FILES, readMatrix } from "../training/bundle";
+import type { Recommender } from "../training/baselines/recommender";
+import type { EvaluationContext } from "../training/train-pipeline";
+import { createProgress, silentProgress, type Progress } from "../util/progress";
+import { bootstrapGraph } from "./graph-sync";
+import { loadRuntime } from "./runtime";
+import { createServingFeed } from "./serving-feed";
+import { applyHistory, bootstrapEvents } from "./state-bootstrap";
+
+/**
+ * The serving pipeline, offline: `reelfeed recommend` writes each user's feed as JSONL, and `funnelRecommenders`
+ * lets the training report score the whole funnel (sources → filters → ranker → re-rank stages) beside the
+ * two-tower model and the baselines, with the same metrics on the same users.
+ *
+ * Both run the feed exactly as the server wires it (createServingFeed: config's sources, stages, blend, budgets,
+ * plugins) with two deliberate differences from a live server, both so one user's list cannot depend on another's:
+ * - nothing is logged: batch lists were never shown to anyone, so they must not become impressions (training data)
+ *   or real-time state; the served-set bookkeeping (markServed) only touches the user being served;
+ * - everything is embedded and private to the run (memory state bootstrapped from the bundle's history, embedded
+ *   vectors and graph, a throwaway var directory): a configured Redis, Qdrant or Neo4j is never written to.
+ */
+
+/** Options of {@link recommendFile}. */
+export interface RecommendFileOptions {
+  /** The model bundle folder. */
+  bundle: string;
+  /** User ids, in output order (repeats allowed), or the path of a file with one id per line. */
+  users: readonly string[] | string;
+  /** Items per user. Pages of `config.server.maxPageSize` are requested until there are k. */
+  k: number;
+  config: ReelfeedConfig;
+  /** Where the JSONL goes (stdout for the CLI). Not closed. */
+  out: NodeJS.WritableStream;
+  /** Surface of every request. @default "home" */
+  surface?: Surface;
+  /** Request time, epoch ms. @default the clock at each request (as the server) */
+  now?: number;
+  /** Progress on stderr. @default silentProgress */
+  progress?: Progress;
+}
+
+export interface RecommendFileResult {
+  users: number;
+  /** Users the bundle does not know (no profile): they got the cold-start feed. */
+  coldStart: number;
+  /** Users who got fewer than k items (the catalog left too few after filters). */
+  short: number;
+  msPerUser: number;
+}
+
+/** Longest user id accepted from a users file; longer lines are not ids (a wrong file). */
+const MAX_USER_ID = 256;
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** Reads a users file: one id per line, blank lines skipped. BAD_FILE for a missing, empty or non-text file. */
+export async function readUsersFile(path: string): Promise<string[]> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    throw badFile(path, `cannot read the users file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  const ids: string[] = [];
+  text.split(/\r?\n/).forEach((line, i) => {
+    const id = line.trim();
+    if (id.length === 0) return;
+    const why = userIdProblem(id);
+    if (why) throw badFile(path, `not a user id (${why}): ${JSON.stringify(id.slice(0, 40))}`, i + 1);
+    ids.push(id);
+  });
+  if (ids.length === 0) throw badFile(path, "the users file holds no ids (expected one user id per line)");
+  return ids;
+}
+
+function userIdProblem(id: string): string | undefined {
+  if (id.length > MAX_USER_ID) return `longer than ${MAX_USER_ID} characters`;
+  if (CONTROL.test(id)) return "control characters";
+  return undefined;
+}
+
+async function resolveUsers(users: readonly string[] | string): Promise<readonly string[]> {
+  if (typeof users === "string") return readUsersFile(users);
+  if (users.length === 0) throw badInput("users", "no user ids given");
+  users.forEach((id, i) => {
+    const why = typeof id !== "string" || id.length === 0 ? "empty" : userIdProblem(id);
+    if (why) throw badInput("users", `users[${i}] is not a user id (${why})`);
+  });
+  return users;
+}
+
+/** The config an offline run uses: every backend embedded, state in a private var directory. */
+function offlineConfig(config: ReelfeedConfig, varDir: string): ReelfeedConfig {
+  return {
+    ...config,
+    paths: { ...config.paths, varDir },
+    backends: { ...config.backends, redisUrl: undefined, qdrantUrl: undefined, neo4jUri: undefined },
+  };
+}
+
+/** Writes one line, waiting for the stream to drain when its buffer is full (a slow pipe must not grow memory). */
+function writeLine(out: NodeJS.WritableStream, line: string): Promise<void> {
+  return new Promise((resolveWrite, reject) => {
+    const ok = out.write(line, (err?: Error | null) => (err ? reject(err) : undefined));
+    if (ok) resolveWrite();
+    else out.once("drain", () => resolveWrite());
+  });
+}
+
+export interface FeedListOptions {
+  userId: string;
+  k: number;
+  surface: Surface;
+  /** Request time; undefined: the feed's clock. */
+  now?: number;
+  /** Never returned (on top of what the pipeline filters itself). @default none */
+  exclude?: ReadonlySet<string>;
+  /** Largest page the feed accepts (config.server.maxPageSize). */
+  maxPageSize: number;
+}
+
+/**
+ * Up to k distinct video ids for one user from one ranked feed session: the first page, then its continuation pages
+ * (`after`), exactly as a client scrolling would get them.
+ */
+export async function feedList(feed: FeedService, options: FeedListOptions): Promise<string[]> {
+  const { userId, k, surface, now, exclude, maxPageSize } = options;
+  const items: string[] = [];
+  const got = new Set<string>();
+  let after: string | undefined;
+  // A page that adds nothing new ends the loop: the session is exhausted (or only excluded items are left).
+  for (;;) {
+    const request: FeedRequest = {
+      userId,
+      surface,
+      context: now === undefined ? {} : { now },
+      first: Math.min(maxPageSize, Math.max(1, k - items.length)),
+      after,
+      debug: false,
+    };
+    const page = await feed.feed(request);
+    let added = 0;
+    for (const item of page.items) {
+      const id = item.video.id;
+      if (got.has(id) || exclude?.has(id)) continue;
+      got.add(id);
+      items.push(id);
+      added++;
+      if (items.length >= k) return items;
+    }
+    if (!page.hasNextPage || !page.endCursor || page.items.length === 0) return items;
+    if (added === 0 && !page.items.some((i) => exclude?.has(i.video.id))) return items;
+    after = page.endCursor;
+  }
+}
+
+/**
+ * `reelfeed recommend`: loads the bundle's runtime, serves each user's feed offline and writes
+ * `{"userId":"...","items":["<video id>", ...]}` per user, in input order, with the dataset's own ids. An unknown
+ * user gets the cold-start feed (the pipeline's popular / trending / fresh sources), as on the server.
+ */
+export async function recommendFile(options: RecommendFileOptions): Promise<RecommendFileResult> {
+  const { bundle, k, config, out, surface = "home", now, progress = silentProgress } = options;
+  if (!Number.isInteger(k) || k <= 0) throw badInput("k", `expected a positive integer, got ${k}`);
+  const users = await resolveUsers(options.users);
+  const bundleDir = resolve(bundle);
+  const varDir = await mkdtemp(join(tmpdir(), "reelfeed-recommend-"));
+  try {
+    const offline = offlineConfig(config, varDir);
+    const loaded = await loadRuntime({ bundleDir, config: offline, progress });
+    try {
+      // The feed without an ingestor: the very wiring the server uses, minus impression logging (see top).
+      const { feed } = await createServingFeed({ runtime: loaded.runtime, config: offline });
+      const step = progress.step(`recommend: ${users.length} users, k = ${k}`, users.length);
+      const started = performance.now();
+      let coldStart = 0;
+      let short = 0;
+      for (const userId of users) {
+        if (!loaded.catalog.user(userId)) coldStart++;
+        const items = await feedList(feed, { userId, k, surface, now, maxPageSize: config.server.maxPageSize });
+        if (items.length < k) short++;
+        await writeLine(out, `${JSON.stringify({ userId, items })}\n`);
+        step.tick();
+      }
+      const msPerUser = (performance.now() - started) / users.length;
+      step.done(`${coldStart} cold-start, ${short} short of k, ${msPerUser.toFixed(1)} ms/user`);
+      return { users: users.length, coldStart, short, msPerUser };
+    } finally {
+      await loaded.close();
+    }
+  } finally {
+    await rm(varDir, { recursive: true, force: true });
+  }
+}
+
+// Funnel evaluation ---------------------------------------------------------------------------------------------
+
+/** Options of {@link funnelRecommenders}. */
+export interface FunnelOptions {
+  /** Surface of the evaluation requests. @default "home" */
+  surface?: Surface;
+  /** Where the set-up steps and the leakage warning go. @default createProgress() (stderr) */
+  progress?: Progress;
+}
+
+/** The funnel as a retrieval model; `close` releases its ONNX sessions and stores (the evaluator never calls it). */
+export type FunnelRecommender = Recommender & {
+  /** True when the models were fitted on events at or after `testFrom` (see funnelRecommenders). */
+  readonly leaky: boolean;
+  /** The point-in-time runtime it serves from (for inspection). */
+  readonly runtime: FeedRuntime;
+  close(): Promise<void>;
+};
+
+/**
+ * One recommender, `funnel`, that answers with the full serving pipeline over the model files at `ctx.bundleDir`,
+ * point-in-time: the state store and social graph hold only the history before `ctx.testFrom`, every request is
+ * made at `now = ctx.testFrom`, and the evaluator's `exclude` (what each user consumed before) joins the user's
+ * seen set, so the pipeline refills past them as it does past anything seen.
+ *
+ * Leakage: the callback runs while the bundle is being written, with the *shipped* models. When they were refit on
+ * all data (TrainOptions.refit, the CLI default) they learned from the test period, and the funnel's numbers are
+ * optimistic; it is then named `funnelRefit` and a warning says why. The clean comparison is a bundle trained with
+ * refit off, or an evaluation context whose `bundleDir` holds the evaluation-phase models (see
+ * docs/feedback-loop.md).
+ *
+ * Reads only model files from `ctx.bundleDir` (no manifest: it is not written yet when the callback runs) and
+ * the data from `ctx.dataset`. The catalog is the full one, like the other models in the report.
+ */
+export async function funnelRecommenders(ctx: EvaluationContext, config: ReelfeedConfig, options: FunnelOptions = {}): Promise<Recommender[]> {
+  return [await createFunnelRecommender(ctx, config, options)];
+}
+
+export async function createFunnelRecommender(ctx: EvaluationContext, config: ReelfeedConfig, options: FunnelOptions = {}): Promise<FunnelRecommender> {
+  const { surface = "home", progress = createProgress() } = options;
+  const { dataset, bundleDir, testFrom } = ctx;
+  if (!Number.isFinite(testFrom)) throw badInput("testFrom", `expected epoch milliseconds, got ${testFrom}`);
+  const artifacts = await readArtifactsLenient(join(bundleDir, BUNDLE_FILES.features));
+  const leaky = !(artifacts.fittedUntil <= testFrom);
+  if (leaky) {
+    progress.log(
+      `! funnel evaluation: the models in ${bundleDir} were fitted on events up to ${isoOrAll(artifacts.fittedUntil)}, after the test ` +
+        `period began (${new Date(testFrom).toISOString()}): they saw the test positives, so the funnel's numbers are optimistic. ` +
+        `Reported as "funnelRefit"; train with --no-refit for a clean funnel evaluation.`,
+    );
+  }
+  const closers: Array<() => Promise<unknown>> = [];
+  const close = async (): Promise<void> => {
+    for (const c of closers.splice(0).reverse()) await c().catch(() => undefined);
+  };
+  try {
+    const runtime = await pointInTimeRuntime({ dataset, bundleDir, until: testFrom, artifacts, config, progress, closers });
+    const extraSeen = new Map<string, ReadonlySet<string>>();
+    const state = withExtraSeen(runtime.state, extraSeen);
+    const { feed } = await createServingFeed({ runtime: { ...runtime, state }, config });
+    progress.log(`funnel evaluation: full pipeline at now = ${new Date(testFrom).toISOString()} over history before it`);
+    return {
+      name: leaky ? "funnelRefit" : "funnel",
+      leaky,
+      runtime,
+      fit: () => undefined,
+      // The evaluator awaits each list (RetrievalModel allows a promise); the Recommender type predates async models.
+      recommend: (async (userId: string, k: number, exclude: ReadonlySet<string>) => {
+        extraSeen.set(userId, exclude);
+        try {
+          return await feedList(feed, { userId, k, surface, now: testFrom, exclude, maxPageSize: config.server.maxPageSize });
+        } finally {
+          extraSeen.delete(userId);
+        }
+      }) as unknown as Recommender["recommend"],
+      close,
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+function isoOrAll(t: number): string {
+  return Number.isFinite(t) && t < 8.64e15 ? new Date(t).toISOString() : "the end of the data (refit on all of it)";
+}
+
+/**
+ * Feature artifacts of a refit bundle record `fittedUntil: Infinity`, which JSON writes as null; read that as
+ * "all data" instead of failing, so the leakage check can say so.
+ */
+async function readArtifactsLenient(path: string): Promise<FeatureArtifacts> {
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(await readFile(path, "utf8")) as Record<string, unknown>;
+  } catch (err) {
+    throw new ReelfeedError("BAD_BUNDLE", `${path}: cannot read feature artifacts: ${(err as Error).message}`, { path });
+  }
+  if (json && typeof json === "object" && json.fittedUntil === null) json = { ...json, fittedUntil: Number.POSITIVE_INFINITY };
+  return featureArtifactsFromJSON(json, path);
+}
+
+/** The state store with extra "seen" videos per user layered on (never written into the store). */
+function withExtraSeen(store: StateStore, extra: ReadonlyMap<string, ReadonlySet<string>>): StateStore {
+  return {
+    kind: store.kind,
+    apply: (events, videoOf) => store.apply(events, videoOf),
+    getUser: (userId) => store.getUser(userId),
+    getVideos: (ids) => store.getVideos(ids),
+    getRelations: (userId) => store.getRelations(userId),
+    async getSeen(userId) {
+      const seen = new Set(await store.getSeen(userId));
+      for (const id of extra.get(userId) ?? []) seen.add(id);
+      return seen;
+    },
+    markServed: (userId, ids, ts) => store.markServed(userId, ids, ts),
+    trending: (country, limit, now) => store.trending(country, limit, now),
+    close: () => store.close(),
+  };
+}
+
+interface PointInTimeOptions {
+  dataset: Dataset;
+  bundleDir: string;
+  until: number;
+  artifacts: FeatureArtifacts;
+  config: ReelfeedConfig;
+  progress: Progress;
+  closers: Array<() => Promise<unknown>>;
+}
+
+/**
+ * A FeedRuntime over a bundle's model files with the world as it was at `until`: memory state and embedded graph
+ * fed only the history before it (through the same bootstrap functions the server uses), embedded vector indexes,
+ * ONNX sessions on the configured providers, the ranker's video features read from that same point-in-time state.
+ */
+async function pointInTimeRuntime(o: PointInTimeOptions): Promise<FeedRuntime> {
+  const { dataset, bundleDir, until, artifacts, config, progress, closers } = o;
+  const history = dataset.events.filter((e) => e.ts < until);
+  const catalog = createCatalog(dataset);
+  const videoOf = (id: string) => catalog.video(id);
+
+  const videoIdsPath = join(bundleDir, BUNDLE_FILES.videoIds);
+  if (!existsSync(videoIdsPath)) throw new ReelfeedError("BAD_BUNDLE", `${bundleDir}: missing ${BUNDLE_FILES.videoIds}`, { path: videoIdsPath });
+  const videoIds = JSON.parse(await readFile(videoIdsPath, "utf8")) as string[];
+  const vectors: FeedRuntime["vectors"] = {};
+  for (const [key, file] of [
+    ["twoTower", BUNDLE_FILES.videoEmbeddings],
+    ["content", BUNDLE_FILES.contentEmbeddings],
+  ] as const) {
+    const path = join(bundleDir, file);
+    if (!existsSync(path) || videoIds.length === 0) continue;
+    const dim = (await stat(path)).size / 4 / videoIds.length;
+    if (!Number.isInteger(dim) || dim < 1) throw new ReelfeedError("BAD_BUNDLE", `${path}: size does not fit ${videoIds.length} videos`, { path });
+    const index: VectorIndex = createEmbeddedVectorIndex({ dim });
+    await loadVectors(index, videoIds, await readMatrix(path, videoIds.length, dim));
+    closers.push(() => index.close());
+    vectors[key] = index;
+  }
+
+  const graph = createEmbeddedGraphStore();
+  closers.push(() => graph.close());
+  await bootstrapGraph(graph, { follows: dataset.follows.filter((f) => f.ts < until), events: history, progress: silentProgress });
+  const state = createMemoryStateStore();
+  closers.push(() => state.close());
+  await applyHistory({ store: state, events: bootstrapEvents({ events: history, subscriptions: dataset.subscriptions.filter((s) => s.ts < until) }), videoOf, progress });
+
+  const open = async (name: string, file: string): Promise<OnnxRuntimeSession> => {
+    const session = await createOnnxRuntimeSession({
+      model: join(bundleDir, file),
+      executionProviders: config.ranking.executionProviders,
+      name,
+      log: (m) => progress.log(m),
+    });
+    closers.push(() => session.release());
+    return session;
+  };
+  const userTower = await createOnnxUserTowerModel({
+    session: await open("user-tower", BUNDLE_FILES.userTower),
+    artifacts,
+    microBatchWindowMs: config.ranking.microBatchWindowMs,
+    maxBatchRows: config.ranking.maxBatchRows,
+  });
+  const ranker = createOnnxRankerModel({
+    session: await open("ranker", BUNDLE_FILES.ranker),
+    artifacts,
+    version: "funnel-evaluation",
+    state,
+    microBatchWindowMs: config.ranking.microBatchWindowMs,
+    maxBatchRows: config.ranking.maxBatchRows,
+  });
+  return { catalog, state, graph, vectors, models: { userTower, ranker }, modelVersion: "funnel-evaluation" };
+}

@@ -1,0 +1,431 @@
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Redis } from "ioredis";
+import type { ReelfeedConfig } from "../config";
+import { createCatalog, type Catalog } from "../data/catalog";
+import { loadDataset } from "../data/load-dataset";
+import type { Dataset } from "../data/types";
+import { ReelfeedError } from "../errors";
+import { createEventConsumer, type EventConsumer } from "../events/consumer";
+import { compareCursors } from "../events/cursor";
+import { createIngestor } from "../events/ingest";
+import type { EventIngestor } from "../events/ingestor";
+import { loadFeatureArtifacts, type FeatureArtifacts } from "../features/artifacts";
+import { loadContentModel, type ContentModel } from "../features/content-embeddings";
+import type { PipelineFeedService } from "../pipeline/feed-pipeline";
+import type { PipelineDefinition } from "../pipeline/pipeline-definition";
+import type { FeedQuery, FeedRuntime } from "../pipeline/types";
+import { createOnnxRuntimeSession, type OnnxRuntimeSession } from "../ranking/onnx-session";
+import { createOnnxRankerModel, type OnnxRankerModel } from "../ranking/ranker-model";
+import { createOnnxUserTowerModel, type OnnxUserTowerModel } from "../ranking/user-tower-model";
+import { BUNDLE_FILES, readManifest, readMatrix, type BundleManifest } from "../training/bundle";
+import { createFileEventLog } from "../stores/event-log-file";
+import type { EventLog } from "../stores/event-log";
+import { createRedisEventLog } from "../stores/event-log-redis";
+import type { GraphStore } from "../stores/graph-store";
+import { loadVectors, openGraphStore, openVectorIndex } from "../stores/open-stores";
+import { createRedisClient, redactUrl, waitForRedis } from "../stores/redis-client";
+import { createMemoryStateStore } from "../stores/state-store-memory";
+import { createRedisStateStore } from "../stores/state-store-redis";
+import type { StateStore } from "../stores/state-store";
+import type { VectorIndex } from "../stores/vector-index";
+import type { CheckpointedStateStore } from "../events/checkpointed-store";
+import type { Progress } from "../util/progress";
+import { silentProgress } from "../util/progress";
+import { applyToGraph, bootstrapGraph } from "./graph-sync";
+import { createServingFeed, type ServingFeedOptions } from "./serving-feed";
+import { applyHistory, bootstrapEvents, bootstrapRedisState, otherBootstraps } from "./state-bootstrap";
+
+/**
+ * Everything a serving process holds, loaded from one model bundle: catalog and history (the bundle's data/),
+ * feature artifacts, vector indexes, social graph, real-time state, ONNX models, the durable event log with its
+ * ingestor and consumer, and the feed service over all of it. Start-up order follows the data dependencies:
+ *
+ *   manifest → data/ (catalog + history) → artifacts, content model → vector indexes (bulk-loaded)
+ *   → graph (follows + engagements of the history) → state store (history applied once) → ONNX sessions
+ *   → event log → ingestor + consumer (new events → state, graph) → pipeline + feed service (impressions → log)
+ *
+ * Backends come from config alone: Redis (state + event log) when `backends.redisUrl`, Qdrant / Neo4j when their
+ * URLs are set, embedded otherwise. A configured Redis that is down at start-up does not stop the server: after a
+ * bounded wait it serves degraded (every request says STATE_UNAVAILABLE, events are buffered to a local file log),
+ * and the state bootstrap and the consumer start by themselves once Redis answers.
+ */
+export interface LoadRuntimeOptions {
+  /** The model bundle folder (manifest.json, models, embeddings, data/). */
+  bundleDir: string;
+  config: ReelfeedConfig;
+  /** Progress of the slow steps (data, vectors, state bootstrap). @default silentProgress */
+  progress?: Progress;
+  /** Serve this catalog instead of the bundle's (a catalog service, tests). @default createCatalog(bundle data) */
+  catalogOverride?: Catalog;
+  /**
+   * Prefix of every Redis key (state and event stream), so several deployments or test runs can share a Redis.
+   * @default process.env.REELFEED_REDIS_PREFIX ?? "rf:"
+   */
+  redisKeyPrefix?: string;
+  /** How long start-up waits for a configured Redis before serving degraded, ms. @default 3000 */
+  redisConnectTimeoutMs?: number;
+  /** Folder of plugin folders. @default "plugins" (working directory) */
+  pluginsDir?: string;
+  /** Consumer pause when caught up, ms. @default 50 */
+  consumerPollMs?: number;
+  /** Non-fatal errors (consumer retries, impression logging, Redis connection). @default a throttled console.warn */
+  onError?: (error: unknown, where: string) => void;
+  /** Feed-service settings config does not carry (state read budget, session TTL, ...). @default {} */
+  service?: ServingFeedOptions["service"];
+}
+
+export interface LoadedRuntime {
+  runtime: FeedRuntime;
+  feed: PipelineFeedService;
+  definition: PipelineDefinition;
+  catalog: Catalog;
+  /** The bundle's data: catalog and history the state was bootstrapped from. */
+  dataset: Dataset;
+  manifest: BundleManifest;
+  artifacts: FeatureArtifacts;
+  contentModel?: ContentModel;
+  ingestor: EventIngestor;
+  consumer: EventConsumer;
+  log: EventLog;
+  state: StateStore;
+  graph: GraphStore;
+  /** The Redis client when `backends.redisUrl` is set. */
+  redis?: Redis;
+  /** ONNX Runtime sessions, for /health (provider in use, providers skipped). */
+  sessions: { userTower?: OnnxRuntimeSession; ranker?: OnnxRuntimeSession };
+  /**
+   * Resolves once the state is bootstrapped and the consumer runs. At once in embedded mode; with a Redis that was
+   * down at start-up, when it comes back (so it may stay pending).
+   */
+  ready: Promise<void>;
+  /** True once `ready` resolved. */
+  isReady(): boolean;
+  /** Stops the consumer, then closes the log, stores and sessions. Idempotent. */
+  close(): Promise<void>;
+}
+
+const DEFAULT_PREFIX = "rf:";
+
+/** Sessions are cheap to leave to process exit, but a clean close lets tests open many runtimes in one process. */
+async function releaseAll(closers: Array<() => Promise<unknown> | unknown>, onError: (e: unknown, where: string) => void): Promise<void> {
+  for (const close of closers) {
+    try {
+      await close();
+    } catch (err) {
+      onError(err, "close");
+    }
+  }
+}
+
+/** One warning per distinct message per minute: a Redis outage must not print a line per request. */
+function throttledWarn(): (error: unknown, where: string) => void {
+  const last = new Map<string, number>();
+  return (error, where) => {
+    const message = `${where}: ${error instanceof Error ? error.message : String(error)}`;
+    const now = Date.now();
+    if ((last.get(message) ?? 0) > now - 60_000) return;
+    last.set(message, now);
+    console.warn(`reelfeed: ${message}`);
+  };
+}
+
+async function openVectors(
+  config: ReelfeedConfig,
+  bundleDir: string,
+  manifest: BundleManifest,
+  videoIds: string[],
+  progress: Progress,
+): Promise<{ twoTower?: VectorIndex; content?: VectorIndex }> {
+  const out: { twoTower?: VectorIndex; content?: VectorIndex } = {};
+  const specs = [
+    { key: "twoTower" as const, name: "videos", file: manifest.embeddings.twoTower, dim: manifest.embeddings.twoTowerDim },
+    { key: "content" as const, name: "content", file: manifest.embeddings.content, dim: manifest.embeddings.contentDim },
+  ];
+  for (const spec of specs) {
+    if (!spec.file || !spec.dim || !existsSync(join(bundleDir, spec.file))) {
+      progress.log(`vectors: the bundle has no ${spec.key} embeddings; sources that need them are disabled`);
+      continue;
+    }
+    const step = progress.step(`vectors: ${spec.key} ${videoIds.length} × ${spec.dim}`);
+    const matrix = await readMatrix(join(bundleDir, spec.file), videoIds.length, spec.dim);
+    // On Qdrant one collection per bundle version: a restart of the same version finds its vectors in place and
+    // skips the upload; the embedded index is always bulk-loaded (one copy + index build).
+    const name = config.backends.qdrantUrl ? `${spec.name}-${manifest.version}` : spec.name;
+    const index = await openVectorIndex(config, { name, dim: spec.dim });
+    if (index.kind === "embedded" || (await index.size()) !== videoIds.length) await loadVectors(index, videoIds, matrix);
+    step.done(`${index.kind}`);
+    out[spec.key] = index;
+  }
+  return out;
+}
+
+export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRuntime> {
+  const {
+    bundleDir,
+    config,
+    progress = silentProgress,
+    catalogOverride,
+    redisKeyPrefix = process.env.REELFEED_REDIS_PREFIX || DEFAULT_PREFIX,
+    redisConnectTimeoutMs = 3000,
+    pluginsDir,
+    consumerPollMs = 50,
+    onError = throttledWarn(),
+    service,
+  } = options;
+  const started = Date.now();
+  const closers: Array<() => Promise<unknown> | unknown> = [];
+  const fail = async (err: unknown): Promise<never> => {
+    await releaseAll(closers.reverse(), onError);
+    throw err;
+  };
+
+  try {
+    const manifest = await readManifest(bundleDir);
+    progress.log(`bundle ${manifest.version} (${manifest.source}) from ${bundleDir}`);
+
+    const dataDir = join(bundleDir, BUNDLE_FILES.data);
+    if (!existsSync(dataDir)) {
+      throw new ReelfeedError("BAD_BUNDLE", `${dataDir}: the bundle has no data/ folder (train with includeData) — the server bootstraps its catalog and history from it`, { path: dataDir });
+    }
+    const { dataset } = await loadDataset(dataDir, { format: "generic", progress });
+    const catalog = catalogOverride ?? createCatalog(dataset);
+    const videoOf = (id: string) => catalog.video(id);
+    progress.log(`data: ${dataset.users.length} users, ${dataset.videos.length} videos, ${dataset.events.length} history events`);
+
+    const artifacts = await loadFeatureArtifacts(join(bundleDir, BUNDLE_FILES.features));
+    const contentModelPath = join(bundleDir, BUNDLE_FILES.contentModel);
+    const contentModel = existsSync(contentModelPath) ? await loadContentModel(contentModelPath) : undefined;
+
+    const videoIds = JSON.parse(await readFile(join(bundleDir, manifest.embeddings.videoIds), "utf8")) as string[];
+    if (!Array.isArray(videoIds)) throw new ReelfeedError("BAD_BUNDLE", `${join(bundleDir, manifest.embeddings.videoIds)}: expected a JSON list of ids`);
+    const vectors = await openVectors(config, bundleDir, manifest, videoIds, progress);
+    for (const index of Object.values(vectors)) closers.push(() => index.close());
+
+    // Graph: the history's follows and engagements. Neo4j keeps them across restarts, but its store has no
+    // "already loaded" marker, so it is replayed too (MERGE makes edges idempotent; engagement counts grow).
+    const graph = await openGraphStore(config);
+    closers.push(() => graph.close());
+    await bootstrapGraph(graph, { follows: dataset.follows, events: dataset.events, progress });
+
+    // Real-time state and the durable log.
+    let redis: Redis | undefined;
+    let state: CheckpointedStateStore;
+    let log: EventLog;
+    const redisUrl = config.backends.redisUrl;
+    if (redisUrl) {
+      let wasDown = false;
+      redis = createRedisClient({
+        url: redisUrl,
+        onError: (err) => {
+          wasDown = true;
+          onError(err, `redis ${redactUrl(redisUrl)}`);
+        },
+      });
+      const client = redis;
+      client.on("ready", () => {
+        if (wasDown) progress.log(`redis ${redactUrl(redisUrl)}: connected again`);
+        wasDown = false;
+      });
+      closers.push(() => client.quit().catch(() => client.disconnect()));
+      state = createRedisStateStore({ redis, keyPrefix: redisKeyPrefix });
+      log = await createRedisEventLog({ redis, keyPrefix: redisKeyPrefix, bufferDir: join(config.paths.varDir, "redis-buffer"), onError: (e) => onError(e, "redis event log replay") });
+    } else {
+      state = createMemoryStateStore();
+      log = await createFileEventLog({ dir: join(config.paths.varDir, "events"), segmentBytes: config.events.segmentBytes });
+    }
+    closers.push(() => state.close());
+    closers.push(() => log.close());
+
+    // ONNX models, on the configured execution providers, micro-batched.
+    const sessions: LoadedRuntime["sessions"] = {};
+    const openSession = async (name: string, file: string) => {
+      const session = await createOnnxRuntimeSession({
+        model: join(bundleDir, file),
+        executionProviders: config.ranking.executionProviders,
+        name,
+        log: (m) => progress.log(m),
+      });
+      closers.push(() => session.release());
+      return session;
+    };
+    sessions.userTower = await openSession("user-tower", manifest.models.userTower.file);
+    const userTower: OnnxUserTowerModel = await createOnnxUserTowerModel({
+      session: sessions.userTower,
+      artifacts,
+      microBatchWindowMs: config.ranking.microBatchWindowMs,
+      maxBatchRows: config.ranking.maxBatchRows,
+    });
+    sessions.ranker = await openSession("ranker", manifest.models.ranker.file);
+    const ranker: OnnxRankerModel = createOnnxRankerModel({
+      session: sessions.ranker,
+      artifacts,
+      version: manifest.version,
+      heads: manifest.models.ranker.heads,
+      // Video aggregates are ranker features; when the state store is down the ranker still scores with the rest
+      // (the request already reports STATE_UNAVAILABLE) instead of the whole page falling back to source order.
+      state: {
+        getVideos: (ids) => state.getVideos(ids).catch((err: unknown) => (onError(err, "ranker video features"), new Map())),
+      },
+      microBatchWindowMs: config.ranking.microBatchWindowMs,
+      maxBatchRows: config.ranking.maxBatchRows,
+    });
+    progress.log(`models: user tower dim ${userTower.dim} and ranker [${ranker.heads.join(", ")}] on ${ranker.executionProvider}`);
+
+    await warmUp({ userTower, ranker, vectors, catalog, progress, onError });
+
+    const runtime: FeedRuntime = { catalog, state, graph, vectors, models: { userTower, ranker }, modelVersion: manifest.version };
+
+    // Events: ingestor → log → consumer → state + graph.
+    const consumer = createEventConsumer({
+      log,
+      store: state,
+      videoOf,
+      onEvents: async (events) => void (await applyToGraph(graph, events)),
+      pollMs: consumerPollMs,
+      onError: (e) => onError(e, "event consumer"),
+    });
+    closers.push(() => consumer.stop());
+    const ingestor = createIngestor({
+      log,
+      maxBatch: config.server.maxEventBatch,
+      validation: { maxFutureSkewMs: config.events.maxFutureSkewMs, horizonDays: config.events.horizonDays },
+      onAccepted: () => consumer.nudge(),
+    });
+
+    const { feed, definition } = await createServingFeed({ runtime, config, ingestor, pluginsDir, progress, onError, service });
+
+    // State bootstrap + consumer start: now in embedded mode; with Redis, as soon as it answers.
+    const history = bootstrapEvents(dataset);
+    let closed = false;
+    let readyFlag = false;
+    const startEvents = async (): Promise<void> => {
+      if (redis) {
+        const others = await otherBootstraps(redis, redisKeyPrefix, manifest.dataFingerprint);
+        if (others.length > 0) {
+          progress.log(`! state (redis): prefix ${redisKeyPrefix} already holds the history of other data (${others.map((o) => o.slice(0, 8)).join(", ")}); use a separate key prefix per dataset`);
+        }
+        const outcome = await bootstrapRedisState({ redis, keyPrefix: redisKeyPrefix, dataId: manifest.dataFingerprint, store: state, events: history, videoOf, progress });
+        if (outcome === "timed-out") progress.log(`! state (redis): another process is still bootstrapping ${redisKeyPrefix}; serving meanwhile`);
+        else if (outcome !== "applied") progress.log(`state (redis): history already applied under ${redisKeyPrefix}`);
+        // The consumer resumes from the checkpoint stored with the Redis state; an in-process graph lost the
+        // events before it, so replay those into the graph only.
+        const checkpoint = await state.checkpoint();
+        if (graph.kind === "embedded" && checkpoint !== undefined) await replayGraphUntil(log, graph, checkpoint, progress);
+      } else {
+        // The memory store starts empty: history first, then the consumer replays the log from its start.
+        await applyHistory({ store: state, events: history, videoOf, progress });
+      }
+      if (closed) return;
+      await consumer.start();
+      readyFlag = true;
+    };
+
+    let ready: Promise<void>;
+    if (redis && !(await waitForRedis(redis, redisConnectTimeoutMs))) {
+      progress.log(
+        `! redis ${redactUrl(redisUrl!)} is unreachable: serving degraded (empty real-time state, STATE_UNAVAILABLE; ` +
+          `events buffered locally). State bootstrap and event consumption start when it answers.`,
+      );
+      const client = redis;
+      ready = new Promise<void>((resolve) => {
+        const attempt = (): void => {
+          if (closed) return;
+          startEvents().then(resolve, (err: unknown) => {
+            onError(err, "deferred state bootstrap");
+            client.once("ready", attempt);
+          });
+        };
+        client.once("ready", attempt);
+      });
+    } else {
+      await startEvents();
+      ready = Promise.resolve();
+    }
+
+    progress.log(`runtime ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    let closing: Promise<void> | undefined;
+    return {
+      runtime,
+      feed,
+      definition,
+      catalog,
+      dataset,
+      manifest,
+      artifacts,
+      contentModel,
+      ingestor,
+      consumer,
+      log,
+      state,
+      graph,
+      redis,
+      sessions,
+      ready,
+      isReady: () => readyFlag,
+      close: () =>
+        (closing ??= (async () => {
+          closed = true;
+          await releaseAll([...closers].reverse(), onError);
+        })()),
+    };
+  } catch (err) {
+    return fail(err);
+  }
+}
+
+/** Applies the log's graph events up to `until` (inclusive) to the graph. */
+async function replayGraphUntil(log: EventLog, graph: GraphStore, until: string, progress: Progress): Promise<void> {
+  const step = progress.step("graph: replaying logged events up to the state checkpoint");
+  let cursor: string | undefined;
+  for (;;) {
+    const recs = await log.read(cursor, 1000);
+    const upto = recs.filter((r) => compareCursors(r.cursor, until) <= 0);
+    if (upto.length > 0) await applyToGraph(graph, upto.map((r) => r.event));
+    step.tick(upto.length);
+    if (upto.length < recs.length || recs.length < 1000) break;
+    cursor = recs[recs.length - 1].cursor;
+  }
+  step.done();
+}
+
+/**
+ * One throw-away pass through the models and indexes before the first request: ONNX Runtime and V8 do their lazy
+ * work (kernel selection, JIT) on the first calls, which otherwise lands on the first user's request and blows its
+ * source budget (a 40 ms TwoTower timeout on a cold process). Read-only: no page is served, nothing is logged.
+ */
+async function warmUp(options: {
+  userTower: OnnxUserTowerModel;
+  ranker: OnnxRankerModel;
+  vectors: { twoTower?: VectorIndex; content?: VectorIndex };
+  catalog: Catalog;
+  progress: Progress;
+  onError: (error: unknown, where: string) => void;
+}): Promise<void> {
+  const { userTower, ranker, vectors, catalog, progress, onError } = options;
+  const started = Date.now();
+  const query: FeedQuery = {
+    userId: "__reelfeed_warmup__",
+    surface: "home",
+    context: { device: "unknown", now: Date.now(), sessionVideoIds: [] },
+    relations: { notInterested: [], blockedCreators: [], reported: [], subscriptions: [], follows: [] },
+    seen: new Set(),
+    pageSize: 20,
+  };
+  try {
+    const videos = catalog.newest().slice(0, 500);
+    for (let round = 0; round < 3; round++) {
+      const embedding = await userTower.embed(query);
+      if (vectors.twoTower) await vectors.twoTower.search(embedding, 300);
+      if (vectors.content && videos[0]) {
+        const seed = await vectors.content.get(videos[0].id);
+        if (seed) await vectors.content.search(seed, 150);
+      }
+      await ranker.score(query, videos);
+    }
+    progress.log(`warm-up: models and indexes exercised in ${Date.now() - started} ms`);
+  } catch (err) {
+    onError(err, "warm-up");
+  }
+}

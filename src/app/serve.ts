@@ -1,0 +1,158 @@
+import { existsSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { ReelfeedConfig } from "../config";
+import { createEventsHttpHandler } from "../events/http-endpoint";
+import { startServer, type RunningServer } from "../server";
+import { activeBundlePath, registerBundle } from "../training/registry";
+import type { Progress } from "../util/progress";
+import { createProgress } from "../util/progress";
+import { loadRuntime, type LoadedRuntime, type LoadRuntimeOptions } from "./runtime";
+import { createRuntimeHealth } from "./runtime-health";
+
+/**
+ * `reelfeed serve` / `npm start`: find (or build) a model bundle, load the runtime over it, and serve GraphQL, the
+ * IDE, /health, /metrics and POST /events until SIGINT/SIGTERM.
+ *
+ * Which bundle, first match wins: the --bundle flag, config paths.bundle (REELFEED_BUNDLE), the registry's active
+ * bundle in the var directory. With none, a fresh clone still starts: it trains one from paths.bootstrapData
+ * (MovieLens small by default) — or, when that folder is missing, from a synthetic platform — registers it and
+ * serves it. Later starts find it in the registry.
+ */
+
+/** Synthetic platform trained when there is no bundle and no bootstrap data. */
+export const BOOTSTRAP_SYNTHETIC = { users: 1000, videos: 2000, days: 30 } as const;
+
+export type BundleChoice =
+  | { kind: "existing"; path: string; from: "flag" | "config" | "registry" }
+  | { kind: "train"; out: string; data: string; reason: string }
+  | { kind: "train"; out: string; synthetic: { users: number; videos: number; days: number }; reason: string };
+
+/** Where the served bundle comes from. Pure apart from reading the registry and checking the bootstrap folder. */
+export function resolveBundle(options: { flag?: string; config: ReelfeedConfig }): BundleChoice {
+  const { flag, config } = options;
+  if (flag) return { kind: "existing", path: resolve(flag), from: "flag" };
+  if (config.paths.bundle) return { kind: "existing", path: resolve(config.paths.bundle), from: "config" };
+  const active = activeBundlePath(config.paths.varDir);
+  if (active) return { kind: "existing", path: active, from: "registry" };
+  const out = bootstrapBundleDir(config);
+  const data = resolve(config.paths.bootstrapData);
+  const none = `no model bundle yet (no --bundle, no REELFEED_BUNDLE, no active bundle in ${resolve(config.paths.varDir)}/registry.json)`;
+  if (existsSync(data) && statSync(data).isDirectory()) {
+    return { kind: "train", out, data, reason: `${none}: training one from ${data} first` };
+  }
+  const { users, videos, days } = BOOTSTRAP_SYNTHETIC;
+  return {
+    kind: "train",
+    out,
+    synthetic: { ...BOOTSTRAP_SYNTHETIC },
+    reason: `${none}, and the bootstrap data folder ${data} does not exist: training on a synthetic platform (${users} users, ${videos} videos, ${days} days) first`,
+  };
+}
+
+/** The bundle folder to serve: the chosen one, or a freshly trained and registered one. */
+export async function ensureBundle(choice: BundleChoice, config: ReelfeedConfig, progress: Progress): Promise<string> {
+  if (choice.kind === "existing") {
+    progress.log(`serving bundle ${choice.path} (from ${choice.from === "flag" ? "--bundle" : choice.from === "config" ? "paths.bundle / REELFEED_BUNDLE" : "the registry's active bundle"})`);
+    return choice.path;
+  }
+  progress.log(`reelfeed: ${choice.reason} (this happens once; later starts reuse it)`);
+  const { trainBundle } = await import("../training/train-pipeline");
+  const started = Date.now();
+  await trainBundle({ ...("data" in choice ? { data: choice.data } : { synthetic: choice.synthetic }), out: choice.out, progress });
+  const entry = await registerBundle(config.paths.varDir, choice.out);
+  progress.log(`trained and registered bundle ${entry.version} in ${((Date.now() - started) / 1000).toFixed(0)} s: ${choice.out}`);
+  return choice.out;
+}
+
+export interface ServeOptions {
+  config: ReelfeedConfig;
+  /** --bundle. @default resolved (see resolveBundle) */
+  bundle?: string;
+  /** @default createProgress() (stderr) */
+  progress?: Progress;
+  /** Port override; 0 picks a free one. @default config.server.port */
+  port?: number;
+  /** Stop cleanly on SIGINT/SIGTERM and exit the process. Off for embedding (tests). @default true */
+  handleSignals?: boolean;
+  /** Passed to loadRuntime (Redis key prefix, plugins folder, ...). @default {} */
+  runtime?: Omit<LoadRuntimeOptions, "bundleDir" | "config" | "progress">;
+}
+
+export interface Serving {
+  url: string;
+  server: RunningServer;
+  loaded: LoadedRuntime;
+  bundleDir: string;
+  /** Stops the HTTP server (in-flight requests finish), then the consumer, then closes stores. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export async function serve(options: ServeOptions): Promise<Serving> {
+  const { config, progress = createProgress(), handleSignals = true } = options;
+  const started = Date.now();
+  const bundleDir = await ensureBundle(resolveBundle({ flag: options.bundle, config }), config, progress);
+  const loaded = await loadRuntime({ ...options.runtime, bundleDir, config, progress });
+  let server: RunningServer;
+  try {
+    server = await startServer({
+      config,
+      port: options.port,
+      services: {
+        feed: loaded.feed,
+        catalog: loaded.catalog,
+        ingestor: loaded.ingestor,
+        httpHandlers: {
+          "/events": createEventsHttpHandler({ ingestor: loaded.ingestor, maxBodyBytes: config.server.maxBodyBytes, maxBatch: config.server.maxEventBatch }),
+        },
+      },
+      health: createRuntimeHealth(loaded, config),
+    });
+  } catch (err) {
+    await loaded.close();
+    throw err;
+  }
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      await server.stop();
+      await loaded.close();
+    })());
+
+  progress.log(
+    `reelfeed ${loaded.manifest.version} ready in ${((Date.now() - started) / 1000).toFixed(1)} s: ${server.url} ` +
+      `(GraphiQL IDE in a browser; POST ${server.url.replace(/\/graphql$/, "/events")} for NDJSON events; /health, /metrics)`,
+  );
+
+  if (handleSignals) {
+    let signalled = false;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (signalled) {
+        progress.log(`reelfeed: ${signal} again, exiting now`);
+        process.exit(130);
+      }
+      signalled = true;
+      progress.log(`reelfeed: ${signal}: stopping (in-flight requests finish, consumer stops, stores close)`);
+      // A stuck backend must not keep the process alive forever after a stop was asked for.
+      const force = setTimeout(() => {
+        progress.log("reelfeed: clean stop took over 15 s, exiting");
+        process.exit(1);
+      }, 15_000);
+      force.unref();
+      stop().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          progress.log(`reelfeed: error while stopping: ${err instanceof Error ? err.message : String(err)}`);
+          process.exit(1);
+        },
+      );
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+  }
+
+  return { url: server.url, server, loaded, bundleDir, stop };
+}
+
+/** Where the bootstrap bundle is written (exported for docs and tests). */
+export const bootstrapBundleDir = (config: ReelfeedConfig): string => join(resolve(config.paths.varDir), "bundles", "bootstrap");

@@ -1,0 +1,119 @@
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, readdir, readFile, rm, writeFile, mkdir } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ReelfeedError } from "../../src/errors";
+import { BUNDLE_FILES, readManifest } from "../../src/training/bundle";
+import { trainBundle, type TrainResult } from "../../src/training/train-pipeline";
+
+/**
+ * The offline pipeline end to end on a small synthetic platform: real feature fitting, real tfjs training, real
+ * ONNX export checked by ONNX Runtime, real baselines. Small sizes and few epochs keep it to seconds, not minutes.
+ */
+const KS = [10, 20, 50];
+const MODELS = ["twoTower", "popularity", "random", "itemKnn", "ease"];
+const SMALL = {
+  synthetic: { users: 200, videos: 300, days: 10, seed: 5 },
+  twoTower: { epochs: 1 },
+  ranker: { epochs: 2, maxExamples: 6000 },
+  contentDim: 16,
+  ks: KS,
+  includeData: false,
+};
+
+let root: string;
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), "reelfeed-train-"));
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+describe("trainBundle on a synthetic platform", () => {
+  let result: TrainResult;
+  let out: string;
+  beforeAll(async () => {
+    out = join(root, "bundle");
+    result = await trainBundle({ ...SMALL, out, refit: true });
+  }, 120_000);
+
+  it("writes every bundle file and a valid manifest", async () => {
+    for (const [key, file] of Object.entries(BUNDLE_FILES)) {
+      if (key === "data") continue; // includeData: false
+      expect(existsSync(join(out, file)), file).toBe(true);
+    }
+    const manifest = await readManifest(out);
+    expect(manifest).toEqual(result.manifest);
+    expect(manifest.refit).toBe(true);
+    expect(manifest.source).toContain("synthetic:users=200");
+    expect(manifest.models.userTower.parityMaxAbsDiff).toBeLessThanOrEqual(1e-4);
+    expect(manifest.models.ranker.parityMaxAbsDiff).toBeLessThanOrEqual(1e-4);
+    expect(manifest.models.ranker.heads).toEqual(["click", "completion", "like", "dislike"]);
+    const ids = JSON.parse(await readFile(join(out, BUNDLE_FILES.videoIds), "utf8")) as string[];
+    expect(ids).toHaveLength(300);
+    const emb = await readFile(join(out, BUNDLE_FILES.videoEmbeddings));
+    expect(emb.byteLength).toBe(300 * manifest.embeddings.twoTowerDim * 4);
+  });
+
+  it("reports every model at every K, and a ranker that learned clicks", async () => {
+    const report = JSON.parse(await readFile(join(out, BUNDLE_FILES.report), "utf8")) as TrainResult["report"];
+    const md = await readFile(join(out, BUNDLE_FILES.reportMd), "utf8");
+    for (const model of MODELS) {
+      expect(md).toContain(model);
+      for (const k of KS) {
+        for (const metric of ["recall", "ndcg"]) {
+          const v = report.retrieval[model]?.[`${metric}@${k}`];
+          expect(v, `${model} ${metric}@${k}`).toBeGreaterThanOrEqual(0);
+          expect(v).toBeLessThanOrEqual(1);
+        }
+      }
+    }
+    expect(report.retrieval.twoTower.users).toBeGreaterThan(0);
+    expect(report.ranker.click.auc).toBeGreaterThan(0.65);
+    expect(report.timings.totalMs).toBeGreaterThan(0);
+    expect(report.timings.refitMs).toBeGreaterThan(0);
+  });
+});
+
+describe("trainBundle options and failures", () => {
+  it("respects refit: false (ships the evaluation models)", async () => {
+    const out = join(root, "no-refit");
+    const { manifest, report } = await trainBundle({ ...SMALL, ranker: { epochs: 1, maxExamples: 2000 }, out, refit: false });
+    expect(manifest.refit).toBe(false);
+    expect(report.timings.refitMs).toBeUndefined();
+    expect((await readManifest(out)).refit).toBe(false);
+  }, 120_000);
+
+  it("fails on a bad data folder with BAD_FILE and leaves nothing behind", async () => {
+    const data = join(root, "bad-ml");
+    await mkdir(data);
+    await writeFile(join(data, "movies.csv"), "movieId,title,genres\n1,Toy Story (1995),Animation|Children\n");
+    await writeFile(join(data, "ratings.csv"), "userId,movieId\n1,1\n");
+    const parent = join(root, "bad-out");
+    await mkdir(parent);
+    const out = join(parent, "bundle");
+    const err = await trainBundle({ data, format: "movielens", out }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ReelfeedError);
+    expect((err as ReelfeedError).code).toBe("BAD_FILE");
+    expect((err as Error).message).toContain("ratings.csv");
+    expect(await readdir(parent)).toEqual([]);
+  });
+});
+
+describe("reelfeed train (CLI)", () => {
+  it("exits 2 naming a missing data folder, without a stack trace", async () => {
+    const missing = join(root, "does-not-exist");
+    const out = join(root, "cli-out");
+    const r = spawnSync("npx", ["tsx", "src/cli.ts", "train", "--data", missing, "--out", out, "--no-activate"], {
+      cwd: resolve(__dirname, "../.."),
+      encoding: "utf8",
+      env: { ...process.env, REELFEED_DEBUG: "" },
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(missing);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(existsSync(out)).toBe(false);
+  }, 60_000);
+});
