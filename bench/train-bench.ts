@@ -17,8 +17,10 @@ const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsa
 const { manifest, report } = await trainBundle({ data, out, refit: !values["no-refit"], progress: createProgress() });
 clearInterval(sampler);
 peakRss = Math.max(peakRss, process.resourceUsage().maxRSS * 1024);
-const r = report as unknown as { retrieval: Record<string, Record<string, number>> };
-const row = (name: string) => `${name}: recall@20=${r.retrieval[name]?.["recall@20"]?.toFixed(4)} ndcg@20=${r.retrieval[name]?.["ndcg@20"]?.toFixed(4)}`;
+const r = report;
+const metric = (name: string, m: string) => r.retrieval[name]?.[m]?.toFixed(4);
+const row = (name: string) =>
+  `${name}: recall@20=${metric(name, "recall@20")} ndcg@20=${metric(name, "ndcg@20")} hit@20=${metric(name, "hit@20")} coverage@20=${metric(name, "coverage@20")}`;
 console.log(
   JSON.stringify(
     {
@@ -34,3 +36,4 @@ console.log(
   ),
 );
 for (const name of Object.keys(r.retrieval)) console.log(row(name));
+for (const [head, m] of Object.entries(r.ranker)) console.log(`ranker ${head}: auc=${m.auc?.toFixed(4)} logLoss=${m.logLoss?.toFixed(4)} (n=${m.n})`);

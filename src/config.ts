@@ -58,6 +58,8 @@ export const configSchema = z.object({
     .object({
       /** Redis for the event log (Streams) and real-time state; embedded when unset. */
       redisUrl: z.string().optional(),
+      /** Prefix of every Redis key reelfeed writes: one per deployment (or dataset) sharing a Redis server. */
+      redisKeyPrefix: z.string().min(1).default("rf:"),
       /** Qdrant for the vector index; embedded when unset. */
       qdrantUrl: z.string().optional(),
       qdrantApiKey: z.string().optional(),
@@ -100,10 +102,12 @@ export const configSchema = z.object({
         { name: "Subscriptions", quota: 100 },
         { name: "Fresh", quota: 50 },
       ] as never),
+      // Listed in the order they run: score stages (Freshness re-sorts by score), then the arranging ones (caps
+      // must see final scores), then exploration (it swaps slots without breaking caps). See pipeline-definition.ts.
       stages: z.array(stageEntry).default([
+        { name: "Freshness" },
         { name: "Guardrails" },
         { name: "Diversity" },
-        { name: "Freshness" },
         { name: "Exploration" },
       ] as never),
       /** Plugin folders under plugins/ to load at start-up, by name. */
@@ -134,6 +138,7 @@ const ENV: ReadonlyArray<[string, string[], "string" | "number" | "list"]> = [
   ["REELFEED_BUNDLE", ["paths", "bundle"], "string"],
   ["REELFEED_BOOTSTRAP_DATA", ["paths", "bootstrapData"], "string"],
   ["REDIS_URL", ["backends", "redisUrl"], "string"],
+  ["REELFEED_REDIS_PREFIX", ["backends", "redisKeyPrefix"], "string"],
   ["QDRANT_URL", ["backends", "qdrantUrl"], "string"],
   ["QDRANT_API_KEY", ["backends", "qdrantApiKey"], "string"],
   ["NEO4J_URI", ["backends", "neo4jUri"], "string"],

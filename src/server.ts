@@ -163,6 +163,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const apollo = new ApolloServer<ReelfeedContext>({
     schema,
     includeStacktraceInErrorResponses: false,
+    // The process owner (serve.ts) handles SIGINT/SIGTERM; Apollo's own handlers would race it and re-raise the signal.
+    stopOnTerminationSignals: false,
     formatError: createFormatError({ log }),
     plugins: [
       ApolloServerPluginLandingPageDisabled(),

@@ -61,7 +61,7 @@ export interface LoadRuntimeOptions {
   catalogOverride?: Catalog;
   /**
    * Prefix of every Redis key (state and event stream), so several deployments or test runs can share a Redis.
-   * @default process.env.REELFEED_REDIS_PREFIX ?? "rf:"
+   * @default config.backends.redisKeyPrefix (REELFEED_REDIS_PREFIX, "rf:")
    */
   redisKeyPrefix?: string;
   /** How long start-up waits for a configured Redis before serving degraded, ms. @default 3000 */
@@ -106,7 +106,6 @@ export interface LoadedRuntime {
   close(): Promise<void>;
 }
 
-const DEFAULT_PREFIX = "rf:";
 
 /** Sessions are cheap to leave to process exit, but a clean close lets tests open many runtimes in one process. */
 async function releaseAll(closers: Array<() => Promise<unknown> | unknown>, onError: (e: unknown, where: string) => void): Promise<void> {
@@ -167,7 +166,7 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
     config,
     progress = silentProgress,
     catalogOverride,
-    redisKeyPrefix = process.env.REELFEED_REDIS_PREFIX || DEFAULT_PREFIX,
+    redisKeyPrefix = config.backends.redisKeyPrefix,
     redisConnectTimeoutMs = 3000,
     pluginsDir,
     consumerPollMs = 50,

@@ -115,8 +115,12 @@ export async function serve(options: ServeOptions): Promise<Serving> {
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
+      let t = Date.now();
       await server.stop();
+      progress.log(`reelfeed: HTTP server stopped (${Date.now() - t} ms)`);
+      t = Date.now();
       await loaded.close();
+      progress.log(`reelfeed: consumer stopped, log and stores closed (${Date.now() - t} ms)`);
     })());
 
   progress.log(
@@ -125,13 +129,16 @@ export async function serve(options: ServeOptions): Promise<Serving> {
   );
 
   if (handleSignals) {
-    let signalled = false;
+    let signalledAt = 0;
     const onSignal = (signal: NodeJS.Signals): void => {
-      if (signalled) {
+      if (signalledAt > 0) {
+        // Ctrl-C reaches both a wrapper (npx, tsx) and this process, which the wrapper then relays: one press can
+        // arrive twice. Only a second press, a moment later, means "stop waiting".
+        if (Date.now() - signalledAt < 2000) return;
         progress.log(`reelfeed: ${signal} again, exiting now`);
         process.exit(130);
       }
-      signalled = true;
+      signalledAt = Date.now();
       progress.log(`reelfeed: ${signal}: stopping (in-flight requests finish, consumer stops, stores close)`);
       // A stuck backend must not keep the process alive forever after a stop was asked for.
       const force = setTimeout(() => {

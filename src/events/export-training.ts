@@ -38,7 +38,7 @@ export interface ExportTrainingOptions {
   bundle?: string;
   /** Keep only events at or after this time, epoch ms (history and log alike); catalog and edges are kept whole. @default undefined (every event) */
   since?: number;
-  /** Key prefix of the Redis stream `{prefix}events` (Redis log only). @default process.env.REELFEED_REDIS_PREFIX ?? "rf:" (the server's) */
+  /** Key prefix of the Redis stream `{prefix}events` (Redis log only). @default config.backends.redisKeyPrefix (the server's) */
   redisKeyPrefix?: string;
   /** Records per log read. @default 10_000 */
   batchSize?: number;
@@ -111,7 +111,7 @@ export interface ExportTrainingResult {
 export const JOINED_REPORT_FILE = "impressions-joined.jsonl";
 
 export async function exportTraining(options: ExportTrainingOptions): Promise<ExportTrainingResult> {
-  const { config, out, since, redisKeyPrefix = process.env.REELFEED_REDIS_PREFIX || "rf:", batchSize = 10_000, now = Date.now(), progress = silentProgress } = options;
+  const { config, out, since, redisKeyPrefix = config.backends.redisKeyPrefix, batchSize = 10_000, now = Date.now(), progress = silentProgress } = options;
   if (since !== undefined && !Number.isFinite(since)) throw new ReelfeedError("BAD_USER_INPUT", `since: expected epoch milliseconds, got ${since}`, { argument: "since" });
 
   const bundle = resolveBundle(config, options.bundle);

@@ -33,7 +33,7 @@ export interface RedisEventLogOptions {
   dedupeTtlSec?: number;
   /**
    * Local directory buffering events while Redis is unreachable. With a buffer, appends are serialised (one script
-   * round trip at a time, to keep buffered events ahead of newer ones); without one they are pipelined.
+   * round trip at a time, to keep buffered events ahead of newer ones); without one they are pipelined (maxInFlight).
    * @default undefined (refuse with UNAVAILABLE)
    */
   bufferDir?: string;
@@ -41,6 +41,12 @@ export interface RedisEventLogOptions {
   replayIntervalMs?: number;
   /** Events per script call (bounds the time Redis is blocked by one script). @default 500 */
   chunkSize?: number;
+  /**
+   * Appends sent to Redis before the first of them is answered (no bufferDir only). More wait here, in order, so
+   * under overload the queue grows in this process rather than on the connection, where commandTimeout would fail
+   * appends that Redis has not even started. @default 8
+   */
+  maxInFlight?: number;
   /** Receives replay failures (Redis still down, ...). @default ignore */
   onError?: (err: Error) => void;
 }
@@ -78,6 +84,7 @@ export async function createRedisEventLog(options: RedisEventLogOptions): Promis
     bufferDir,
     replayIntervalMs = 1000,
     chunkSize = 500,
+    maxInFlight = 8,
     onError = () => {},
   } = options;
   const streamKey = `${keyPrefix}events`;
@@ -109,20 +116,43 @@ export async function createRedisEventLog(options: RedisEventLogOptions): Promis
   // With a buffer, appends and replays run one at a time: buffered events must reach the stream before newer ones,
   // and an append that fails over to the buffer must not be overtaken by a later one already sent to Redis.
   // Without a buffer there is nothing to order against but the connection itself, which executes scripts in the
-  // order they were sent, so appends are pipelined (several in flight) instead of paying a round trip each.
+  // order they were sent, so up to maxInFlight appends are pipelined instead of paying a round trip each. Waiting
+  // appends are sent strictly first in, first out, synchronously as a slot frees, so call order is stream order.
   let queue: Promise<unknown> = Promise.resolve();
-  const inFlight = new Set<Promise<unknown>>();
   const serial = <T>(fn: () => Promise<T>): Promise<T> => {
     const next = queue.then(fn, fn);
     queue = next.catch(() => undefined);
     return next;
   };
+  interface Job {
+    events: readonly ReelEvent[];
+    resolve: (flags: boolean[]) => void;
+    reject: (err: unknown) => void;
+  }
+  const waiting: Job[] = [];
+  const pending = new Set<Promise<unknown>>();
+  let active = 0;
+  const pump = (): void => {
+    while (active < maxInFlight && waiting.length > 0) {
+      const job = waiting.shift()!;
+      active++;
+      appendDurably(job.events)
+        .then(job.resolve, job.reject)
+        .finally(() => {
+          active--;
+          pump();
+        });
+    }
+  };
   const submit = (events: readonly ReelEvent[]): Promise<boolean[]> => {
     if (bufferDir) return serial(() => appendDurably(events));
-    const p = appendDurably(events);
-    const settled = p.catch(() => undefined);
-    inFlight.add(settled);
-    void settled.then(() => inFlight.delete(settled));
+    const p = new Promise<boolean[]>((resolve, reject) => waiting.push({ events, resolve, reject }));
+    const settled: Promise<unknown> = p.then(
+      () => pending.delete(settled),
+      () => pending.delete(settled),
+    );
+    pending.add(settled);
+    pump();
     return p;
   };
 
@@ -198,7 +228,7 @@ export async function createRedisEventLog(options: RedisEventLogOptions): Promis
       clearInterval(timer);
       redis.off("ready", onReady);
       await queue;
-      await Promise.all(inFlight);
+      await Promise.all(pending);
       await buffer?.close();
     },
   };

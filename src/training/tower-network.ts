@@ -58,6 +58,17 @@ export interface TowerOptions {
   seed?: number;
   /** Start from these weights instead of a random initialisation (must match spec and shapes). @default undefined */
   initial?: TowerWeights;
+  /**
+   * Append one more output column holding a learned constant (the same for every row), before the normalisation.
+   * Exported as an extra output unit with an all-zero kernel column and the constant as its bias, so every
+   * rendering (tf, ONNX) computes it the same way. The user side of a two-tower item bias. @default false
+   */
+  constantOutput?: boolean;
+  /**
+   * The last `n` output columns are left out of the L2 normalisation (the video side of a two-tower item bias).
+   * {@link TowerWeights} cannot describe this, so such a tower cannot be rendered to ONNX. @default 0
+   */
+  unnormalizedTail?: number;
 }
 
 /** A batch as tensors, ready for {@link Tower.forward}. Dispose with {@link disposeTowerTensors}. */
@@ -291,7 +302,11 @@ export function denseLayerWeights(layer: DenseLayer): DenseWeights {
 
 /** Builds a tower with fresh (seeded) or given weights. Call `initTf()` first. */
 export function createTower(options: TowerOptions): Tower {
-  const { spec, outputDim, hidden = [128], outputActivation = "linear", normalize = false, seed = 1, initial } = options;
+  const { spec, outputDim, hidden = [128], outputActivation = "linear", normalize = false, seed = 1, initial, constantOutput = false, unnormalizedTail = 0 } = options;
+  if (!(Number.isInteger(unnormalizedTail) && unnormalizedTail >= 0 && unnormalizedTail < outputDim)) {
+    throw badInput("unnormalizedTail", `must be an integer in [0, outputDim), got ${unnormalizedTail}`);
+  }
+  if (constantOutput && initial) throw badInput("initial", "cannot be combined with constantOutput");
   validateSpec(spec);
   if (!(Number.isInteger(outputDim) && outputDim >= 1)) throw badInput("outputDim", "must be a positive integer");
   if (hidden.some((h) => !(Number.isInteger(h) && h >= 1))) throw badInput("hidden", "widths must be positive integers");
@@ -316,10 +331,12 @@ export function createTower(options: TowerOptions): Tower {
     const last = l + 2 === widths.length;
     layers.push(createDenseLayer(widths[l], widths[l + 1], last ? outputActivation : "relu", rng, initial?.layers[l]));
   }
+  const constant = constantOutput ? variableFrom(tf.ones([1, 1])) : undefined;
   const variables: tf.Variable[] = [
     ...categorical,
     ...bags,
     ...layers.flatMap((layer) => [layer.kernel, layer.bias]),
+    ...(constant ? [constant] : []),
   ];
 
   const features = (inputs: TowerTensors): tf.Tensor2D => {
@@ -343,22 +360,38 @@ export function createTower(options: TowerOptions): Tower {
     return applyDenseLinear(layers[layers.length - 1], x);
   };
 
+  const l2 = (y: tf.Tensor2D) => tf.div(y, tf.sqrt(tf.maximum(tf.sum(tf.square(y), 1, true), L2_EPSILON))) as tf.Tensor2D;
   return {
     spec,
-    outputDim,
+    outputDim: outputDim + (constantOutput ? 1 : 0),
     variables,
     forwardPreActivation,
     forward(inputs) {
-      const y = applyActivation(forwardPreActivation(inputs), outputActivation);
+      let y = applyActivation(forwardPreActivation(inputs), outputActivation);
+      if (constant) y = tf.concat([y, tf.mul(tf.ones([inputs.size, 1]), constant)], 1) as tf.Tensor2D;
       if (!normalize) return y;
-      return tf.div(y, tf.sqrt(tf.maximum(tf.sum(tf.square(y), 1, true), L2_EPSILON))) as tf.Tensor2D;
+      if (unnormalizedTail === 0) return l2(y);
+      const width = y.shape[1];
+      const [head, tail] = tf.split(y, [width - unnormalizedTail, unnormalizedTail], 1) as tf.Tensor2D[];
+      return tf.concat([l2(head), tail], 1) as tf.Tensor2D;
     },
     weights() {
+      const out = layers.map(denseLayerWeights);
+      if (constant) {
+        // The constant as one more output unit: zero kernel column, bias = the constant.
+        const last = out[out.length - 1];
+        const kernel = new Float32Array(last.inDim * (last.outDim + 1));
+        for (let r = 0; r < last.inDim; r++) kernel.set(last.kernel.subarray(r * last.outDim, (r + 1) * last.outDim), r * (last.outDim + 1));
+        const bias = new Float32Array(last.outDim + 1);
+        bias.set(last.bias);
+        bias[last.outDim] = (constant.dataSync() as Float32Array)[0];
+        out[out.length - 1] = { ...last, outDim: last.outDim + 1, kernel, bias };
+      }
       return {
         spec,
         categorical: categorical.map((v) => Float32Array.from(v.dataSync() as Float32Array)),
         bags: bags.map((v) => Float32Array.from(v.dataSync() as Float32Array)),
-        layers: layers.map(denseLayerWeights),
+        layers: out,
         normalize,
       };
     },

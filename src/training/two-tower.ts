@@ -61,6 +61,14 @@ export interface TwoTowerOptions {
    */
   coldStart?: { rate: number; users: FeatureBatch };
   /**
+   * A learned per-video bias (a popularity prior), kept a pure dot product: the video embedding gets one more,
+   * unnormalised, coordinate b_v (from the video tower, so new videos get one from their features) and the user
+   * embedding one more coordinate, a learned constant normalised with the rest. Score = u·v̂ + c_u·b_v: a user
+   * the tower knows little about (cold) can lean on the prior. Embeddings are then `dim + 1` wide, and the video
+   * tower ships as the embedding matrix only (no ONNX). @default false
+   */
+  itemBias?: boolean;
+  /**
    * Id dropout: the categorical column `column` is replaced by an index drawn uniformly from `oov` (inclusive
    * range: the vocabulary's OOV buckets) for a `rate` share of the examples, and always for cold-start rows, so
    * the OOV embeddings unseen users hash to are trained. @default undefined (none)
@@ -83,6 +91,7 @@ export interface TrainingStats {
 }
 
 export interface TwoTowerModel {
+  /** Embedding width: the `dim` option, + 1 with `itemBias`. */
   readonly dim: number;
   /** `size × dim`, row-major, L2-normalised rows. */
   embedUsers(batch: FeatureBatch): Float32Array;
@@ -186,6 +195,7 @@ export async function trainTwoTower(options: TwoTowerOptions): Promise<TwoTowerM
     logQCorrection = true,
     coldStart,
     idDropout,
+    itemBias = false,
     onProgress,
     onEpochEnd,
   } = options;
@@ -218,8 +228,16 @@ export async function trainTwoTower(options: TwoTowerOptions): Promise<TwoTowerM
     if (!(idDropout.rate >= 0 && idDropout.rate <= 1)) throw badInput("idDropout.rate", "must be in [0, 1]");
   }
 
-  const userTower = createTower({ spec: userSpec, outputDim: dim, hidden, normalize: true, seed });
-  const videoTower = createTower({ spec: videoSpec, outputDim: dim, hidden, normalize: true, seed: seed + 7919 });
+  const userTower = createTower({ spec: userSpec, outputDim: dim, hidden, normalize: true, seed, constantOutput: itemBias });
+  const videoTower = createTower({
+    spec: videoSpec,
+    outputDim: itemBias ? dim + 1 : dim,
+    hidden,
+    normalize: true,
+    seed: seed + 7919,
+    unnormalizedTail: itemBias ? 1 : 0,
+  });
+  const width = userTower.outputDim;
   const variables = [...userTower.variables, ...videoTower.variables];
 
   // log p_j: sampling probability of a video as an in-batch negative, estimated from positive frequency.
@@ -305,14 +323,17 @@ export async function trainTwoTower(options: TwoTowerOptions): Promise<TwoTowerM
   };
 
   return {
-    dim,
+    dim: width,
     stats,
     userOnnxInputs: onnxInputNames(userSpec),
     videoOnnxInputs: onnxInputNames(videoSpec),
-    embedUsers: (batch) => mapInChunks(userSpec, batch, dim, (t) => userTower.forward(t)),
-    embedVideos: (batch) => mapInChunks(videoSpec, batch, dim, (t) => videoTower.forward(t)),
+    embedUsers: (batch) => mapInChunks(userSpec, batch, width, (t) => userTower.forward(t)),
+    embedVideos: (batch) => mapInChunks(videoSpec, batch, width, (t) => videoTower.forward(t)),
     exportUserTowerOnnx: () => exportTowerOnnx(userTower.weights(), { name: "user_tower" }),
-    exportVideoTowerOnnx: () => exportTowerOnnx(videoTower.weights(), { name: "video_tower" }),
+    exportVideoTowerOnnx: () => {
+      if (itemBias) throw badInput("itemBias", "a video tower with an item bias ships as its embedding matrix, not as ONNX");
+      return exportTowerOnnx(videoTower.weights(), { name: "video_tower" });
+    },
     userTowerWeights: () => userTower.weights(),
     videoTowerWeights: () => videoTower.weights(),
     dispose() {
