@@ -6,7 +6,7 @@ import type { ReelfeedConfig } from "../config";
 import { createCatalog } from "../data/catalog";
 import type { Dataset, Surface } from "../data/types";
 import { badFile, badInput, ReelfeedError } from "../errors";
-import { featureArtifactsFromJSON, type FeatureArtifacts } from "../features/artifacts";
+import { loadFeatureArtifacts, type FeatureArtifacts } from "../features/artifacts";
 import type { FeedRequest, FeedService } from "../pipeline/feed-page";
 import type { FeedRuntime } from "../pipeline/types";
 import { createOnnxRuntimeSession, type OnnxRuntimeSession } from "../ranking/onnx-session";
@@ -255,7 +255,7 @@ export async function createFunnelRecommender(ctx: EvaluationContext, config: Re
   const { surface = "home", progress = createProgress() } = options;
   const { dataset, bundleDir, testFrom } = ctx;
   if (!Number.isFinite(testFrom)) throw badInput("testFrom", `expected epoch milliseconds, got ${testFrom}`);
-  const artifacts = await readArtifactsLenient(join(bundleDir, BUNDLE_FILES.features));
+  const artifacts = await loadFeatureArtifacts(join(bundleDir, BUNDLE_FILES.features));
   const leaky = !(artifacts.fittedUntil <= testFrom);
   if (leaky) {
     progress.log(
@@ -298,21 +298,6 @@ export async function createFunnelRecommender(ctx: EvaluationContext, config: Re
 
 function isoOrAll(t: number): string {
   return Number.isFinite(t) && t < 8.64e15 ? new Date(t).toISOString() : "the end of the data (refit on all of it)";
-}
-
-/**
- * Feature artifacts of a refit bundle record `fittedUntil: Infinity`, which JSON writes as null; read that as
- * "all data" instead of failing, so the leakage check can say so.
- */
-async function readArtifactsLenient(path: string): Promise<FeatureArtifacts> {
-  let json: Record<string, unknown>;
-  try {
-    json = JSON.parse(await readFile(path, "utf8")) as Record<string, unknown>;
-  } catch (err) {
-    throw new ReelfeedError("BAD_BUNDLE", `${path}: cannot read feature artifacts: ${(err as Error).message}`, { path });
-  }
-  if (json && typeof json === "object" && json.fittedUntil === null) json = { ...json, fittedUntil: Number.POSITIVE_INFINITY };
-  return featureArtifactsFromJSON(json, path);
 }
 
 /** The state store with extra "seen" videos per user layered on (never written into the store). */

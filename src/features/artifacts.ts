@@ -177,7 +177,8 @@ export function featureArtifactsToJSON(a: FeatureArtifacts): unknown {
     format: FORMAT,
     version: a.version,
     source: a.source,
-    fittedUntil: a.fittedUntil,
+    // JSON has no Infinity ("fitted on everything"): null stands for it.
+    fittedUntil: Number.isFinite(a.fittedUntil) ? a.fittedUntil : null,
     fittedRows: a.fittedRows,
     layout: a.layout,
     vocabularies,
@@ -206,7 +207,7 @@ export function featureArtifactsFromJSON(json: unknown, where = "feature artifac
   if (o.format !== FORMAT) bad("format", `expected "${FORMAT}"`);
   if (o.version !== FEATURE_ARTIFACTS_VERSION) bad("version", `unsupported version ${JSON.stringify(o.version)} (expected ${FEATURE_ARTIFACTS_VERSION})`);
   if (typeof o.source !== "string") bad("source", "expected a string");
-  if (typeof o.fittedUntil !== "number") bad("fittedUntil", "expected a number");
+  if (o.fittedUntil !== null && typeof o.fittedUntil !== "number") bad("fittedUntil", "expected a number or null (fitted on all data)");
   if (typeof o.fittedRows !== "number") bad("fittedRows", "expected a number");
   const layoutIn = o.layout as Record<string, unknown> | undefined;
   if (typeof layoutIn !== "object" || layoutIn === null) return bad("layout", "expected an object");
@@ -236,7 +237,7 @@ export function featureArtifactsFromJSON(json: unknown, where = "feature artifac
   return {
     version: FEATURE_ARTIFACTS_VERSION,
     source: o.source as string,
-    fittedUntil: o.fittedUntil as number,
+    fittedUntil: o.fittedUntil === null ? Infinity : (o.fittedUntil as number),
     fittedRows: o.fittedRows as number,
     layout,
     vocabularies,

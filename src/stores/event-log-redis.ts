@@ -31,22 +31,12 @@ export interface RedisEventLogOptions {
   maxLen?: number;
   /** How long an event id is remembered for deduplication, seconds. @default 604_800 (7 days) */
   dedupeTtlSec?: number;
-  /**
-   * Local directory buffering events while Redis is unreachable. With a buffer, appends are serialised (one script
-   * round trip at a time, to keep buffered events ahead of newer ones); without one they are pipelined (maxInFlight).
-   * @default undefined (refuse with UNAVAILABLE)
-   */
+  /** Local directory buffering events while Redis is unreachable. @default undefined (refuse with UNAVAILABLE) */
   bufferDir?: string;
   /** How often buffered events are retried into Redis, ms (also on every reconnect). @default 1000 */
   replayIntervalMs?: number;
   /** Events per script call (bounds the time Redis is blocked by one script). @default 500 */
   chunkSize?: number;
-  /**
-   * Appends sent to Redis before the first of them is answered (no bufferDir only). More wait here, in order, so
-   * under overload the queue grows in this process rather than on the connection, where commandTimeout would fail
-   * appends that Redis has not even started. @default 8
-   */
-  maxInFlight?: number;
   /** Receives replay failures (Redis still down, ...). @default ignore */
   onError?: (err: Error) => void;
 }
@@ -84,7 +74,6 @@ export async function createRedisEventLog(options: RedisEventLogOptions): Promis
     bufferDir,
     replayIntervalMs = 1000,
     chunkSize = 500,
-    maxInFlight = 8,
     onError = () => {},
   } = options;
   const streamKey = `${keyPrefix}events`;
@@ -95,16 +84,13 @@ export async function createRedisEventLog(options: RedisEventLogOptions): Promis
   const appendScript = (redis as unknown as Record<string, AppendCommand>)[commandName].bind(redis);
 
   async function scriptAppend(events: readonly ReelEvent[]): Promise<boolean[]> {
-    // Every chunk is sent before any reply is awaited: one round trip per batch, and (one connection executes in
-    // the order sent) a batch's chunks cannot interleave with a later append's.
-    const replies: Promise<number[]>[] = [];
+    const flags: boolean[] = [];
     for (let i = 0; i < events.length; i += chunkSize) {
       const chunk = events.slice(i, i + chunkSize);
       const keys = [streamKey, ...chunk.map((e) => `${keyPrefix}eid:${e.id}`)];
-      replies.push(appendScript(keys.length, ...keys, maxLen, dedupeTtlSec, ...chunk.map((e) => JSON.stringify(e))));
+      const reply = await appendScript(keys.length, ...keys, maxLen, dedupeTtlSec, ...chunk.map((e) => JSON.stringify(e)));
+      for (const r of reply) flags.push(r === 1);
     }
-    const flags: boolean[] = [];
-    for (const reply of await Promise.all(replies)) for (const r of reply) flags.push(r === 1);
     return flags;
   }
 
@@ -113,47 +99,12 @@ export async function createRedisEventLog(options: RedisEventLogOptions): Promis
   let replayed: string | undefined = cursorFile ? await readCursor(cursorFile) : undefined;
   let pendingInBuffer = buffer ? (await buffer.read(replayed, 1)).length > 0 : false;
 
-  // With a buffer, appends and replays run one at a time: buffered events must reach the stream before newer ones,
-  // and an append that fails over to the buffer must not be overtaken by a later one already sent to Redis.
-  // Without a buffer there is nothing to order against but the connection itself, which executes scripts in the
-  // order they were sent, so up to maxInFlight appends are pipelined instead of paying a round trip each. Waiting
-  // appends are sent strictly first in, first out, synchronously as a slot frees, so call order is stream order.
+  // Appends and replays run one at a time: buffered events must reach the stream before newer ones.
   let queue: Promise<unknown> = Promise.resolve();
   const serial = <T>(fn: () => Promise<T>): Promise<T> => {
     const next = queue.then(fn, fn);
     queue = next.catch(() => undefined);
     return next;
-  };
-  interface Job {
-    events: readonly ReelEvent[];
-    resolve: (flags: boolean[]) => void;
-    reject: (err: unknown) => void;
-  }
-  const waiting: Job[] = [];
-  const pending = new Set<Promise<unknown>>();
-  let active = 0;
-  const pump = (): void => {
-    while (active < maxInFlight && waiting.length > 0) {
-      const job = waiting.shift()!;
-      active++;
-      appendDurably(job.events)
-        .then(job.resolve, job.reject)
-        .finally(() => {
-          active--;
-          pump();
-        });
-    }
-  };
-  const submit = (events: readonly ReelEvent[]): Promise<boolean[]> => {
-    if (bufferDir) return serial(() => appendDurably(events));
-    const p = new Promise<boolean[]>((resolve, reject) => waiting.push({ events, resolve, reject }));
-    const settled: Promise<unknown> = p.then(
-      () => pending.delete(settled),
-      () => pending.delete(settled),
-    );
-    pending.add(settled);
-    pump();
-    return p;
   };
 
   async function replay(): Promise<void> {
@@ -190,9 +141,9 @@ export async function createRedisEventLog(options: RedisEventLogOptions): Promis
     kind: "redis",
     streamKey,
     append: async (events) => {
-      await submit(events);
+      await serial(() => appendDurably(events));
     },
-    appendNew: (events) => submit(events),
+    appendNew: (events) => serial(() => appendDurably(events)),
     async read(after, max) {
       if (max <= 0) return [];
       let entries: [string, string[]][];
@@ -228,7 +179,6 @@ export async function createRedisEventLog(options: RedisEventLogOptions): Promis
       clearInterval(timer);
       redis.off("ready", onReady);
       await queue;
-      await Promise.all(pending);
       await buffer?.close();
     },
   };

@@ -24,6 +24,7 @@ import {
   mapInChunks,
   shuffledIndices,
   validateBatch,
+  type TowerTensors,
   type TowerWeights,
 } from "./tower-network";
 
@@ -68,6 +69,14 @@ export interface TwoTowerOptions {
    * tower ships as the embedding matrix only (no ONNX). @default false
    */
   itemBias?: boolean;
+  /**
+   * With `itemBias`: add a fixed popularity prior to the bias coordinate, log of the add-one smoothed frequency of
+   * each value of the categorical video column `column` (the video id) among the positives. With the logQ
+   * correction the model's logits estimate log p(v | u) = log p(v) + PMI(u, v); the prior gives every video its
+   * log p(v) exactly, so the towers only have to learn the personal part, and a cold user's list falls back to
+   * popularity instead of to whatever the untrained direction points at. @default undefined (none)
+   */
+  popularityPrior?: { column: string };
   /**
    * Id dropout: the categorical column `column` is replaced by an index drawn uniformly from `oov` (inclusive
    * range: the vocabulary's OOV buckets) for a `rate` share of the examples, and always for cold-start rows, so
@@ -196,6 +205,7 @@ export async function trainTwoTower(options: TwoTowerOptions): Promise<TwoTowerM
     coldStart,
     idDropout,
     itemBias = false,
+    popularityPrior,
     onProgress,
     onEpochEnd,
   } = options;
@@ -238,6 +248,29 @@ export async function trainTwoTower(options: TwoTowerOptions): Promise<TwoTowerM
     unnormalizedTail: itemBias ? 1 : 0,
   });
   const width = userTower.outputDim;
+  let prior: tf.Tensor2D | undefined;
+  let priorColumn = -1;
+  if (popularityPrior) {
+    if (!itemBias) throw badInput("popularityPrior", "needs itemBias");
+    priorColumn = videoSpec.categorical.findIndex((c) => c.name === popularityPrior.column);
+    if (priorColumn < 0) throw badInput("popularityPrior.column", `no categorical column "${popularityPrior.column}" in the video spec`);
+    const vocab = videoSpec.categorical[priorColumn].vocabSize;
+    const ids = videos.categorical[priorColumn];
+    const freq = new Float64Array(vocab);
+    for (let i = 0; i < positives.length; i++) {
+      const id = ids[positives[i]];
+      if (id >= 0 && id < vocab) freq[id]++;
+    }
+    // [vocab, width]: zeros except the bias coordinate, so the lookup adds to the last column only.
+    const table = new Float32Array(vocab * width);
+    for (let i = 0; i < vocab; i++) table[i * width + width - 1] = Math.log((freq[i] + 1) / (positives.length + vocab));
+    prior = tf.tensor2d(table, [vocab, width]);
+  }
+  const embedVideo = (t: TowerTensors): tf.Tensor2D => {
+    const y = videoTower.forward(t);
+    if (!prior) return y;
+    return tf.add(y, tf.gather(prior, t.categorical[priorColumn])) as tf.Tensor2D;
+  };
   const variables = [...userTower.variables, ...videoTower.variables];
 
   // log p_j: sampling probability of a video as an in-batch negative, estimated from positive frequency.
@@ -283,7 +316,7 @@ export async function trainTwoTower(options: TwoTowerOptions): Promise<TwoTowerM
         try {
           const cost = optimizer.minimize(
             () =>
-              inBatchSoftmaxLoss(userTower.forward(u), videoTower.forward(v), pos, {
+              inBatchSoftmaxLoss(userTower.forward(u), embedVideo(v), pos, {
                 temperature,
                 logQ: logQCorrection ? logQ : undefined,
               }),
@@ -308,6 +341,7 @@ export async function trainTwoTower(options: TwoTowerOptions): Promise<TwoTowerM
   } catch (e) {
     userTower.dispose();
     videoTower.dispose();
+    prior?.dispose();
     throw e;
   } finally {
     optimizer.dispose();
@@ -328,7 +362,7 @@ export async function trainTwoTower(options: TwoTowerOptions): Promise<TwoTowerM
     userOnnxInputs: onnxInputNames(userSpec),
     videoOnnxInputs: onnxInputNames(videoSpec),
     embedUsers: (batch) => mapInChunks(userSpec, batch, width, (t) => userTower.forward(t)),
-    embedVideos: (batch) => mapInChunks(videoSpec, batch, width, (t) => videoTower.forward(t)),
+    embedVideos: (batch) => mapInChunks(videoSpec, batch, width, embedVideo),
     exportUserTowerOnnx: () => exportTowerOnnx(userTower.weights(), { name: "user_tower" }),
     exportVideoTowerOnnx: () => {
       if (itemBias) throw badInput("itemBias", "a video tower with an item bias ships as its embedding matrix, not as ONNX");
@@ -339,6 +373,7 @@ export async function trainTwoTower(options: TwoTowerOptions): Promise<TwoTowerM
     dispose() {
       userTower.dispose();
       videoTower.dispose();
+      prior?.dispose();
     },
   };
 }

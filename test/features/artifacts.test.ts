@@ -87,6 +87,16 @@ describe("feature artifacts", () => {
     expect(buildRankerRows(b, inputs)).toEqual(buildRankerRows(a, inputs));
   });
 
+  it("artifacts fitted on all data (until = Infinity, a refit bundle) survive a save/load", async () => {
+    const a = fitFeatureArtifacts({ dataset: data, until: Infinity });
+    const path = join(dir, "features-all.json");
+    await saveFeatureArtifacts(path, a);
+    const b = await loadFeatureArtifacts(path);
+    expect(b.fittedUntil).toBe(Infinity);
+    expect(rankerSpec(b)).toEqual(rankerSpec(a));
+    await rm(path);
+  });
+
   it("a bad file throws BAD_BUNDLE naming the path and the field", async () => {
     const a = fitFeatureArtifacts({ dataset: data, until });
     const missing = await codeOf(loadFeatureArtifacts(join(dir, "nope.json")));
