@@ -212,8 +212,10 @@ export function createFeedService(options: FeedServiceOptions): PipelineFeedServ
     for (const filter of filters) {
       const t0 = performance.now();
       const { kept, removed } = filter.apply(query, current, runtime);
-      run.tracer.removed(`${label}:${filter.name}`, removed);
-      run.tracer.stage({ stage: `${label}:${filter.name}`, latencyMs: performance.now() - t0, input: current.length, output: kept.length, removed: countReasons(removed) });
+      if (run.tracer.enabled) {
+        run.tracer.removed(`${label}:${filter.name}`, removed);
+        run.tracer.stage({ stage: `${label}:${filter.name}`, latencyMs: performance.now() - t0, input: current.length, output: kept.length, removed: countReasons(removed) });
+      }
       current = kept;
     }
     return current;
@@ -222,7 +224,8 @@ export function createFeedService(options: FeedServiceOptions): PipelineFeedServ
   // 5. Rank + blend ----------------------------------------------------------------------------------------------
   async function rank(query: FeedQuery, candidates: MergedCandidate[], run: Run): Promise<{ scored: ScoredCandidate[]; videoStats?: Map<string, VideoAggregates> }> {
     const top = candidates.slice(0, candidatesToRank);
-    run.tracer.removed("Rank", candidates.slice(candidatesToRank).map((candidate) => ({ candidate, reason: "beyond_candidates_to_rank" })));
+    // Trace work only when traced: the removal list is as long as the candidate list.
+    if (run.tracer.enabled) run.tracer.removed("Rank", candidates.slice(candidatesToRank).map((candidate) => ({ candidate, reason: "beyond_candidates_to_rank" })));
     if (top.length === 0) return { scored: [] };
     const ids = top.map((c) => c.videoId);
     const t0 = performance.now();
@@ -254,7 +257,7 @@ export function createFeedService(options: FeedServiceOptions): PipelineFeedServ
       return { ...c, heads: h, score: heads ? blendScore(h, blend) : c.sourceScore, reason: c.sources[0].reason };
     });
     scored.sort((a, b) => b.score - a.score || b.sourceScore - a.sourceScore || a.videoId.localeCompare(b.videoId));
-    scored.forEach((c, i) => run.tracer.scored(c.videoId, c.heads, c.score, i));
+    if (run.tracer.enabled) scored.forEach((c, i) => run.tracer.scored(c.videoId, c.heads, c.score, i));
     const model = heads && ranker ? `${ranker.version}, ${blend.version}` : "source score";
     run.tracer.stage({ stage: `Rank (${model})`, latencyMs: performance.now() - t0, input: candidates.length, output: scored.length });
     return { scored, videoStats };
@@ -267,8 +270,10 @@ export function createFeedService(options: FeedServiceOptions): PipelineFeedServ
       const t0 = performance.now();
       try {
         const { kept, removed } = step.stage.apply(query, current, { ...ctx, options: step.options });
-        run.tracer.removed(`${label}:${step.name}`, removed);
-        run.tracer.stage({ stage: `${label}:${step.name}`, latencyMs: performance.now() - t0, input: current.length, output: kept.length, removed: countReasons(removed) });
+        if (run.tracer.enabled) {
+          run.tracer.removed(`${label}:${step.name}`, removed);
+          run.tracer.stage({ stage: `${label}:${step.name}`, latencyMs: performance.now() - t0, input: current.length, output: kept.length, removed: countReasons(removed) });
+        }
         current = kept;
       } catch (err) {
         // A broken business rule must not take the feed down: the stage is skipped for this request and says why.

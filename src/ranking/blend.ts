@@ -43,9 +43,13 @@ export function validateBlend(blend: BlendConfig): BlendConfig {
 
 const clamp01 = (p: number): number => (Number.isFinite(p) ? Math.min(1, Math.max(0, p)) : 0);
 
+/** Head names per blend, resolved once per blend object: blendScore runs for every ranked candidate. */
+const headNames = new WeakMap<BlendConfig, Record<BlendTerm, string>>();
+
 /** The blended score of one candidate from its head probabilities (see the formula above). Pure. */
 export function blendScore(heads: Readonly<Record<string, number>>, blend: BlendConfig = DEFAULT_BLEND): number {
-  const names = { ...DEFAULT_HEADS, ...blend.heads };
+  let names = headNames.get(blend);
+  if (!names) headNames.set(blend, (names = { ...DEFAULT_HEADS, ...blend.heads }));
   const p = (term: BlendTerm): number | undefined => {
     const v = heads[names[term]];
     return v === undefined ? undefined : clamp01(v);

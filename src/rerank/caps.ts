@@ -25,28 +25,50 @@ export function capBrokenByAppend(sequence: readonly Video[], candidate: Video, 
   return undefined;
 }
 
-/** True when the window of `sequence` starting at `start` (shorter at the end) respects the caps. */
-export function windowHolds(sequence: readonly Video[], start: number, caps: WindowCaps): boolean {
-  const end = Math.min(sequence.length, start + caps.windowSize);
-  const categories = new Map<string, number>();
-  const creators = new Map<string, number>();
+/**
+ * Position → video of a sequence that need not exist as an array (a served prefix followed by a ranked list, say):
+ * the exploration stage checks swaps with it without building the swapped list.
+ */
+export type VideoAt = (index: number) => Video;
+
+/**
+ * True when the window of length `length` sequence `at` starting at `start` (shorter at the end) respects the caps.
+ * Windows are short (10 by default), so counting by rescanning the window is cheaper than allocating maps: no
+ * allocation at all, which matters because the exploration stage checks a few thousand windows per request.
+ */
+export function windowHoldsAt(at: VideoAt, length: number, start: number, caps: WindowCaps): boolean {
+  const end = Math.min(length, start + caps.windowSize);
   for (let i = start; i < end; i++) {
-    const v = sequence[i];
-    const cat = (categories.get(v.category) ?? 0) + 1;
-    const cre = (creators.get(v.creatorId) ?? 0) + 1;
-    if (cat > caps.maxPerCategory || cre > caps.maxPerCreator) return false;
-    categories.set(v.category, cat);
-    creators.set(v.creatorId, cre);
+    const v = at(i);
+    // Counts of v's category / creator within [start, i]: the same running counts a map would hold at step i.
+    let category = 0;
+    let creator = 0;
+    for (let j = start; j <= i; j++) {
+      const w = at(j);
+      if (w.category === v.category) category++;
+      if (w.creatorId === v.creatorId) creator++;
+    }
+    if (category > caps.maxPerCategory || creator > caps.maxPerCreator) return false;
   }
   return true;
 }
 
+/** True when the window of `sequence` starting at `start` (shorter at the end) respects the caps. */
+export function windowHolds(sequence: readonly Video[], start: number, caps: WindowCaps): boolean {
+  return windowHoldsAt((i) => sequence[i], sequence.length, start, caps);
+}
+
+/** How many windows touching positions [from, to] of sequence `at` (of length `length`) break the caps. */
+export function violationsBetweenAt(at: VideoAt, length: number, from: number, to: number, caps: WindowCaps): number {
+  let n = 0;
+  const last = Math.min(to, length - 1);
+  for (let start = Math.max(0, from - caps.windowSize + 1); start <= last; start++) if (!windowHoldsAt(at, length, start, caps)) n++;
+  return n;
+}
+
 /** How many windows touching positions [from, to] break the caps. */
 export function violationsBetween(sequence: readonly Video[], from: number, to: number, caps: WindowCaps): number {
-  let n = 0;
-  const last = Math.min(to, sequence.length - 1);
-  for (let start = Math.max(0, from - caps.windowSize + 1); start <= last; start++) if (!windowHolds(sequence, start, caps)) n++;
-  return n;
+  return violationsBetweenAt((i) => sequence[i], sequence.length, from, to, caps);
 }
 
 /** The start of the first window of `sequence` that breaks the caps; -1 when none does (for tests and checks). */

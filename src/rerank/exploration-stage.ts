@@ -2,9 +2,9 @@ import { z } from "zod";
 import type { Video } from "../data/types";
 import { DAY_MS } from "../features/aggregates";
 import { optionsResolver } from "../pipeline/options";
-import type { RerankStage, ScoredCandidate } from "../pipeline/types";
+import type { RerankStage } from "../pipeline/types";
 import { seededRandom } from "../util/random";
-import { DEFAULT_CAPS, violationsBetween } from "./caps";
+import { DEFAULT_CAPS, violationsBetweenAt } from "./caps";
 import { sessionIdOf } from "./stage-context";
 
 /** Options of the exploration stage. */
@@ -63,6 +63,12 @@ export function createExplorationStage(options: ExplorationStageOptions = {}): R
       const prefix: Video[] = ctx.servedEarlier.slice(-(opts.windowSize - 1));
       const pool = new Set(ranked.slice(poolStart));
       const list = [...ranked];
+      // The served prefix followed by the list, read in place.
+      const at = (i: number): Video => (i < prefix.length ? prefix[i] : list[i - prefix.length].video);
+      const touched = (a: number, b: number): number => {
+        const length = prefix.length + list.length;
+        return violationsBetweenAt(at, length, prefix.length + a, prefix.length + a, opts) + violationsBetweenAt(at, length, prefix.length + b, prefix.length + b, opts);
+      };
       for (let blockStart = 0; blockStart < list.length; blockStart += every) {
         const slot = blockStart + Math.floor(random() * every);
         if (slot >= list.length) break;
@@ -74,19 +80,18 @@ export function createExplorationStage(options: ExplorationStageOptions = {}): R
         const order = draw.map((c) => ({ c, r: random() })).sort((a, b) => a.r - b.r).map((x) => x.c);
         for (const pick of order) {
           const from = list.indexOf(pick);
-          const swapped = [...list];
-          swapped[slot] = pick;
-          swapped[from] = list[slot];
-          const videos = (l: readonly ScoredCandidate[]) => [...prefix, ...l.map((c) => c.video)];
           // Only windows touching the two swapped positions change: the swap must not add a violation there.
-          const touched = (l: readonly ScoredCandidate[]) => {
-            const v = videos(l);
-            return violationsBetween(v, prefix.length + slot, prefix.length + slot, opts) + violationsBetween(v, prefix.length + from, prefix.length + from, opts);
-          };
-          if (touched(swapped) > touched(list)) continue;
+          // Checked by swapping in place (and back when refused): no copy of the list per attempt.
+          const before = touched(slot, from);
+          list[from] = list[slot];
+          list[slot] = pick;
+          if (touched(slot, from) > before) {
+            list[slot] = list[from];
+            list[from] = pick;
+            continue;
+          }
           pool.delete(pick);
-          swapped[slot] = { ...pick, reason: { code: "EXPLORATION", params: { kind, from: pick.reason.code } } };
-          list.splice(0, list.length, ...swapped);
+          list[slot] = { ...pick, reason: { code: "EXPLORATION", params: { kind, from: pick.reason.code } } };
           break;
         }
       }

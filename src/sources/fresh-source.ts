@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { DAY_MS } from "../features/aggregates";
 import { parseOptions } from "../pipeline/options";
+import type { Video } from "../data/types";
 import type { Candidate, CandidateSource } from "../pipeline/types";
 
 /** Options of the fresh-uploads source. */
@@ -44,7 +45,13 @@ export function createFreshSource(options: FreshSourceOptions = {}): CandidateSo
           .slice(0, opts.topCategories)
           .map(([c]) => c),
       );
-      const out: Candidate[] = [];
+      // Only the best `limit` are kept while scanning (sorted, best first): a large catalog has thousands of fresh
+      // uploads per request, and building and sorting a candidate for each was the cost of this source.
+      const best: Array<{ video: Video; score: number }> = [];
+      const limit = ctx.limit;
+      if (!(limit > 0)) return [];
+      const worse = (a: { video: Video; score: number }, b: { video: Video; score: number }): boolean =>
+        a.score < b.score || (a.score === b.score && a.video.id.localeCompare(b.video.id) > 0);
       let scanned = 0;
       for (const video of ctx.runtime.catalog.newest()) {
         if (scanned++ >= opts.maxScan) break;
@@ -55,9 +62,20 @@ export function createFreshSource(options: FreshSourceOptions = {}): CandidateSo
         let score = 1 - age / (opts.maxAgeDays * DAY_MS);
         if (language && video.language === language) score *= opts.languageBoost;
         if (top.has(video.category)) score *= opts.categoryBoost;
-        out.push({ videoId: video.id, score, reason: { code: "FRESH", params: {} } });
+        const item = { video, score };
+        if (best.length >= limit && !worse(best[best.length - 1], item)) continue;
+        // Insert after every item that is not worse than it (stable, like the full sort it replaces).
+        let lo = 0;
+        let hi = best.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (worse(item, best[mid]) || !worse(best[mid], item)) lo = mid + 1;
+          else hi = mid;
+        }
+        best.splice(lo, 0, item);
+        if (best.length > limit) best.pop();
       }
-      return out.sort((a, b) => b.score - a.score || a.videoId.localeCompare(b.videoId)).slice(0, ctx.limit);
+      return best.map(({ video, score }): Candidate => ({ videoId: video.id, score, reason: { code: "FRESH", params: {} } }));
     },
   };
 }

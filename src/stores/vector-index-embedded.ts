@@ -251,14 +251,13 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
   const search = (query: Float32Array, k: number, excludeIds: ReadonlySet<string> | undefined): VectorHit[] => {
     // First: a (re)build moves rows, so ids are mapped to rows only after it.
     const layout = prepare();
-    const excluded = new Set<number>();
-    if (excludeIds) {
-      for (const id of excludeIds) {
-        const row = rowOf.get(id);
-        if (row !== undefined) excluded.add(row);
-      }
-    }
-    const target = Math.min(k, rowOf.size - excluded.size);
+    // Exclusions are checked by id, and only for a row about to enter the heap: no per-query set of rows is built
+    // (a user's seen set runs to a thousand or more ids, and a request searches a dozen times). How many excluded
+    // ids are indexed matters only when it could leave fewer than k eligible rows.
+    const exclude = excludeIds && excludeIds.size > 0 ? excludeIds : undefined;
+    let excludedCount = 0;
+    if (exclude && rowOf.size - exclude.size < k) for (const id of exclude) if (rowOf.has(id)) excludedCount++;
+    const target = Math.min(k, rowOf.size - excludedCount);
     if (target <= 0) return [];
     const heap = new TopK(target);
     // Dead and excluded rows are only checked when a row would enter the heap: the common case pays nothing.
@@ -282,7 +281,8 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
         for (; d < dim; d++) s0 += q[d] * v[off + d];
         const s = s0 + s1 + (s2 + s3);
         if (heap.size < heap.capacity || s > heap.minScore) {
-          if (ids[r] === undefined || excluded.has(r)) continue;
+          const id = ids[r];
+          if (id === undefined || (exclude !== undefined && exclude.has(id))) continue;
           heap.push(s, r);
         }
       }
@@ -291,10 +291,12 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
       scan(0, rows);
     } else {
       scan(layout.indexedRows, rows);
-      const order = rankLists(layout, query, dim);
-      for (let i = 0; i < order.length; i++) {
+      const lists = rankLists(layout, query, dim, nprobe);
+      for (let i = 0; i < lists.order.length; i++) {
         if (i >= nprobe && heap.size >= target) break;
-        const list = order[i];
+        // Past the nprobe nearest lists (only when those held fewer than k eligible rows): the rest, in order.
+        if (i === nprobe) lists.sortAll();
+        const list = lists.order[i];
         scan(layout.listStart[list], layout.listStart[list + 1]);
       }
     }
@@ -392,19 +394,57 @@ function byScoreThenId(a: VectorHit, b: VectorHit): number {
   return b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
-/** Lists ordered by descending inner product of their centroid with the query. */
-function rankLists(layout: IvfLayout, query: Float32Array, dim: number): Int32Array {
-  const scores = new Float64Array(layout.nlist);
+/**
+ * Lists by descending inner product of their centroid with the query. Only the first `first` positions are ordered
+ * up front (a partial selection: a query nearly always stops there); `sortAll` orders the rest when a query needs
+ * more lists. Ties by list number, so the order is the same as a full sort's.
+ */
+function rankLists(layout: IvfLayout, query: Float32Array, dim: number, first: number): { order: Int32Array; sortAll(): void } {
+  const n = layout.nlist;
+  const scores = new Float64Array(n);
   const c = layout.centroids;
-  for (let l = 0; l < layout.nlist; l++) {
+  for (let l = 0; l < n; l++) {
     let s = 0;
     const off = l * dim;
     for (let d = 0; d < dim; d++) s += query[d] * c[off + d];
     scores[l] = s;
   }
-  const order = new Int32Array(layout.nlist);
-  for (let l = 0; l < layout.nlist; l++) order[l] = l;
-  return order.sort((a, b) => scores[b] - scores[a]);
+  const order = new Int32Array(n);
+  for (let l = 0; l < n; l++) order[l] = l;
+  const before = (a: number, b: number): boolean => scores[a] > scores[b] || (scores[a] === scores[b] && a < b);
+  const m = Math.min(first, n);
+  if (m >= n / 4) {
+    order.sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
+    return { order, sortAll() {} };
+  }
+  // Selection of the m best by one pass with a sorted buffer (insertion), then the rest left unsorted behind them.
+  const best = new Int32Array(m);
+  let size = 0;
+  for (let l = 0; l < n; l++) {
+    if (size === m && !before(l, best[m - 1])) continue;
+    let i = size < m ? size++ : m - 1;
+    while (i > 0 && before(l, best[i - 1])) {
+      best[i] = best[i - 1];
+      i--;
+    }
+    best[i] = l;
+  }
+  const chosen = new Uint8Array(n);
+  for (let i = 0; i < m; i++) {
+    order[i] = best[i];
+    chosen[best[i]] = 1;
+  }
+  let w = m;
+  for (let l = 0; l < n; l++) if (!chosen[l]) order[w++] = l;
+  let sorted = false;
+  return {
+    order,
+    sortAll() {
+      if (sorted) return;
+      sorted = true;
+      order.subarray(m).sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
+    },
+  };
 }
 
 /** A bounded min-heap of (score, row): keeps the `capacity` best scores seen. */

@@ -1,0 +1,472 @@
+/**
+ * npm run bench:feed — the serving load benchmark: POST /graphql feed requests against the real server, on synthetic
+ * catalogs of 10k, 100k and 1M videos, 500 candidates ranked per request. Targets (issue, 2-core machine): p99 ≤ 50 ms
+ * and ≥ 300 requests/s at 100k videos; p99 ≤ 100 ms at 1M.
+ *
+ *   npm run bench:feed -- [--sizes 10000,100000,1000000] [--duration 15] [--connections 16] [--warmup 4]
+ *       [--debug-rate 4] [--unloaded 100] [--unknown-share 0.1] [--dir .bench-out/feed] [--json results.json]
+ *       [--md results.md] [--cpu-prof] [--quota-scale 1]
+ *
+ * --cpu-prof writes a CPU profile of each load window (server side) to <dir>/server-<N>.cpuprofile; summarise it with
+ * `npx tsx bench/feed-profile.ts <file>`.
+ *
+ * Set-up (feed-bundle.ts): one small bundle trained once on the synthetic platform (cached under --dir), then per
+ * size a scaled variant whose catalog and two-tower / content matrices hold N videos (derived vectors, see there).
+ * Per size the server runs in a child process (feed-server.ts: the real `serve()` path) so its RSS and CPU are its
+ * own; this process is the load generator (autocannon, loopback only) — both share the machine's cores.
+ *
+ * Per size: start the server, warm up, then `--duration` seconds of closed-loop load from `--connections`
+ * connections with varied users (known ones, and a share of unknown ones: cold start) and a realistic feed query
+ * (first: 20). Alongside, a few requests per second ask for `debug: true` and their traces give the per-stage
+ * latency under load; after the load, `--unloaded` sequential debug requests give it on an idle server. Latency is
+ * measured by the client (request written → response complete). Peak RSS: the server's VmHWM from /proc, and this
+ * process' own. Exits 1 when a request failed (non-200, GraphQL errors); a missed target is reported as MISS.
+ */
+import { fork, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { performance } from "node:perf_hooks";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import autocannon from "autocannon";
+import { loadDataset } from "../src/data/load-dataset";
+import { BUNDLE_FILES } from "../src/training/bundle";
+import { createProgress } from "../src/util/progress";
+import { ensureBaseBundle, ensureParent, ensureScaledBundle } from "./feed-bundle";
+import type { FeedServerArgs } from "./feed-server";
+import { formatMachine, machineInfo } from "./lib/machine-info";
+import { formatInt, formatMs, markdownTable } from "./lib/markdown-table";
+import { createPeakRssSampler } from "./lib/peak-rss-sampler";
+import { summarize, type Summary } from "./lib/percentile";
+
+const TARGETS: Record<number, { p99Ms: number; rps?: number }> = { 100_000: { p99Ms: 50, rps: 300 }, 1_000_000: { p99Ms: 100 } };
+
+const { values: args } = parseArgs({
+  options: {
+    sizes: { type: "string", default: "10000,100000,1000000" },
+    duration: { type: "string", default: "15" },
+    connections: { type: "string", default: "16" },
+    warmup: { type: "string", default: "4" },
+    "debug-rate": { type: "string", default: "4" },
+    unloaded: { type: "string", default: "100" },
+    "unknown-share": { type: "string", default: "0.1" },
+    "quota-scale": { type: "string", default: "1" },
+    dir: { type: "string", default: ".bench-out/feed" },
+    json: { type: "string" },
+    md: { type: "string" },
+    "cpu-prof": { type: "boolean", default: false },
+  },
+});
+
+const num = (name: string, text: string, { int = true, min = 0 } = {}): number => {
+  const n = Number(text);
+  if (!Number.isFinite(n) || (int && !Number.isInteger(n)) || n < min) throw new Error(`--${name}: expected a number ≥ ${min}, got "${text}"`);
+  return n;
+};
+const sizes = args.sizes!.split(",").map((s) => num("sizes", s.trim(), { min: 1 }));
+const durationSec = num("duration", args.duration!, { min: 1 });
+const connections = num("connections", args.connections!, { min: 1 });
+const warmupSec = num("warmup", args.warmup!);
+const debugRate = num("debug-rate", args["debug-rate"]!, { int: false });
+const unloadedCount = num("unloaded", args.unloaded!);
+const unknownShare = num("unknown-share", args["unknown-share"]!, { int: false });
+const quotaScale = num("quota-scale", args["quota-scale"]!, { int: false, min: 0.1 });
+const dir = resolve(args.dir!);
+const progress = createProgress();
+const machine = machineInfo();
+const benchRss = createPeakRssSampler();
+const here = fileURLToPath(new URL(".", import.meta.url));
+
+/** Source quotas: the default pipeline's (config.ts), optionally scaled. They total 1,000 proposals per request. */
+const DEFAULT_SOURCES = [
+  { name: "TwoTower", quota: 300 },
+  { name: "MultiQuery", quota: 150 },
+  { name: "Content", quota: 150 },
+  { name: "Trending", quota: 150 },
+  { name: "Social", quota: 100 },
+  { name: "Subscriptions", quota: 100 },
+  { name: "Fresh", quota: 50 },
+];
+const serverConfig: Record<string, unknown> = {
+  server: { host: "127.0.0.1" },
+  ranking: { candidatesToRank: 500, executionProviders: ["cpu"] },
+  pipeline: { sources: DEFAULT_SOURCES.map((s) => ({ ...s, quota: Math.round(s.quota * quotaScale) })) },
+};
+
+const FEED_QUERY = `query Feed($userId: ID!, $first: Int, $context: FeedContextInput, $debug: Boolean) {
+  feed(userId: $userId, first: $first, context: $context, debug: $debug) {
+    edges { cursor node { trackingId position score sources reason { code params { key value } } heads { head probability }
+      video { id title category durationSec creator { id name } } } }
+    pageInfo { endCursor hasNextPage }
+    fallbacks { kind component message }
+    modelVersion
+    trace { totalMs stages { stage latencyMs input output } }
+  }
+}`;
+
+interface StageSample {
+  stage: string;
+  latencyMs: number;
+  input: number;
+  output: number;
+}
+interface Trace {
+  totalMs: number;
+  stages: StageSample[];
+}
+
+/** "Rank (v, blend-v1)" → "Rank": one row per stage whatever the model version. */
+const stageKey = (stage: string): string => stage.replace(/ \(.*\)$/, "");
+
+interface SizeResult {
+  videos: number;
+  loadMs: number;
+  requests: number;
+  rps: number;
+  latency: Summary;
+  non200: number;
+  graphqlErrors: number;
+  fallbacks: Record<string, number>;
+  serverCpuPct: number;
+  /** Server CPU time (user + system) per request served in the load window: the efficiency number, less sensitive than latency to a busy machine. */
+  serverCpuMsPerRequest: number;
+  benchCpuPct: number;
+  serverRssMiB: { beforeLoad: number; afterLoad: number; peak: number };
+  stagesLoaded: Map<string, Summary>;
+  stagesIdle: Map<string, Summary>;
+  funnel: { merged: number; ranked: number };
+  debugSamples: { loaded: number; idle: number };
+}
+
+function procStatus(pid: number): { rss: number; hwm: number } {
+  const text = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(text)?.[1] ?? NaN) * 1024;
+  return { rss: kb("VmRSS"), hwm: kb("VmHWM") };
+}
+
+/** utime + stime of a process, seconds (clock ticks at the usual 100 Hz). */
+function procCpuSec(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+const MiB = (bytes: number): number => Math.round(bytes / 2 ** 20);
+
+async function startServer(serverArgs: FeedServerArgs, logPath: string): Promise<{ child: ChildProcess; url: string; loadMs: number }> {
+  const execArgv = ["--import", "tsx", "--max-old-space-size=8192"];
+  const env = { ...process.env };
+  // Embedded backends only: the benchmark measures the in-process path, never a shared Redis.
+  for (const key of ["REDIS_URL", "QDRANT_URL", "NEO4J_URI", "REELFEED_CONFIG", "REELFEED_BUNDLE", "REELFEED_PLUGINS"]) delete env[key];
+  const child = fork(join(here, "feed-server.ts"), [JSON.stringify(serverArgs)], { execArgv, env, stdio: ["ignore", "pipe", "pipe", "ipc"] });
+  const log: string[] = [];
+  const onLog = (chunk: Buffer) => void log.push(chunk.toString());
+  child.stdout!.on("data", onLog);
+  child.stderr!.on("data", onLog);
+  child.on("exit", () => void writeFile(logPath, log.join("")).catch(() => {}));
+  return new Promise((resolvePromise, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`server did not start in 10 minutes; log:\n${log.join("").slice(-4000)}`));
+    }, 600_000);
+    child.on("message", (m: { type: string; url?: string; loadMs?: number; message?: string }) => {
+      clearTimeout(timer);
+      if (m.type === "ready") resolvePromise({ child, url: m.url!, loadMs: m.loadMs! });
+      else reject(new Error(`server failed: ${m.message}\n${log.join("").slice(-4000)}`));
+    });
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited (${code}) before it was ready; log:\n${log.join("").slice(-4000)}`));
+    });
+  });
+}
+
+async function stopServer(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** The request mix: known users (uniformly) and a share of unknown ones, at the data's "now". */
+function makeBodies(userIds: readonly string[], nowIso: string, count: number, debug: boolean): string[] {
+  const bodies: string[] = [];
+  let state = 12345;
+  const rand = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 4294967296);
+  for (let i = 0; i < count; i++) {
+    const unknown = rand() < unknownShare;
+    const userId = unknown ? `bench-anon-${i}` : userIds[Math.floor(rand() * userIds.length)];
+    const context: Record<string, unknown> = { time: nowIso };
+    // Unknown users send what a client knows: device and country; known ones let the profile fill them.
+    if (unknown) Object.assign(context, { device: "MOBILE", country: ["US", "GB", "DE", "BR", "IN"][i % 5] });
+    bodies.push(JSON.stringify({ query: FEED_QUERY, variables: { userId, first: 20, context, debug } }));
+  }
+  return bodies;
+}
+
+interface LoadOutcome {
+  latencies: number[];
+  requests: number;
+  durationSec: number;
+  non200: number;
+  graphqlErrors: number;
+  fallbacks: Record<string, number>;
+  firstError?: string;
+}
+
+const FALLBACK_KINDS = ["SOURCE_TIMEOUT", "SOURCE_FAILED", "RANKER_UNAVAILABLE", "POPULARITY", "STATE_UNAVAILABLE"];
+
+async function runLoad(url: string, bodies: string[], seconds: number): Promise<LoadOutcome> {
+  const latencies: number[] = [];
+  const fallbacks: Record<string, number> = {};
+  let next = 0;
+  let non200 = 0;
+  let graphqlErrors = 0;
+  let firstError: string | undefined;
+  const instance = autocannon({
+    url,
+    connections,
+    duration: seconds,
+    requests: [
+      {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        setupRequest: (req: Record<string, unknown>) => ({ ...req, body: bodies[next++ % bodies.length] }),
+        onResponse: (status: number, body: string) => {
+          if (status !== 200) {
+            non200++;
+            firstError ??= `HTTP ${status}: ${body.slice(0, 300)}`;
+            return;
+          }
+          if (body.startsWith('{"errors"') || body.includes('"errors":[')) {
+            graphqlErrors++;
+            firstError ??= body.slice(0, 300);
+          }
+          if (body.includes('"fallbacks":[{')) {
+            for (const kind of FALLBACK_KINDS) if (body.includes(`"kind":"${kind}"`)) fallbacks[kind] = (fallbacks[kind] ?? 0) + 1;
+          }
+        },
+      },
+    ],
+  } as autocannon.Options);
+  instance.on("response", (_client: unknown, _status: number, _bytes: number, responseTime: number) => void latencies.push(responseTime));
+  const result = await instance;
+  return { latencies, requests: latencies.length, durationSec: result.duration, non200, graphqlErrors, fallbacks, firstError };
+}
+
+async function debugRequest(url: string, body: string): Promise<Trace> {
+  const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body });
+  const json = (await res.json()) as { data?: { feed: { trace: Trace } }; errors?: unknown };
+  if (!json.data?.feed.trace) throw new Error(`debug request failed: ${JSON.stringify(json.errors ?? json).slice(0, 300)}`);
+  return json.data.feed.trace;
+}
+
+function stageSummaries(traces: readonly Trace[]): Map<string, Summary> {
+  const byStage = new Map<string, number[]>();
+  const push = (key: string, v: number) => {
+    const list = byStage.get(key);
+    if (list) list.push(v);
+    else byStage.set(key, [v]);
+  };
+  for (const t of traces) {
+    const sums = new Map<string, number>();
+    for (const s of t.stages) {
+      const key = stageKey(s.stage);
+      push(key, s.latencyMs);
+      const group = key.startsWith("filter:") ? "filters (all)" : key.startsWith("rerank:") ? "re-rank (all)" : undefined;
+      if (group) sums.set(group, (sums.get(group) ?? 0) + s.latencyMs);
+    }
+    for (const [k, v] of sums) push(k, v);
+    push("total (server trace)", t.totalMs);
+  }
+  return new Map([...byStage].map(([k, v]) => [k, summarize(v)]));
+}
+
+async function benchSize(total: number, baseDir: string, dataset: Awaited<ReturnType<typeof loadDataset>>["dataset"]): Promise<SizeResult> {
+  const bundleDir = join(dir, `bundle-${total}`);
+  await ensureScaledBundle({ baseDir, dir: bundleDir, total, dataset, progress });
+  const varDir = join(dir, `var-${total}`);
+  await rm(varDir, { recursive: true, force: true });
+  progress.log(`${formatInt(total)} videos: starting the server`);
+  const { child, url, loadMs } = await startServer({ bundleDir, total, seed: 1, varDir, config: serverConfig }, join(dir, `server-${total}.log`));
+  const pid = child.pid!;
+  try {
+    const lastTs = dataset.events.reduce((m, e) => Math.max(m, e.ts), 0);
+    // The data's "now" (an hour after its last event): fresh uploads, trending and subscriptions behave as on a
+    // live platform instead of a year-old one.
+    const nowIso = new Date(lastTs + 3_600_000).toISOString();
+    const userIds = dataset.users.map((u) => u.id);
+    const bodies = makeBodies(userIds, nowIso, 8192, false);
+    const debugBodies = makeBodies(userIds, nowIso, 1024, true);
+    progress.log(`${formatInt(total)} videos: server ready in ${(loadMs / 1000).toFixed(1)} s at ${url}; warm-up ${warmupSec} s`);
+    if (warmupSec > 0) await runLoad(url, bodies, warmupSec);
+    const before = procStatus(pid);
+    const cpu0 = procCpuSec(pid);
+    const benchCpu0 = process.cpuUsage();
+    const t0 = performance.now();
+
+    // Debug sampler alongside the load: a few traced requests per second (their own latency is not counted).
+    const loaded: Trace[] = [];
+    let sampling = true;
+    const sampler = (async () => {
+      // Started on a schedule, not one after another: a slow server must not starve the sample (at most 4 in flight).
+      let i = 0;
+      const inFlight = new Set<Promise<void>>();
+      while (sampling && debugRate > 0) {
+        await sleep(1000 / debugRate);
+        if (!sampling) break;
+        if (inFlight.size >= 4) continue;
+        const p: Promise<void> = debugRequest(url, debugBodies[i++ % debugBodies.length]).then(
+          (trace) => void loaded.push(trace),
+          (err: unknown) => progress.log(`! debug sample failed: ${(err as Error).message}`),
+        );
+        inFlight.add(p);
+        void p.finally(() => inFlight.delete(p));
+      }
+      await Promise.all(inFlight);
+    })();
+    progress.log(`${formatInt(total)} videos: ${durationSec} s of load, ${connections} connections`);
+    if (args["cpu-prof"]) child.send({ type: "profile-start" });
+    const load = await runLoad(url, bodies, durationSec);
+    if (args["cpu-prof"]) {
+      const path = join(dir, `server-${total}.cpuprofile`);
+      const written = new Promise<void>((r) => child.on("message", (m: { type: string }) => m.type === "profiled" && r()));
+      child.send({ type: "profile-stop", path });
+      await written;
+      progress.log(`CPU profile of the load window: ${path} (npx tsx bench/feed-profile.ts ${path})`);
+    }
+    sampling = false;
+    await sampler;
+    const wallSec = (performance.now() - t0) / 1000;
+    const serverCpuSec = procCpuSec(pid) - cpu0;
+    const serverCpuPct = (serverCpuSec / wallSec) * 100;
+    const benchCpu = process.cpuUsage(benchCpu0);
+    const benchCpuPct = ((benchCpu.user + benchCpu.system) / 1e6 / wallSec) * 100;
+    const after = procStatus(pid);
+
+    const idle: Trace[] = [];
+    for (let i = 0; i < unloadedCount; i++) idle.push(await debugRequest(url, debugBodies[(i * 7) % debugBodies.length]));
+    const all = [...loaded, ...idle];
+    const stageMean = (name: string, field: "input" | "output") => {
+      const v = all.flatMap((t) => t.stages.filter((s) => stageKey(s.stage) === name).map((s) => s[field]));
+      return v.length ? v.reduce((a, b) => a + b, 0) / v.length : NaN;
+    };
+    if (load.non200 || load.graphqlErrors) progress.log(`! ${load.non200} non-200, ${load.graphqlErrors} GraphQL errors; first: ${load.firstError}`);
+    return {
+      videos: total,
+      loadMs,
+      requests: load.requests,
+      rps: load.requests / load.durationSec,
+      latency: summarize(load.latencies),
+      non200: load.non200,
+      graphqlErrors: load.graphqlErrors,
+      fallbacks: load.fallbacks,
+      serverCpuPct,
+      serverCpuMsPerRequest: (serverCpuSec * 1000) / Math.max(1, load.requests + loaded.length),
+      benchCpuPct,
+      serverRssMiB: { beforeLoad: MiB(before.rss), afterLoad: MiB(after.rss), peak: MiB(after.hwm) },
+      stagesLoaded: stageSummaries(loaded),
+      stagesIdle: stageSummaries(idle),
+      funnel: { merged: stageMean("Merge", "output"), ranked: stageMean("Rank", "output") },
+      debugSamples: { loaded: loaded.length, idle: idle.length },
+    };
+  } finally {
+    await stopServer(child);
+  }
+}
+
+const STAGE_ORDER = ["Hydrate", "source:", "Merge", "filter:", "filters (all)", "Rank", "rerank:", "re-rank (all)", "fill:", "PopularityFill", "Page", "total"];
+const stageRank = (s: string): number => {
+  const i = STAGE_ORDER.findIndex((p) => s === p || s.startsWith(p));
+  return i < 0 ? STAGE_ORDER.length : i;
+};
+
+function report(results: readonly SizeResult[], command: string): string {
+  const lines: string[] = [];
+  lines.push(`Machine: ${formatMachine(machine)}`, "", `Command: \`${command}\``, "");
+  lines.push(
+    `Load: ${durationSec} s per size after ${warmupSec} s of warm-up, ${connections} connections (closed loop, autocannon on loopback, in the ` +
+      `same 2-core machine as the server), first: 20, ${Math.round(unknownShare * 100)} % unknown users, 500 candidates ranked.`,
+    "",
+  );
+  lines.push(
+    markdownTable(
+      ["videos", "requests/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "target", "server CPU", "server CPU ms/req", "load-gen CPU", "server RSS peak", "bench RSS peak", "start-up"],
+      results.map((r) => {
+        const t = TARGETS[r.videos];
+        const ok = t ? r.latency.p99 <= t.p99Ms && (t.rps === undefined || r.rps >= t.rps) : undefined;
+        const target = t ? `${ok ? "MET" : "MISS"} (p99 ≤ ${t.p99Ms}${t.rps ? `, ≥ ${t.rps}/s` : ""})` : "–";
+        return [
+          formatInt(r.videos),
+          formatInt(r.rps),
+          formatMs(r.latency.p50),
+          formatMs(r.latency.p95),
+          formatMs(r.latency.p99),
+          formatMs(r.latency.max),
+          target,
+          `${Math.round(r.serverCpuPct)} %`,
+          formatMs(r.serverCpuMsPerRequest),
+          `${Math.round(r.benchCpuPct)} %`,
+          `${formatInt(r.serverRssMiB.peak)} MiB`,
+          `${formatInt(MiB(benchRss.peak()))} MiB`,
+          `${(r.loadMs / 1000).toFixed(1)} s`,
+        ];
+      }),
+    ),
+    "",
+  );
+  for (const r of results) {
+    const fb = Object.entries(r.fallbacks).map(([k, v]) => `${k} ${v}`).join(", ") || "none";
+    lines.push(
+      `### ${formatInt(r.videos)} videos`,
+      "",
+      `${formatInt(r.requests)} requests, ${r.non200} non-200, ${r.graphqlErrors} GraphQL errors; responses with fallbacks: ${fb}. ` +
+        `Candidates after merge ${formatInt(r.funnel.merged)}, ranked ${formatInt(r.funnel.ranked)} (means over the traced requests). ` +
+        `Server RSS ${formatInt(r.serverRssMiB.beforeLoad)} MiB before load, ${formatInt(r.serverRssMiB.afterLoad)} after, peak (VmHWM, start-up included) ${formatInt(r.serverRssMiB.peak)}.`,
+      "",
+    );
+    const keys = [...new Set([...r.stagesLoaded.keys(), ...r.stagesIdle.keys()])].sort((a, b) => stageRank(a) - stageRank(b) || a.localeCompare(b));
+    lines.push(
+      markdownTable(
+        ["stage", "mean ms (load)", "p50 (load)", "p99 (load)", "mean ms (idle)", "p99 (idle)"],
+        keys.map((k) => {
+          const l = r.stagesLoaded.get(k);
+          const i = r.stagesIdle.get(k);
+          return [k, formatMs(l?.mean ?? NaN), formatMs(l?.p50 ?? NaN), formatMs(l?.p99 ?? NaN), formatMs(i?.mean ?? NaN), formatMs(i?.p99 ?? NaN)];
+        }),
+      ),
+      "",
+      `(${r.debugSamples.loaded} traced requests under load, ${r.debugSamples.idle} on the idle server; sources run in parallel, so their latencies overlap.)`,
+      "",
+    );
+  }
+  return lines.join("\n");
+}
+
+await mkdir(dir, { recursive: true });
+const baseDir = join(dir, "base-bundle");
+await ensureParent(baseDir);
+await ensureBaseBundle(baseDir, progress);
+const { dataset } = await loadDataset(join(baseDir, BUNDLE_FILES.data), { format: "generic" });
+const results: SizeResult[] = [];
+let failed = false;
+for (const total of sizes) {
+  const r = await benchSize(Math.max(total, dataset.videos.length), baseDir, dataset);
+  if (r.non200 || r.graphqlErrors) failed = true;
+  results.push(r);
+  progress.log(`${formatInt(r.videos)} videos: ${formatInt(r.rps)} req/s, p50 ${formatMs(r.latency.p50)} ms, p99 ${formatMs(r.latency.p99)} ms`);
+}
+benchRss.stop();
+const command = `npm run bench:feed${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`;
+const md = report(results, command);
+console.log(`\n${md}`);
+if (args.md) await writeFile(args.md, md + "\n");
+if (args.json) {
+  const plain = results.map((r) => ({ ...r, stagesLoaded: Object.fromEntries(r.stagesLoaded), stagesIdle: Object.fromEntries(r.stagesIdle) }));
+  await writeFile(args.json, JSON.stringify({ machine, command, results: plain }, null, 2) + "\n");
+}
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,66 @@
+/**
+ * The server side of the feed benchmark, run as a child process of bench/feed-bench.ts so its CPU and memory are
+ * measured apart from the load generator. It serves a scaled bundle through the real start-up path (`serve()`:
+ * loadRuntime → vector indexes built at load → pipeline → Apollo on node:http), with the extended catalog passed
+ * as `catalogOverride` (the bundle's data/ holds only the trained catalog; see feed-bundle.ts).
+ *
+ * Input: one JSON argument (FeedServerArgs). Output: an IPC message { type: "ready", url, loadMs } once listening,
+ * or { type: "error", message }. Stops on SIGTERM like `reelfeed serve`. IPC { type: "profile-start" } and
+ * { type: "profile-stop", path } write a CPU profile of the time between them (answered { type: "profiled" }).
+ */
+import { writeFile } from "node:fs/promises";
+import { Session } from "node:inspector/promises";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { serve } from "../src/app/serve";
+import { configSchema } from "../src/config";
+import { createCatalog } from "../src/data/catalog";
+import { loadDataset } from "../src/data/load-dataset";
+import { BUNDLE_FILES } from "../src/training/bundle";
+import { createProgress } from "../src/util/progress";
+import { extendCatalog } from "./feed-bundle";
+
+export interface FeedServerArgs {
+  bundleDir: string;
+  total: number;
+  seed: number;
+  /** Scratch folder for the event log (impressions are logged like in production). */
+  varDir: string;
+  /** Partial config (zod defaults fill the rest). */
+  config: Record<string, unknown>;
+}
+
+const send = (message: unknown): void => void process.send?.(message);
+
+try {
+  const args = JSON.parse(process.argv[2] ?? "") as FeedServerArgs;
+  const started = performance.now();
+  const progress = createProgress();
+  const config = configSchema.parse({ ...args.config, paths: { ...(args.config.paths as object), varDir: args.varDir } });
+  const { dataset } = await loadDataset(join(args.bundleDir, BUNDLE_FILES.data), { format: "generic" });
+  const { videos, creators } = extendCatalog(dataset, args.total, args.seed);
+  const catalog = createCatalog({ videos, users: dataset.users, creators });
+  const serving = await serve({ config, bundle: args.bundleDir, port: 0, progress, handleSignals: true, runtime: { catalogOverride: catalog } });
+  send({ type: "ready", url: serving.url, loadMs: performance.now() - started });
+  // A benchmark that dies (Ctrl-C, a crash) must not leave its server running: the IPC channel closing says so.
+  process.on("disconnect", () => void serving.stop().finally(() => process.exit(0)));
+  // On request, a CPU profile of the measured window only (start-up would otherwise dominate it).
+  let session: Session | undefined;
+  process.on("message", (m: { type: string; path?: string }) => {
+    if (m.type === "profile-start" && !session) {
+      session = new Session();
+      session.connect();
+      void session.post("Profiler.enable").then(() => session!.post("Profiler.start"));
+    } else if (m.type === "profile-stop" && session && m.path) {
+      const s = session;
+      session = undefined;
+      void s
+        .post("Profiler.stop")
+        .then(({ profile }) => writeFile(m.path!, JSON.stringify(profile)))
+        .then(() => (s.disconnect(), send({ type: "profiled", path: m.path })));
+    }
+  });
+} catch (err) {
+  send({ type: "error", message: err instanceof Error ? err.stack ?? err.message : String(err) });
+  process.exit(1);
+}
