@@ -26,8 +26,16 @@ describe("pipeline definition", () => {
       ["Fresh", 50, true],
     ]);
     expect(def.stages.map((s) => s.name)).toEqual(["Freshness", "Guardrails", "Diversity", "Exploration"]);
-    expect(def.warnings.join("\n")).toMatch(/Freshness runs at position 1/);
+    // The defaults are listed in the order they run: nothing to warn about at start-up.
+    expect(def.warnings).toEqual([]);
     expect(describePipeline(def)).toMatch(/✓ TwoTower\s+quota  300 {2}weight 1 {2}timeout 40ms {2}fail-open/);
+  });
+
+  it("runs stages by phase and warns when the config lists them in another order", () => {
+    const stages = ["Guardrails", "Diversity", "Freshness", "Exploration"].map((name) => ({ name }));
+    const def = definePipeline({ pipeline: pipeline({ stages }), registry: createRegistry(), runtime: full });
+    expect(def.stages.map((s) => s.name)).toEqual(["Freshness", "Guardrails", "Diversity", "Exploration"]);
+    expect(def.warnings.join("\n")).toMatch(/Freshness runs at position 1/);
   });
 
   it("disables fail-open sources whose store is missing, with a warning; fail-closed ones are BAD_CONFIG", () => {
