@@ -270,18 +270,29 @@ function makeRankerSpec(a: FeatureArtifacts): FeatureSpec {
   };
 }
 
+/**
+ * Widest embedding of a video-id column in the towers. The towers' video-id tables (history, recent likes, the
+ * video's own id) are catalog-sized and updated densely by Adam every step: on MovieLens-small, 57 → 32 halved the
+ * two-tower's time per step (measured) at no measurable cost in recall.
+ */
+const TOWER_VIDEO_ID_DIM = 32;
+
+function towerColumn<C extends CategoricalColumn>(c: C): C {
+  return COLUMN_VOCABULARY[c.name] === "videoId" ? { ...c, dim: Math.min(c.dim, TOWER_VIDEO_ID_DIM) } : c;
+}
+
 export function userTowerSpec(a: FeatureArtifacts): FeatureSpec {
   const l = a.layout;
   return {
     categorical: USER_TOWER_CATEGORICAL.map((n) => cat(a, n)),
-    bags: [bag(a, "history", l.historyLength), bag(a, "recentLikes", l.likesLength), bag(a, "userCategories", l.categoriesLength)],
+    bags: [bag(a, "history", l.historyLength), bag(a, "recentLikes", l.likesLength), bag(a, "userCategories", l.categoriesLength)].map(towerColumn),
     dense: [...USER_DENSE, ...CLOCK_DENSE].map((d) => d.name),
   };
 }
 
 export function videoTowerSpec(a: FeatureArtifacts): FeatureSpec {
   return {
-    categorical: VIDEO_TOWER_CATEGORICAL.map((n) => cat(a, n)),
+    categorical: VIDEO_TOWER_CATEGORICAL.map((n) => towerColumn(cat(a, n))),
     bags: [bag(a, "tags", a.layout.tagsLength)],
     dense: VIDEO_TOWER_DENSE.map((d) => d.name),
   };

@@ -102,13 +102,17 @@ export const TWO_TOWER_DEFAULTS = {
   learningRate: 0.003,
   logQCorrection: true,
   /** Share of examples trained as a cold user (no history, OOV id). */
-  coldStartRate: 0.1,
+  coldStartRate: 0.3,
   /** Share of (warm) examples whose user id is replaced by an OOV bucket. */
   userIdDropout: 0.1,
+  /** Per-video bias coordinate (embeddings are dim + 1 wide). */
+  itemBias: true,
+  /** Fixed log-popularity prior in the bias coordinate (needs itemBias). */
+  popularityPrior: true,
 };
 
 /** Ranker settings. */
-export const RANKER_DEFAULTS = { epochs: 3, batchSize: 512, maxExamples: 200_000, learningRate: 0.003 };
+export const RANKER_DEFAULTS = { epochs: 2, batchSize: 512, maxExamples: 60_000, learningRate: 0.003 };
 
 const POSITIVE_RULE_TEXT = "a watch of ≥ 50 % or ≥ 30 s, progress ≥ 50 %, a like, share or save (split.ts isPositive)";
 
@@ -178,6 +182,8 @@ async function fitModels(dataset: Dataset, until: number, shared: Shared, option
     temperature: tt.temperature,
     learningRate: tt.learningRate,
     logQCorrection: tt.logQCorrection,
+    itemBias: tt.itemBias,
+    popularityPrior: tt.itemBias && tt.popularityPrior ? { column: "videoId" } : undefined,
     coldStart: tt.coldStartRate > 0 ? { rate: tt.coldStartRate, users: coldUsers } : undefined,
     idDropout:
       tt.userIdDropout > 0 && userIdVocab.oovBuckets > 0
@@ -361,6 +367,7 @@ export async function trainBundle(options: TrainOptions): Promise<TrainResult> {
   );
   lap("evaluateMs", t);
 
+  const twoTowerConfig = { ...TWO_TOWER_DEFAULTS, ...options.twoTower };
   const refit = options.refit ?? true;
   let shipped = evalModels;
   if (refit) {
@@ -425,6 +432,8 @@ export async function trainBundle(options: TrainOptions): Promise<TrainResult> {
         `two-tower trained on events before the validation cut; at test time every model sees history up to the test period`,
         `baselines fitted on train + validation events; EASE scores only the most popular items (see training.md)`,
         `ranker rows: ${evalModels.examples.rankerNegatives}; post-click heads are masked to clicked rows`,
+        `two-tower: cold-start dropout ${twoTowerConfig.coldStartRate}, user-id dropout ${twoTowerConfig.userIdDropout}, ` +
+          `item bias ${twoTowerConfig.itemBias ? (twoTowerConfig.popularityPrior ? "with a log-popularity prior" : "learned") : "off"} (training.md)`,
         `ONNX parity on real rows: user tower ${parity.userTower.toExponential(1)}, ranker ${parity.ranker.toExponential(1)} max |Δ|`,
       ],
     };

@@ -78,6 +78,13 @@ export interface TwoTowerOptions {
    */
   popularityPrior?: { column: string };
   /**
+   * With `itemBias`: the video's bias coordinate is stored multiplied by this (the user side learns the inverse
+   * scale through its constant). Scores rank the same for any value; what it changes is how much the bias weighs
+   * in video·video dot products (a mean of watched videos used as a query), where a bias of unit scale would swamp
+   * the cosine part. @default 1
+   */
+  itemBiasScale?: number;
+  /**
    * Id dropout: the categorical column `column` is replaced by an index drawn uniformly from `oov` (inclusive
    * range: the vocabulary's OOV buckets) for a `rate` share of the examples, and always for cold-start rows, so
    * the OOV embeddings unseen users hash to are trained. @default undefined (none)
@@ -206,6 +213,7 @@ export async function trainTwoTower(options: TwoTowerOptions): Promise<TwoTowerM
     idDropout,
     itemBias = false,
     popularityPrior,
+    itemBiasScale = 1,
     onProgress,
     onEpochEnd,
   } = options;
@@ -223,6 +231,7 @@ export async function trainTwoTower(options: TwoTowerOptions): Promise<TwoTowerM
   if (!(temperature > 0)) throw badInput("temperature", "must be > 0");
   if (!(Number.isInteger(batchSize) && batchSize >= 2)) throw badInput("batchSize", "must be an integer ≥ 2");
   if (!(Number.isInteger(epochs) && epochs >= 0)) throw badInput("epochs", "must be a non-negative integer");
+  if (!(itemBiasScale > 0)) throw badInput("itemBiasScale", "must be > 0");
   if (coldStart) {
     validateBatch(userSpec, coldStart.users, "coldStart.users");
     if (coldStart.users.size !== users.size) throw badInput("coldStart.users", `expected ${users.size} rows, got ${coldStart.users.size}`);
@@ -251,9 +260,13 @@ export async function trainTwoTower(options: TwoTowerOptions): Promise<TwoTowerM
   let prior: tf.Tensor2D | undefined;
   let priorColumn = -1;
   if (popularityPrior) {
-    if (!itemBias) throw badInput("popularityPrior", "needs itemBias");
     priorColumn = videoSpec.categorical.findIndex((c) => c.name === popularityPrior.column);
-    if (priorColumn < 0) throw badInput("popularityPrior.column", `no categorical column "${popularityPrior.column}" in the video spec`);
+    if (!itemBias || priorColumn < 0) {
+      userTower.dispose();
+      videoTower.dispose();
+      if (!itemBias) throw badInput("popularityPrior", "needs itemBias");
+      throw badInput("popularityPrior.column", `no categorical column "${popularityPrior.column}" in the video spec`);
+    }
     const vocab = videoSpec.categorical[priorColumn].vocabSize;
     const ids = videos.categorical[priorColumn];
     const freq = new Float64Array(vocab);
@@ -261,15 +274,20 @@ export async function trainTwoTower(options: TwoTowerOptions): Promise<TwoTowerM
       const id = ids[positives[i]];
       if (id >= 0 && id < vocab) freq[id]++;
     }
-    // [vocab, width]: zeros except the bias coordinate, so the lookup adds to the last column only.
+    // [vocab, width]: zeros except the bias coordinate, so the lookup adds to the last column only. Shifted so
+    // the most frequent value sits at 0 (a per-user constant in every score: rankings and the softmax ignore it),
+    // which keeps the coordinate small for the videos people actually watch.
+    let max = 0;
+    for (let i = 0; i < vocab; i++) max = Math.max(max, freq[i]);
     const table = new Float32Array(vocab * width);
-    for (let i = 0; i < vocab; i++) table[i * width + width - 1] = Math.log((freq[i] + 1) / (positives.length + vocab));
+    for (let i = 0; i < vocab; i++) table[i * width + width - 1] = Math.log((freq[i] + 1) / (max + 1));
     prior = tf.tensor2d(table, [vocab, width]);
   }
+  const biasScale = itemBias && itemBiasScale !== 1 ? tf.tensor2d([...new Array<number>(width - 1).fill(1), itemBiasScale], [1, width]) : undefined;
   const embedVideo = (t: TowerTensors): tf.Tensor2D => {
-    const y = videoTower.forward(t);
-    if (!prior) return y;
-    return tf.add(y, tf.gather(prior, t.categorical[priorColumn])) as tf.Tensor2D;
+    let y = videoTower.forward(t);
+    if (prior) y = tf.add(y, tf.gather(prior, t.categorical[priorColumn])) as tf.Tensor2D;
+    return biasScale ? (tf.mul(y, biasScale) as tf.Tensor2D) : y;
   };
   const variables = [...userTower.variables, ...videoTower.variables];
 
@@ -342,6 +360,7 @@ export async function trainTwoTower(options: TwoTowerOptions): Promise<TwoTowerM
     userTower.dispose();
     videoTower.dispose();
     prior?.dispose();
+    biasScale?.dispose();
     throw e;
   } finally {
     optimizer.dispose();
@@ -374,6 +393,7 @@ export async function trainTwoTower(options: TwoTowerOptions): Promise<TwoTowerM
       userTower.dispose();
       videoTower.dispose();
       prior?.dispose();
+      biasScale?.dispose();
     },
   };
 }
