@@ -76,6 +76,12 @@ export const configSchema = z.object({
       /** Requests arriving within this window are scored in one ONNX call. */
       microBatchWindowMs: z.number().nonnegative().default(1),
       maxBatchRows: z.number().int().positive().default(4096),
+      /**
+       * Intra-op threads per ONNX Runtime session (CPU provider); 0 lets ONNX Runtime use every core. One thread is
+       * the serving default: requests are already parallel, and on a small box extra ORT threads fight the event
+       * loop for the same cores (measured in docs/benchmarks-feed.md).
+       */
+      onnxThreads: z.number().int().nonnegative().default(1),
       /** Candidates scored per request. */
       candidatesToRank: z.number().int().positive().default(500),
       /** Score blend: versioned, replayable. score = pClick^click * (1+watch*E[completion]) * (1+like*pLike) ... */

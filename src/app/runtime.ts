@@ -231,7 +231,9 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
       state = createRedisStateStore({ redis, keyPrefix: redisKeyPrefix });
       log = await createRedisEventLog({ redis, keyPrefix: redisKeyPrefix, bufferDir: join(config.paths.varDir, "redis-buffer"), onError: (e) => onError(e, "redis event log replay") });
     } else {
-      state = createMemoryStateStore();
+      // Trending may lag watch events by up to a second: re-sorting a board per request under a stream of events
+      // would cost more than the feed it serves (docs/benchmarks-feed.md).
+      state = createMemoryStateStore({ trendingStaleMs: 1000 });
       log = await createFileEventLog({ dir: join(config.paths.varDir, "events"), segmentBytes: config.events.segmentBytes });
     }
     closers.push(() => state.close());
@@ -243,6 +245,7 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
       const session = await createOnnxRuntimeSession({
         model: join(bundleDir, file),
         executionProviders: config.ranking.executionProviders,
+        intraOpNumThreads: config.ranking.onnxThreads,
         name,
         log: (m) => progress.log(m),
       });

@@ -76,3 +76,80 @@ export function firstCapViolation(sequence: readonly Video[], caps: WindowCaps):
   for (let start = 0; start < sequence.length; start++) if (!windowHolds(sequence, start, caps)) return start;
   return -1;
 }
+
+/**
+ * Small dense ids for the categories and creators of one sequence, so window counts live in typed arrays instead of
+ * string-keyed maps: the stages count a few thousand windows per request.
+ */
+export interface InternedKeys {
+  category: Int32Array;
+  creator: Int32Array;
+  categories: number;
+  creators: number;
+}
+
+export function internKeys(videos: readonly Video[]): InternedKeys {
+  const cats = new Map<string, number>();
+  const cres = new Map<string, number>();
+  const category = new Int32Array(videos.length);
+  const creator = new Int32Array(videos.length);
+  for (let i = 0; i < videos.length; i++) {
+    const v = videos[i];
+    let c = cats.get(v.category);
+    if (c === undefined) cats.set(v.category, (c = cats.size));
+    let k = cres.get(v.creatorId);
+    if (k === undefined) cres.set(v.creatorId, (k = cres.size));
+    category[i] = c;
+    creator[i] = k;
+  }
+  return { category, creator, categories: cats.size, creators: cres.size };
+}
+
+/**
+ * Sliding-window counter over an interned sequence: `violationsAround(p)` is violationsBetweenAt(…, p, p) computed
+ * by sliding one window across the ≤ windowSize windows that touch p (O(windowSize) instead of O(windowSize³)).
+ * A window breaks the caps exactly when some key's count in it exceeds its cap (the running counts of
+ * windowHoldsAt peak at the window's full counts), so one "keys over cap" counter answers each window.
+ */
+export function createWindowCounter(keys: InternedKeys, caps: WindowCaps) {
+  const catCount = new Int32Array(keys.categories);
+  const creCount = new Int32Array(keys.creators);
+  let over = 0;
+  const add = (i: number): void => {
+    if (++catCount[keys.category[i]] === caps.maxPerCategory + 1) over++;
+    if (++creCount[keys.creator[i]] === caps.maxPerCreator + 1) over++;
+  };
+  const remove = (i: number): void => {
+    if (catCount[keys.category[i]]-- === caps.maxPerCategory + 1) over--;
+    if (creCount[keys.creator[i]]-- === caps.maxPerCreator + 1) over--;
+  };
+  return {
+    /** Windows (of the sequence of length `length`) touching position p that break the caps. */
+    violationsAround(p: number, length: number): number {
+      const w = caps.windowSize;
+      const lo = Math.max(0, p - w + 1);
+      const hi = Math.min(p, length - 1);
+      if (hi < lo) return 0;
+      let end = Math.min(length, lo + w);
+      for (let i = lo; i < end; i++) add(i);
+      let n = 0;
+      for (let s = lo; s <= hi; s++) {
+        if (over > 0) n++;
+        if (s === hi) break;
+        remove(s);
+        if (end < length) add(end++);
+      }
+      for (let i = hi; i < end; i++) remove(i);
+      return n;
+    },
+    /** Swaps positions a and b of the interned sequence (the caller swaps its list alongside). */
+    swap(a: number, b: number): void {
+      const c = keys.category[a];
+      keys.category[a] = keys.category[b];
+      keys.category[b] = c;
+      const k = keys.creator[a];
+      keys.creator[a] = keys.creator[b];
+      keys.creator[b] = k;
+    },
+  };
+}

@@ -36,6 +36,18 @@ export function createDiversityStage(options: DiversityStageOptions = {}): Reran
       const caps = resolver.resolve(ctx.options);
       const sequence: Video[] = ctx.servedEarlier.slice(-(caps.windowSize - 1));
       const kept: ScoredCandidate[] = [];
+      // Counts of each category / creator among the last windowSize−1 items of the sequence, kept as it grows:
+      // each candidate check is two lookups (capBrokenByAppend's answer) instead of a rescan of the window, and
+      // a long run of blocked candidates is rescanned for every slot.
+      const cats = new Map<string, number>();
+      const cres = new Map<string, number>();
+      const bump = (v: Video, d: number): void => {
+        cats.set(v.category, (cats.get(v.category) ?? 0) + d);
+        cres.set(v.creatorId, (cres.get(v.creatorId) ?? 0) + d);
+      };
+      const fromStart = Math.max(0, sequence.length - caps.windowSize + 1);
+      for (let i = fromStart; i < sequence.length; i++) bump(sequence[i], 1);
+      const fits = (v: Video): boolean => (cres.get(v.creatorId) ?? 0) + 1 <= caps.maxPerCreator && (cats.get(v.category) ?? 0) + 1 <= caps.maxPerCategory;
       // Taken items are marked, not spliced out: the scan for the next slot starts at the first untaken item, and
       // no array is shifted per slot (a 500-item list would otherwise move ~125k entries per request).
       const taken = new Uint8Array(ranked.length);
@@ -43,11 +55,14 @@ export function createDiversityStage(options: DiversityStageOptions = {}): Reran
       for (;;) {
         while (first < ranked.length && taken[first]) first++;
         let i = first;
-        for (; i < ranked.length; i++) if (!taken[i] && capBrokenByAppend(sequence, ranked[i].video, caps) === undefined) break;
+        for (; i < ranked.length; i++) if (!taken[i] && fits(ranked[i].video)) break;
         if (i >= ranked.length) break;
         taken[i] = 1;
         kept.push(ranked[i]);
         sequence.push(ranked[i].video);
+        bump(ranked[i].video, 1);
+        // The window for the next append holds the last windowSize−1 items.
+        if (sequence.length > caps.windowSize - 1) bump(sequence[sequence.length - caps.windowSize], -1);
       }
       const removed: Removal<ScoredCandidate>[] = [];
       for (let i = 0; i < ranked.length; i++) {

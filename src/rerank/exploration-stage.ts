@@ -4,7 +4,7 @@ import { DAY_MS } from "../features/aggregates";
 import { optionsResolver } from "../pipeline/options";
 import type { RerankStage } from "../pipeline/types";
 import { seededRandom } from "../util/random";
-import { DEFAULT_CAPS, violationsBetweenAt } from "./caps";
+import { createWindowCounter, DEFAULT_CAPS, internKeys } from "./caps";
 import { sessionIdOf } from "./stage-context";
 
 /** Options of the exploration stage. */
@@ -63,31 +63,53 @@ export function createExplorationStage(options: ExplorationStageOptions = {}): R
       const prefix: Video[] = ctx.servedEarlier.slice(-(opts.windowSize - 1));
       const pool = new Set(ranked.slice(poolStart));
       const list = [...ranked];
-      // The served prefix followed by the list, read in place.
-      const at = (i: number): Video => (i < prefix.length ? prefix[i] : list[i - prefix.length].video);
-      const touched = (a: number, b: number): number => {
-        const length = prefix.length + list.length;
-        return violationsBetweenAt(at, length, prefix.length + a, prefix.length + a, opts) + violationsBetweenAt(at, length, prefix.length + b, prefix.length + b, opts);
-      };
+      const off = prefix.length;
+      const length = off + list.length;
+      // The served prefix followed by the list, as dense category / creator ids: a swap is checked by sliding one
+      // window over the positions it touches (caps.ts), with no string compares and no allocation per attempt.
+      const keys = internKeys([...prefix, ...list.map((c) => c.video)]);
+      const counter = createWindowCounter(keys, opts);
+      const touched = (a: number, b: number): number => counter.violationsAround(off + a, length) + counter.violationsAround(off + b, length);
+      const eligible: number[] = [];
+      const fresh: number[] = [];
+      const r: number[] = [];
       for (let blockStart = 0; blockStart < list.length; blockStart += every) {
         const slot = blockStart + Math.floor(random() * every);
         if (slot >= list.length) break;
-        const eligible = list.filter((c, i) => i > slot && pool.has(c));
+        // Positions, not items: a refused swap is undone, so they stay valid for the whole block.
+        eligible.length = 0;
+        fresh.length = 0;
+        for (let i = slot + 1; i < list.length; i++) {
+          if (!pool.has(list[i])) continue;
+          eligible.push(i);
+          const up = list[i].video.uploadedAt;
+          if (up >= freshSince && up <= query.context.now) fresh.push(i);
+        }
         if (eligible.length === 0) break;
-        const fresh = eligible.filter((c) => c.video.uploadedAt >= freshSince && c.video.uploadedAt <= query.context.now);
-        const [kind, draw] = fresh.length ? (["fresh", fresh] as const) : (["random", eligible.slice(0, opts.goodPoolSize)] as const);
-        // Picks in seeded random order; the first whose swap keeps the caps wins.
-        const order = draw.map((c) => ({ c, r: random() })).sort((a, b) => a.r - b.r).map((x) => x.c);
-        for (const pick of order) {
-          const from = list.indexOf(pick);
+        const kind = fresh.length ? "fresh" : "random";
+        const draw = fresh.length ? fresh : eligible.slice(0, opts.goodPoolSize);
+        // Picks in seeded random order; the first whose swap keeps the caps wins. Every pick gets its draw up front
+        // (the seeded sequence must not depend on how soon a pick is accepted); the order is then read lazily —
+        // smallest draw first, ties by list order like the stable sort it replaces — since the first pick
+        // usually wins and sorting hundreds of fresh items per block was most of this stage's cost.
+        r.length = 0;
+        for (let j = 0; j < draw.length; j++) r.push(random());
+        for (let attempt = 0; attempt < draw.length; attempt++) {
+          let best = -1;
+          for (let j = 0; j < draw.length; j++) if (r[j] >= 0 && (best < 0 || r[j] < r[best])) best = j;
+          r[best] = -1;
+          const from = draw[best];
+          const pick = list[from];
           // Only windows touching the two swapped positions change: the swap must not add a violation there.
           // Checked by swapping in place (and back when refused): no copy of the list per attempt.
           const before = touched(slot, from);
           list[from] = list[slot];
           list[slot] = pick;
+          counter.swap(off + slot, off + from);
           if (touched(slot, from) > before) {
             list[slot] = list[from];
             list[from] = pick;
+            counter.swap(off + slot, off + from);
             continue;
           }
           pool.delete(pick);

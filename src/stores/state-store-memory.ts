@@ -41,6 +41,12 @@ export interface MemoryStateStoreOptions {
   trendingHalfLifeMs?: number;
   /** Entries kept per trending board (global and per country). @default 10_000 */
   trendingCap?: number;
+  /**
+   * A board's sorted order is kept between reads and redone only after the board changed. With a value above 0 a
+   * changed board may also be served in its previous order for up to this long (ms, wall clock), so a stream of
+   * watch events does not cost one sort of the whole board per feed request; 0 keeps reads exact. @default 0
+   */
+  trendingStaleMs?: number;
 }
 
 interface UserState {
@@ -68,10 +74,17 @@ export function createMemoryStateStore(options: MemoryStateStoreOptions = {}): C
     relationsCap = 10_000,
     trendingHalfLifeMs = TREND_HALF_LIFE_MS,
     trendingCap = 10_000,
+    trendingStaleMs = 0,
   } = options;
   const users = new Map<string, UserState>();
   const videos = new Map<string, VideoAggregates>();
   const boards = new Map<string, Map<string, number>>();
+  /** Per board: its entries by descending score (ties by id), when sorted, and whether it changed since. */
+  const sortedBoards = new Map<string, { entries: Array<[string, number]>; at: number; dirty: boolean }>();
+  const markDirty = (board: string): void => {
+    const sorted = sortedBoards.get(board);
+    if (sorted) sorted.dirty = true;
+  };
   let landmark: number | undefined;
   let cursor: string | undefined;
 
@@ -126,10 +139,13 @@ export function createMemoryStateStore(options: MemoryStateStoreOptions = {}): C
       const scale = forwardDecayWeight(landmark, next, trendingHalfLifeMs);
       for (const b of boards.values()) for (const [k, v] of b) b.set(k, v * scale);
       landmark = next;
+      // Every stored score changed scale: a cached order would pair old scores with the new landmark.
+      sortedBoards.clear();
     }
     let scores = boards.get(board);
     if (!scores) boards.set(board, (scores = new Map()));
     scores.set(videoId, (scores.get(videoId) ?? 0) + forwardDecayWeight(ts, landmark, trendingHalfLifeMs));
+    markDirty(board);
     // Trim in bulk (amortized): keep the top `trendingCap` once the board is 25% over.
     if (scores.size > trendingCap * 1.25) {
       const keep = [...scores].sort((a, b) => b[1] - a[1]).slice(0, trendingCap);
@@ -234,18 +250,27 @@ export function createMemoryStateStore(options: MemoryStateStoreOptions = {}): C
       for (const id of videoIds) touchTimed(u.served, id, ts, servedCap, servedTtlMs);
     },
     async trending(country, limit, now): Promise<TrendingHit[]> {
-      const scores = boards.get(country === undefined ? GLOBAL : country.toUpperCase());
+      const board = country === undefined ? GLOBAL : country.toUpperCase();
+      const scores = boards.get(board);
       if (!scores || landmark === undefined || limit <= 0) return [];
       const scale = 1 / forwardDecayWeight(now, landmark, trendingHalfLifeMs);
-      return [...scores]
-        .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
-        .slice(0, limit)
-        .map(([videoId, s]) => ({ videoId, score: s * scale }));
+      // Sorting a 10k-entry board was a fixed cost of every feed request (Trending reads two boards); the order
+      // only changes when the board does.
+      let sorted = sortedBoards.get(board);
+      if (!sorted || (sorted.dirty && (trendingStaleMs <= 0 || Date.now() - sorted.at >= trendingStaleMs))) {
+        sorted = { entries: [...scores].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)), at: Date.now(), dirty: false };
+        sortedBoards.set(board, sorted);
+      }
+      const n = Math.min(limit, sorted.entries.length);
+      const out: TrendingHit[] = new Array(n);
+      for (let i = 0; i < n; i++) out[i] = { videoId: sorted.entries[i][0], score: sorted.entries[i][1] * scale };
+      return out;
     },
     async close() {
       users.clear();
       videos.clear();
       boards.clear();
+      sortedBoards.clear();
     },
   };
   return store;

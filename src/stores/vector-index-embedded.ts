@@ -34,6 +34,15 @@ export interface EmbeddedVectorIndexOptions {
   initialCapacity?: number;
   /** Seed for the k-means sample and initialisation, so builds (and so results) are reproducible. @default 1 */
   seed?: number;
+  /**
+   * Query vectors whose results are cached (least recently used evicted); 0 turns the cache off. A feed request
+   * searches the neighbours of the same few videos again and again (a user's recent watches, the watch-next seed,
+   * the same per-category mean vectors on the next page or refresh), and the neighbours of a fixed vector do not
+   * change until the index does. A vector is cached on its second search (a one-off query, such as a user-tower
+   * embedding that carries the request time, never fills the cache); every write clears it. Answers are the
+   * uncached ones: see `search` below. @default 4096
+   */
+  queryCacheSize?: number;
 }
 
 export interface EmbeddedVectorIndexStats {
@@ -107,6 +116,7 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
     rebuildFraction = 0.2,
     initialCapacity = 1024,
     seed = 1,
+    queryCacheSize = 4096,
   } = options;
   if (!Number.isInteger(dim) || dim <= 0) throw badInput("dim", `expected a positive integer, got ${dim}`);
   if (!Number.isInteger(nprobe) || nprobe <= 0) throw badInput("nprobe", `expected a positive integer, got ${nprobe}`);
@@ -125,6 +135,31 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
   let deadIndexed = 0;
   let closed = false;
 
+  /**
+   * Query cache. An entry holds the best `k` rows, exclusions ignored, of exactly the rows a search of that vector
+   * scans when it stops at the nprobe nearest lists. A later search with exclusions is answered from it only when at
+   * least k of its hits are not excluded: then that search would also have stopped at the nprobe lists (it had k
+   * eligible rows there) and returned the best k eligible rows of those lists, which are the first k eligible hits
+   * of the entry. Otherwise (and on any write since) it searches as usual.
+   */
+  const cache = new Map<string, { vector: Float32Array; k: number; hits: VectorHit[] }>();
+  /** Vectors searched once (their key): cached on the second search. Bounded like the cache. */
+  const once = new Set<string>();
+  const invalidate = (): void => {
+    if (cache.size > 0) cache.clear();
+    if (once.size > 0) once.clear();
+  };
+  const sameVector = (a: Float32Array, b: Float32Array): boolean => {
+    for (let d = 0; d < dim; d++) if (a[d] !== b[d]) return false;
+    return true;
+  };
+  const keyOf = (query: Float32Array): string => {
+    // FNV-1a over the float bits: a hash, so an entry is also compared by value before use.
+    let h = 0x811c9dc5;
+    const bits = new Uint32Array(query.buffer, query.byteOffset, dim);
+    for (let d = 0; d < dim; d++) h = Math.imul(h ^ bits[d], 16777619) >>> 0;
+    return `${h.toString(36)}`;
+  };
   const assertOpen = () => {
     if (closed) throw new ReelfeedError("UNAVAILABLE", "embedded vector index is closed");
   };
@@ -140,12 +175,14 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
   };
 
   const kill = (row: number): void => {
+    invalidate();
     rowIds[row] = undefined;
     if (ivf && row < ivf.indexedRows) deadIndexed++;
   };
 
   /** Appends or overwrites one vector given as `src[srcOffset .. srcOffset+dim)`. */
   const put = (id: string, src: ArrayLike<number>, srcOffset: number): void => {
+    invalidate();
     const existing = rowOf.get(id);
     // A pending row (or any row in exact mode) can be overwritten in place; an indexed row sits in the list of
     // its old vector, so it dies and the new vector is appended as pending.
@@ -189,6 +226,7 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
   };
 
   const buildIvf = (): void => {
+    invalidate();
     const live = rowOf.size;
     const liveRows = new Int32Array(live);
     let n = 0;
@@ -248,7 +286,44 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
     return ivf;
   };
 
-  const search = (query: Float32Array, k: number, excludeIds: ReadonlySet<string> | undefined): VectorHit[] => {
+  const cachedSearch = (query: Float32Array, k: number, excludeIds: ReadonlySet<string> | undefined): VectorHit[] => {
+    prepare();
+    // A tiny index is scanned whole anyway.
+    if (rowOf.size <= k) return search(query, k, excludeIds);
+    const key = keyOf(query);
+    const entry = cache.get(key);
+    if (entry && entry.k >= k && sameVector(entry.vector, query)) {
+      cache.delete(key);
+      cache.set(key, entry);
+      const out: VectorHit[] = [];
+      for (const h of entry.hits) {
+        if (excludeIds && excludeIds.has(h.id)) continue;
+        out.push(h);
+        if (out.length === k) return out.map((x) => ({ id: x.id, score: x.score }));
+      }
+      return search(query, k, excludeIds);
+    }
+    if (!once.has(key)) {
+      once.add(key);
+      if (once.size > queryCacheSize) once.delete(once.values().next().value as string);
+      return search(query, k, excludeIds);
+    }
+    // Second sighting: room for exclusions (twice k), exclusions ignored, the nprobe lists only.
+    const wide = Math.min(2 * k, rowOf.size);
+    const hits = search(query, wide, undefined, true);
+    // Fewer hits than `wide` means the probed lists hold fewer rows: the entry is still their best `wide`.
+    cache.set(key, { vector: query.slice(), k: wide, hits });
+    if (cache.size > queryCacheSize) cache.delete(cache.keys().next().value as string);
+    const out: VectorHit[] = [];
+    for (const h of hits) {
+      if (excludeIds && excludeIds.has(h.id)) continue;
+      out.push({ id: h.id, score: h.score });
+      if (out.length === k) return out;
+    }
+    return search(query, k, excludeIds);
+  };
+
+  const search = (query: Float32Array, k: number, excludeIds: ReadonlySet<string> | undefined, nprobeOnly = false): VectorHit[] => {
     // First: a (re)build moves rows, so ids are mapped to rows only after it.
     const layout = prepare();
     // Exclusions are checked by id, and only for a row about to enter the heap: no per-query set of rows is built
@@ -293,7 +368,7 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
       scan(layout.indexedRows, rows);
       const lists = rankLists(layout, query, dim, nprobe);
       for (let i = 0; i < lists.order.length; i++) {
-        if (i >= nprobe && heap.size >= target) break;
+        if (i >= nprobe && (nprobeOnly || heap.size >= target)) break;
         // Past the nprobe nearest lists (only when those held fewer than k eligible rows): the rest, in order.
         if (i === nprobe) lists.sortAll();
         const list = lists.order[i];
@@ -319,7 +394,7 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
       checkVectorArgs.vector("vector", vector, dim);
       checkVectorArgs.k(k);
       if (k === 0) return [];
-      return search(vector, k, options.excludeIds);
+      return queryCacheSize > 0 ? cachedSearch(vector, k, options.excludeIds) : search(vector, k, options.excludeIds);
     },
 
     async get(id) {

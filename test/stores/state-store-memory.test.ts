@@ -15,6 +15,22 @@ describe("memory state store", () => {
     expect([...(await store.getVideos(["x", "y", "z"])).keys()].sort()).toEqual(["x", "z"]);
   });
 
+  it("keeps a board's order between reads, exact by default, at most trendingStaleMs behind with it", async () => {
+    const watch = (u: string, v: string, ts: number): ReelEvent => ({ id: `${u}${v}${ts}`, type: "watch", userId: u, videoId: v, ts, watchedSec: 10, videoDurationSec: 10 }) as ReelEvent;
+    const exact = createMemoryStateStore();
+    const lagging = createMemoryStateStore({ trendingStaleMs: 60_000 });
+    for (const store of [exact, lagging]) {
+      await store.apply([watch("a", "v1", 1000)], () => undefined);
+      expect((await store.trending(undefined, 5, 1000)).map((h) => h.videoId)).toEqual(["v1"]);
+      await store.apply([watch("b", "v2", 1000), watch("c", "v2", 1000)], () => undefined);
+    }
+    // Exact: the change shows at once. Lagging: the previous order is served (within the minute).
+    expect((await exact.trending(undefined, 5, 1000)).map((h) => h.videoId)).toEqual(["v2", "v1"]);
+    expect((await lagging.trending(undefined, 5, 1000)).map((h) => h.videoId)).toEqual(["v1"]);
+    // Repeated reads of an unchanged board answer the same (from the kept order), limits applied per read.
+    expect(await exact.trending(undefined, 1, 1000)).toEqual((await exact.trending(undefined, 5, 1000)).slice(0, 1));
+  });
+
   it("checkpoints the applied cursor with the state", async () => {
     const store = createMemoryStateStore();
     expect(await store.checkpoint()).toBeUndefined();

@@ -1,0 +1,105 @@
+/**
+ * In-process companion of the feed benchmark, for A/B work on the pipeline's CPU cost: loads a scaled bundle
+ * (made by `npm run bench:feed`, cached under --dir) through the real loadRuntime + feed service, without HTTP or
+ * GraphQL, and calls feed() sequentially. Prints the process CPU time per request (ONNX Runtime threads included)
+ * and, from a second traced pass, the mean time per pipeline stage. Sequential on purpose: no queueing, no source
+ * timeouts, so two runs of it compare code, not load.
+ *
+ *   npx tsx bench/feed-micro.ts [--size 100000] [--requests 300] [--warmup 60] [--dir .bench-out/feed] [--check out.json]
+ *
+ * --check writes the served item ids of the untraced pass (same users, same request time), so two versions of the
+ * code can be compared for identical output where they should be identical.
+ */
+import { rm, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { performance } from "node:perf_hooks";
+import { parseArgs } from "node:util";
+import { loadRuntime } from "../src/app/runtime";
+import { configSchema } from "../src/config";
+import { createCatalog } from "../src/data/catalog";
+import { loadDataset } from "../src/data/load-dataset";
+import type { FeedRequest } from "../src/pipeline/feed-page";
+import { BUNDLE_FILES } from "../src/training/bundle";
+import { extendCatalog } from "./feed-bundle";
+
+const { values: args } = parseArgs({
+  options: {
+    size: { type: "string", default: "100000" },
+    requests: { type: "string", default: "300" },
+    warmup: { type: "string", default: "60" },
+    dir: { type: "string", default: ".bench-out/feed" },
+    check: { type: "string" },
+  },
+});
+const size = Number(args.size);
+const requests = Number(args.requests);
+const warmup = Number(args.warmup);
+const bundleDir = resolve(join(args.dir!, `bundle-${size}`));
+
+const { dataset } = await loadDataset(join(bundleDir, BUNDLE_FILES.data), { format: "generic" });
+const { videos, creators } = extendCatalog(dataset, size, 1);
+const catalog = createCatalog({ videos, users: dataset.users, creators });
+// --check: generous budgets, a fixed exploration seed and no impression consumption, so the served pages depend
+// on the code alone (not on timing or on random session ids).
+const check = !!args.check;
+const SOURCES = ["TwoTower", "MultiQuery", "Content", "Trending", "Social", "Subscriptions", "Fresh"];
+const QUOTAS = [300, 150, 150, 150, 100, 100, 50];
+const config = configSchema.parse({
+  ranking: { candidatesToRank: 500, executionProviders: ["cpu"], ...(check ? { timeoutMs: 60_000 } : {}) },
+  paths: { varDir: resolve(join(args.dir!, `var-micro-${size}`)) },
+  pipeline: {
+    sources: SOURCES.map((name, i) => ({ name, quota: QUOTAS[i], ...(check ? { timeoutMs: 60_000 } : {}) })),
+    ...(check ? { stages: [{ name: "Freshness" }, { name: "Guardrails" }, { name: "Diversity" }, { name: "Exploration", options: { seed: "micro" } }] } : {}),
+  },
+});
+await rm(resolve(join(args.dir!, `var-micro-${size}`)), { recursive: true, force: true });
+const loaded = await loadRuntime({ bundleDir, config, catalogOverride: catalog, ...(check ? { consumerPollMs: 2_000_000_000 } : {}) });
+const lastTs = dataset.events.reduce((m, e) => Math.max(m, e.ts), 0);
+const now = lastTs + 3_600_000;
+const userIds = dataset.users.map((u) => u.id);
+
+let state = 12345;
+const rand = () => (state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 4294967296;
+const requestsFor = (count: number, debug: boolean): FeedRequest[] =>
+  Array.from({ length: count }, (_, i) => {
+    const unknown = rand() < 0.1;
+    return {
+      userId: unknown ? `bench-anon-${i}` : userIds[Math.floor(rand() * userIds.length)],
+      surface: "home" as FeedRequest["surface"],
+      context: unknown ? { now, device: "mobile", country: ["US", "GB", "DE", "BR", "IN"][i % 5] } : { now },
+      first: 20,
+      debug,
+    } as FeedRequest;
+  });
+
+for (const r of requestsFor(warmup, false)) await loaded.feed.feed(r);
+
+const plain = requestsFor(requests, false);
+const served: string[][] = [];
+const fallbacks: Record<string, number> = {};
+const cpu0 = process.cpuUsage();
+const t0 = performance.now();
+for (const r of plain) {
+  const page = await loaded.feed.feed(r);
+  served.push(page.items.map((it) => it.video.id));
+  for (const f of page.fallbacks) fallbacks[f.kind] = (fallbacks[f.kind] ?? 0) + 1;
+}
+const wall = performance.now() - t0;
+const cpu = process.cpuUsage(cpu0);
+const cpuMs = (cpu.user + cpu.system) / 1000;
+
+const stageSums = new Map<string, number>();
+const traced = requestsFor(Math.min(100, requests), true);
+for (const r of traced) {
+  const page = await loaded.feed.feed(r);
+  for (const s of page.trace?.stages ?? []) {
+    const key = s.stage.replace(/ \(.*\)$/, "");
+    stageSums.set(key, (stageSums.get(key) ?? 0) + s.latencyMs);
+  }
+}
+console.log(`size ${size}: ${requests} sequential requests, wall ${(wall / requests).toFixed(2)} ms/req, CPU ${(cpuMs / requests).toFixed(2)} ms/req`);
+console.log(`fallbacks: ${JSON.stringify(fallbacks)}`);
+for (const [k, v] of stageSums) console.log(`  ${k.padEnd(24)} ${(v / traced.length).toFixed(2)} ms`);
+if (args.check) await writeFile(args.check, JSON.stringify(served));
+await loaded.close?.();
+process.exit(0);
