@@ -64,8 +64,9 @@ export interface TestkitOptions {
   /** Plugins to register (already imported; the loader is for folders). @default [] */
   plugins?: ReelfeedPlugin[];
   /**
-   * Source timeout when an entry does not set one. Generous: the testkit runs on loaded CI machines, and the
-   * timeout path is tested with explicit values. @default 2000
+   * Source timeout when an entry does not set one, and the state-store and ranker budgets unless `service` sets
+   * them. Generous: the testkit runs on loaded CI machines, and the timeout paths are tested with explicit values.
+   * @default 2000
    */
   defaultTimeoutMs?: number;
   /** Extra feed-service options (blend, candidatesToRank, onServed, ...). */
@@ -162,7 +163,17 @@ export function createTestkit(options: TestkitOptions = {}): Testkit {
   );
   const stages = (options.stages ?? defaults.stages).map((e): StageEntry => ({ enabled: true, options: {}, ...e }));
   const definition = definePipeline({ pipeline: { sources, stages }, registry: createRegistry({ plugins }), runtime });
-  const service = createFeedService({ runtime, definition, clock: () => now, onError: () => {}, ...options.service });
+  // State and ranker budgets as generous as the sources': an in-memory store never legitimately takes 50 ms, but a
+  // loaded CI machine can stall that long; the timeout paths are tested with explicit values.
+  const service = createFeedService({
+    runtime,
+    definition,
+    clock: () => now,
+    onError: () => {},
+    stateTimeoutMs: defaultTimeoutMs,
+    rankerTimeoutMs: defaultTimeoutMs,
+    ...options.service,
+  });
 
   let eventSeq = 0;
   const id = () => `tk-${++eventSeq}`;
