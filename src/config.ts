@@ -17,8 +17,11 @@ const sourceEntry = z.object({
   quota: z.number().int().positive().default(200),
   /** Multiplies the source's own scores when merging (fallback ordering when the ranker is down). */
   weight: z.number().nonnegative().default(1),
-  /** Per-request time budget; past it the source is dropped for that request. */
-  timeoutMs: z.number().int().positive().default(40),
+  /**
+   * Per-request time budget; past it the source is dropped for that request. 100 ms keeps the whole feed inside a
+   * 200 ms budget (sources in parallel, then the ranker's 100 ms) on a small machine under load.
+   */
+  timeoutMs: z.number().int().positive().default(100),
   /** Fail open: a failing source is dropped and the feed answers. Fail closed: the request fails. */
   failOpen: z.boolean().default(true),
   /** Source-specific options, passed to its factory. */
@@ -94,7 +97,8 @@ export const configSchema = z.object({
           dislike: z.number().default(1),
         })
         .default({}),
-      timeoutMs: z.number().int().positive().default(60),
+      /** Ranker time budget per request; past it the feed is ordered by source scores (RANKER_UNAVAILABLE). */
+      timeoutMs: z.number().int().positive().default(100),
     })
     .default({}),
   pipeline: z

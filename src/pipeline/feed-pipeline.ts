@@ -56,7 +56,7 @@ export interface FeedServiceOptions {
   maxSessions?: number;
   /** A cursor older than this is rejected as expired (BAD_USER_INPUT "after"). @default 86400000 (24 h) */
   cursorTtlMs?: number;
-  /** Ranker time budget per request. @default 60 */
+  /** Ranker time budget per request (config ranking.timeoutMs). @default 100 */
   rankerTimeoutMs?: number;
   /** State-store time budget per read. @default 50 */
   stateTimeoutMs?: number;
@@ -111,7 +111,7 @@ export function createFeedService(options: FeedServiceOptions): PipelineFeedServ
     sessionTtlMs = 15 * 60_000,
     maxSessions = 10_000,
     cursorTtlMs = 24 * 3_600_000,
-    rankerTimeoutMs = 60,
+    rankerTimeoutMs = 100,
     stateTimeoutMs = 50,
     rrfK = 60,
     onServed,

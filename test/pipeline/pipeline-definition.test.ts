@@ -28,7 +28,7 @@ describe("pipeline definition", () => {
     expect(def.stages.map((s) => s.name)).toEqual(["Freshness", "Guardrails", "Diversity", "Exploration"]);
     // The defaults are listed in the order they run: nothing to warn about at start-up.
     expect(def.warnings).toEqual([]);
-    expect(describePipeline(def)).toMatch(/✓ TwoTower\s+quota  300 {2}weight 1 {2}timeout 40ms {2}fail-open/);
+    expect(describePipeline(def)).toMatch(/✓ TwoTower\s+quota  300 {2}weight 1 {2}timeout 100ms {2}fail-open/);
   });
 
   it("runs stages by phase and warns when the config lists them in another order", () => {
