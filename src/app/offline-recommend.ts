@@ -33,12 +33,52 @@ import { applyHistory, bootstrapEvents } from "./state-bootstrap";
  * two-tower model and the baselines, with the same metrics on the same users.
  *
  * Both run the feed exactly as the server wires it (createServingFeed: config's sources, stages, blend, budgets,
- * plugins) with two deliberate differences from a live server, both so one user's list cannot depend on another's:
+ * plugins) with three deliberate differences from a live server, so that one user's list cannot depend on
+ * another's, nor on how busy the machine is:
  * - nothing is logged: batch lists were never shown to anyone, so they must not become impressions (training data)
  *   or real-time state; the served-set bookkeeping (markServed) only touches the user being served;
  * - everything is embedded and private to the run (memory state bootstrapped from the bundle's history, embedded
- *   vectors and graph, a throwaway var directory): a configured Redis, Qdrant or Neo4j is never written to.
+ *   vectors and graph, a throwaway var directory): a configured Redis, Qdrant or Neo4j is never written to;
+ * - no deadlines (see {@link withOfflineDeadlines}): a source or the ranker that misses its live budget on a loaded
+ *   box would silently drop out of that one list, and the same run would score differently from one try to the next.
  */
+
+/**
+ * Per-step budget offline (sources, ranker, state reads). The live budgets (tens of ms) protect a waiting client;
+ * a batch has none, and on a shared 2-core machine they made the funnel's Recall@20 swing by ±0.006 between
+ * identical runs (measured: MovieLens, same bundle).
+ */
+export const OFFLINE_DEADLINE_MS = 60_000;
+
+/** `config` with every per-request deadline raised to {@link OFFLINE_DEADLINE_MS} (never lowered). */
+export function withOfflineDeadlines(config: ReelfeedConfig): ReelfeedConfig {
+  const raise = (ms: number): number => Math.max(ms, OFFLINE_DEADLINE_MS);
+  return {
+    ...config,
+    ranking: { ...config.ranking, timeoutMs: raise(config.ranking.timeoutMs) },
+    pipeline: { ...config.pipeline, sources: config.pipeline.sources.map((s) => ({ ...s, timeoutMs: raise(s.timeoutMs) })) },
+  };
+}
+
+/**
+ * The funnel evaluation's config: offline deadlines, and a fixed seed for the Exploration stage when the config
+ * gives none. Live, exploration is seeded by the random session id, so two evaluations of the same bundle would
+ * explore different slots and differ by noise alone; a fixed seed keeps the same share of explored slots and makes
+ * the report reproducible.
+ */
+export function funnelEvaluationConfig(config: ReelfeedConfig): ReelfeedConfig {
+  const offline = withOfflineDeadlines(config);
+  return {
+    ...offline,
+    pipeline: {
+      ...offline.pipeline,
+      stages: offline.pipeline.stages.map((s) => (s.name === "Exploration" && s.options.seed === undefined ? { ...s, options: { ...s.options, seed: "funnel-evaluation" } } : s)),
+    },
+  };
+}
+
+/** Feed-service settings of the offline runs: the state-read budget config does not carry, raised as above. */
+const OFFLINE_SERVICE = { stateTimeoutMs: OFFLINE_DEADLINE_MS };
 
 /** Options of {@link recommendFile}. */
 export interface RecommendFileOptions {
@@ -186,11 +226,11 @@ export async function recommendFile(options: RecommendFileOptions): Promise<Reco
   const bundleDir = resolve(bundle);
   const varDir = await mkdtemp(join(tmpdir(), "reelfeed-recommend-"));
   try {
-    const offline = offlineConfig(config, varDir);
+    const offline = withOfflineDeadlines(offlineConfig(config, varDir));
     const loaded = await loadRuntime({ bundleDir, config: offline, progress });
     try {
       // The feed without an ingestor: the very wiring the server uses, minus impression logging (see top).
-      const { feed } = await createServingFeed({ runtime: loaded.runtime, config: offline });
+      const { feed } = await createServingFeed({ runtime: loaded.runtime, config: offline, service: OFFLINE_SERVICE });
       const step = progress.step(`recommend: ${users.length} users, k = ${k}`, users.length);
       const started = performance.now();
       let coldStart = 0;
@@ -229,6 +269,8 @@ export type FunnelRecommender = Recommender & {
   readonly leaky: boolean;
   /** The point-in-time runtime it serves from (for inspection). */
   readonly runtime: FeedRuntime;
+  /** Pages answered with a fallback so far, per "kind:component" (see FeedPage.fallbacks); empty when none was. */
+  readonly fallbacks: Readonly<Record<string, number>>;
   close(): Promise<void>;
 };
 
@@ -272,12 +314,25 @@ export async function createFunnelRecommender(ctx: EvaluationContext, config: Re
     const runtime = await pointInTimeRuntime({ dataset, bundleDir, until: testFrom, artifacts, config, progress, closers });
     const extraSeen = new Map<string, ReadonlySet<string>>();
     const state = withExtraSeen(runtime.state, extraSeen);
-    const { feed } = await createServingFeed({ runtime: { ...runtime, state }, config });
+    const served = await createServingFeed({ runtime: { ...runtime, state }, config: funnelEvaluationConfig(config), service: OFFLINE_SERVICE });
+    const fallbacks: Record<string, number> = {};
+    // Counts what a degraded answer fell back on (a failing source, the ranker unavailable, ...): a clean
+    // evaluation has none, and the pipeline's report says so when it has.
+    const feed: FeedService = {
+      feed: async (request) => {
+        const page = await served.feed.feed(request);
+        for (const f of page.fallbacks) fallbacks[`${f.kind}:${f.component}`] = (fallbacks[`${f.kind}:${f.component}`] ?? 0) + 1;
+        return page;
+      },
+      similarVideos: (videoId, first) => served.feed.similarVideos(videoId, first),
+      trending: (country, first) => served.feed.trending(country, first),
+    };
     progress.log(`funnel evaluation: full pipeline at now = ${new Date(testFrom).toISOString()} over history before it`);
     return {
       name: leaky ? "funnelRefit" : "funnel",
       leaky,
       runtime,
+      fallbacks,
       fit: () => undefined,
       // The evaluator awaits each list (RetrievalModel allows a promise); the Recommender type predates async models.
       recommend: (async (userId: string, k: number, exclude: ReadonlySet<string>) => {

@@ -46,6 +46,31 @@ export function createMultiQuerySource(options: MultiQuerySourceOptions = {}): C
       // Most recent first: recent watches then likes, each video once.
       const history = [...new Set([...agg.recent.map((r) => r.videoId).reverse(), ...[...agg.recentLikes].reverse()])];
       const perCategory = Math.ceil(ctx.limit / top.length);
+      // Two-tower vectors with an item bias (training/two-tower.ts) are a unit-norm head plus an unnormalised bias
+      // coordinate (a log-popularity prior, mostly negative): a plain mean carries the seeds' mean bias, and that
+      // query favours unpopular videos. Such a query weighs the bias as the user tower does for this user instead:
+      // the mean head scaled to the user embedding's head norm, and the user's own last coordinate (0 without a
+      // user tower). Only a vector with a bias tail has a unit-norm head and a non-zero last coordinate.
+      const biasTail = (v: Float32Array): boolean => {
+        let n = 0;
+        for (let i = 0; i < v.length - 1; i++) n += v[i] * v[i];
+        return Math.abs(Math.sqrt(n) - 1) < 1e-5 && Math.abs(v[v.length - 1]) > 1e-2;
+      };
+      let user: Promise<Float32Array | undefined> | undefined;
+      const queryVector = async (vectors: Float32Array[]): Promise<Float32Array | undefined> => {
+        if (opts.index !== "twoTower" || !vectors.some(biasTail)) return meanVector(vectors);
+        const d = vectors[0].length - 1;
+        const head = meanVector(vectors.map((v) => v.subarray(0, d)))!;
+        const tower = ctx.runtime.models.userTower;
+        user ??= tower ? tower.embed(query, ctx.signal) : Promise.resolve(undefined);
+        const u = await user;
+        const last = u && u.length === d + 1 ? u[d] : 0;
+        const scale = Math.sqrt(Math.max(0, 1 - last * last));
+        const q = new Float32Array(d + 1);
+        for (let i = 0; i < d; i++) q[i] = head[i] * scale;
+        q[d] = last;
+        return q;
+      };
       const lists = await Promise.all(
         top.map(async (category) => {
           const seeds = history
@@ -53,7 +78,7 @@ export function createMultiQuerySource(options: MultiQuerySourceOptions = {}): C
             .slice(0, opts.seedsPerCategory);
           const vectors = (await Promise.all(seeds.map((id) => index.get(id)))).filter((v): v is Float32Array => !!v);
           throwIfAborted(ctx.signal);
-          const q = meanVector(vectors);
+          const q = await queryVector(vectors);
           if (!q) return [];
           const k = opts.sameCategoryOnly ? perCategory * 3 : perCategory;
           const hits = await index.search(q, k, { excludeIds: query.seen, signal: ctx.signal });

@@ -4,6 +4,7 @@ import { COMPLETION_THRESHOLD } from "../features/aggregates";
 import { replayEvents, type AggregateState, type AggregatesSnapshot } from "../features/replay";
 import type { RankerRowInput } from "../features/rows";
 import type { Progress } from "../util/progress";
+import { badInput } from "../errors";
 import { isPositive } from "./split";
 
 /**
@@ -92,6 +93,8 @@ export interface ExampleOptions {
 export interface RankerExampleOptions extends ExampleOptions {
   /** Negatives sampled per positive when the data has no impressions. @default 3 */
   negativesPerPositive?: number;
+  /** Share of those negatives drawn uniformly from the videos uploaded before the event (see {@link rankerCollector}). @default UNIFORM_NEGATIVE_SHARE */
+  uniformNegativeShare?: number;
   /** @default 7 */
   seed?: number;
   /** Keep at most this many examples (uniformly subsampled, seeded). @default Infinity */
@@ -107,14 +110,27 @@ interface RankerRow {
 }
 
 /**
+ * Share of sampled negatives drawn uniformly from the uploaded catalog; the rest are drawn in proportion to
+ * popularity. Popularity-proportional negatives make every video about as often a negative as a positive, so the
+ * click head learns to ignore popularity: it then re-orders a retrieval list by everything *but* the strongest
+ * signal of the data, and the funnel lost to plain popularity on MovieLens (docs/training.md, "The serving funnel").
+ */
+export const UNIFORM_NEGATIVE_SHARE = 1;
+
+/**
  * The ranker rows of one replay, collected by a visitor so one pass over the events can feed several collectors.
  * With impressions: one row per impression, click = a click on it within CLICK_WINDOW_MS, completion/like/dislike
  * from what followed the click within OUTCOME_WINDOW_MS (masked to clicked rows). Without impressions (e.g.
- * MovieLens): every watch is a clicked row and `negativesPerPositive` videos sampled by popularity among those
- * already uploaded are unclicked rows, with the same point-in-time features.
+ * MovieLens): every watch is a clicked row and `negativesPerPositive` unclicked rows with the same point-in-time
+ * features are sampled among the videos already uploaded: a `uniformShare` of them uniformly, the rest in
+ * proportion to popularity (watches so far). Both draws come from the one seeded stream, so rows are reproducible.
  */
-function rankerCollector(dataset: Dataset, options: { from: number; until: number; negativesPerPositive: number; random: () => number }) {
-  const { from, until, negativesPerPositive, random } = options;
+function rankerCollector(
+  dataset: Dataset,
+  options: { from: number; until: number; negativesPerPositive: number; uniformShare: number; random: () => number },
+) {
+  const { from, until, negativesPerPositive, uniformShare, random } = options;
+  if (!(uniformShare >= 0 && uniformShare <= 1)) throw badInput("uniformNegativeShare", `must be in [0, 1], got ${uniformShare}`);
   const users = new Map(dataset.users.map((u) => [u.id, u]));
   const videos = new Map(dataset.videos.map((v) => [v.id, v]));
   const hasImpressions = dataset.events.some((e) => e.type === "impression" && e.ts < until && e.ts >= from);
@@ -122,6 +138,18 @@ function rankerCollector(dataset: Dataset, options: { from: number; until: numbe
   const rows: RankerRow[] = [];
   // Popularity-proportional sampling pool of watched videos (a video enters once uploaded and watched).
   const pool: Video[] = [];
+  // Uniform draws: the catalog by upload time; the videos uploaded by t are a prefix of it.
+  const byUpload = uniformShare > 0 ? [...dataset.videos].sort((a, b) => a.uploadedAt - b.uploadedAt || a.id.localeCompare(b.id)) : [];
+  const uploadedBy = (t: number): number => {
+    let lo = 0;
+    let hi = byUpload.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (byUpload[mid].uploadedAt <= t) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
 
   const outcomesAfter = (userId: string, videoId: string, ts: number, clickRequired: boolean) => {
     const list = outcomes.get(`${userId}\u0000${videoId}`) ?? [];
@@ -171,8 +199,13 @@ function rankerCollector(dataset: Dataset, options: { from: number; until: numbe
       });
       const seen = new Set(before.userAgg?.recent.map((r) => r.videoId));
       seen.add(video.id);
-      for (let n = 0, tries = 0; n < negativesPerPositive && pool.length > 0 && tries < negativesPerPositive * 5; tries++) {
-        const neg = pool[Math.floor(random() * pool.length)];
+      const uploaded = uniformShare > 0 ? uploadedBy(e.ts) : 0;
+      for (let n = 0, tries = 0; n < negativesPerPositive && tries < negativesPerPositive * 5; tries++) {
+        const uniform = uniformShare > 0 && (uniformShare >= 1 || random() < uniformShare);
+        const from = uniform ? byUpload : pool;
+        const size = uniform ? uploaded : pool.length;
+        if (size === 0) continue;
+        const neg = from[Math.floor(random() * size)];
         if (seen.has(neg.id) || neg.uploadedAt > e.ts) continue;
         seen.add(neg.id);
         rows.push({
@@ -227,9 +260,9 @@ function subsample(indices: number[], max: number, random: () => number): number
  * time order; at most `maxExamples`, uniformly subsampled with the seed.
  */
 export function buildRankerExamples(dataset: Dataset, options: RankerExampleOptions): RankerExamples {
-  const { from = -Infinity, until, negativesPerPositive = 3, seed = 7, maxExamples = Infinity, progress } = options;
+  const { from = -Infinity, until, negativesPerPositive = 3, uniformNegativeShare = UNIFORM_NEGATIVE_SHARE, seed = 7, maxExamples = Infinity, progress } = options;
   const random = seededRandom(seed);
-  const collector = rankerCollector(dataset, { from, until, negativesPerPositive, random });
+  const collector = rankerCollector(dataset, { from, until, negativesPerPositive, uniformShare: uniformNegativeShare, random });
   replayEvents(dataset, collector.visit, { until, progress });
   const keep = subsample(Array.from(collector.rows.keys()), maxExamples, random);
   return toRankerExamples(collector.rows, keep, collector.negatives);
@@ -250,6 +283,42 @@ export function selectRankerExamples(
     heads: Object.fromEntries(RANKER_HEADS.map((h) => [h, [examples.labels[h][i], examples.masks[h][i]]])) as RankerRow["heads"],
   }));
   return toRankerExamples(rows, Array.from(rows.keys()), examples.negatives);
+}
+
+/** Options of {@link rankerColdStart}. */
+export interface RankerColdStartOptions {
+  /** Share of rows shown as the same user without history. */
+  rate: number;
+  /** Share of the other rows whose user id is also dropped (cold rows always drop it). @default 0 */
+  idRate?: number;
+  /** @default 7 */
+  seed?: number;
+}
+
+/**
+ * Cold-start dropout for ranker rows, as the two-tower has it (two-tower.ts `coldStart`, `idDropout`): a seeded
+ * `rate` share of the rows is shown as the same user would be without history (no aggregates: no history bags, no
+ * cross features, the cold flag), with the same video, context and label. Without it the ranker sees "no history"
+ * once per user, while most users of a test period (and of a growing service) arrive without any, and it ranked
+ * their candidates by noise. Returns the rows and, per row, whether its user id must be replaced by an
+ * out-of-vocabulary bucket (an unseen user hashes to one, and those embeddings are otherwise never trained): the
+ * caller does that on the encoded rows, where the buckets are.
+ */
+export function rankerColdStart(examples: RankerExamples, options: RankerColdStartOptions): { examples: RankerExamples; dropUserId: Uint8Array } {
+  const { rate, idRate = 0, seed = 7 } = options;
+  if (!(rate >= 0 && rate <= 1)) throw badInput("coldStartRate", `must be in [0, 1], got ${rate}`);
+  if (!(idRate >= 0 && idRate <= 1)) throw badInput("userIdDropout", `must be in [0, 1], got ${idRate}`);
+  const random = seededRandom(seed);
+  const n = examples.inputs.length;
+  const dropUserId = new Uint8Array(n);
+  const inputs = examples.inputs.slice();
+  for (let i = 0; i < n; i++) {
+    if (random() < rate) {
+      if (inputs[i].userAgg) inputs[i] = { ...inputs[i], userAgg: undefined };
+      dropUserId[i] = 1;
+    } else if (random() < idRate) dropUserId[i] = 1;
+  }
+  return { examples: { ...examples, inputs }, dropUserId };
 }
 
 function twoTowerCollector(dataset: Dataset, videoRow: ReadonlyMap<string, number>, from: number) {
@@ -305,10 +374,16 @@ export interface AllExamples {
 export function buildAllExamples(
   dataset: Dataset,
   videoRow: ReadonlyMap<string, number>,
-  options: { cuts: readonly number[]; negativesPerPositive?: number; seed?: number; progress?: Progress },
+  options: { cuts: readonly number[]; negativesPerPositive?: number; uniformNegativeShare?: number; seed?: number; progress?: Progress },
 ): AllExamples {
-  const { cuts, negativesPerPositive = 3, seed = 7, progress } = options;
-  const ranker = rankerCollector(dataset, { from: -Infinity, until: Infinity, negativesPerPositive, random: seededRandom(seed) });
+  const { cuts, negativesPerPositive = 3, uniformNegativeShare = UNIFORM_NEGATIVE_SHARE, seed = 7, progress } = options;
+  const ranker = rankerCollector(dataset, {
+    from: -Infinity,
+    until: Infinity,
+    negativesPerPositive,
+    uniformShare: uniformNegativeShare,
+    random: seededRandom(seed),
+  });
   const twoTower = twoTowerCollector(dataset, videoRow, -Infinity);
   const snapshots: Array<AggregateState | undefined> = cuts.map(() => undefined);
   // Maps are replaced entry by entry with immutable aggregates, so a shallow copy is a consistent snapshot.

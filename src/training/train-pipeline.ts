@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Dataset } from "../data/types";
 import { loadDataset } from "../data/load-dataset";
@@ -17,7 +18,17 @@ import { badFile, badInput } from "../errors";
 import type { Progress } from "../util/progress";
 import { silentProgress } from "../util/progress";
 import { BUNDLE_FILES, BUNDLE_FORMAT, writeMatrix, type BundleManifest } from "./bundle";
-import { buildAllExamples, selectRankerExamples, selectTwoTowerExamples, RANKER_HEADS, type AllExamples, type RankerExamples } from "./examples";
+import {
+  buildAllExamples,
+  rankerColdStart,
+  seededRandom,
+  selectRankerExamples,
+  selectTwoTowerExamples,
+  RANKER_HEADS,
+  UNIFORM_NEGATIVE_SHARE,
+  type AllExamples,
+  type RankerExamples,
+} from "./examples";
 import { initTf } from "./tf-backend";
 import { trainTwoTower, type TwoTowerModel } from "./two-tower";
 import { trainRanker, type RankerModel } from "./ranker";
@@ -51,8 +62,8 @@ export interface TrainOptions {
   split?: { validation: number; test: number };
   /** Two-tower settings. @default TWO_TOWER_DEFAULTS */
   twoTower?: Partial<typeof TWO_TOWER_DEFAULTS>;
-  /** Ranker settings (negativesPerPositive: sampled negatives per watch when the data has no impressions, default 3). @default RANKER_DEFAULTS */
-  ranker?: Partial<typeof RANKER_DEFAULTS> & { negativesPerPositive?: number };
+  /** Ranker settings. @default RANKER_DEFAULTS */
+  ranker?: Partial<typeof RANKER_DEFAULTS>;
   /** Content embedding width. @default 64 */
   contentDim?: number;
   /** Retrieval cut-offs. @default [10, 20, 50, 100, 500] */
@@ -61,12 +72,17 @@ export interface TrainOptions {
   includeData?: boolean;
   seed?: number;
   progress?: Progress;
-  /** Extra retrieval models to evaluate beside the built-ins (e.g. the full serving funnel). */
+  /**
+   * Extra retrieval models to evaluate beside the built-ins (e.g. the full serving funnel). Called once, with the
+   * evaluation-phase models (fitted before the validation cut, refit or not) written to a temporary bundle-shaped
+   * folder; a returned model with a `close()` is closed after the evaluation, and the folder is removed.
+   */
   extraRecommenders?: (ctx: EvaluationContext) => Promise<Recommender[]>;
 }
 
 export interface EvaluationContext {
   dataset: Dataset;
+  /** A folder with the evaluation models' files, named as in a bundle (BUNDLE_FILES; no manifest, no data). */
   bundleDir: string;
   /** History before this time is known at test time. */
   testFrom: number;
@@ -111,8 +127,21 @@ export const TWO_TOWER_DEFAULTS = {
   popularityPrior: true,
 };
 
-/** Ranker settings. */
-export const RANKER_DEFAULTS = { epochs: 2, batchSize: 512, maxExamples: 60_000, learningRate: 0.003 };
+/** Ranker settings. Chosen on MovieLens-small by the funnel's Recall@20 / NDCG@20 (docs/training.md). */
+export const RANKER_DEFAULTS = {
+  epochs: 2,
+  batchSize: 512,
+  maxExamples: 60_000,
+  learningRate: 0.003,
+  /** Sampled unclicked rows per watch when the data has no impressions. */
+  negativesPerPositive: 3,
+  /** Share of those drawn uniformly from the uploaded catalog, the rest by popularity (examples.ts). */
+  uniformNegativeShare: UNIFORM_NEGATIVE_SHARE,
+  /** Share of rows trained as the same user without history (examples.ts rankerColdStart). */
+  coldStartRate: 0.3,
+  /** Share of the other rows whose user id is replaced by an OOV bucket. */
+  userIdDropout: 0.1,
+};
 
 const POSITIVE_RULE_TEXT = "a watch of ≥ 50 % or ≥ 30 s, progress ≥ 50 %, a like, share or save (split.ts isPositive)";
 
@@ -199,11 +228,20 @@ async function fitModels(dataset: Dataset, until: number, shared: Shared, option
   const rk = { ...RANKER_DEFAULTS, ...options.ranker };
   const rankerExamples = selectRankerExamples(shared.all.ranker, { until, maxExamples: rk.maxExamples, seed });
   progress.log(step(`ranker: ${rankerExamples.inputs.length} rows (${rankerExamples.negatives})`));
-  const rankerRows = buildRankerRows(artifacts, rankerExamples.inputs);
+  // The cold copies: see rankerColdStart. The OOV buckets of the user id are indices 1..oovBuckets.
+  const cold = rankerColdStart(rankerExamples, { rate: rk.coldStartRate, idRate: rk.userIdDropout, seed });
+  const rankerTrainRows = buildRankerRows(artifacts, cold.examples.inputs);
+  const rSpec = rankerSpec(artifacts);
+  const userIdColumn = rSpec.categorical.findIndex((c) => c.name === "userId");
+  const oov = artifacts.vocabularies.userId.oovBuckets;
+  if (userIdColumn >= 0 && oov > 0) {
+    const random = seededRandom(seed + 104729);
+    for (let i = 0; i < cold.dropUserId.length; i++) if (cold.dropUserId[i]) rankerTrainRows.categorical[userIdColumn][i] = 1 + Math.floor(random() * oov);
+  }
   const rkStep = progress.step(step("train ranker"), rk.epochs);
   const ranker = await trainRanker({
-    spec: rankerSpec(artifacts),
-    rows: rankerRows,
+    spec: rSpec,
+    rows: rankerTrainRows,
     labels: rankerExamples.labels,
     masks: rankerExamples.masks,
     epochs: rk.epochs,
@@ -229,7 +267,7 @@ async function fitModels(dataset: Dataset, until: number, shared: Shared, option
     rankerTrain: { labels: rankerExamples.labels, masks: rankerExamples.masks },
     paritySample: {
       users: concatBatches(userSpec, [takeRows(userSpec, users, userSample), takeRows(userSpec, coldUsers, userSample.slice(0, 16))]),
-      ranker: takeRows(rankerSpec(artifacts), rankerRows, spread(rankerRows.size, 256)),
+      ranker: takeRows(rSpec, rankerTrainRows, spread(rankerTrainRows.size, 256)),
     },
   };
 }
@@ -262,6 +300,28 @@ function twoTowerRecommender(dataset: Dataset, models: FittedModels, testFrom: n
       return topKIndices(scores, k, (i) => exclude.has(ids[i])).map((i) => ids[i]);
     },
   } as Recommender;
+}
+
+/** The model files of a bundle (no manifest, report or data): the shipped bundle, and the funnel evaluation's folder. */
+async function writeModelFiles(dir: string, models: FittedModels): Promise<void> {
+  await writeFile(join(dir, BUNDLE_FILES.userTower), models.twoTower.exportUserTowerOnnx());
+  await writeFile(join(dir, BUNDLE_FILES.ranker), models.ranker.exportOnnx());
+  await saveFeatureArtifacts(join(dir, BUNDLE_FILES.features), models.artifacts);
+  await writeFile(join(dir, BUNDLE_FILES.videoIds), JSON.stringify(models.videoIds));
+  await writeMatrix(join(dir, BUNDLE_FILES.videoEmbeddings), models.videoMatrix);
+  await saveContentModel(join(dir, BUNDLE_FILES.contentModel), models.content.model);
+  await writeMatrix(join(dir, BUNDLE_FILES.contentEmbeddings), models.content.matrix);
+}
+
+/** Runs `use` on a temporary folder holding `models`' files; the folder is removed afterwards, whatever happens. */
+async function withModelFolder<T>(models: FittedModels, use: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), "reelfeed-eval-models-"));
+  try {
+    await writeModelFiles(dir, models);
+    return await use(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -313,9 +373,11 @@ export async function trainBundle(options: TrainOptions): Promise<TrainResult> {
   lap("contentMs", t);
 
   t = Date.now();
+  const rankerConfig = { ...RANKER_DEFAULTS, ...options.ranker };
   const all = buildAllExamples(dataset, new Map(dataset.videos.map((v, i) => [v.id, i])), {
     cuts: [split.trainUntil, split.validationUntil],
-    negativesPerPositive: options.ranker?.negativesPerPositive ?? 3,
+    negativesPerPositive: rankerConfig.negativesPerPositive,
+    uniformNegativeShare: rankerConfig.uniformNegativeShare,
     seed: options.seed ?? 7,
     progress,
   });
@@ -367,6 +429,23 @@ export async function trainBundle(options: TrainOptions): Promise<TrainResult> {
   );
   lap("evaluateMs", t);
 
+  // The extra models (the serving funnel) with the evaluation models, whether or not the shipped ones are refit:
+  // refit models learned from the test period, and a funnel scored with them would be optimistic (leaky).
+  let funnel: EvaluationReport["funnel"];
+  if (options.extraRecommenders) {
+    t = Date.now();
+    const extraRecommenders = options.extraRecommenders;
+    funnel = await withModelFolder(evalModels, async (bundleDir) => {
+      const extra = await extraRecommenders({ dataset, bundleDir, testFrom: split.validationUntil });
+      try {
+        return extra.length ? await evaluateRetrieval({ recommenders: extra, test, trainSeen, ks, catalogSize: dataset.videos.length, progress }) : undefined;
+      } finally {
+        for (const r of extra) await (r as { close?: () => Promise<void> }).close?.();
+      }
+    });
+    lap("funnelMs", t);
+  }
+
   const twoTowerConfig = { ...TWO_TOWER_DEFAULTS, ...options.twoTower };
   const refit = options.refit ?? true;
   let shipped = evalModels;
@@ -386,15 +465,7 @@ export async function trainBundle(options: TrainOptions): Promise<TrainResult> {
   let report!: EvaluationReport;
   let manifest!: BundleManifest;
   await writeDirAtomic(options.out, async (dir) => {
-    const userTowerBytes = shipped.twoTower.exportUserTowerOnnx();
-    const rankerBytes = shipped.ranker.exportOnnx();
-    await writeFile(join(dir, BUNDLE_FILES.userTower), userTowerBytes);
-    await writeFile(join(dir, BUNDLE_FILES.ranker), rankerBytes);
-    await saveFeatureArtifacts(join(dir, BUNDLE_FILES.features), shipped.artifacts);
-    await writeFile(join(dir, BUNDLE_FILES.videoIds), JSON.stringify(shipped.videoIds));
-    await writeMatrix(join(dir, BUNDLE_FILES.videoEmbeddings), shipped.videoMatrix);
-    await saveContentModel(join(dir, BUNDLE_FILES.contentModel), shipped.content.model);
-    await writeMatrix(join(dir, BUNDLE_FILES.contentEmbeddings), shipped.content.matrix);
+    await writeModelFiles(dir, shipped);
     if (options.includeData ?? true) {
       progress.log("copying the dataset into the bundle (data/) for serving");
       await writeGenericDataset(join(dir, BUNDLE_FILES.data), dataset);
@@ -434,15 +505,13 @@ export async function trainBundle(options: TrainOptions): Promise<TrainResult> {
         `ranker rows: ${evalModels.examples.rankerNegatives}; post-click heads are masked to clicked rows`,
         `two-tower: cold-start dropout ${twoTowerConfig.coldStartRate}, user-id dropout ${twoTowerConfig.userIdDropout}, ` +
           `item bias ${twoTowerConfig.itemBias ? (twoTowerConfig.popularityPrior ? "with a log-popularity prior" : "learned") : "off"} (training.md)`,
+        `ranker: ${rankerConfig.uniformNegativeShare * 100} % of sampled negatives uniform over the uploaded catalog, ` +
+          `cold-start dropout ${rankerConfig.coldStartRate}, user-id dropout ${rankerConfig.userIdDropout} (training.md)`,
+        ...(funnel ? [`serving funnel: evaluated with the evaluation models (fitted before the validation cut), history before the test period`] : []),
         `ONNX parity on real rows: user tower ${parity.userTower.toExponential(1)}, ranker ${parity.ranker.toExponential(1)} max |Δ|`,
       ],
     };
-    if (options.extraRecommenders) {
-      const extra = await options.extraRecommenders({ dataset, bundleDir: dir, testFrom: split.validationUntil });
-      if (extra.length) {
-        report.funnel = await evaluateRetrieval({ recommenders: extra, test, trainSeen, ks, catalogSize: dataset.videos.length, progress });
-      }
-    }
+    if (funnel) report.funnel = funnel;
     const r = report;
     manifest = {
       format: BUNDLE_FORMAT,
@@ -451,7 +520,7 @@ export async function trainBundle(options: TrainOptions): Promise<TrainResult> {
       source,
       dataFingerprint: fingerprint,
       refit,
-      config: { split: options.split ?? { validation: 0.1, test: 0.1 }, twoTower: { ...TWO_TOWER_DEFAULTS, ...options.twoTower }, ranker: { ...RANKER_DEFAULTS, negativesPerPositive: 3, ...options.ranker }, contentDim: options.contentDim ?? 64, seed: options.seed ?? 7 },
+      config: { split: options.split ?? { validation: 0.1, test: 0.1 }, twoTower: { ...TWO_TOWER_DEFAULTS, ...options.twoTower }, ranker: rankerConfig, contentDim: options.contentDim ?? 64, seed: options.seed ?? 7 },
       metrics: {
         "twoTower.recall@20": r.retrieval.twoTower?.["recall@20"] ?? NaN,
         "twoTower.ndcg@20": r.retrieval.twoTower?.["ndcg@20"] ?? NaN,
