@@ -15,6 +15,7 @@ import { badInput } from "../errors";
 import { assertNever } from "../data/types";
 import { sliceBatch, type FeatureBatch, type FeatureSpec } from "../features/spec";
 import { tf } from "./tf-backend";
+import { seededRandom } from "../util/random";
 
 export type Activation = "linear" | "relu" | "sigmoid";
 
@@ -97,16 +98,9 @@ export interface Tower {
   dispose(): void;
 }
 
-/** Seeded PRNG (mulberry32): deterministic inits and shuffles without a dependency. Returns floats in [0, 1). */
+/** Seeded PRNG for deterministic inits and shuffles (src/util/random.ts); seed 0 keeps its historical stream. */
 export function createRng(seed: number): () => number {
-  let a = seed >>> 0 || 0x9e3779b9;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return seededRandom(seed >>> 0 || 0x9e3779b9);
 }
 
 /** Fisher–Yates shuffle of 0..n-1. */

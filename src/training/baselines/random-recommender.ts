@@ -4,6 +4,7 @@
  */
 import { ReelfeedError } from "../../errors";
 import type { Interactions, Recommender } from "./recommender";
+import { seededRandom } from "../../util/random";
 
 /** Options for {@link createRandomRecommender}. */
 export interface RandomRecommenderOptions {
@@ -16,18 +17,6 @@ export interface RandomRecommenderOptions {
    * @default undefined
    */
   catalog?: readonly string[];
-}
-
-/** mulberry32: a small, fast, well-distributed 32-bit PRNG. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** FNV-1a over the user id, mixed with the seed: a per-user stream independent of call order. */
@@ -51,7 +40,7 @@ export function createRandomRecommender(options: RandomRecommenderOptions = {}):
     },
     recommend(userId: string, k: number, exclude: ReadonlySet<string>) {
       if (!items) throw new ReelfeedError("INTERNAL", `${name}: recommend() called before fit()`);
-      const rand = mulberry32(userSeed(seed, userId));
+      const rand = seededRandom(userSeed(seed, userId));
       // Partial Fisher–Yates over an index permutation: O(k + excluded ids drawn), no rejection loop.
       const n = items.length;
       const perm = new Uint32Array(n);
