@@ -280,14 +280,14 @@ export type FunnelRecommender = Recommender & {
  * made at `now = ctx.testFrom`, and the evaluator's `exclude` (what each user consumed before) joins the user's
  * seen set, so the pipeline refills past them as it does past anything seen.
  *
- * Leakage: the callback runs while the bundle is being written, with the *shipped* models. When they were refit on
- * all data (TrainOptions.refit, the CLI default) they learned from the test period, and the funnel's numbers are
- * optimistic; it is then named `funnelRefit` and a warning says why. The clean comparison is a bundle trained with
- * refit off, or an evaluation context whose `bundleDir` holds the evaluation-phase models (see
- * docs/feedback-loop.md).
+ * Leakage: the training run (TrainOptions.extraRecommenders) passes a temporary folder with the evaluation-phase
+ * models, fitted before the validation cut, refit or not. Models fitted past `ctx.testFrom` (e.g. a refit bundle
+ * pointed at by hand) learned from the test period and make the numbers optimistic: the recommender is then named
+ * `funnelRefit` and a warning says why.
  *
- * Reads only model files from `ctx.bundleDir` (no manifest: it is not written yet when the callback runs) and
- * the data from `ctx.dataset`. The catalog is the full one, like the other models in the report.
+ * Runs under {@link funnelEvaluationConfig} (no deadlines, a fixed exploration seed), so the numbers are
+ * reproducible. Reads only model files from `ctx.bundleDir` (no manifest) and the data from `ctx.dataset`. The
+ * catalog is the full one, like the other models in the report.
  */
 export async function funnelRecommenders(ctx: EvaluationContext, config: ReelfeedConfig, options: FunnelOptions = {}): Promise<Recommender[]> {
   return [await createFunnelRecommender(ctx, config, options)];

@@ -4,7 +4,16 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createFunnelRecommender, funnelRecommenders, readUsersFile, recommendFile, type FunnelRecommender } from "../../src/app/offline-recommend";
+import {
+  createFunnelRecommender,
+  funnelEvaluationConfig,
+  funnelRecommenders,
+  OFFLINE_DEADLINE_MS,
+  readUsersFile,
+  recommendFile,
+  withOfflineDeadlines,
+  type FunnelRecommender,
+} from "../../src/app/offline-recommend";
 import { bootstrapEvents } from "../../src/app/state-bootstrap";
 import { loadConfig } from "../../src/config";
 import type { Dataset } from "../../src/data/types";
@@ -186,5 +195,44 @@ describe("funnel evaluation", () => {
     const leaky = await createFunnelRecommender({ ...ctx, bundleDir: bundle, testFrom: result.report.split.trainUntil - 1 }, config, { progress: silentProgress });
     expect(leaky.name).toBe("funnelRefit");
     await leaky.close();
+  });
+
+  it("is reproducible: two evaluations give the same lists, with no fallback taken", async () => {
+    const users = [...new Set(dataset.events.filter((e) => e.ts >= ctx.testFrom).map((e) => e.userId))].slice(0, 6);
+    const lists = async (): Promise<string[][]> => {
+      const f = await createFunnelRecommender({ ...ctx, bundleDir: bundle }, config, { progress: silentProgress });
+      try {
+        const out: string[][] = [];
+        for (const u of users) out.push((await f.recommend(u, 20, new Set())) as unknown as string[]);
+        expect(f.fallbacks).toEqual({});
+        return out;
+      } finally {
+        await f.close();
+      }
+    };
+    const a = await lists();
+    expect(a.every((l) => l.length === 20)).toBe(true);
+    expect(await lists()).toEqual(a);
+  });
+
+  it("runs without deadlines and with a fixed exploration seed, never lowering a budget or replacing a given seed", () => {
+    const offline = funnelEvaluationConfig(config);
+    expect(offline.ranking.timeoutMs).toBe(OFFLINE_DEADLINE_MS);
+    for (const s of offline.pipeline.sources) expect(s.timeoutMs).toBe(OFFLINE_DEADLINE_MS);
+    expect(offline.pipeline.stages.find((s) => s.name === "Exploration")?.options.seed).toBe("funnel-evaluation");
+    // What is served is otherwise the configured pipeline: same sources, stages, blend.
+    expect(offline.pipeline.sources.map((s) => [s.name, s.quota, s.enabled])).toEqual(config.pipeline.sources.map((s) => [s.name, s.quota, s.enabled]));
+    expect(offline.pipeline.stages.map((s) => [s.name, s.enabled])).toEqual(config.pipeline.stages.map((s) => [s.name, s.enabled]));
+    expect(offline.ranking.blend).toEqual(config.ranking.blend);
+
+    const slow = loadConfig({
+      env: {},
+      overrides: {
+        ranking: { timeoutMs: OFFLINE_DEADLINE_MS * 2 },
+        pipeline: { stages: [{ name: "Exploration", options: { seed: "mine" } }] },
+      },
+    });
+    expect(withOfflineDeadlines(slow).ranking.timeoutMs).toBe(OFFLINE_DEADLINE_MS * 2);
+    expect(funnelEvaluationConfig(slow).pipeline.stages[0].options.seed).toBe("mine");
   });
 });

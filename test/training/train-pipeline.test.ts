@@ -5,8 +5,15 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ReelfeedError } from "../../src/errors";
+import { funnelRecommenders } from "../../src/app/offline-recommend";
+import { loadConfig } from "../../src/config";
+import { generateSynthetic } from "../../src/data/synthetic";
+import { writeGenericDataset } from "../../src/data/generic-writer";
+import { loadFeatureArtifacts } from "../../src/features/artifacts";
 import { BUNDLE_FILES, readManifest } from "../../src/training/bundle";
-import { trainBundle, type TrainResult } from "../../src/training/train-pipeline";
+import { clickLogitOffset, shiftHeadLogit, trainBundle, type EvaluationContext, type TrainResult } from "../../src/training/train-pipeline";
+import type { RankerWeights } from "../../src/training/ranker";
+import { silentProgress } from "../../src/util/progress";
 
 /**
  * The offline pipeline end to end on a small synthetic platform: real feature fitting, real tfjs training, real
@@ -34,10 +41,41 @@ afterAll(async () => {
 describe("trainBundle on a synthetic platform", () => {
   let result: TrainResult;
   let out: string;
+  let ctx: EvaluationContext | undefined;
+  let evalModelsFittedUntil = NaN;
+  let folderFiles: string[] = [];
   beforeAll(async () => {
     out = join(root, "bundle");
-    result = await trainBundle({ ...SMALL, out, refit: true });
+    const config = loadConfig({ env: {}, overrides: {} });
+    result = await trainBundle({
+      ...SMALL,
+      out,
+      refit: true,
+      extraRecommenders: async (c) => {
+        ctx = c;
+        evalModelsFittedUntil = (await loadFeatureArtifacts(join(c.bundleDir, BUNDLE_FILES.features))).fittedUntil;
+        folderFiles = await readdir(c.bundleDir);
+        return funnelRecommenders(c, config, { progress: silentProgress });
+      },
+    });
   }, 120_000);
+
+  it("evaluates the serving funnel with the evaluation models even when refitting (not leaky), in a removed folder", () => {
+    expect(ctx).toBeDefined();
+    expect(evalModelsFittedUntil).toBe(result.report.split.trainUntil);
+    expect(evalModelsFittedUntil).toBeLessThanOrEqual(ctx!.testFrom);
+    expect(ctx!.testFrom).toBe(result.report.split.validationUntil);
+    for (const file of [BUNDLE_FILES.userTower, BUNDLE_FILES.ranker, BUNDLE_FILES.features, BUNDLE_FILES.videoIds, BUNDLE_FILES.videoEmbeddings, BUNDLE_FILES.contentEmbeddings]) {
+      expect(folderFiles).toContain(file);
+    }
+    expect(existsSync(ctx!.bundleDir)).toBe(false);
+    // Named "funnel", not "funnelRefit": the models never saw the test period.
+    const funnel = result.report.funnel?.funnel;
+    expect(funnel, JSON.stringify(Object.keys(result.report.funnel ?? {}))).toBeDefined();
+    expect(funnel!.users).toBe(result.report.retrieval.twoTower.users);
+    expect(funnel!["recall@20"]).toBeGreaterThan(0);
+    expect(result.report.timings.funnelMs).toBeGreaterThan(0);
+  });
 
   it("writes every bundle file and a valid manifest", async () => {
     for (const [key, file] of Object.entries(BUNDLE_FILES)) {
@@ -75,6 +113,40 @@ describe("trainBundle on a synthetic platform", () => {
     expect(report.timings.totalMs).toBeGreaterThan(0);
     expect(report.timings.refitMs).toBeGreaterThan(0);
   });
+});
+
+describe("the click head's negative-sampling correction", () => {
+  it("is log(eligible / negatives per positive) for sampled negatives, 0 with impressions", () => {
+    expect(clickLogitOffset("sampled-negatives", 9000, 3)).toBeCloseTo(Math.log(3000), 10);
+    expect(clickLogitOffset("impressions", 9000, 3)).toBe(0);
+    expect(clickLogitOffset("sampled-negatives", 2, 3)).toBe(0);
+  });
+
+  it("shifts only the named head's output bias, without modifying the weights it is given", () => {
+    const dense = (bias: number[]) => ({ inDim: 1, outDim: bias.length, kernel: new Float32Array(bias.length), bias: Float32Array.from(bias), activation: "linear" as const });
+    const weights = { trunk: {} as RankerWeights["trunk"], heads: [{ name: "click", layers: [dense([0.5, 0.5]), dense([1])] }, { name: "like", layers: [dense([2])] }] } as RankerWeights;
+    const shifted = shiftHeadLogit(weights, "click", -3);
+    expect(Array.from(shifted.heads[0].layers[1].bias)).toEqual([-2]);
+    expect(Array.from(shifted.heads[0].layers[0].bias)).toEqual([0.5, 0.5]);
+    expect(shifted.heads[1]).toBe(weights.heads[1]);
+    expect(Array.from(weights.heads[0].layers[1].bias)).toEqual([1]);
+  });
+
+  it("ships a corrected click head, checked by ONNX Runtime, when the data has no impressions", async () => {
+    const { dataset } = generateSynthetic({ users: 120, videos: 200, days: 6, seed: 9 });
+    const data = join(root, "no-impressions");
+    await writeGenericDataset(data, { ...dataset, events: dataset.events.filter((e) => e.type !== "impression") });
+    const out = join(root, "no-impressions-bundle");
+    const { manifest, report } = await trainBundle({ ...SMALL, synthetic: undefined, data, format: "generic", ranker: { epochs: 1, maxExamples: 3000 }, out, refit: false });
+    const note = (report.notes ?? []).find((n) => n.includes("click head's logit is shifted"));
+    expect(note, (report.notes ?? []).join("\n")).toBeDefined();
+    const offset = Number(/shifted by −(\d+\.\d+)/.exec(note!)![1]);
+    const eligible = dataset.videos.filter((v) => v.uploadedAt < report.split.trainUntil).length;
+    expect(offset).toBeGreaterThan(1);
+    expect(offset).toBeCloseTo(Math.log(eligible / 3), 1);
+    // The pipeline's parity check compares the shipped (shifted) bytes with the trained model shifted.
+    expect(manifest.models.ranker.parityMaxAbsDiff).toBeLessThanOrEqual(1e-4);
+  }, 120_000);
 });
 
 describe("trainBundle options and failures", () => {
