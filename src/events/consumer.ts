@@ -1,10 +1,10 @@
-import { readFile } from "node:fs/promises";
 import type { ReelEvent, Video } from "../data/types";
 import type { EventLog } from "../stores/event-log";
 import type { StateStore } from "../stores/state-store";
 import { writeFileAtomic } from "../util/fs";
 import { isCheckpointedStateStore } from "./checkpointed-store";
 import { compareCursors } from "./cursor";
+import { readOptionalText } from "../util/fs";
 
 /**
  * Tails the event log and applies each batch to the real-time state (and to an optional hook: the social graph),
@@ -144,7 +144,7 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
     async start() {
       if (running) return;
       if (isCheckpointedStateStore(store)) cursor = await store.checkpoint();
-      else if (cursorFile) cursor = await readCursorFile(cursorFile);
+      else if (cursorFile) cursor = await readOptionalText(cursorFile);
       running = true;
       loop = run();
     },
@@ -168,12 +168,3 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
   };
 }
 
-async function readCursorFile(path: string): Promise<string | undefined> {
-  try {
-    const text = (await readFile(path, "utf8")).trim();
-    return text.length > 0 ? text : undefined;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw err;
-  }
-}

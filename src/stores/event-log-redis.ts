@@ -1,4 +1,4 @@
-import { readFile, readdir, rm } from "node:fs/promises";
+import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Redis } from "ioredis";
 import type { ReelEvent } from "../data/types";
@@ -8,6 +8,7 @@ import { writeFileAtomic } from "../util/fs";
 import type { LogRecord } from "./event-log";
 import { createFileEventLog, type FileEventLog } from "./event-log-file";
 import { unavailable } from "./redis-client";
+import { readOptionalText } from "../util/fs";
 
 /**
  * The event log on Redis Streams.
@@ -96,7 +97,7 @@ export async function createRedisEventLog(options: RedisEventLogOptions): Promis
 
   let buffer: FileEventLog | undefined = bufferDir ? await createFileEventLog({ dir: bufferDir }) : undefined;
   const cursorFile = bufferDir ? join(bufferDir, "replayed.cursor") : undefined;
-  let replayed: string | undefined = cursorFile ? await readCursor(cursorFile) : undefined;
+  let replayed: string | undefined = cursorFile ? await readOptionalText(cursorFile) : undefined;
   let pendingInBuffer = buffer ? (await buffer.read(replayed, 1)).length > 0 : false;
 
   // Appends and replays run one at a time: buffered events must reach the stream before newer ones.
@@ -213,15 +214,6 @@ export async function createRedisEventLog(options: RedisEventLogOptions): Promis
   }
 }
 
-async function readCursor(path: string): Promise<string | undefined> {
-  try {
-    const text = (await readFile(path, "utf8")).trim();
-    return text.length > 0 ? text : undefined;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw err;
-  }
-}
 
 async function listSegments(dir: string): Promise<string[]> {
   return (await readdir(dir)).filter((f) => /^seg-\d{10}\.jsonl$/.test(f));

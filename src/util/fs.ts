@@ -1,4 +1,4 @@
-import { mkdir, rename, rm, open } from "node:fs/promises";
+import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import { dirname, join, basename } from "node:path";
 import { randomBytes } from "node:crypto";
 
@@ -47,3 +47,14 @@ export async function writeDirAtomic(path: string, build: (tmpDir: string) => Pr
   }
 }
 
+
+/** A small text file's trimmed content (a cursor, a marker), or undefined when it is missing or empty. */
+export async function readOptionalText(path: string): Promise<string | undefined> {
+  try {
+    const text = (await readFile(path, "utf8")).trim();
+    return text.length > 0 ? text : undefined;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+}
