@@ -31,6 +31,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
+import { configSchema } from "../src/config";
 import { loadDataset } from "../src/data/load-dataset";
 import { BUNDLE_FILES } from "../src/training/bundle";
 import { createProgress } from "../src/util/progress";
@@ -79,16 +80,8 @@ const machine = machineInfo();
 const benchRss = createPeakRssSampler();
 const here = fileURLToPath(new URL(".", import.meta.url));
 
-/** Source quotas: the default pipeline's (config.ts), optionally scaled. They total 1,000 proposals per request. */
-const DEFAULT_SOURCES = [
-  { name: "TwoTower", quota: 300 },
-  { name: "MultiQuery", quota: 150 },
-  { name: "Content", quota: 150 },
-  { name: "Trending", quota: 150 },
-  { name: "Social", quota: 100 },
-  { name: "Subscriptions", quota: 100 },
-  { name: "Fresh", quota: 50 },
-];
+/** Source quotas: the default pipeline's (config.ts; 1,000 proposals per request today), optionally scaled. */
+const DEFAULT_SOURCES = configSchema.parse({}).pipeline.sources.map(({ name, quota }) => ({ name, quota }));
 const serverConfig: Record<string, unknown> = {
   server: { host: "127.0.0.1" },
   ranking: { candidatesToRank: 500, executionProviders: ["cpu"] },
