@@ -51,15 +51,20 @@ export function createFreshSource(options: FreshSourceOptions = {}): CandidateSo
       const limit = ctx.limit;
       if (!(limit > 0)) return [];
       const worse = (a: { video: Video; score: number }, b: { video: Video; score: number }): boolean =>
-        a.score < b.score || (a.score === b.score && a.video.id.localeCompare(b.video.id) > 0);
+        a.score < b.score || (a.score === b.score && a.video.id > b.video.id);
+      // The list is newest first, so the recency score only falls: once even the largest boost cannot lift it
+      // above the worst kept item, nothing later can enter and the scan stops (the result is that of a full scan).
+      const maxBoost = (language ? opts.languageBoost : 1) * (top.size > 0 ? opts.categoryBoost : 1);
       let scanned = 0;
       for (const video of ctx.runtime.catalog.newest()) {
         if (scanned++ >= opts.maxScan) break;
         if (video.uploadedAt > now) continue;
         const age = now - video.uploadedAt;
         if (age > opts.maxAgeDays * DAY_MS) break;
+        const recency = 1 - age / (opts.maxAgeDays * DAY_MS);
+        if (best.length >= limit && recency * maxBoost < best[best.length - 1].score) break;
         if (query.seen.has(video.id)) continue;
-        let score = 1 - age / (opts.maxAgeDays * DAY_MS);
+        let score = recency;
         if (language && video.language === language) score *= opts.languageBoost;
         if (top.has(video.category)) score *= opts.categoryBoost;
         const item = { video, score };

@@ -9,7 +9,8 @@ import {
   createTrendingSource,
   createTwoTowerSource,
 } from "../../src/sources";
-import { createTestkit } from "../../src/testkit";
+import { createTestkit, TESTKIT_NOW } from "../../src/testkit";
+import { createTinyCatalog } from "../../src/testkit/tiny-catalog";
 
 describe("built-in sources", () => {
   it("every source returns [] (never throws) for an unknown user with nothing to go on", async () => {
@@ -79,6 +80,27 @@ describe("built-in sources", () => {
     expect(out.length).toBeGreaterThan(0);
     expect(out.every((c) => tk.now() - tk.catalog.video(c.videoId)!.uploadedAt <= 10 * DAY_MS && c.reason.code === "FRESH")).toBe(true);
     expect(tk.catalog.video(out[0].videoId)!.language).toBe("fr");
+  });
+
+  it("Fresh: stopping the scan early gives exactly the full scan's best, boosts included", async () => {
+    const tk = createTestkit({ videos: createTinyCatalog({ now: TESTKIT_NOW, videos: 400 }).videos });
+    await tk.record([tk.events.watch("u2", "v3"), tk.events.watch("u2", "v8")]);
+    const q = await tk.query("u2");
+    const opts = { maxAgeDays: 30, languageBoost: 3, categoryBoost: 2 };
+    const top = new Set(Object.keys(q.userAgg!.categoryWatches));
+    const expected = tk.catalog
+      .newest()
+      .filter((v) => v.uploadedAt <= tk.now() && tk.now() - v.uploadedAt <= 30 * DAY_MS && !q.seen.has(v.id))
+      .map((v) => {
+        const score = (1 - (tk.now() - v.uploadedAt) / (30 * DAY_MS)) * (v.language === q.context.language ? 3 : 1) * (top.has(v.category) ? 2 : 1);
+        return { videoId: v.id, score };
+      })
+      .sort((a, b) => b.score - a.score || (a.videoId < b.videoId ? -1 : 1))
+      .slice(0, 15);
+    expect(expected.length).toBe(15);
+    const out = await tk.runSource(createFreshSource(opts), q, { limit: 15 });
+    expect(out.map((c) => c.videoId)).toEqual(expected.map((c) => c.videoId));
+    out.forEach((c, i) => expect(c.score).toBeCloseTo(expected[i].score, 12));
   });
 
   it("factories reject bad options with BAD_CONFIG naming the option", () => {
