@@ -9,8 +9,12 @@
  *
  * --check writes the served item ids of the untraced pass (same users, same request time), so two versions of the
  * code can be compared for identical output where they should be identical.
+ *
+ * --cpu-prof writes a V8 CPU profile of the untraced pass only (start-up and warm-up left out), for
+ * `npx tsx bench/feed-profile.ts <file>`.
  */
 import { rm, writeFile } from "node:fs/promises";
+import { Session } from "node:inspector/promises";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
@@ -29,6 +33,7 @@ const { values: args } = parseArgs({
     warmup: { type: "string", default: "60" },
     dir: { type: "string", default: ".bench-out/feed" },
     check: { type: "string" },
+    "cpu-prof": { type: "string" },
   },
 });
 const size = Number(args.size);
@@ -76,6 +81,12 @@ for (const r of requestsFor(warmup, false)) await loaded.feed.feed(r);
 
 const plain = requestsFor(requests, false);
 const served: string[][] = [];
+const profiler = args["cpu-prof"] ? new Session() : undefined;
+if (profiler) {
+  profiler.connect();
+  await profiler.post("Profiler.enable");
+  await profiler.post("Profiler.start");
+}
 const fallbacks: Record<string, number> = {};
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
@@ -86,6 +97,11 @@ for (const r of plain) {
 }
 const wall = performance.now() - t0;
 const cpu = process.cpuUsage(cpu0);
+if (profiler) {
+  const { profile } = await profiler.post("Profiler.stop");
+  await writeFile(args["cpu-prof"]!, JSON.stringify(profile));
+  profiler.disconnect();
+}
 const cpuMs = (cpu.user + cpu.system) / 1000;
 
 const stageSums = new Map<string, number>();

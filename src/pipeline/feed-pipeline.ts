@@ -12,7 +12,7 @@ import type { VectorIndex } from "../stores/vector-index";
 import { fnv1a } from "../util/random";
 import { decodeCursor, encodeCursor } from "./cursor";
 import type { Fallback, FallbackKind, FeedItem, FeedPage, FeedRequest, FeedService } from "./feed-page";
-import { mergeCandidates, type SourceOutput } from "./merge";
+import { byCodeUnits, mergeCandidates, type SourceOutput } from "./merge";
 import type { PipelineDefinition, SourceStep } from "./pipeline-definition";
 import { createSessionCache } from "./session-cache";
 import { TimeoutError, withTimeout } from "./timeout";
@@ -230,33 +230,35 @@ export function createFeedService(options: FeedServiceOptions): PipelineFeedServ
     const ids = top.map((c) => c.videoId);
     const t0 = performance.now();
     const ranker = runtime.models.ranker;
-    // Video aggregates (for guardrails) are read while the ranker runs: independent, so in parallel.
-    const [heads, videoStats] = await Promise.all([
-      ranker
-        ? withTimeout("ranker", rankerTimeoutMs, (signal) => ranker.score(query, top.map((c) => c.video), signal))
-            .then((out) => {
-              // The contract says "in input order, same length": a ranker breaking it is a failing ranker.
-              for (const head of ranker.heads) {
-                if (!(out?.[head] instanceof Float32Array) || out[head].length !== top.length) throw new Error(`ranker head "${head}" missing or of the wrong length`);
-              }
-              return out;
-            })
-            .catch((err: unknown) => {
-              fallback(run, "RANKER_UNAVAILABLE", "ranker", `ordered by source score: ${err instanceof Error ? err.message : String(err)}`);
-              return undefined;
-            })
-        : Promise.resolve(fallback(run, "RANKER_UNAVAILABLE", "ranker", "no ranker model in the bundle: ordered by source score")).then(() => undefined),
-      withTimeout("state.getVideos", stateTimeoutMs, () => runtime.state.getVideos(ids)).catch((err: unknown) => {
-        fallback(run, "STATE_UNAVAILABLE", "state", `video aggregates unavailable to guardrails: ${err instanceof Error ? err.message : String(err)}`);
-        return undefined;
-      }),
-    ]);
-    const scored = top.map((c, i): ScoredCandidate => {
-      const h: Record<string, number> = {};
-      if (heads && ranker) for (const head of ranker.heads) h[head] = heads[head][i];
-      return { ...c, heads: h, score: heads ? blendScore(h, blend) : c.sourceScore, reason: c.sources[0].reason };
+    // Video aggregates are read once, for both the ranker's features and the guardrails. Without them the ranker
+    // still scores (as for videos nobody has watched yet) rather than falling back to source order.
+    const videoStats = await withTimeout("state.getVideos", stateTimeoutMs, () => runtime.state.getVideos(ids)).catch((err: unknown) => {
+      fallback(run, "STATE_UNAVAILABLE", "state", `video aggregates unavailable to the ranker and guardrails: ${err instanceof Error ? err.message : String(err)}`);
+      return undefined;
     });
-    scored.sort((a, b) => b.score - a.score || b.sourceScore - a.sourceScore || a.videoId.localeCompare(b.videoId));
+    const heads = ranker
+      ? await withTimeout("ranker", rankerTimeoutMs, (signal) => ranker.score(query, top.map((c) => c.video), signal, videoStats ?? new Map()))
+          .then((out) => {
+            // The contract says "in input order, same length": a ranker breaking it is a failing ranker.
+            for (const head of ranker.heads) {
+              if (!(out?.[head] instanceof Float32Array) || out[head].length !== top.length) throw new Error(`ranker head "${head}" missing or of the wrong length`);
+            }
+            return out;
+          })
+          .catch((err: unknown) => {
+            fallback(run, "RANKER_UNAVAILABLE", "ranker", `ordered by source score: ${err instanceof Error ? err.message : String(err)}`);
+            return undefined;
+          })
+      : (fallback(run, "RANKER_UNAVAILABLE", "ranker", "no ranker model in the bundle: ordered by source score"), undefined);
+    const headNames = heads && ranker ? ranker.heads : [];
+    const scored = new Array<ScoredCandidate>(top.length);
+    for (let i = 0; i < top.length; i++) {
+      const c = top[i];
+      const h: Record<string, number> = {};
+      for (const head of headNames) h[head] = heads![head][i];
+      scored[i] = { videoId: c.videoId, video: c.video, sources: c.sources, sourceScore: c.sourceScore, heads: h, score: heads ? blendScore(h, blend) : c.sourceScore, reason: c.sources[0].reason };
+    }
+    scored.sort((a, b) => b.score - a.score || b.sourceScore - a.sourceScore || byCodeUnits(a.videoId, b.videoId));
     if (run.tracer.enabled) scored.forEach((c, i) => run.tracer.scored(c.videoId, c.heads, c.score, i));
     const model = heads && ranker ? `${ranker.version}, ${blend.version}` : "source score";
     run.tracer.stage({ stage: `Rank (${model})`, latencyMs: performance.now() - t0, input: candidates.length, output: scored.length });

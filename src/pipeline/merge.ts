@@ -27,10 +27,13 @@ export function mergeCandidates(outputs: readonly SourceOutput[], catalog: Catal
   const byId = new Map<string, MergedCandidate>();
   let unknown = 0;
   for (const { source, weight, candidates } of outputs) {
-    const ordered = candidates
-      .map((c, i) => ({ c, i }))
-      .sort((a, b) => b.c.score - a.c.score || a.i - b.i)
-      .map((x) => x.c);
+    // Sources nearly always answer best first already; only an unsorted list pays for the (stable) sort.
+    const ordered = isBestFirst(candidates)
+      ? candidates
+      : candidates
+          .map((c, i) => ({ c, i }))
+          .sort((a, b) => b.c.score - a.c.score || a.i - b.i)
+          .map((x) => x.c);
     const taken = new Set<string>();
     let rank = 0;
     for (const c of ordered) {
@@ -54,7 +57,17 @@ export function mergeCandidates(outputs: readonly SourceOutput[], catalog: Catal
     }
   }
   const merged = [...byId.values()];
-  for (const m of merged) m.sources.sort((a, b) => b.score - a.score || a.source.localeCompare(b.source));
-  merged.sort((a, b) => b.sourceScore - a.sourceScore || a.videoId.localeCompare(b.videoId));
+  for (const m of merged) if (m.sources.length > 1) m.sources.sort((a, b) => b.score - a.score || byCodeUnits(a.source, b.source));
+  merged.sort((a, b) => b.sourceScore - a.sourceScore || byCodeUnits(a.videoId, b.videoId));
   return { merged, unknown };
+}
+
+function isBestFirst(candidates: readonly Candidate[]): boolean {
+  for (let i = 1; i < candidates.length; i++) if (!(candidates[i - 1].score >= candidates[i].score)) return false;
+  return true;
+}
+
+/** Tie-break by id: plain code-unit order (deterministic everywhere, and far cheaper than a locale collation). */
+export function byCodeUnits(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

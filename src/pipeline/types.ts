@@ -1,6 +1,6 @@
 import type { Catalog } from "../data/catalog";
 import type { Device, Surface, User, Video } from "../data/types";
-import type { UserAggregates } from "../features/aggregates";
+import type { UserAggregates, VideoAggregates } from "../features/aggregates";
 import type { FeatureBatch } from "../features/spec";
 import type { GraphStore } from "../stores/graph-store";
 import type { StateStore, UserRelations } from "../stores/state-store";
@@ -112,8 +112,12 @@ export interface UserTowerModel {
 export interface RankerModel {
   readonly heads: readonly string[];
   readonly version: string;
-  /** Probabilities per head for each candidate, in input order, same length. */
-  score(query: FeedQuery, videos: readonly Video[], signal?: AbortSignal): Promise<Record<string, Float32Array>>;
+  /**
+   * Probabilities per head for each candidate, in input order, same length. `videoStats`: the candidates' real-time
+   * aggregates when the caller has read them already (the pipeline has, for its guardrails), so the store is read
+   * once per request; without it the model reads them itself.
+   */
+  score(query: FeedQuery, videos: readonly Video[], signal?: AbortSignal, videoStats?: ReadonlyMap<string, VideoAggregates>): Promise<Record<string, Float32Array>>;
 }
 
 /** Names of runtime parts a source can require; checked at start-up, not per request. */

@@ -69,9 +69,9 @@ export function createOnnxRankerModel(options: OnnxRankerModelOptions): OnnxRank
     version,
     executionProvider: session.provider,
     batcher,
-    async score(query: FeedQuery, videos: readonly Video[], signal?: AbortSignal): Promise<Record<string, Float32Array>> {
+    async score(query: FeedQuery, videos: readonly Video[], signal?: AbortSignal, videoStats?: ReadonlyMap<string, VideoAggregates>): Promise<Record<string, Float32Array>> {
       if (videos.length === 0) return Object.fromEntries(heads.map((h) => [h, new Float32Array(0)]));
-      const stats: Map<string, VideoAggregates> = state ? await state.getVideos(videos.map((v) => v.id)) : new Map();
+      const stats: ReadonlyMap<string, VideoAggregates> = videoStats ?? (state ? await state.getVideos(videos.map((v) => v.id)) : new Map());
       signal?.throwIfAborted();
       const context = rowContext(query);
       const inputs: RankerRowInput[] = videos.map((video) => ({

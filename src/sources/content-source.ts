@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { byCodeUnits } from "../pipeline/merge";
 import { parseOptions } from "../pipeline/options";
 import type { Candidate, CandidateSource } from "../pipeline/types";
 import { throwIfAborted } from "./vector-math";
@@ -64,7 +65,7 @@ export function createContentSource(options: ContentSourceOptions = {}): Candida
           }
         }),
       );
-      return [...best.values()].sort((a, b) => b.score - a.score || a.videoId.localeCompare(b.videoId)).slice(0, ctx.limit);
+      return [...best.values()].sort((a, b) => b.score - a.score || byCodeUnits(a.videoId, b.videoId)).slice(0, ctx.limit);
     },
   };
 }

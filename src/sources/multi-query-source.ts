@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { byCodeUnits } from "../pipeline/merge";
 import { parseOptions } from "../pipeline/options";
 import type { Candidate, CandidateSource } from "../pipeline/types";
 import { meanVector, throwIfAborted } from "./vector-math";
@@ -39,7 +40,7 @@ export function createMultiQuerySource(options: MultiQuerySourceOptions = {}): C
       const agg = query.userAgg;
       if (!index || !agg) return [];
       const top = Object.entries(agg.categoryWatches)
-        .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+        .sort((a, b) => b[1] - a[1] || byCodeUnits(a[0], b[0]))
         .slice(0, opts.categories)
         .map(([category]) => category);
       if (top.length === 0) return [];

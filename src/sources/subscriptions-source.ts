@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { DAY_MS } from "../features/aggregates";
+import { byCodeUnits } from "../pipeline/merge";
 import { parseOptions } from "../pipeline/options";
 import type { Candidate, CandidateSource } from "../pipeline/types";
 
@@ -41,7 +42,7 @@ export function createSubscriptionsSource(options: SubscriptionsSourceOptions = 
           n++;
         }
       }
-      return out.sort((a, b) => b.score - a.score || a.videoId.localeCompare(b.videoId)).slice(0, ctx.limit);
+      return out.sort((a, b) => b.score - a.score || byCodeUnits(a.videoId, b.videoId)).slice(0, ctx.limit);
     },
   };
 }
