@@ -43,14 +43,41 @@ export async function createOnnxUserTowerModel(options: OnnxUserTowerModelOption
   const dim = probe[EMBEDDING_OUTPUT].length;
   if (dim === 0) throw new ReelfeedError("BAD_BUNDLE", `${session.name}: user tower returned an empty embedding`, { model: session.name });
   const batcher = createMicroBatcher({ spec, run: (batch) => session.run(spec, batch), windowMs: microBatchWindowMs, maxBatchRows });
+  // Several sources of one request embed the same hydrated query (TwoTower, MultiQuery): it is embedded once. Keyed
+  // by the query object, so the entry goes when the request does. The shared run takes no caller's signal (one
+  // source timing out must not fail another's embedding); each caller still stops waiting on its own signal.
+  const embeddings = new WeakMap<FeedQuery, Promise<Float32Array>>();
   return {
     dim,
     executionProvider: session.provider,
     batcher,
     async embed(query: FeedQuery, signal?: AbortSignal): Promise<Float32Array> {
-      const rows = buildUserTowerRows(artifacts, [{ user: query.user, userAgg: query.userAgg, context: rowContext(query) }]);
-      const out = await batcher.submit(rows, signal);
-      return out[EMBEDDING_OUTPUT];
+      signal?.throwIfAborted();
+      let embedding = embeddings.get(query);
+      if (!embedding) {
+        const rows = buildUserTowerRows(artifacts, [{ user: query.user, userAgg: query.userAgg, context: rowContext(query) }]);
+        embedding = batcher.submit(rows).then((out) => out[EMBEDDING_OUTPUT]);
+        embeddings.set(query, embedding);
+      }
+      return signal ? abortable(embedding, signal) : embedding;
     },
   };
+}
+
+/** `promise`, or its signal's reason as soon as the signal aborts. */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason ?? new DOMException("aborted", "AbortError"));
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(err);
+      },
+    );
+  });
 }

@@ -172,6 +172,25 @@ describe("ONNX user tower model", () => {
     expect(Array.from(embeddings[0])).not.toEqual(Array.from(embeddings[1]));
   });
 
+  it("embeds one request's query once for all its sources; one caller's abort leaves the others served", async () => {
+    const tower = await createOnnxUserTowerModel({ session: await open(towerBytes), artifacts, microBatchWindowMs: 20 });
+    const q = query(data.users[0]);
+    const requests = tower.batcher.stats().requests;
+    const aborted = new AbortController();
+    const [a, b, c] = await Promise.allSettled([tower.embed(q), tower.embed(q, aborted.signal), tower.embed(q)]);
+    aborted.abort(new Error("source timed out"));
+    expect(tower.batcher.stats().requests).toBe(requests + 1);
+    expect(a.status === "fulfilled" && c.status === "fulfilled" && a.value === c.value).toBe(true);
+    expect(b.status).toBe("fulfilled"); // it settled before the abort
+    const late = new AbortController();
+    const pending = tower.embed(query(data.users[3]), late.signal);
+    late.abort(new Error("source timed out"));
+    await expect(pending).rejects.toThrow("source timed out");
+    // Another query object (the next request) is embedded afresh.
+    await tower.embed(query(data.users[0]));
+    expect(tower.batcher.stats().requests).toBe(requests + 3);
+  });
+
   it("refuses a ranker model as a user tower", async () => {
     await expect(createOnnxUserTowerModel({ session: await open(rankerBytes, ["cpu"]), artifacts })).rejects.toMatchObject({ code: "BAD_BUNDLE" });
   });
