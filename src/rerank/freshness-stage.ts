@@ -25,13 +25,16 @@ export function createFreshnessStage(options: FreshnessStageOptions = {}): Reran
     apply(query, ranked, ctx) {
       const { boost, decayDays } = resolver.resolve(ctx.options);
       const now = query.context.now;
-      const kept = ranked
-        .map((c, i) => {
-          const ageDays = Math.max(0, now - c.video.uploadedAt) / DAY_MS;
-          return { c: { ...c, score: c.score * (1 + boost * Math.exp(-ageDays / decayDays)) }, i };
-        })
-        .sort((a, b) => b.c.score - a.c.score || a.i - b.i)
-        .map((x) => x.c);
+      // Boosted scores and the order are computed on typed arrays; one new candidate per item is all it allocates.
+      const scores = new Float64Array(ranked.length);
+      const order = new Int32Array(ranked.length);
+      for (let i = 0; i < ranked.length; i++) {
+        const ageDays = Math.max(0, now - ranked[i].video.uploadedAt) / DAY_MS;
+        scores[i] = ranked[i].score * (1 + boost * Math.exp(-ageDays / decayDays));
+        order[i] = i;
+      }
+      order.sort((a, b) => scores[b] - scores[a] || a - b);
+      const kept = Array.from(order, (i) => ({ ...ranked[i], score: scores[i] }));
       return { kept, removed: [] };
     },
   };
