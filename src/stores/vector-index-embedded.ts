@@ -1,11 +1,13 @@
 import { badInput, ReelfeedError } from "../errors";
 import { seededRandom } from "../util/random";
 import type { VectorHit, VectorIndex, VectorSearchOptions } from "./vector-index";
+import { createVectorKernel, KERNEL_BATCH_ROWS, type VectorKernel } from "./vector-kernel";
 
 /**
- * Options for the in-process vector index: the default, no server needed. Vectors live in one contiguous
- * Float32Array (row-major, grown by doubling); search is exact brute force while the index is small and IVF-flat
- * (k-means coarse quantiser, probe the `nprobe` nearest lists) once it passes `exactThreshold`.
+ * Options for the in-process vector index: the default, no server needed. Vectors live in one row-major float32
+ * matrix in WebAssembly memory (grown by doubling), scored by a SIMD kernel (vector-kernel.ts); search is exact
+ * brute force while the index is small and IVF-flat (k-means coarse quantiser, probe the `nprobe` nearest lists)
+ * once it passes `exactThreshold`. Scores are float32 sums, as in FAISS; hits are ordered by score, then id.
  */
 export interface EmbeddedVectorIndexOptions {
   /** Vector length; every upserted vector and every query must have it. */
@@ -96,7 +98,8 @@ export const checkVectorArgs = {
 /** The coarse quantiser of one IVF build: rows [listStart[l], listStart[l+1]) belong to list l. */
 interface IvfLayout {
   nlist: number;
-  centroids: Float32Array;
+  /** The list centroids as rows [0, nlist); the build's top-level centroids follow them. */
+  centroids: VectorKernel;
   listStart: Int32Array;
   /** Rows [0, indexedRows) are laid out by list; rows past it were appended since and are pending. */
   indexedRows: number;
@@ -123,8 +126,9 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
   if (!Number.isInteger(fixedNlist) || fixedNlist < 0) throw badInput("nlist", `expected a non-negative integer, got ${fixedNlist}`);
   if (!(exactThreshold >= 0)) throw badInput("exactThreshold", `expected a non-negative number, got ${exactThreshold}`);
 
-  let capacity = Math.max(1, initialCapacity);
-  let data = new Float32Array(capacity * dim);
+  /** The vectors are rows [0, rows) of its matrix. Its views go stale when it grows: never keep one across a write. */
+  const kernel = createVectorKernel(dim, Math.max(1, initialCapacity));
+  const stride = kernel.stride;
   /** row → id; undefined marks a dead row (deleted, or replaced by a newer row). */
   let rowIds: (string | undefined)[] = [];
   let rowOf = new Map<string, number>();
@@ -134,6 +138,7 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
   /** Dead rows inside the IVF-indexed region; they count towards the next rebuild. */
   let deadIndexed = 0;
   let closed = false;
+  const topK = new TopK();
 
   /**
    * Query cache. An entry holds the best `k` rows, exclusions ignored, of exactly the rows a search of that vector
@@ -164,15 +169,8 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
     if (closed) throw new ReelfeedError("UNAVAILABLE", "embedded vector index is closed");
   };
 
-  const ensureCapacity = (needed: number): void => {
-    if (needed <= capacity) return;
-    let next = capacity;
-    while (next < needed) next *= 2;
-    const grown = new Float32Array(next * dim);
-    grown.set(data.subarray(0, rows * dim));
-    data = grown;
-    capacity = next;
-  };
+  // Growing keeps the rows in place (the memory grows under them); only views of the old buffer go stale.
+  const ensureCapacity = (needed: number): void => kernel.ensureCapacity(needed);
 
   const kill = (row: number): void => {
     invalidate();
@@ -198,24 +196,20 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
     rows++;
   };
 
-  const writeRow = (row: number, src: ArrayLike<number>, srcOffset: number): void => {
-    if (src instanceof Float32Array) {
-      data.set(src.subarray(srcOffset, srcOffset + dim), row * dim);
-    } else {
-      for (let d = 0; d < dim; d++) data[row * dim + d] = src[srcOffset + d];
-    }
-  };
+  const writeRow = (row: number, src: ArrayLike<number>, srcOffset: number): void => kernel.setRow(row, src, srcOffset);
 
   /** Drops dead rows in exact mode, keeping row order; amortised by only running when many rows are dead. */
   const maybeCompact = (): void => {
     const dead = rows - rowOf.size;
     if (ivf || dead < Math.max(1024, rows >> 2)) return;
+    const m = kernel.matrix;
     let w = 0;
     for (let r = 0; r < rows; r++) {
       const id = rowIds[r];
       if (id === undefined) continue;
       if (w !== r) {
-        data.copyWithin(w * dim, r * dim, (r + 1) * dim);
+        // Whole strides: the zero padding moves with the row.
+        m.copyWithin(w * stride, r * stride, (r + 1) * stride);
         rowIds[w] = id;
         rowOf.set(id, w);
       }
@@ -235,38 +229,43 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
     // Seeded: builds must be reproducible.
     const rng = seededRandom(seed);
     const sampleSize = Math.min(live, Math.max(nlist * TRAIN_POINTS_PER_LIST, 1024));
-    const sample = gather(data, dim, sampleRows(liveRows, sampleSize, rng));
+    const sample = gather(kernel.matrix, stride, dim, sampleRows(liveRows, sampleSize, rng));
     const quantiser = trainTwoLevel(sample, dim, nlist, rng);
 
-    // Counting sort of live rows by list into a fresh buffer: each list becomes one contiguous row range, so a
-    // probe is a sequential scan.
+    // Counting sort of live rows by list: each list becomes one contiguous row range, so a probe is a sequential
+    // scan.
     const assignment = new Int32Array(live);
     const counts = new Int32Array(quantiser.nlist + 1);
+    const m = kernel.matrix;
     for (let i = 0; i < live; i++) {
-      const list = quantiser.assign(data, liveRows[i] * dim);
+      const list = quantiser.assign(m, liveRows[i] * stride);
       assignment[i] = list;
       counts[list + 1]++;
     }
     const listStart = new Int32Array(quantiser.nlist + 1);
     for (let l = 0; l < quantiser.nlist; l++) listStart[l + 1] = listStart[l] + counts[l + 1];
     const cursor = listStart.slice(0, quantiser.nlist);
-    const nextData = new Float32Array(capacity * dim);
+    // Where each row goes: live rows to their list's range, dead rows to the positions past them, then dropped.
+    const dest = new Int32Array(rows);
     const nextIds: string[] = new Array(live);
     const nextRowOf = new Map<string, number>();
     for (let i = 0; i < live; i++) {
       const from = liveRows[i];
       const to = cursor[assignment[i]]++;
-      nextData.set(data.subarray(from * dim, (from + 1) * dim), to * dim);
+      dest[from] = to;
       const id = rowIds[from] as string;
       nextIds[to] = id;
       nextRowOf.set(id, to);
     }
-    data = nextData;
+    for (let r = 0, spare = live; r < rows; r++) if (rowIds[r] === undefined) dest[r] = spare++;
+    // Nothing past this point can fail half way: the index changes all at once.
+    permuteRows(m, stride, dest);
+    ivf?.centroids.dispose();
     rowIds = nextIds;
     rowOf = nextRowOf;
     rows = live;
     deadIndexed = 0;
-    ivf = { nlist: quantiser.nlist, centroids: quantiser.leaves, listStart, indexedRows: live };
+    ivf = { nlist: quantiser.nlist, centroids: quantiser.centroids, listStart, indexedRows: live };
   };
 
   const ivfIsStale = (layout: IvfLayout): boolean =>
@@ -276,6 +275,7 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
   const prepare = (): IvfLayout | null => {
     if (rowOf.size < exactThreshold || rowOf.size === 0) {
       if (ivf) {
+        ivf.centroids.dispose();
         ivf = null;
         deadIndexed = 0;
       }
@@ -326,7 +326,7 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
   const search = (query: Float32Array, k: number, excludeIds: ReadonlySet<string> | undefined, nprobeOnly = false): VectorHit[] => {
     // First: a (re)build moves rows, so ids are mapped to rows only after it.
     const layout = prepare();
-    // Exclusions are checked by id, and only for a row about to enter the heap: no per-query set of rows is built
+    // Exclusions are checked by id, and only for a row about to enter the top k: no per-query set of rows is built
     // (a user's seen set runs to a thousand or more ids, and a request searches a dozen times). How many excluded
     // ids are indexed matters only when it could leave fewer than k eligible rows.
     const exclude = excludeIds && excludeIds.size > 0 ? excludeIds : undefined;
@@ -334,31 +334,29 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
     if (exclude && rowOf.size - exclude.size < k) for (const id of exclude) if (rowOf.has(id)) excludedCount++;
     const target = Math.min(k, rowOf.size - excludedCount);
     if (target <= 0) return [];
-    const heap = new TopK(target);
-    // Dead and excluded rows are only checked when a row would enter the heap: the common case pays nothing.
+    const ids = rowIds;
+    const best = topK.reset(target, ids);
+    kernel.setQuery(query);
+    let threshold = best.threshold;
+    // Dead and excluded rows are only checked for a row that could enter the top k: the common case pays nothing.
     const scan = (from: number, to: number): void => {
-      const q = query;
-      const v = data;
-      const ids = rowIds;
-      for (let r = from; r < to; r++) {
-        const off = r * dim;
-        let s0 = 0;
-        let s1 = 0;
-        let s2 = 0;
-        let s3 = 0;
-        let d = 0;
-        for (; d + 3 < dim; d += 4) {
-          s0 += q[d] * v[off + d];
-          s1 += q[d + 1] * v[off + d + 1];
-          s2 += q[d + 2] * v[off + d + 2];
-          s3 += q[d + 3] * v[off + d + 3];
-        }
-        for (; d < dim; d++) s0 += q[d] * v[off + d];
-        const s = s0 + s1 + (s2 + s3);
-        if (heap.size < heap.capacity || s > heap.minScore) {
+      for (let start = from; start < to; start += KERNEL_BATCH_ROWS) {
+        const end = Math.min(to, start + KERNEL_BATCH_ROWS);
+        const scores = kernel.dots(start, end);
+        // Only rows that can enter the top k come back (NaN included: see below); the threshold may rise
+        // while they are pushed, so each is checked again.
+        const count = kernel.pickAbove(end - start, threshold);
+        const picked = kernel.picked;
+        for (let p = 0; p < count; p++) {
+          const i = picked[p];
+          const s = scores[i];
+          if (s < threshold) continue;
+          const r = start + i;
           const id = ids[r];
           if (id === undefined || (exclude !== undefined && exclude.has(id))) continue;
-          heap.push(s, r);
+          // A float32 sum can overflow to ±Infinity and then give NaN (components past ~1e19): ranked last, as
+          // NaN has no place in an order.
+          threshold = best.push(s === s ? s : -Infinity, r);
         }
       }
     };
@@ -366,16 +364,16 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
       scan(0, rows);
     } else {
       scan(layout.indexedRows, rows);
-      const lists = rankLists(layout, query, dim, nprobe);
+      const lists = rankLists(layout, query, nprobe);
       for (let i = 0; i < lists.order.length; i++) {
-        if (i >= nprobe && (nprobeOnly || heap.size >= target)) break;
+        if (i >= nprobe && (nprobeOnly || best.full)) break;
         // Past the nprobe nearest lists (only when those held fewer than k eligible rows): the rest, in order.
         if (i === nprobe) lists.sortAll();
         const list = lists.order[i];
         scan(layout.listStart[list], layout.listStart[list + 1]);
       }
     }
-    return heap.drain().map(({ score, row }) => ({ id: rowIds[row] as string, score })).sort(byScoreThenId);
+    return best.hits();
   };
 
   return {
@@ -400,7 +398,7 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
     async get(id) {
       assertOpen();
       const row = rowOf.get(id);
-      return row === undefined ? undefined : data.slice(row * dim, (row + 1) * dim);
+      return row === undefined ? undefined : kernel.matrix.slice(row * stride, row * stride + dim);
     },
 
     async delete(ids) {
@@ -421,7 +419,8 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
 
     async close() {
       closed = true;
-      data = new Float32Array(0);
+      kernel.dispose();
+      ivf?.centroids.dispose();
       rowIds = [];
       rowOf = new Map();
       rows = 0;
@@ -465,24 +464,20 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
   };
 }
 
-function byScoreThenId(a: VectorHit, b: VectorHit): number {
-  return b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
-}
-
 /**
  * Lists by descending inner product of their centroid with the query. Only the first `first` positions are ordered
  * up front (a partial selection: a query nearly always stops there); `sortAll` orders the rest when a query needs
  * more lists. Ties by list number, so the order is the same as a full sort's.
  */
-function rankLists(layout: IvfLayout, query: Float32Array, dim: number, first: number): { order: Int32Array; sortAll(): void } {
+function rankLists(layout: IvfLayout, query: Float32Array, first: number): { order: Int32Array; sortAll(): void } {
   const n = layout.nlist;
-  const scores = new Float64Array(n);
-  const c = layout.centroids;
-  for (let l = 0; l < n; l++) {
-    let s = 0;
-    const off = l * dim;
-    for (let d = 0; d < dim; d++) s += query[d] * c[off + d];
-    scores[l] = s;
+  // A copy: the kernel's output slot is overwritten by the next call, and sortAll may run after row scans.
+  const scores = new Float32Array(n);
+  const centroids = layout.centroids;
+  centroids.setQuery(query);
+  for (let start = 0; start < n; start += KERNEL_BATCH_ROWS) {
+    const end = Math.min(n, start + KERNEL_BATCH_ROWS);
+    scores.set(centroids.dots(start, end).subarray(0, end - start), start);
   }
   const order = new Int32Array(n);
   for (let l = 0; l < n; l++) order[l] = l;
@@ -522,56 +517,254 @@ function rankLists(layout: IvfLayout, query: Float32Array, dim: number, first: n
   };
 }
 
-/** A bounded min-heap of (score, row): keeps the `capacity` best scores seen. */
+/** Which 32-bit word of a float64 holds the low bits of its significand (the first on every platform Node runs on). */
+const LOW_WORD = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1 ? 0 : 1;
+/**
+ * A float32 score widened to float64 has at least 29 low significand bits that are zero: a TopK entry's position
+ * goes there, so that entries are ordered by comparing plain numbers (distinct ones, so no tie handling in the
+ * sort itself) and each key still says which entry it came from. The position moves the key by less than one
+ * float32 step, so keys of different scores keep their order; equal scores are put in id order afterwards.
+ */
+const POSITION_BITS = 29;
+const POSITION_MASK = 2 ** POSITION_BITS - 1;
+/** Stands in for ±Infinity in a key (no significand bits to carry a position): beyond every float32. */
+const INFINITY_KEY = 2 ** 200;
+
+/**
+ * The best `k` of a stream of (score, row) by descending score, then ascending id: the order hits are returned in,
+ * so which of several rows tied at the k-th score is kept depends on neither scan order nor list order. Rows are
+ * appended to a buffer of about 4k; a full buffer is cut back to its best k, and from the k-th row on, `threshold`
+ * is the lowest score a row needs to still make the best k. Appending is a store where a bounded heap sifts on
+ * every accepted row, and the cut sorts numbers where a comparator sort calls back into JS per comparison (V8's
+ * typed-array sort is no faster): with SIMD scores, the heap and the final sort had cost as much as the scan.
+ */
 class TopK {
-  readonly scores: Float64Array;
-  readonly rows: Int32Array;
-  size = 0;
-  constructor(readonly capacity: number) {
-    this.scores = new Float64Array(capacity);
-    this.rows = new Int32Array(capacity);
-  }
-  get minScore(): number {
-    return this.size === 0 ? -Infinity : this.scores[0];
-  }
-  push(score: number, row: number): void {
-    const { scores, rows } = this;
-    if (this.size < this.capacity) {
-      let i = this.size++;
-      while (i > 0) {
-        const parent = (i - 1) >> 1;
-        if (scores[parent] <= score) break;
-        scores[i] = scores[parent];
-        rows[i] = rows[parent];
-        i = parent;
-      }
-      scores[i] = score;
-      rows[i] = row;
-      return;
+  /** A row scoring below it cannot be among the best k: k accepted rows score at least this. */
+  threshold = -Infinity;
+  private k = 0;
+  private ids: ReadonlyArray<string | undefined> = [];
+  private scores = new Float64Array(0);
+  private rows = new Int32Array(0);
+  /** `take` writes into these, then swaps them with the two above. */
+  private spareScores = new Float64Array(0);
+  private spareRows = new Int32Array(0);
+  private keys = new Float64Array(0);
+  private keyWords = new Uint32Array(0);
+  /**
+   * Entries the buffer holds before it is cut back to k: about 4k. Measured on 100k × 65 at k = 300, 2k cut two
+   * or three times a search and cost more than the extra rows that a threshold set less often lets in.
+   */
+  private limit = 0;
+  private size = 0;
+  private accepted = 0;
+
+  /**
+   * Starts a new selection. One instance serves all searches of an index (a search runs start to end without
+   * yielding): its buffers are kept, as allocating them cost a search more than filling them.
+   */
+  reset(k: number, ids: ReadonlyArray<string | undefined>): this {
+    // k is at most the row count, far below 2^28 (4 GiB of rows): the capacity stays within POSITION_BITS.
+    const capacity = Math.min(4 * k + 64, POSITION_MASK + 1);
+    // Grown when too small; shrunk after a rare huge k, so that it does not hold megabytes for good.
+    if (this.scores.length < capacity || this.scores.length > Math.max(8 * capacity, 1 << 16)) {
+      this.scores = new Float64Array(capacity);
+      this.rows = new Int32Array(capacity);
+      this.spareScores = new Float64Array(capacity);
+      this.spareRows = new Int32Array(capacity);
+      this.keys = new Float64Array(capacity);
+      this.keyWords = new Uint32Array(this.keys.buffer);
     }
-    if (score <= scores[0]) return;
-    // Replace the root and sift down.
-    const n = this.size;
-    let i = 0;
-    for (;;) {
-      const left = 2 * i + 1;
-      if (left >= n) break;
-      const right = left + 1;
-      const child = right < n && scores[right] < scores[left] ? right : left;
-      if (scores[child] >= score) break;
-      scores[i] = scores[child];
-      rows[i] = rows[child];
-      i = child;
-    }
-    scores[i] = score;
-    rows[i] = row;
-  }
-  drain(): Array<{ score: number; row: number }> {
-    const out: Array<{ score: number; row: number }> = [];
-    for (let i = 0; i < this.size; i++) out.push({ score: this.scores[i], row: this.rows[i] });
+    this.k = k;
+    this.limit = capacity;
+    this.ids = ids;
+    this.threshold = -Infinity;
     this.size = 0;
+    this.accepted = 0;
+    return this;
+  }
+
+  /** Whether k rows were accepted, i.e. the best k are complete for the rows scanned so far. */
+  get full(): boolean {
+    return this.accepted >= this.k;
+  }
+
+  /**
+   * Accepts a row scoring at least `threshold` (the caller's check) with a float32 score or ±Infinity; returns the
+   * threshold now in force.
+   */
+  push(score: number, row: number): number {
+    if (this.size === this.limit) this.prune();
+    this.scores[this.size] = score;
+    this.rows[this.size] = row;
+    this.size++;
+    if (++this.accepted === this.k) {
+      let min = Infinity;
+      for (let i = 0; i < this.size; i++) if (this.scores[i] < min) min = this.scores[i];
+      this.threshold = min;
+    }
+    return this.threshold;
+  }
+
+  /** The best k (fewer when fewer were accepted), best first. */
+  hits(): VectorHit[] {
+    this.order();
+    const out: VectorHit[] = new Array(this.size);
+    for (let i = 0; i < this.size; i++) out[i] = { id: this.ids[this.rows[i]] as string, score: this.scores[i] };
+    // Not kept alive by the reused instance.
+    this.ids = [];
     return out;
   }
+
+  /** Cuts a full buffer back to its best k, unordered, and raises the threshold to the k-th score. */
+  private prune(): void {
+    const k = this.k;
+    const end = this.cut();
+    // Rows tied with the k-th score on both sides of the cut: only the id order can say which stay.
+    if (end > k) {
+      this.order();
+      this.threshold = this.scores[k - 1];
+      return;
+    }
+    this.take(k);
+    let min = Infinity;
+    for (let i = 0; i < k; i++) if (this.scores[i] < min) min = this.scores[i];
+    this.size = k;
+    this.threshold = min;
+  }
+
+  /**
+   * Packs the entries into `keys` and moves the k best (by score, ties by position) to the front, followed by the
+   * rest of those tied with the k-th score; returns the end of that prefix.
+   */
+  private cut(): number {
+    const n = this.size;
+    const { scores, keys, keyWords } = this;
+    for (let i = 0; i < n; i++) {
+      const s = scores[i];
+      keys[i] = s === Infinity ? INFINITY_KEY : s === -Infinity ? -INFINITY_KEY : s;
+      keyWords[2 * i + LOW_WORD] |= i;
+    }
+    const keep = Math.min(n, this.k);
+    if (n === keep) return n;
+    selectLargest(keys, n, keep);
+    let lowest = 0;
+    for (let i = 1; i < keep; i++) if (keys[i] < keys[lowest]) lowest = i;
+    const cutScore = scores[keyWords[2 * lowest + LOW_WORD] & POSITION_MASK];
+    let end = keep;
+    for (let i = keep; i < n; i++) {
+      if (scores[keyWords[2 * i + LOW_WORD] & POSITION_MASK] === cutScore) {
+        const t = keys[end];
+        keys[end] = keys[i];
+        keys[i] = t;
+        end++;
+      }
+    }
+    return end;
+  }
+
+  /** Makes the entries named by keys[0, count) the buffer's first `count`, in that order. */
+  private take(count: number): void {
+    const { scores, rows, keyWords } = this;
+    const outScores = this.spareScores;
+    const outRows = this.spareRows;
+    for (let i = 0; i < count; i++) {
+      const p = keyWords[2 * i + LOW_WORD] & POSITION_MASK;
+      outScores[i] = scores[p];
+      outRows[i] = rows[p];
+    }
+    this.spareScores = scores;
+    this.spareRows = rows;
+    this.scores = outScores;
+    this.rows = outRows;
+  }
+
+  /** Sorts the entries best first (score, then id) and keeps the best k. */
+  private order(): void {
+    const end = this.cut();
+    sortDescending(this.keys, 0, end - 1);
+    this.take(end);
+    const outScores = this.scores;
+    for (let a = 0; a < end; ) {
+      let b = a + 1;
+      while (b < end && outScores[b] === outScores[a]) b++;
+      if (b - a > 1) this.sortRunById(a, b);
+      a = b;
+    }
+    this.size = Math.min(end, this.k);
+  }
+
+  /** Equal scores are rare (duplicate vectors): a plain comparator sort of the run's rows. */
+  private sortRunById(from: number, to: number): void {
+    const ids = this.ids;
+    const run = Array.from(this.rows.subarray(from, to)).sort((a, b) => {
+      const x = ids[a] as string;
+      const y = ids[b] as string;
+      return x < y ? -1 : x > y ? 1 : 0;
+    });
+    this.rows.set(run, from);
+  }
+}
+
+/** Moves the `count` largest of the distinct numbers `keys[0, n)` to the front, in no order (quickselect). */
+function selectLargest(keys: Float64Array, n: number, count: number): void {
+  const target = count - 1;
+  let lo = 0;
+  let hi = n - 1;
+  while (lo < hi) {
+    const [i, j] = partitionDescending(keys, lo, hi);
+    if (target <= j) hi = j;
+    else if (target >= i) lo = i;
+    else return;
+  }
+}
+
+/** Sorts the distinct numbers `keys[lo, hi]` (inclusive) in descending order. */
+function sortDescending(keys: Float64Array, lo: number, hi: number): void {
+  while (hi - lo > 16) {
+    const [i, j] = partitionDescending(keys, lo, hi);
+    // Recursing into the smaller side bounds the stack depth by log n.
+    if (j - lo < hi - i) {
+      sortDescending(keys, lo, j);
+      lo = i;
+    } else {
+      sortDescending(keys, i, hi);
+      hi = j;
+    }
+  }
+  for (let i = lo + 1; i <= hi; i++) {
+    const x = keys[i];
+    let j = i - 1;
+    while (j >= lo && keys[j] < x) {
+      keys[j + 1] = keys[j];
+      j--;
+    }
+    keys[j + 1] = x;
+  }
+}
+
+/**
+ * Hoare partition of distinct numbers around a median-of-three pivot: afterwards `[lo, j]` are at least the pivot
+ * and `[i, hi]` at most it, with j < i.
+ */
+function partitionDescending(keys: Float64Array, lo: number, hi: number): [number, number] {
+  const a = keys[lo];
+  const b = keys[(lo + hi) >>> 1];
+  const c = keys[hi];
+  const pivot = a < b ? (b < c ? b : a < c ? c : a) : a < c ? a : b < c ? c : b;
+  let i = lo;
+  let j = hi;
+  while (i <= j) {
+    while (keys[i] > pivot) i++;
+    while (keys[j] < pivot) j--;
+    if (i <= j) {
+      const t = keys[i];
+      keys[i] = keys[j];
+      keys[j] = t;
+      i++;
+      j--;
+    }
+  }
+  return [i, j];
 }
 
 /** `count` distinct entries of `from`, chosen uniformly (partial Fisher-Yates on a copy). */
@@ -587,49 +780,74 @@ function sampleRows(from: Int32Array, count: number, rng: () => number): Int32Ar
   return pool.subarray(0, count);
 }
 
-function gather(src: Float32Array, dim: number, rows: Int32Array): Float32Array {
+/**
+ * Moves row r of the matrix to row dest[r], for a permutation `dest` of [0, dest.length), in place: each cycle of
+ * the permutation is followed with one row in hand. A second matrix to copy into would double the memory a
+ * build needs (two 1M indexes hold half a GiB each), and its fresh pages cost more to fault in, in a VM, than
+ * the copy itself.
+ */
+function permuteRows(matrix: Float32Array, stride: number, dest: Int32Array): void {
+  const placed = new Uint8Array(dest.length);
+  let carry = new Float32Array(stride);
+  let displaced = new Float32Array(stride);
+  for (let start = 0; start < dest.length; start++) {
+    if (placed[start]) continue;
+    placed[start] = 1;
+    if (dest[start] === start) continue;
+    for (let d = 0; d < stride; d++) carry[d] = matrix[start * stride + d];
+    // Put the row in hand at its place and pick up the one it displaces, until the cycle closes at `start`.
+    for (let to = dest[start]; ; to = dest[to]) {
+      const at = to * stride;
+      if (to !== start) for (let d = 0; d < stride; d++) displaced[d] = matrix[at + d];
+      for (let d = 0; d < stride; d++) matrix[at + d] = carry[d];
+      placed[to] = 1;
+      if (to === start) break;
+      const t = carry;
+      carry = displaced;
+      displaced = t;
+    }
+  }
+}
+
+/** The given rows of a matrix whose rows lie `srcStride` apart, as a dense `rows.length × dim` matrix. */
+function gather(src: Float32Array, srcStride: number, dim: number, rows: Int32Array): Float32Array {
   const out = new Float32Array(rows.length * dim);
-  for (let i = 0; i < rows.length; i++) out.set(src.subarray(rows[i] * dim, (rows[i] + 1) * dim), i * dim);
+  for (let i = 0; i < rows.length; i++) out.set(src.subarray(rows[i] * srcStride, rows[i] * srcStride + dim), i * dim);
   return out;
 }
 
-/** Index of the centroid nearest in L2 among `[first, last)`: argmax of <x,c> - |c|²/2. */
+/** Writes the `n` dense rows of `points` into kernel rows [at, at + n), growing it when needed. */
+function loadRows(kernel: VectorKernel, at: number, points: Float32Array, n: number): void {
+  kernel.ensureCapacity(at + n);
+  for (let i = 0; i < n; i++) kernel.setRow(at + i, points, i * kernel.dim);
+}
+
+/**
+ * The kernel row in `[first, last)` nearest in L2 to the query (kernel row `queryRow`, or the query slot when it is
+ * -1): argmax of <x,c> - |c|²/2, where `halfNorms[row - normsFrom]` holds |c|²/2. The first on ties.
+ */
 function nearest(
-  x: Float32Array,
-  xOff: number,
-  centroids: Float32Array,
-  halfNorms: Float64Array,
+  kernel: VectorKernel,
+  queryRow: number,
   first: number,
   last: number,
-  dim: number,
+  halfNorms: Float64Array,
+  normsFrom: number,
 ): number {
   let best = first;
   let bestScore = -Infinity;
-  for (let c = first; c < last; c++) {
-    const s = dot(x, xOff, centroids, c * dim, dim) - halfNorms[c];
-    if (s > bestScore) {
-      bestScore = s;
-      best = c;
+  for (let start = first; start < last; start += KERNEL_BATCH_ROWS) {
+    const end = Math.min(last, start + KERNEL_BATCH_ROWS);
+    const scores = queryRow < 0 ? kernel.dots(start, end) : kernel.dotsWithRow(queryRow, start, end);
+    for (let c = start; c < end; c++) {
+      const s = scores[c - start] - halfNorms[c - normsFrom];
+      if (s > bestScore) {
+        bestScore = s;
+        best = c;
+      }
     }
   }
   return best;
-}
-
-/** Inner product of two `dim`-long slices; four accumulators let the CPU overlap the multiply-adds. */
-function dot(a: Float32Array, aOff: number, b: Float32Array, bOff: number, dim: number): number {
-  let s0 = 0;
-  let s1 = 0;
-  let s2 = 0;
-  let s3 = 0;
-  let d = 0;
-  for (; d + 3 < dim; d += 4) {
-    s0 += a[aOff + d] * b[bOff + d];
-    s1 += a[aOff + d + 1] * b[bOff + d + 1];
-    s2 += a[aOff + d + 2] * b[bOff + d + 2];
-    s3 += a[aOff + d + 3] * b[bOff + d + 3];
-  }
-  for (; d < dim; d++) s0 += a[aOff + d] * b[bOff + d];
-  return s0 + s1 + (s2 + s3);
 }
 
 function halfSquaredNorms(centroids: Float32Array, k: number, dim: number): Float64Array {
@@ -642,24 +860,37 @@ function halfSquaredNorms(centroids: Float32Array, k: number, dim: number): Floa
   return out;
 }
 
-/** Lloyd's k-means with k-means++ seeding over `n` contiguous points. Returns k × dim centroids. */
-function kmeans(points: Float32Array, n: number, dim: number, k: number, rng: () => number): Float32Array {
+/**
+ * Lloyd's k-means with k-means++ seeding over `n` contiguous points. Returns k × dim centroids. `scratch` is a
+ * kernel this call may overwrite: points go to rows [0, n), centroids to rows [n, n + k), so every inner product
+ * is one kernel call with a row as the query and no copying.
+ */
+function kmeans(scratch: VectorKernel, points: Float32Array, n: number, dim: number, k: number, rng: () => number): Float32Array {
+  loadRows(scratch, 0, points, n);
   const centroids = new Float32Array(k * dim);
-  // k-means++ seeding: spread initial centroids so clusters do not start merged.
+  // k-means++ seeding: spread initial centroids so clusters do not start merged. Squared distances come from
+  // |x|² - 2<x,c> + |c|², one kernel call per centroid over all points; clamped at 0, as rounding can take a
+  // point's distance to itself a hair below.
+  const norms = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let d = 0; d < dim; d++) s += points[i * dim + d] ** 2;
+    norms[i] = s;
+  }
   const minDist = new Float64Array(n).fill(Infinity);
   let chosen = Math.floor(rng() * n);
   for (let c = 0; c < k; c++) {
     centroids.set(points.subarray(chosen * dim, (chosen + 1) * dim), c * dim);
     if (c === k - 1) break;
     let total = 0;
-    for (let i = 0; i < n; i++) {
-      let dist = 0;
-      for (let d = 0; d < dim; d++) {
-        const diff = points[i * dim + d] - centroids[c * dim + d];
-        dist += diff * diff;
+    for (let start = 0; start < n; start += KERNEL_BATCH_ROWS) {
+      const end = Math.min(n, start + KERNEL_BATCH_ROWS);
+      const dots = scratch.dotsWithRow(chosen, start, end);
+      for (let i = start; i < end; i++) {
+        const dist = Math.max(0, norms[i] - 2 * dots[i - start] + norms[chosen]);
+        if (dist < minDist[i]) minDist[i] = dist;
+        total += minDist[i];
       }
-      if (dist < minDist[i]) minDist[i] = dist;
-      total += minDist[i];
     }
     if (total === 0) {
       chosen = Math.floor(rng() * n);
@@ -679,12 +910,13 @@ function kmeans(points: Float32Array, n: number, dim: number, k: number, rng: ()
   const sums = new Float64Array(k * dim);
   const counts = new Int32Array(k);
   for (let iter = 0; iter < KMEANS_ITERATIONS; iter++) {
+    loadRows(scratch, n, centroids, k);
     const halfNorms = halfSquaredNorms(centroids, k, dim);
     let changed = 0;
     sums.fill(0);
     counts.fill(0);
     for (let i = 0; i < n; i++) {
-      const c = nearest(points, i * dim, centroids, halfNorms, 0, k, dim);
+      const c = nearest(scratch, i, n, n + k, halfNorms, n) - n;
       if (c !== assignment[i]) changed++;
       assignment[i] = c;
       counts[c]++;
@@ -706,7 +938,8 @@ function kmeans(points: Float32Array, n: number, dim: number, k: number, rng: ()
 
 interface Quantiser {
   nlist: number;
-  leaves: Float32Array;
+  /** The leaf centroids as rows [0, nlist); the top centroids follow them. */
+  centroids: VectorKernel;
   /** The list of the vector at `src[offset .. offset+dim)`. */
   assign(src: Float32Array, offset: number): number;
 }
@@ -720,48 +953,54 @@ function trainTwoLevel(sample: Float32Array, dim: number, nlist: number, rng: ()
   const n = sample.length / dim;
   const topK = nlist <= 64 ? 1 : Math.min(nlist, Math.ceil(Math.sqrt(nlist)));
   const topSampleSize = Math.min(n, topK * 64);
-  const topSample = topSampleSize === n ? sample : gather(sample, dim, sampleRows(identity(n), topSampleSize, rng));
-  const top = topK === 1 ? meanOf(sample, n, dim) : kmeans(topSample, topSampleSize, dim, topK, rng);
-  const topHalf = halfSquaredNorms(top, topK, dim);
+  const topSample = topSampleSize === n ? sample : gather(sample, dim, dim, sampleRows(identity(n), topSampleSize, rng));
+  const scratch = createVectorKernel(dim, n + topK);
+  try {
+    const top = topK === 1 ? meanOf(sample, n, dim) : kmeans(scratch, topSample, topSampleSize, dim, topK, rng);
+    const topHalf = halfSquaredNorms(top, topK, dim);
 
-  const members: number[][] = Array.from({ length: topK }, () => []);
-  for (let i = 0; i < n; i++) members[nearest(sample, i * dim, top, topHalf, 0, topK, dim)].push(i);
+    const members: number[][] = Array.from({ length: topK }, () => []);
+    loadRows(scratch, 0, sample, n);
+    loadRows(scratch, n, top, topK);
+    for (let i = 0; i < n; i++) members[nearest(scratch, i, n, n + topK, topHalf, n) - n].push(i);
 
-  const leafParts: Float32Array[] = [];
-  const childStart = new Int32Array(topK + 1);
-  for (let t = 0; t < topK; t++) {
-    const m = members[t].length;
-    const k = m === 0 ? 0 : Math.max(1, Math.min(m, Math.round((nlist * m) / n)));
-    if (k > 0) leafParts.push(kmeans(gather(sample, dim, Int32Array.from(members[t])), m, dim, k, rng));
-    childStart[t + 1] = childStart[t] + k;
+    const leafParts: Float32Array[] = [];
+    const childStart = new Int32Array(topK + 1);
+    for (let t = 0; t < topK; t++) {
+      const m = members[t].length;
+      const k = m === 0 ? 0 : Math.max(1, Math.min(m, Math.round((nlist * m) / n)));
+      if (k > 0) leafParts.push(kmeans(scratch, gather(sample, dim, dim, Int32Array.from(members[t])), m, dim, k, rng));
+      childStart[t + 1] = childStart[t] + k;
+    }
+    const total = childStart[topK];
+    const leaves = new Float32Array(total * dim);
+    let offset = 0;
+    for (const part of leafParts) {
+      leaves.set(part, offset);
+      offset += part.length;
+    }
+    const leafHalf = halfSquaredNorms(leaves, total, dim);
+    const centroids = createVectorKernel(dim, total + topK);
+    loadRows(centroids, 0, leaves, total);
+    loadRows(centroids, total, top, topK);
+    // A top cluster that got no sample points has no leaves: an infinite |c|²/2 keeps it from being chosen.
+    const assignableTopHalf = topHalf.map((h, t) => (childStart[t + 1] === childStart[t] ? Infinity : h));
+    return {
+      nlist: total,
+      centroids,
+      assign(src, off) {
+        centroids.setQuery(src, off);
+        if (topK === 1) return nearest(centroids, -1, 0, total, leafHalf, 0);
+        const bestTop = nearest(centroids, -1, total, total + topK, assignableTopHalf, total) - total;
+        const first = childStart[bestTop];
+        const last = childStart[bestTop + 1];
+        // Only when every top scored -Infinity or NaN (float32 overflow) can the chosen one be empty: all leaves then.
+        return first < last ? nearest(centroids, -1, first, last, leafHalf, 0) : nearest(centroids, -1, 0, total, leafHalf, 0);
+      },
+    };
+  } finally {
+    scratch.dispose();
   }
-  const total = childStart[topK];
-  const leaves = new Float32Array(total * dim);
-  let offset = 0;
-  for (const part of leafParts) {
-    leaves.set(part, offset);
-    offset += part.length;
-  }
-  const leafHalf = halfSquaredNorms(leaves, total, dim);
-  return {
-    nlist: total,
-    leaves,
-    assign(src, off) {
-      if (topK === 1) return nearest(src, off, leaves, leafHalf, 0, total, dim);
-      // A top cluster that got no sample points has no leaves: skip it by ranking only non-empty ones.
-      let bestTop = -1;
-      let bestScore = -Infinity;
-      for (let t = 0; t < topK; t++) {
-        if (childStart[t + 1] === childStart[t]) continue;
-        const s = dot(src, off, top, t * dim, dim) - topHalf[t];
-        if (s > bestScore) {
-          bestScore = s;
-          bestTop = t;
-        }
-      }
-      return nearest(src, off, leaves, leafHalf, childStart[bestTop], childStart[bestTop + 1], dim);
-    },
-  };
 }
 
 function identity(n: number): Int32Array {
