@@ -5,7 +5,7 @@
  *
  *   npm run bench:feed -- [--sizes 10000,100000,1000000] [--duration 15] [--connections 16] [--warmup 4]
  *       [--debug-rate 4] [--unloaded 100] [--unknown-share 0.1] [--dir .bench-out/feed] [--json results.json]
- *       [--md results.md] [--cpu-prof] [--quota-scale 1] [--rates 50,100,200,300]
+ *       [--md results.md] [--cpu-prof] [--quota-scale 1] [--rates 50,100,200,300] [--config '{"ranking":{...}}']
  *
  * --cpu-prof writes a CPU profile of each load window (server side) to <dir>/server-<N>.cpuprofile; summarise it with
  * `npx tsx bench/feed-profile.ts <file>`.
@@ -67,6 +67,7 @@ const { values: args } = parseArgs({
     md: { type: "string" },
     "cpu-prof": { type: "boolean", default: false },
     rates: { type: "string", default: "50,100,200,300" },
+    config: { type: "string", default: "{}" },
   },
 });
 
@@ -92,11 +93,14 @@ const here = fileURLToPath(new URL(".", import.meta.url));
 
 /** Source quotas: the default pipeline's (config.ts; 1,000 proposals per request today), optionally scaled. */
 const DEFAULT_SOURCES = configSchema.parse({}).pipeline.sources.map(({ name, quota }) => ({ name, quota }));
+/** --config: a JSON object merged into each config section, for A/B runs (e.g. '{"ranking":{"inferenceThread":"main"}}'). */
+const configOverride = JSON.parse(args.config!) as Record<string, Record<string, unknown>>;
 const serverConfig: Record<string, unknown> = {
-  server: { host: "127.0.0.1" },
-  ranking: { candidatesToRank: 500, executionProviders: ["cpu"] },
-  pipeline: { sources: DEFAULT_SOURCES.map((s) => ({ ...s, quota: Math.round(s.quota * quotaScale) })) },
+  server: { host: "127.0.0.1", ...configOverride.server },
+  ranking: { candidatesToRank: 500, executionProviders: ["cpu"], ...configOverride.ranking },
+  pipeline: { sources: DEFAULT_SOURCES.map((s) => ({ ...s, quota: Math.round(s.quota * quotaScale) })), ...configOverride.pipeline },
 };
+for (const [section, value] of Object.entries(configOverride)) serverConfig[section] ??= value;
 
 const FEED_QUERY = `query Feed($userId: ID!, $first: Int, $context: FeedContextInput, $debug: Boolean) {
   feed(userId: $userId, first: $first, context: $context, debug: $debug) {
@@ -175,6 +179,8 @@ async function startServer(serverArgs: FeedServerArgs, logPath: string): Promise
   const env = { ...process.env };
   // Embedded backends only: the benchmark measures the in-process path, never a shared Redis.
   for (const key of ["REDIS_URL", "QDRANT_URL", "NEO4J_URI", "REELFEED_CONFIG", "REELFEED_BUNDLE", "REELFEED_PLUGINS"]) delete env[key];
+  // As `reelfeed serve` runs (cli.ts).
+  env.NODE_ENV ??= "production";
   const child = fork(join(here, "feed-server.ts"), [JSON.stringify(serverArgs)], { execArgv, env, stdio: ["ignore", "pipe", "pipe", "ipc"] });
   const log: string[] = [];
   const onLog = (chunk: Buffer) => void log.push(chunk.toString());

@@ -183,6 +183,8 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case "serve": {
+      // Before graphql-js loads: outside production it runs development checks on every field it resolves.
+      process.env.NODE_ENV ??= "production";
       const { serve } = await import("./app/serve");
       await serve({ config, bundle: flag(flags, "bundle"), progress });
       return -1; // keep running

@@ -85,6 +85,12 @@ export const configSchema = z.object({
        * loop for the same cores (measured in docs/benchmarks-feed.md).
        */
       onnxThreads: z.number().int().nonnegative().default(1),
+      /**
+       * Where the served models run: "worker" gives each ONNX session a thread of its own, so inference runs on
+       * another core while the event loop serves other requests (onnxruntime-node runs a model synchronously on
+       * the calling thread); "main" runs them on the event loop (fewer threads, e.g. a one-core container).
+       */
+      inferenceThread: z.enum(["worker", "main"]).default("worker"),
       /** Candidates scored per request. */
       candidatesToRank: z.number().int().positive().default(500),
       /** Score blend: versioned, replayable. score = pClick^click * (1+watch*E[completion]) * (1+like*pLike) ... */

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { ApolloServer, HeaderMap } from "@apollo/server";
-import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
 import type { GraphQLSchema } from "graphql";
 import type { ReelfeedConfig } from "./config";
@@ -166,8 +166,13 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     // The process owner (serve.ts) handles SIGINT/SIGTERM; Apollo's own handlers would race it and re-raise the signal.
     stopOnTerminationSignals: false,
     formatError: createFormatError({ log }),
+    // Explicit, so a production NODE_ENV (which makes graphql-js skip its costly development checks) does not turn
+    // it off: partners and the IDE introspect the public schema.
+    introspection: true,
     plugins: [
       ApolloServerPluginLandingPageDisabled(),
+      // The schema sets no cache hints; the default plugin would still wrap every field resolver to look for them.
+      ApolloServerPluginCacheControlDisabled(),
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: stopGracePeriodMs }),
       createMetricsPlugin(schema, metrics),
     ],

@@ -17,6 +17,7 @@ import type { PipelineFeedService } from "../pipeline/feed-pipeline";
 import type { PipelineDefinition } from "../pipeline/pipeline-definition";
 import type { FeedQuery, FeedRuntime } from "../pipeline/types";
 import { createOnnxRuntimeSession, type OnnxRuntimeSession } from "../ranking/onnx-session";
+import { createOnnxWorkerSession } from "../ranking/onnx-worker-session";
 import { createOnnxRankerModel, type OnnxRankerModel } from "../ranking/ranker-model";
 import { createOnnxUserTowerModel, type OnnxUserTowerModel } from "../ranking/user-tower-model";
 import { BUNDLE_FILES, readManifest, readMatrix, type BundleManifest } from "../training/bundle";
@@ -242,7 +243,8 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
     // ONNX models, on the configured execution providers, micro-batched.
     const sessions: LoadedRuntime["sessions"] = {};
     const openSession = async (name: string, file: string) => {
-      const session = await createOnnxRuntimeSession({
+      const open = config.ranking.inferenceThread === "worker" ? createOnnxWorkerSession : createOnnxRuntimeSession;
+      const session = await open({
         model: join(bundleDir, file),
         executionProviders: config.ranking.executionProviders,
         intraOpNumThreads: config.ranking.onnxThreads,

@@ -138,6 +138,8 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
   /** Dead rows inside the IVF-indexed region; they count towards the next rebuild. */
   let deadIndexed = 0;
   let closed = false;
+  /** Per-row "excluded from this search" marks (search below); all zero between searches. */
+  let excludedMarks = new Uint8Array(0);
   const topK = new TopK();
 
   /**
@@ -326,14 +328,30 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
   const search = (query: Float32Array, k: number, excludeIds: ReadonlySet<string> | undefined, nprobeOnly = false): VectorHit[] => {
     // First: a (re)build moves rows, so ids are mapped to rows only after it.
     const layout = prepare();
-    // Exclusions are checked by id, and only for a row about to enter the top k: no per-query set of rows is built
-    // (a user's seen set runs to a thousand or more ids, and a request searches a dozen times). How many excluded
-    // ids are indexed matters only when it could leave fewer than k eligible rows.
-    const exclude = excludeIds && excludeIds.size > 0 ? excludeIds : undefined;
-    let excludedCount = 0;
-    if (exclude && rowOf.size - exclude.size < k) for (const id of exclude) if (rowOf.has(id)) excludedCount++;
-    const target = Math.min(k, rowOf.size - excludedCount);
+    // Excluded ids become marks on their rows for this search (cleared after it): the scan checks a few thousand
+    // candidate rows per search, and reading a mark is far cheaper than hashing each row's id into the set.
+    if (excludedMarks.length < rows) excludedMarks = new Uint8Array(Math.max(rows, 2 * excludedMarks.length));
+    const marked: number[] = [];
+    if (excludeIds) {
+      for (const id of excludeIds) {
+        const r = rowOf.get(id);
+        if (r !== undefined && excludedMarks[r] === 0) {
+          excludedMarks[r] = 1;
+          marked.push(r);
+        }
+      }
+    }
+    try {
+      return scanFor(query, k, rowOf.size - marked.length, layout, nprobeOnly);
+    } finally {
+      for (const r of marked) excludedMarks[r] = 0;
+    }
+  };
+
+  const scanFor = (query: Float32Array, k: number, eligible: number, layout: IvfLayout | null, nprobeOnly: boolean): VectorHit[] => {
+    const target = Math.min(k, eligible);
     if (target <= 0) return [];
+    const marks = excludedMarks;
     const ids = rowIds;
     const best = topK.reset(target, ids);
     kernel.setQuery(query);
@@ -353,7 +371,7 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
           if (s < threshold) continue;
           const r = start + i;
           const id = ids[r];
-          if (id === undefined || (exclude !== undefined && exclude.has(id))) continue;
+          if (id === undefined || marks[r] === 1) continue;
           // A float32 sum can overflow to ±Infinity and then give NaN (components past ~1e19): ranked last, as
           // NaN has no place in an order.
           threshold = best.push(s === s ? s : -Infinity, r);

@@ -7,6 +7,7 @@ import { buildRankerRows, buildUserTowerRows, rankerSpec, userTowerSpec } from "
 import type { FeedQuery } from "../../src/pipeline/types";
 import { createOnnxRankerModel, rowContext } from "../../src/ranking/ranker-model";
 import { createOnnxRuntimeSession, type OnnxRuntimeSession } from "../../src/ranking/onnx-session";
+import { createOnnxWorkerSession } from "../../src/ranking/onnx-worker-session";
 import { createOnnxUserTowerModel } from "../../src/ranking/user-tower-model";
 import { exportTowerOnnx, runOnnx } from "../../src/training/onnx-export";
 import { trainRanker, type RankerModel as TrainedRanker } from "../../src/training/ranker";
@@ -101,6 +102,44 @@ describe("onnx session", () => {
     await expect(createOnnxRuntimeSession({ model: new Uint8Array([1, 2, 3]), executionProviders: ["cpu"] })).rejects.toMatchObject({ code: "BAD_FILE" });
     await expect(createOnnxRuntimeSession({ model: rankerBytes, executionProviders: [] })).rejects.toMatchObject({ code: "BAD_CONFIG" });
     await expect(createOnnxRuntimeSession({ model: "/nonexistent/ranker.onnx" })).rejects.toMatchObject({ code: "BAD_FILE" });
+  });
+});
+
+describe("onnx session on its own thread", () => {
+  it("opens with the same provider fallback, runs batches with the same outputs as on the main thread, and releases", async () => {
+    const threadLogs: string[] = [];
+    const threaded = await createOnnxWorkerSession({ model: rankerBytes, executionProviders: ["cuda", "cpu"], name: "threaded", log: (m) => threadLogs.push(m) });
+    try {
+      expect(threaded.provider).toBe("cpu");
+      expect(threaded.skipped[0]).toMatch(/^cuda: /);
+      expect(threadLogs).toEqual([expect.stringMatching(/threaded: execution provider cuda: .*falling back/)]);
+      const main = await open(rankerBytes, ["cpu"]);
+      expect(threaded.inputNames).toEqual(main.inputNames);
+      expect(threaded.outputNames).toEqual(main.outputNames);
+      const spec = rankerSpec(artifacts);
+      const q = query(data.users[2]);
+      const batches = [data.videos.slice(0, 9), data.videos.slice(3, 40), data.videos.slice(1, 2)].map((videos) =>
+        buildRankerRows(artifacts, videos.map((video) => ({ user: q.user, userAgg: q.userAgg, video, context: rowContext(q) }))),
+      );
+      // Concurrent runs: each gets its own rows back.
+      const outs = await Promise.all(batches.map((b) => threaded.run(spec, b)));
+      for (const [i, b] of batches.entries()) {
+        const expected = await main.run(spec, b);
+        for (const head of main.outputNames) expect(Array.from(outs[i][head])).toEqual(Array.from(expected[head]));
+      }
+      // A batch the model rejects fails that run only; the thread serves the next one.
+      const broken = { ...batches[0], dense: new Float32Array(1) };
+      await expect(threaded.run(spec, broken)).rejects.toThrow();
+      expect((await threaded.run(spec, batches[2])).click).toHaveLength(1);
+    } finally {
+      await threaded.release();
+    }
+    await expect(threaded.run(rankerSpec(artifacts), buildRankerRows(artifacts, []))).rejects.toMatchObject({ code: "UNAVAILABLE" });
+  });
+
+  it("reports the thread's open failure with its code: bad bytes BAD_FILE, no providers BAD_CONFIG", async () => {
+    await expect(createOnnxWorkerSession({ model: new Uint8Array([1, 2, 3]), executionProviders: ["cpu"] })).rejects.toMatchObject({ code: "BAD_FILE" });
+    await expect(createOnnxWorkerSession({ model: rankerBytes, executionProviders: [] })).rejects.toMatchObject({ code: "BAD_CONFIG" });
   });
 });
 
