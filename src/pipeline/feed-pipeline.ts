@@ -89,10 +89,31 @@ interface Session {
   /** The query the session was ranked for; continuation fills reuse it. */
   query: FeedQuery;
   /** Ranked list; items[i] sits at absolute position base + i. */
-  items: ScoredCandidate[];
+  items: SessionItem[];
   base: number;
   /** Everything served in this session, in order (StageContext.servedEarlier). */
   served: Video[];
+}
+
+/**
+ * What a session keeps of each ranked item: what its pages serve, without the merge's per-source attributions.
+ * Thousands of sessions of hundreds of items each live in the cache, and every object in them is work for the
+ * garbage collector on every major collection.
+ */
+type SessionItem = Omit<FeedItem, "trackingId" | "position">;
+
+/** Source-name lists are shared between items (there are few distinct ones); bounded in case a plugin varies them. */
+const sourceLists = new Map<string, string[]>();
+function toSessionItems(ranked: readonly ScoredCandidate[]): SessionItem[] {
+  return ranked.map((c) => {
+    const key = c.sources.length === 1 ? c.sources[0].source : c.sources.map((a) => a.source).join("\u0000");
+    let sources = sourceLists.get(key);
+    if (!sources) {
+      sources = c.sources.map((a) => a.source);
+      if (sourceLists.size < 4096) sourceLists.set(key, sources);
+    }
+    return { video: c.video, score: c.score, heads: c.heads, sources, reason: c.reason };
+  });
 }
 
 const EMPTY_RELATIONS: UserRelations = { notInterested: [], blockedCreators: [], reported: [], subscriptions: [], follows: [] };
@@ -300,7 +321,7 @@ export function createFeedService(options: FeedServiceOptions): PipelineFeedServ
     run.tracer.candidates(merged);
     const filtered = runFilters(definition.filters, query, merged, run);
     const { scored, videoStats } = await rank(query, filtered, run);
-    const items = runStages(query, scored, { runtime, servedEarlier: [], sessionId: id, videoStats }, run);
+    const items = toSessionItems(runStages(query, scored, { runtime, servedEarlier: [], sessionId: id, videoStats }, run));
     return { id, userId: query.userId, query, items, base, served: [] };
   }
 
@@ -308,7 +329,7 @@ export function createFeedService(options: FeedServiceOptions): PipelineFeedServ
   async function fill(session: Session, want: number, run: Run): Promise<void> {
     const t0 = performance.now();
     const query = session.query;
-    const exclude = new Set<string>([...query.seen, ...session.items.map((c) => c.videoId)]);
+    const exclude = new Set<string>([...query.seen, ...session.items.map((c) => c.video.id)]);
     let limit = want * 4 + 50;
     let kept: MergedCandidate[] = [];
     const raw = new Map<string, number>();
@@ -337,7 +358,7 @@ export function createFeedService(options: FeedServiceOptions): PipelineFeedServ
     const servedEarlier = session.items.map((c) => c.video);
     const staged = runStages(query, scored, { runtime, servedEarlier, sessionId: `${session.id}:${session.items.length}` }, run, "fill");
     const added = staged.slice(0, want);
-    session.items.push(...added);
+    session.items.push(...toSessionItems(added));
     run.tracer.stage({ stage: "PopularityFill", latencyMs: performance.now() - t0, input: kept.length, output: added.length });
     if (added.length) fallback(run, "POPULARITY", "Popularity", `${added.length} popular videos filled a short candidate list`);
   }
@@ -387,16 +408,8 @@ export function createFeedService(options: FeedServiceOptions): PipelineFeedServ
     const want = start + 2 * request.first - session.items.length;
     if (want > 0) await fill(session, want, run);
     const slice = session.items.slice(start, start + request.first);
-    const items: FeedItem[] = slice.map((c, i) => ({
-      video: c.video,
-      score: c.score,
-      heads: c.heads,
-      sources: c.sources.map((a) => a.source),
-      reason: c.reason,
-      trackingId: `${session.id}.${offset + i}`,
-      position: offset + i,
-    }));
-    slice.forEach((c, i) => run.tracer.final(c.videoId, offset + i, c.score));
+    const items: FeedItem[] = slice.map((c, i) => ({ ...c, trackingId: `${session.id}.${offset + i}`, position: offset + i }));
+    slice.forEach((c, i) => run.tracer.final(c.video.id, offset + i, c.score));
     const next = offset + items.length;
     const hasNextPage = session.items.length > start + items.length;
     // Served videos extend the session's history only once, even if the same cursor is replayed.
