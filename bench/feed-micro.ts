@@ -59,7 +59,10 @@ const config = configSchema.parse({
   },
 });
 await rm(resolve(join(args.dir!, `var-micro-${size}`)), { recursive: true, force: true });
-const loaded = await loadRuntime({ bundleDir, config, catalogOverride: catalog, ...(check ? { consumerPollMs: 2_000_000_000 } : {}) });
+const loaded = await loadRuntime({ bundleDir, config, catalogOverride: catalog });
+// --check: served pages are logged as impressions, and a consumer applying them (at timing-dependent moments) would
+// change the next requests' features; stopped, every run sees the same state.
+if (check) await loaded.consumer.stop();
 const lastTs = dataset.events.reduce((m, e) => Math.max(m, e.ts), 0);
 const now = lastTs + 3_600_000;
 const userIds = dataset.users.map((u) => u.id);

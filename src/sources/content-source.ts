@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { byCodeUnits } from "../pipeline/merge";
 import { parseOptions } from "../pipeline/options";
-import type { Candidate, CandidateSource } from "../pipeline/types";
+import type { Candidate, CandidateSource, Reason } from "../pipeline/types";
 import { throwIfAborted } from "./vector-math";
 
 /** Options of the content (item-to-item) source. */
@@ -58,10 +58,11 @@ export function createContentSource(options: ContentSourceOptions = {}): Candida
           throwIfAborted(ctx.signal);
           if (!vector) return;
           const hits = await index.search(vector, k, { excludeIds: exclude, signal: ctx.signal });
+          const reason: Reason = { code: "SIMILAR_TO", params: { videoId: seed.id } };
           for (const h of hits) {
             const score = h.score * seed.weight;
             const prev = best.get(h.id);
-            if (!prev || score > prev.score) best.set(h.id, { videoId: h.id, score, reason: { code: "SIMILAR_TO", params: { videoId: seed.id } } });
+            if (!prev || score > prev.score) best.set(h.id, { videoId: h.id, score, reason });
           }
         }),
       );

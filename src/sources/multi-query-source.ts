@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { byCodeUnits } from "../pipeline/merge";
 import { parseOptions } from "../pipeline/options";
-import type { Candidate, CandidateSource } from "../pipeline/types";
+import type { Candidate, CandidateSource, Reason } from "../pipeline/types";
 import { meanVector, throwIfAborted } from "./vector-math";
 
 /** Options of the multi-query source. */
@@ -83,26 +83,29 @@ export function createMultiQuerySource(options: MultiQuerySourceOptions = {}): C
           if (!q) return [];
           const k = opts.sameCategoryOnly ? perCategory * 3 : perCategory;
           const hits = await index.search(q, k, { excludeIds: query.seen, signal: ctx.signal });
-          return hits
-            .filter((h) => !opts.sameCategoryOnly || ctx.runtime.catalog.video(h.id)?.category === category)
-            .slice(0, perCategory)
-            .map((h) => ({ id: h.id, category }));
+          const reason: Reason = { code: "CATEGORY_INTEREST", params: { category } };
+          const kept: Array<{ id: string; reason: Reason }> = [];
+          for (const h of hits) {
+            if (kept.length === perCategory) break;
+            if (!opts.sameCategoryOnly || ctx.runtime.catalog.video(h.id)?.category === category) kept.push({ id: h.id, reason });
+          }
+          return kept;
         }),
       );
       // Round-robin interleave; the score is the interleaved rank (1 for the first), which is what merging reads.
-      const out: Candidate[] = [];
+      const order: Array<{ id: string; reason: Reason }> = [];
       const taken = new Set<string>();
       const longest = Math.max(...lists.map((l) => l.length));
-      for (let i = 0; i < longest; i++) {
+      for (let i = 0; i < longest && order.length < ctx.limit; i++) {
         for (const list of lists) {
           const hit = list[i];
-          if (!hit || taken.has(hit.id)) continue;
+          if (!hit || taken.has(hit.id) || order.length === ctx.limit) continue;
           taken.add(hit.id);
-          out.push({ videoId: hit.id, score: 0, reason: { code: "CATEGORY_INTEREST", params: { category: hit.category } } });
+          order.push(hit);
         }
       }
-      const n = Math.min(out.length, ctx.limit);
-      return out.slice(0, n).map((c, i) => ({ ...c, score: (n - i) / n }));
+      const n = order.length;
+      return order.map((hit, i): Candidate => ({ videoId: hit.id, score: (n - i) / n, reason: hit.reason }));
     },
   };
 }

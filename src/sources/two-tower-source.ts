@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { parseOptions } from "../pipeline/options";
-import type { CandidateSource } from "../pipeline/types";
+import type { CandidateSource, Reason } from "../pipeline/types";
 
 /** Options of the two-tower retrieval source. */
 export interface TwoTowerSourceOptions {
@@ -26,7 +26,9 @@ export function createTwoTowerSource(options: TwoTowerSourceOptions = {}): Candi
       if (!tower || !index) return [];
       const vector = await tower.embed(query, ctx.signal);
       const hits = await index.search(vector, Math.ceil(ctx.limit * overfetch), { excludeIds: query.seen, signal: ctx.signal });
-      return hits.map((h) => ({ videoId: h.id, score: h.score, reason: { code: "PERSONALIZED", params: {} } }));
+      // One reason object for all hits: candidates share reasons by reference and nothing downstream mutates them.
+      const reason: Reason = { code: "PERSONALIZED", params: {} };
+      return hits.map((h) => ({ videoId: h.id, score: h.score, reason }));
     },
   };
 }
