@@ -2,7 +2,7 @@ import { z } from "zod";
 import type { Video } from "../data/types";
 import { optionsResolver } from "../pipeline/options";
 import type { Removal, RerankStage, ScoredCandidate } from "../pipeline/types";
-import { capBrokenByAppend, DEFAULT_CAPS } from "./caps";
+import { capBrokenByAppend, DEFAULT_CAPS, internKeys } from "./caps";
 
 /** Options of the diversity stage. */
 export interface DiversityStageOptions {
@@ -35,19 +35,25 @@ export function createDiversityStage(options: DiversityStageOptions = {}): Reran
     apply(_query, ranked, ctx) {
       const caps = resolver.resolve(ctx.options);
       const sequence: Video[] = ctx.servedEarlier.slice(-(caps.windowSize - 1));
+      const prefix = sequence.length;
       const kept: ScoredCandidate[] = [];
-      // Counts of each category / creator among the last windowSize−1 items of the sequence, kept as it grows:
-      // each candidate check is two lookups (capBrokenByAppend's answer) instead of a rescan of the window, and
-      // a long run of blocked candidates is rescanned for every slot.
-      const cats = new Map<string, number>();
-      const cres = new Map<string, number>();
-      const bump = (v: Video, d: number): void => {
-        cats.set(v.category, (cats.get(v.category) ?? 0) + d);
-        cres.set(v.creatorId, (cres.get(v.creatorId) ?? 0) + d);
+      // Categories and creators as dense ids (the served prefix first, then the ranked list), counted in typed
+      // arrays over the last windowSize−1 items of the sequence as it grows: each candidate check is two array reads
+      // (capBrokenByAppend's answer), and a long run of blocked candidates is rechecked for every slot.
+      const keys = internKeys([...sequence, ...ranked.map((c) => c.video)]);
+      const catCount = new Int32Array(keys.categories);
+      const creCount = new Int32Array(keys.creators);
+      /** Key position of sequence item s: served prefix items, then ranked items by their index. */
+      const keyAt: number[] = [];
+      const bump = (k: number, d: number): void => {
+        catCount[keys.category[k]] += d;
+        creCount[keys.creator[k]] += d;
       };
-      const fromStart = Math.max(0, sequence.length - caps.windowSize + 1);
-      for (let i = fromStart; i < sequence.length; i++) bump(sequence[i], 1);
-      const fits = (v: Video): boolean => (cres.get(v.creatorId) ?? 0) + 1 <= caps.maxPerCreator && (cats.get(v.category) ?? 0) + 1 <= caps.maxPerCategory;
+      for (let i = 0; i < prefix; i++) {
+        keyAt.push(i);
+        bump(i, 1);
+      }
+      const fits = (k: number): boolean => creCount[keys.creator[k]] + 1 <= caps.maxPerCreator && catCount[keys.category[k]] + 1 <= caps.maxPerCategory;
       // Taken items are marked, not spliced out: the scan for the next slot starts at the first untaken item, and
       // no array is shifted per slot (a 500-item list would otherwise move ~125k entries per request).
       const taken = new Uint8Array(ranked.length);
@@ -55,14 +61,15 @@ export function createDiversityStage(options: DiversityStageOptions = {}): Reran
       for (;;) {
         while (first < ranked.length && taken[first]) first++;
         let i = first;
-        for (; i < ranked.length; i++) if (!taken[i] && fits(ranked[i].video)) break;
+        for (; i < ranked.length; i++) if (!taken[i] && fits(prefix + i)) break;
         if (i >= ranked.length) break;
         taken[i] = 1;
         kept.push(ranked[i]);
         sequence.push(ranked[i].video);
-        bump(ranked[i].video, 1);
+        keyAt.push(prefix + i);
+        bump(prefix + i, 1);
         // The window for the next append holds the last windowSize−1 items.
-        if (sequence.length > caps.windowSize - 1) bump(sequence[sequence.length - caps.windowSize], -1);
+        if (keyAt.length > caps.windowSize - 1) bump(keyAt[keyAt.length - caps.windowSize], -1);
       }
       const removed: Removal<ScoredCandidate>[] = [];
       for (let i = 0; i < ranked.length; i++) {
