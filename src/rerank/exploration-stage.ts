@@ -61,8 +61,10 @@ export function createExplorationStage(options: ExplorationStageOptions = {}): R
       const poolStart = Math.min(opts.poolStart, Math.floor(n / 2));
       const freshSince = query.context.now - opts.freshDays * DAY_MS;
       const prefix: Video[] = ctx.servedEarlier.slice(-(opts.windowSize - 1));
-      const pool = new Set(ranked.slice(poolStart));
       const list = [...ranked];
+      // Pool membership by position, swapped along with the items (a typed-array read per check, not a set lookup).
+      const inPool = new Uint8Array(list.length);
+      inPool.fill(1, poolStart);
       const off = prefix.length;
       const length = off + list.length;
       // The served prefix followed by the list, as dense category / creator ids: a swap is checked by sliding one
@@ -80,7 +82,7 @@ export function createExplorationStage(options: ExplorationStageOptions = {}): R
         eligible.length = 0;
         fresh.length = 0;
         for (let i = slot + 1; i < list.length; i++) {
-          if (!pool.has(list[i])) continue;
+          if (!inPool[i]) continue;
           eligible.push(i);
           const up = list[i].video.uploadedAt;
           if (up >= freshSince && up <= query.context.now) fresh.push(i);
@@ -112,7 +114,9 @@ export function createExplorationStage(options: ExplorationStageOptions = {}): R
             counter.swap(off + slot, off + from);
             continue;
           }
-          pool.delete(pick);
+          // The item that moved down keeps its membership; the pick, now at the slot, leaves the pool.
+          inPool[from] = inPool[slot];
+          inPool[slot] = 0;
           list[slot] = { ...pick, reason: { code: "EXPLORATION", params: { kind, from: pick.reason.code } } };
           break;
         }
