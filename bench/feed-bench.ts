@@ -459,10 +459,11 @@ function targetVerdict(r: SizeResult): string {
   const t = TARGETS[r.videos];
   if (!t) return "–";
   const kept = (o: RateResult) => o.startedPerSec >= 0.97 * o.offeredPerSec && o.failed === 0;
-  if (t.rps !== undefined) {
-    const run = r.openLoop.find((o) => o.offeredPerSec === t.rps);
-    const saturated = r.openLoop.find((o) => o.offeredPerSec < t.rps && o.latency.p99 > 1000);
-    if (!run && saturated) return `MISS: saturated below ${t.rps}/s (p99 ${formatMs(saturated.latency.p99)} ms at ${formatInt(saturated.offeredPerSec)}/s)`;
+  const rps = t.rps;
+  if (rps !== undefined) {
+    const run = r.openLoop.find((o) => o.offeredPerSec === rps);
+    const saturated = r.openLoop.find((o) => o.offeredPerSec < rps && o.latency.p99 > 1000);
+    if (!run && saturated) return `MISS: saturated below ${rps}/s (p99 ${formatMs(saturated.latency.p99)} ms at ${formatInt(saturated.offeredPerSec)}/s)`;
     if (!run) return `not run (add ${t.rps} to --rates)`;
     const ok = kept(run) && run.latency.p99 <= t.p99Ms;
     return `${ok ? "MET" : "MISS"}: p99 ${formatMs(run.latency.p99)} ms at ${t.rps}/s (≤ ${t.p99Ms})`;
