@@ -72,33 +72,35 @@ export function createExplorationStage(options: ExplorationStageOptions = {}): R
       const keys = internKeys([...prefix, ...list.map((c) => c.video)]);
       const counter = createWindowCounter(keys, opts);
       const touched = (a: number, b: number): number => counter.violationsAround(off + a, length) + counter.violationsAround(off + b, length);
-      const eligible: number[] = [];
-      const fresh: number[] = [];
-      const r: number[] = [];
+      // Scratch buffers for every block, allocated once: arrays emptied and refilled per block re-grew their backing
+      // stores each time (most of this stage's garbage).
+      const eligible = new Int32Array(list.length);
+      const fresh = new Int32Array(list.length);
+      const r = new Float64Array(list.length);
       for (let blockStart = 0; blockStart < list.length; blockStart += every) {
         const slot = blockStart + Math.floor(random() * every);
         if (slot >= list.length) break;
         // Positions, not items: a refused swap is undone, so they stay valid for the whole block.
-        eligible.length = 0;
-        fresh.length = 0;
+        let eligibleCount = 0;
+        let freshCount = 0;
         for (let i = slot + 1; i < list.length; i++) {
           if (!inPool[i]) continue;
-          eligible.push(i);
+          eligible[eligibleCount++] = i;
           const up = list[i].video.uploadedAt;
-          if (up >= freshSince && up <= query.context.now) fresh.push(i);
+          if (up >= freshSince && up <= query.context.now) fresh[freshCount++] = i;
         }
-        if (eligible.length === 0) break;
-        const kind = fresh.length ? "fresh" : "random";
-        const draw = fresh.length ? fresh : eligible.slice(0, opts.goodPoolSize);
+        if (eligibleCount === 0) break;
+        const kind = freshCount ? "fresh" : "random";
+        const draw = freshCount ? fresh : eligible;
+        const drawCount = freshCount || Math.min(eligibleCount, opts.goodPoolSize);
         // Picks in seeded random order; the first whose swap keeps the caps wins. Every pick gets its draw up front
         // (the seeded sequence must not depend on how soon a pick is accepted); the order is then read lazily —
         // smallest draw first, ties by list order like the stable sort it replaces — since the first pick
         // usually wins and sorting hundreds of fresh items per block was most of this stage's cost.
-        r.length = 0;
-        for (let j = 0; j < draw.length; j++) r.push(random());
-        for (let attempt = 0; attempt < draw.length; attempt++) {
+        for (let j = 0; j < drawCount; j++) r[j] = random();
+        for (let attempt = 0; attempt < drawCount; attempt++) {
           let best = -1;
-          for (let j = 0; j < draw.length; j++) if (r[j] >= 0 && (best < 0 || r[j] < r[best])) best = j;
+          for (let j = 0; j < drawCount; j++) if (r[j] >= 0 && (best < 0 || r[j] < r[best])) best = j;
           r[best] = -1;
           const from = draw[best];
           const pick = list[from];
