@@ -729,7 +729,9 @@ function selectLargest(keys: Float64Array, n: number, count: number): void {
   let lo = 0;
   let hi = n - 1;
   while (lo < hi) {
-    const [i, j] = partitionDescending(keys, lo, hi);
+    partitionDescending(keys, lo, hi);
+    const i = partitionBounds[0];
+    const j = partitionBounds[1];
     if (target <= j) hi = j;
     else if (target >= i) lo = i;
     else return;
@@ -739,7 +741,9 @@ function selectLargest(keys: Float64Array, n: number, count: number): void {
 /** Sorts the distinct numbers `keys[lo, hi]` (inclusive) in descending order. */
 function sortDescending(keys: Float64Array, lo: number, hi: number): void {
   while (hi - lo > 16) {
-    const [i, j] = partitionDescending(keys, lo, hi);
+    partitionDescending(keys, lo, hi);
+    const i = partitionBounds[0];
+    const j = partitionBounds[1];
     // Recursing into the smaller side bounds the stack depth by log n.
     if (j - lo < hi - i) {
       sortDescending(keys, lo, j);
@@ -761,10 +765,16 @@ function sortDescending(keys: Float64Array, lo: number, hi: number): void {
 }
 
 /**
- * Hoare partition of distinct numbers around a median-of-three pivot: afterwards `[lo, j]` are at least the pivot
- * and `[i, hi]` at most it, with j < i.
+ * partitionDescending's result (i, j): written here rather than returned as a pair, which allocated an array (and
+ * its destructuring an iterator) per partition step, several times per search.
  */
-function partitionDescending(keys: Float64Array, lo: number, hi: number): [number, number] {
+const partitionBounds = new Int32Array(2);
+
+/**
+ * Hoare partition of distinct numbers around a median-of-three pivot: afterwards `[lo, j]` are at least the pivot
+ * and `[i, hi]` at most it, with j < i; i and j are left in partitionBounds.
+ */
+function partitionDescending(keys: Float64Array, lo: number, hi: number): void {
   const a = keys[lo];
   const b = keys[(lo + hi) >>> 1];
   const c = keys[hi];
@@ -782,7 +792,8 @@ function partitionDescending(keys: Float64Array, lo: number, hi: number): [numbe
       j--;
     }
   }
-  return [i, j];
+  partitionBounds[0] = i;
+  partitionBounds[1] = j;
 }
 
 /** `count` distinct entries of `from`, chosen uniformly (partial Fisher-Yates on a copy). */
