@@ -2,7 +2,7 @@ import { z } from "zod";
 import { DAY_MS } from "../features/aggregates";
 import { parseOptions } from "../pipeline/options";
 import type { Video } from "../data/types";
-import type { Candidate, CandidateSource } from "../pipeline/types";
+import type { Candidate, CandidateSource, Reason } from "../pipeline/types";
 
 /** Options of the fresh-uploads source. */
 export interface FreshSourceOptions {
@@ -67,8 +67,12 @@ export function createFreshSource(options: FreshSourceOptions = {}): CandidateSo
         let score = recency;
         if (language && video.language === language) score *= opts.languageBoost;
         if (top.has(video.category)) score *= opts.categoryBoost;
+        if (best.length >= limit) {
+          // Compared before an item is built: most scanned uploads do not make the cut.
+          const last = best[best.length - 1];
+          if (!(last.score < score || (last.score === score && last.video.id > video.id))) continue;
+        }
         const item = { video, score };
-        if (best.length >= limit && !worse(best[best.length - 1], item)) continue;
         // Insert after every item that is not worse than it (stable, like the full sort it replaces).
         let lo = 0;
         let hi = best.length;
@@ -80,7 +84,8 @@ export function createFreshSource(options: FreshSourceOptions = {}): CandidateSo
         best.splice(lo, 0, item);
         if (best.length > limit) best.pop();
       }
-      return best.map(({ video, score }): Candidate => ({ videoId: video.id, score, reason: { code: "FRESH", params: {} } }));
+      const reason: Reason = { code: "FRESH", params: {} };
+      return best.map(({ video, score }): Candidate => ({ videoId: video.id, score, reason }));
     },
   };
 }
