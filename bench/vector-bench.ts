@@ -14,7 +14,7 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { createEmbeddedVectorIndex, type EmbeddedVectorIndex, type EmbeddedVectorIndexOptions } from "../src/stores/vector-index-embedded";
-import { seededRandom } from "../src/util/random";
+import { clusteredVectors } from "../src/testkit/clustered-vectors";
 import { formatMachine, machineInfo } from "./lib/machine-info";
 import { markdownTable } from "./lib/markdown-table";
 
@@ -53,24 +53,8 @@ if (args.baseline) {
   impls.push({ name: "baseline", create: module.createEmbeddedVectorIndex });
 }
 
-/** Unit vectors scattered around `clusters` random centres: data with structure, as embeddings have. */
-function clusteredData(n: number, seed: number, noise = 0.35): Float32Array {
-  const rand = seededRandom(seed);
-  const gauss = () => Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand());
-  const centres = Float32Array.from({ length: clusters * dim }, gauss);
-  const out = new Float32Array(n * dim);
-  for (let i = 0; i < n; i++) {
-    const c = Math.floor(rand() * clusters);
-    let norm = 0;
-    for (let d = 0; d < dim; d++) {
-      const x = centres[c * dim + d] + noise * gauss();
-      out[i * dim + d] = x;
-      norm += x * x;
-    }
-    for (let d = 0; d < dim; d++) out[i * dim + d] /= Math.sqrt(norm);
-  }
-  return out;
-}
+/** Clustered unit vectors for this run's dim and cluster count (src/testkit/clustered-vectors.ts). */
+const clusteredData = (n: number, seed: number): Float32Array => clusteredVectors(n, dim, clusters, seed);
 
 /** Ids of the exact top k by float64 inner product: the ground truth for recall. */
 function bruteForce(data: Float32Array, n: number, query: Float32Array): Set<number> {
