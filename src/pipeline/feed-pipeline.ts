@@ -15,6 +15,7 @@ import type { Fallback, FallbackKind, FeedItem, FeedPage, FeedRequest, FeedServi
 import { byCodeUnits, mergeCandidates, type SourceOutput } from "./merge";
 import type { PipelineDefinition, SourceStep } from "./pipeline-definition";
 import { createSessionCache } from "./session-cache";
+import { SessionItems } from "./session-items";
 import { TimeoutError, withTimeout } from "./timeout";
 import { countReasons, createTracer, type Tracer } from "./trace";
 import type { Candidate, CandidateFilter, FeedQuery, FeedRuntime, MergedCandidate, ScoredCandidate } from "./types";
@@ -89,31 +90,10 @@ interface Session {
   /** The query the session was ranked for; continuation fills reuse it. */
   query: FeedQuery;
   /** Ranked list; items[i] sits at absolute position base + i. */
-  items: SessionItem[];
+  items: SessionItems;
   base: number;
   /** Everything served in this session, in order (StageContext.servedEarlier). */
   served: Video[];
-}
-
-/**
- * What a session keeps of each ranked item: what its pages serve, without the merge's per-source attributions.
- * Thousands of sessions of hundreds of items each live in the cache, and every object in them is work for the
- * garbage collector on every major collection.
- */
-type SessionItem = Omit<FeedItem, "trackingId" | "position">;
-
-/** Source-name lists are shared between items (there are few distinct ones); bounded in case a plugin varies them. */
-const sourceLists = new Map<string, string[]>();
-function toSessionItems(ranked: readonly ScoredCandidate[]): SessionItem[] {
-  return ranked.map((c) => {
-    const key = c.sources.length === 1 ? c.sources[0].source : c.sources.map((a) => a.source).join("\u0000");
-    let sources = sourceLists.get(key);
-    if (!sources) {
-      sources = c.sources.map((a) => a.source);
-      if (sourceLists.size < 4096) sourceLists.set(key, sources);
-    }
-    return { video: c.video, score: c.score, heads: c.heads, sources, reason: c.reason };
-  });
 }
 
 const EMPTY_RELATIONS: UserRelations = { notInterested: [], blockedCreators: [], reported: [], subscriptions: [], follows: [] };
@@ -321,7 +301,8 @@ export function createFeedService(options: FeedServiceOptions): PipelineFeedServ
     run.tracer.candidates(merged);
     const filtered = runFilters(definition.filters, query, merged, run);
     const { scored, videoStats } = await rank(query, filtered, run);
-    const items = toSessionItems(runStages(query, scored, { runtime, servedEarlier: [], sessionId: id, videoStats }, run));
+    const items = new SessionItems(runtime.models.ranker?.heads ?? []);
+    items.append(runStages(query, scored, { runtime, servedEarlier: [], sessionId: id, videoStats }, run));
     return { id, userId: query.userId, query, items, base, served: [] };
   }
 
@@ -329,7 +310,8 @@ export function createFeedService(options: FeedServiceOptions): PipelineFeedServ
   async function fill(session: Session, want: number, run: Run): Promise<void> {
     const t0 = performance.now();
     const query = session.query;
-    const exclude = new Set<string>([...query.seen, ...session.items.map((c) => c.video.id)]);
+    const exclude = new Set<string>(query.seen);
+    for (const v of session.items.videos) exclude.add(v.id);
     let limit = want * 4 + 50;
     let kept: MergedCandidate[] = [];
     const raw = new Map<string, number>();
@@ -351,14 +333,14 @@ export function createFeedService(options: FeedServiceOptions): PipelineFeedServ
     }
     // Below every ranked item, so the fill never jumps ahead of what the ranker chose; proportional to the
     // popularity itself (not its rank), so a video watched twice as much stays ahead of a freshness nudge.
-    const floor = session.items.length ? Math.min(...session.items.map((c) => c.score)) : 1;
+    const floor = session.items.minScore();
     const maxRaw = Math.max(...kept.map((c) => raw.get(c.videoId) ?? 0), Number.MIN_VALUE);
     const scored = kept.map((c): ScoredCandidate => ({ ...c, heads: {}, score: (floor * (raw.get(c.videoId) ?? 0)) / maxRaw / 2, reason: c.sources[0].reason }));
     // Everything before the fill was served or will be, first: the caps' windows run on across the seam.
-    const servedEarlier = session.items.map((c) => c.video);
+    const servedEarlier = session.items.videos;
     const staged = runStages(query, scored, { runtime, servedEarlier, sessionId: `${session.id}:${session.items.length}` }, run, "fill");
     const added = staged.slice(0, want);
-    session.items.push(...toSessionItems(added));
+    session.items.append(added);
     run.tracer.stage({ stage: "PopularityFill", latencyMs: performance.now() - t0, input: kept.length, output: added.length });
     if (added.length) fallback(run, "POPULARITY", "Popularity", `${added.length} popular videos filled a short candidate list`);
   }

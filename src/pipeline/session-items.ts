@@ -1,0 +1,82 @@
+import type { Video } from "../data/types";
+import type { FeedItem } from "./feed-page";
+import type { Reason, ScoredCandidate } from "./types";
+
+/** One ranked item as a session serves it: a FeedItem without its page position and tracking id. */
+export type SessionItem = Omit<FeedItem, "trackingId" | "position">;
+
+/**
+ * The ranked list a session keeps for its later pages, stored by column: videos, scores, head probabilities,
+ * source names and reasons in arrays, with no object per item. Thousands of sessions of hundreds of items sit in the
+ * cache; as objects they were millions of long-lived heap objects that every major garbage collection had to mark
+ * (measured as ~0.3 s of marking work in the middle of a load test). Items are materialised only for the page served.
+ */
+export class SessionItems {
+  private readonly videoList: Video[] = [];
+  /** Plain number arrays: V8 stores them unboxed. */
+  private readonly scoreList: number[] = [];
+  /** Row-major `length × headNames.length`; NaN where an item has no such head (popularity fill, no ranker). */
+  private readonly headValues: number[] = [];
+  private readonly sourceLists: string[][] = [];
+  private readonly reasonList: Reason[] = [];
+
+  /** @param headNames the ranker heads the items may carry, in a fixed order */
+  constructor(private readonly headNames: readonly string[]) {}
+
+  get length(): number {
+    return this.videoList.length;
+  }
+
+  /** The videos in order (read-only view: the re-rank stages' servedEarlier). */
+  get videos(): readonly Video[] {
+    return this.videoList;
+  }
+
+  append(ranked: readonly ScoredCandidate[]): void {
+    for (const c of ranked) {
+      this.videoList.push(c.video);
+      this.scoreList.push(c.score);
+      for (const name of this.headNames) {
+        const p = c.heads[name];
+        this.headValues.push(p === undefined ? Number.NaN : p);
+      }
+      this.sourceLists.push(sourceNames(c));
+      this.reasonList.push(c.reason);
+    }
+  }
+
+  /** The lowest score of the list (1 when empty): the ceiling for items appended below it. */
+  minScore(): number {
+    let min = Infinity;
+    for (const s of this.scoreList) if (s < min) min = s;
+    return min === Infinity ? 1 : min;
+  }
+
+  /** Items [from, to) as objects. */
+  slice(from: number, to: number): SessionItem[] {
+    const out: SessionItem[] = [];
+    const width = this.headNames.length;
+    for (let i = Math.max(0, from); i < Math.min(to, this.length); i++) {
+      const heads: Record<string, number> = {};
+      for (let h = 0; h < width; h++) {
+        const p = this.headValues[i * width + h];
+        if (!Number.isNaN(p)) heads[this.headNames[h]] = p;
+      }
+      out.push({ video: this.videoList[i], score: this.scoreList[i], heads, sources: this.sourceLists[i], reason: this.reasonList[i] });
+    }
+    return out;
+  }
+}
+
+/** Source-name lists are shared between items (there are few distinct ones); bounded in case a plugin varies them. */
+const sharedSourceLists = new Map<string, string[]>();
+
+function sourceNames(c: ScoredCandidate): string[] {
+  const key = c.sources.length === 1 ? c.sources[0].source : c.sources.map((a) => a.source).join("\u0000");
+  let names = sharedSourceLists.get(key);
+  if (!names) {
+    names = c.sources.map((a) => a.source);
+    if (sharedSourceLists.size < 4096) sharedSourceLists.set(key, names);
+  }
+  return names;
+}
