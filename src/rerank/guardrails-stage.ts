@@ -52,14 +52,20 @@ export function createGuardrailsStage(options: GuardrailsStageOptions = {}): Rer
         for (let i = kept.length - 1; i >= 0 && kept[i].video.creatorId === creatorId; i--) n++;
         return n;
       };
-      while (pending.length) {
-        const i = pending.findIndex((c) => runOf(c.video.creatorId) < opts.maxConsecutivePerCreator);
-        if (i < 0) {
-          for (const c of pending) removed.push({ candidate: c, reason: "creator_run" });
+      // Placed items are marked, not spliced out of `pending`: the next search starts at the first unplaced item
+      // (nearly always the one placed), without shifting a 500-item array per slot.
+      const placed = new Uint8Array(pending.length);
+      let first = 0;
+      for (let left = pending.length; left > 0; left--) {
+        while (placed[first]) first++;
+        let i = first;
+        for (; i < pending.length; i++) if (!placed[i] && runOf(pending[i].video.creatorId) < opts.maxConsecutivePerCreator) break;
+        if (i === pending.length) {
+          for (let j = first; j < pending.length; j++) if (!placed[j]) removed.push({ candidate: pending[j], reason: "creator_run" });
           break;
         }
+        placed[i] = 1;
         kept.push(pending[i]);
-        pending.splice(i, 1);
       }
       return { kept, removed };
     },
