@@ -101,11 +101,17 @@ export async function createOnnxWorkerSession(options: OnnxRuntimeSessionOptions
       const w = await ensureWorker();
       const id = nextId++;
       return new Promise<Record<string, Float32Array>>((resolve, reject) => {
-        pending.set(id, { resolve, reject });
-        if (pending.size === 1) w.ref();
         // Copied, not transferred: the caller's arrays may be views into buffers it still uses.
         const request: WorkerRequest = { type: "run", id, spec, batch };
-        w.postMessage(request);
+        try {
+          w.postMessage(request);
+        } catch (err) {
+          // Not cloneable (a caller's bug): this run fails, nothing is left waiting for an answer.
+          reject(err);
+          return;
+        }
+        pending.set(id, { resolve, reject });
+        if (pending.size === 1) w.ref();
       });
     },
     async release() {

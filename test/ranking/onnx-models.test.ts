@@ -131,6 +131,10 @@ describe("onnx session on its own thread", () => {
       const broken = { ...batches[0], dense: new Float32Array(1) };
       await expect(threaded.run(spec, broken)).rejects.toThrow();
       expect((await threaded.run(spec, batches[2])).click).toHaveLength(1);
+      // So does one that cannot even be sent to the thread.
+      const unsendable = { ...batches[2], dense: (() => 0) as unknown as Float32Array };
+      await expect(threaded.run(spec, unsendable)).rejects.toThrow(/could not be cloned/);
+      expect((await threaded.run(spec, batches[2])).click).toHaveLength(1);
     } finally {
       await threaded.release();
     }
