@@ -138,6 +138,14 @@ export const configSchema = z.object({
       maxFutureSkewMs: z.number().nonnegative().default(5 * 60_000),
       /** File log segment size before rotation. */
       segmentBytes: z.number().int().positive().default(64 * 1024 * 1024),
+      /**
+       * Whether this instance applies the event log to the real-time state. With Redis, run one instance that
+       * consumes and any number with `false` (serving replicas behind a load balancer): the Redis state store
+       * updates aggregates read-modify-write, so two consumers on one key prefix would double-apply. A replica
+       * still ingests events (into the shared stream) and tails the log for its in-process social graph.
+       * Requires backends.redisUrl: an in-process state nobody applies events to would never change.
+       */
+      consume: z.boolean().default(true),
     })
     .default({}),
 });
@@ -147,7 +155,7 @@ export type SourceEntry = z.infer<typeof sourceEntry>;
 export type StageEntry = z.infer<typeof stageEntry>;
 
 /** Environment variables and the config key each sets. */
-const ENV: ReadonlyArray<[string, string[], "string" | "number" | "list"]> = [
+const ENV: ReadonlyArray<[string, string[], "string" | "number" | "list" | "boolean"]> = [
   ["PORT", ["server", "port"], "number"],
   ["HOST", ["server", "host"], "string"],
   ["REELFEED_VAR_DIR", ["paths", "varDir"], "string"],
@@ -162,6 +170,7 @@ const ENV: ReadonlyArray<[string, string[], "string" | "number" | "list"]> = [
   ["NEO4J_PASSWORD", ["backends", "neo4jPassword"], "string"],
   ["REELFEED_EXECUTION_PROVIDERS", ["ranking", "executionProviders"], "list"],
   ["REELFEED_PLUGINS", ["pipeline", "plugins"], "list"],
+  ["REELFEED_CONSUME", ["events", "consume"], "boolean"],
 ];
 
 function setPath(obj: Record<string, unknown>, path: string[], value: unknown): void {
@@ -202,6 +211,9 @@ export function loadConfig(options: LoadConfigOptions = {}): ReelfeedConfig {
       const n = Number(value);
       if (!Number.isFinite(n)) throw new ReelfeedError("BAD_CONFIG", `${name}: expected a number, got "${value}"`, { key: name });
       setPath(raw, path, n);
+    } else if (kind === "boolean") {
+      if (!/^(true|false|1|0)$/i.test(value)) throw new ReelfeedError("BAD_CONFIG", `${name}: expected true or false, got "${value}"`, { key: name });
+      setPath(raw, path, /^(true|1)$/i.test(value));
     } else if (kind === "list") {
       setPath(raw, path, value.split(",").map((s) => s.trim()).filter(Boolean));
     } else {

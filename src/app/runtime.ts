@@ -182,6 +182,13 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
   };
 
   try {
+    if (!config.events.consume && !config.backends.redisUrl) {
+      throw new ReelfeedError(
+        "BAD_CONFIG",
+        "config events.consume: false needs backends.redisUrl (REDIS_URL): a serving replica reads the state another instance applies the events to",
+        { key: "events.consume" },
+      );
+    }
     const manifest = await readManifest(bundleDir);
     progress.log(`bundle ${manifest.version} (${manifest.source}) from ${bundleDir}`);
 
@@ -289,6 +296,9 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
       onEvents: async (events) => void (await applyToGraph(graph, events)),
       pollMs: consumerPollMs,
       onError: (e) => onError(e, "event consumer"),
+      // A serving replica (events.consume false) leaves the shared Redis state to the consuming instance and tails
+      // the log for its in-process graph only.
+      applyState: config.events.consume,
     });
     closers.push(() => consumer.stop());
     const ingestor = createIngestor({
@@ -348,6 +358,7 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
       ready = Promise.resolve();
     }
 
+    if (!config.events.consume) progress.log(`serving replica (events.consume false): another instance applies the event log to the Redis state under ${redisKeyPrefix}`);
     progress.log(`runtime ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     let closing: Promise<void> | undefined;
     return {

@@ -29,6 +29,11 @@ export interface EventConsumerOptions {
   cursorFile?: string;
   /** Receives failures (log or store unavailable); the consumer retries the same batch. @default ignore */
   onError?: (err: Error) => void;
+  /**
+   * False: the batches go to `onEvents` only, and the store is just where reading resumes (its checkpoint). A
+   * serving replica tails the log this way while another instance applies it to the shared state. @default true
+   */
+  applyState?: boolean;
 }
 
 export interface EventConsumer {
@@ -55,7 +60,7 @@ interface Waiter {
 }
 
 export function createEventConsumer(options: EventConsumerOptions): EventConsumer {
-  const { log, store, videoOf, onEvents, batchSize = 1000, pollMs = 50, cursorFile, onError = () => {} } = options;
+  const { log, store, videoOf, onEvents, batchSize = 1000, pollMs = 50, cursorFile, onError = () => {}, applyState = true } = options;
   let cursor: string | undefined;
   let applied = 0;
   let running = false;
@@ -106,7 +111,9 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
       const events = recs.map((r) => r.event);
       const last = recs[recs.length - 1].cursor;
       if (onEvents) await onEvents(events);
-      if (isCheckpointedStateStore(store)) {
+      if (!applyState) {
+        // Read only: nothing to persist, the next start resumes from the store's own checkpoint again.
+      } else if (isCheckpointedStateStore(store)) {
         await store.applyAt(events, videoOf, last);
       } else {
         await store.apply(events, videoOf);

@@ -5,7 +5,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createServingFeed } from "../../src/app/serving-feed";
 import { serve, type Serving } from "../../src/app/serve";
-import { configSchema, type ReelfeedConfig } from "../../src/config";
+import { configSchema, loadConfig, type ReelfeedConfig } from "../../src/config";
 import type { ImpressionEvent } from "../../src/data/types";
 import type { EventLog } from "../../src/stores/event-log";
 import type { PipelineFeedService } from "../../src/pipeline/feed-pipeline";
@@ -301,6 +301,15 @@ describe("embedded mode: serve --bundle over HTTP", () => {
   });
 });
 
+describe("config: events.consume", () => {
+  it("REELFEED_CONSUME sets it (true/false/1/0); anything else is BAD_CONFIG naming the variable", () => {
+    expect(loadConfig({ env: { REELFEED_CONSUME: "0", REDIS_URL: REDIS_URL } }).events.consume).toBe(false);
+    expect(loadConfig({ env: { REELFEED_CONSUME: "TRUE" } }).events.consume).toBe(true);
+    expect(loadConfig({ env: {} }).events.consume).toBe(true);
+    expect(() => loadConfig({ env: { REELFEED_CONSUME: "maybe" } })).toThrow(expect.objectContaining({ code: "BAD_CONFIG", details: { key: "REELFEED_CONSUME" } }));
+  });
+});
+
 const skip = await skipRedis();
 
 describe.skipIf(skip)("redis mode", () => {
@@ -358,6 +367,54 @@ describe.skipIf(skip)("redis mode", () => {
     } finally {
       await serving.stop();
     }
+  });
+
+  it("a serving replica (events.consume false) shares the state one consuming instance applies, once, and tails the log for its graph", async () => {
+    const replicaPrefix = uniquePrefix("e2e-replica");
+    const consumerConfig = testConfig(join(dir, "var-replica-a"), { redisUrl: REDIS_URL });
+    const replicaConfig = configSchema.parse({ ...testConfig(join(dir, "var-replica-b"), { redisUrl: REDIS_URL }), events: { consume: false } });
+    const a = await serve({ config: consumerConfig, bundle: bundleDir, port: 0, handleSignals: false, progress: silentProgress, runtime: { service, redisKeyPrefix: replicaPrefix } });
+    const b = await serve({ config: replicaConfig, bundle: bundleDir, port: 0, handleSignals: false, progress: silentProgress, runtime: { service, redisKeyPrefix: replicaPrefix } });
+    try {
+      // Both tail the log before the events arrive (a consumer starting later would resume past them).
+      await Promise.all([a.loaded.ready, b.loaded.ready]);
+      const { dataset } = a.loaded;
+      const t = dataset.events[dataset.events.length - 1].ts + 60_000;
+      const [user, other] = [dataset.users[5].id, dataset.users[6].id];
+      const video = dataset.videos[7].id;
+      const likesBefore = (await a.loaded.state.getVideos([video])).get(video)?.likes ?? 0;
+      // Events sent to the replica land in the shared stream; only the consuming instance applies them.
+      const out = await gql<{ recordEvents: { accepted: number } }>(b.url, RECORD, {
+        events: [
+          { id: eventId("replica-like"), type: "like", userId: user, videoId: video, ts: t + 1 },
+          { id: eventId("replica-follow"), type: "follow", userId: user, followeeId: other, ts: t + 2 },
+        ],
+      });
+      expect(out.recordEvents.accepted).toBe(2);
+      await until("like applied by the consuming instance", async () => ((await a.loaded.state.getVideos([video])).get(video)?.likes ?? 0) > likesBefore, 3000);
+      await a.loaded.consumer.catchUp(3000);
+      await b.loaded.consumer.catchUp(3000);
+      // Applied once, and visible to the replica (the state is shared)...
+      expect((await b.loaded.state.getVideos([video])).get(video)?.likes).toBe(likesBefore + 1);
+      // ...and the replica's own in-process graph saw the follow by tailing the log.
+      expect(await b.loaded.graph.following(user)).toContain(other);
+      expect(b.loaded.consumer.applied).toBeGreaterThanOrEqual(2);
+      const page = (await gql<FeedData>(b.url, FEED, { userId: user, first: 10, context: { time: new Date(t + 3).toISOString() } })).feed;
+      expect(page.edges).toHaveLength(10);
+      expect(page.fallbacks.map((f) => f.kind)).not.toContain("STATE_UNAVAILABLE");
+    } finally {
+      await b.stop();
+      await a.stop();
+      await deleteKeys(admin, replicaPrefix);
+    }
+  });
+
+  it("refuses events.consume false without Redis (nothing would ever apply the events), naming the key", async () => {
+    const config = configSchema.parse({ ...testConfig(join(dir, "var-replica-none")), events: { consume: false } });
+    await expect(serve({ config, bundle: bundleDir, port: 0, handleSignals: false, progress: silentProgress, runtime: { service } })).rejects.toMatchObject({
+      code: "BAD_CONFIG",
+      details: { key: "events.consume" },
+    });
   });
 
   it("with Redis unreachable, start-up is bounded and the feed still answers, saying STATE_UNAVAILABLE", async () => {
