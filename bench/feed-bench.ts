@@ -6,6 +6,7 @@
  *   npm run bench:feed -- [--sizes 10000,100000,1000000] [--duration 15] [--connections 16] [--warmup 4]
  *       [--debug-rate 4] [--unloaded 100] [--unknown-share 0.1] [--dir .bench-out/feed] [--json results.json]
  *       [--md results.md] [--cpu-prof] [--quota-scale 1] [--rates 50,100,200,300] [--config '{"ranking":{...}}']
+ *       [--servers 1] [--redis redis://127.0.0.1:6379]
  *
  * --cpu-prof writes a CPU profile of each load window (server side) to <dir>/server-<N>.cpuprofile; summarise it with
  * `npx tsx bench/feed-profile.ts <file>`.
@@ -27,9 +28,14 @@
  * requests/s" is checked: a closed loop with C connections can only show latency ≈ C / throughput, and it slows
  * down instead of queueing. The sweep stops at the first rate whose p99 passes 1 s (past saturation, more only
  * queues). A target is MET when the open-loop run at its rate kept the schedule and its p99 is within the budget.
+ *
+ * --servers N (N > 1): the scale-out deployment instead of the embedded one: N server processes on one Redis (state
+ * and event stream under a fresh key prefix, deleted afterwards), the first consuming the log, the others serving
+ * replicas (events.consume false); the load is spread evenly over them, and CPU, RSS and the Redis server's CPU are
+ * summed / reported. Debug traces come from the first.
  */
 import { fork, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { Agent, request as httpRequest } from "node:http";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
@@ -38,6 +44,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
+import { Redis } from "ioredis";
 import { configSchema } from "../src/config";
 import { loadDataset } from "../src/data/load-dataset";
 import { BUNDLE_FILES } from "../src/training/bundle";
@@ -48,6 +55,7 @@ import { formatMachine, machineInfo } from "./lib/machine-info";
 import { formatInt, formatMs, markdownTable } from "./lib/markdown-table";
 import { runOpenLoop } from "./lib/open-loop";
 import { createPeakRssSampler } from "./lib/peak-rss-sampler";
+import { deleteKeysWithPrefix } from "./lib/redis-prefix-cleanup";
 import { summarize, type Summary } from "./lib/percentile";
 
 const TARGETS: Record<number, { p99Ms: number; rps?: number }> = { 100_000: { p99Ms: 50, rps: 300 }, 1_000_000: { p99Ms: 100 } };
@@ -68,6 +76,8 @@ const { values: args } = parseArgs({
     "cpu-prof": { type: "boolean", default: false },
     rates: { type: "string", default: "50,100,200,300" },
     config: { type: "string", default: "{}" },
+    servers: { type: "string", default: "1" },
+    redis: { type: "string", default: process.env.REDIS_URL ?? "redis://127.0.0.1:6379" },
   },
 });
 
@@ -84,6 +94,7 @@ const debugRate = num("debug-rate", args["debug-rate"]!, { int: false });
 const unloadedCount = num("unloaded", args.unloaded!);
 const unknownShare = num("unknown-share", args["unknown-share"]!, { int: false });
 const quotaScale = num("quota-scale", args["quota-scale"]!, { int: false, min: 0.1 });
+const serverCount = num("servers", args.servers!, { min: 1 });
 const rates = args.rates!.split(",").filter((r) => r.trim() !== "").map((r) => num("rates", r.trim(), { int: false, min: 0.1 }));
 const dir = resolve(args.dir!);
 const progress = createProgress();
@@ -146,6 +157,8 @@ interface SizeResult {
   funnel: { merged: number; ranked: number };
   debugSamples: { loaded: number; idle: number };
   openLoop: RateResult[];
+  /** --servers > 1: the local redis-server's CPU during the closed loop. */
+  redisCpuPct?: number;
 }
 
 /** One step of the open-loop sweep. */
@@ -173,6 +186,22 @@ function procCpuSec(pid: number): number {
 }
 
 const MiB = (bytes: number): number => Math.round(bytes / 2 ** 20);
+const totalCpuSec = (pids: readonly number[]): number => pids.reduce((sum, pid) => sum + procCpuSec(pid), 0);
+const totalStatus = (pids: readonly number[]): { rss: number; hwm: number } =>
+  pids.map(procStatus).reduce((a, b) => ({ rss: a.rss + b.rss, hwm: a.hwm + b.hwm }), { rss: 0, hwm: 0 });
+
+/** The local redis-server's pid, for its CPU in a --servers run (undefined when it is not a local process). */
+function redisServerPid(): number | undefined {
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, "utf8").trim() === "redis-server") return Number(entry);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
 
 async function startServer(serverArgs: FeedServerArgs, logPath: string): Promise<{ child: ChildProcess; url: string; loadMs: number }> {
   // --max-semi-space-size as `npm start` (package.json): a request allocates a few MB of short-lived objects, and a
@@ -243,16 +272,33 @@ interface LoadOutcome {
 
 const FALLBACK_KINDS = ["SOURCE_TIMEOUT", "SOURCE_FAILED", "RANKER_UNAVAILABLE", "POPULARITY", "STATE_UNAVAILABLE"];
 
-async function runLoad(url: string, bodies: string[], seconds: number): Promise<LoadOutcome> {
+/** Closed loop over every server at once: the connections split evenly, one autocannon per server. */
+async function runLoad(urls: readonly string[], bodies: string[], seconds: number): Promise<LoadOutcome> {
+  const share = Math.max(1, Math.round(connections / urls.length));
+  const parts = await Promise.all(urls.map((url, i) => runLoadOn(url, bodies, seconds, share, i)));
+  const fallbacks: Record<string, number> = {};
+  for (const p of parts) for (const [k, v] of Object.entries(p.fallbacks)) fallbacks[k] = (fallbacks[k] ?? 0) + v;
+  return {
+    latencies: parts.flatMap((p) => p.latencies),
+    requests: parts.reduce((n, p) => n + p.requests, 0),
+    durationSec: Math.max(...parts.map((p) => p.durationSec)),
+    non200: parts.reduce((n, p) => n + p.non200, 0),
+    graphqlErrors: parts.reduce((n, p) => n + p.graphqlErrors, 0),
+    fallbacks,
+    firstError: parts.find((p) => p.firstError)?.firstError,
+  };
+}
+
+async function runLoadOn(url: string, bodies: string[], seconds: number, connectionCount: number, offset: number): Promise<LoadOutcome> {
   const latencies: number[] = [];
   const fallbacks: Record<string, number> = {};
-  let next = 0;
+  let next = offset * 1024;
   let non200 = 0;
   let graphqlErrors = 0;
   let firstError: string | undefined;
   const instance = autocannon({
     url,
-    connections,
+    connections: connectionCount,
     duration: seconds,
     requests: [
       {
@@ -282,11 +328,11 @@ async function runLoad(url: string, bodies: string[], seconds: number): Promise<
 }
 
 /** Open loop at `rate` requests/s over keep-alive connections opened as needed (node:http: lighter than fetch). */
-async function runRate(url: string, bodies: string[], rate: number, seconds: number, pid: number): Promise<RateResult> {
+async function runRate(urls: readonly string[], bodies: string[], rate: number, seconds: number, pids: readonly number[]): Promise<RateResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: 1024 });
-  const target = new URL(url);
+  const targets = urls.map((u) => new URL(u));
   const fallbacks: Record<string, number> = {};
-  const post = (body: string): Promise<void> =>
+  const post = (body: string, target: URL): Promise<void> =>
     new Promise((resolvePost, reject) => {
       const req = httpRequest(
         { agent, host: target.hostname, port: target.port, path: target.pathname, method: "POST", headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
@@ -306,9 +352,9 @@ async function runRate(url: string, bodies: string[], rate: number, seconds: num
       req.on("error", reject);
       req.end(body);
     });
-  const cpu0 = procCpuSec(pid);
-  const result = await runOpenLoop({ ratePerSec: rate, tasks: Math.max(1, Math.round(rate * seconds)), run: (i) => post(bodies[i % bodies.length]) });
-  const serverCpuPct = ((procCpuSec(pid) - cpu0) / (result.wallMs / 1000)) * 100;
+  const cpu0 = totalCpuSec(pids);
+  const result = await runOpenLoop({ ratePerSec: rate, tasks: Math.max(1, Math.round(rate * seconds)), run: (i) => post(bodies[i % bodies.length], targets[i % targets.length]) });
+  const serverCpuPct = ((totalCpuSec(pids) - cpu0) / (result.wallMs / 1000)) * 100;
   agent.destroy();
   if (result.firstError) progress.log(`! open loop at ${rate}/s: ${result.failed} failed; first: ${result.firstError.message}`);
   return { offeredPerSec: rate, startedPerSec: result.startRatePerSec, latency: summarize(result.latenciesMs), failed: result.failed, fallbacks, serverCpuPct };
@@ -347,10 +393,23 @@ async function benchSize(total: number, baseDir: string, dataset: Awaited<Return
   await ensureScaledBundle({ baseDir, dir: bundleDir, total, dataset, progress });
   const varDir = join(dir, `var-${total}`);
   await rm(varDir, { recursive: true, force: true });
-  progress.log(`${formatInt(total)} videos: starting the server`);
-  const { child, url, loadMs } = await startServer({ bundleDir, total, seed: 1, varDir, config: serverConfig }, join(dir, `server-${total}.log`));
-  const pid = child.pid!;
+  progress.log(`${formatInt(total)} videos: starting ${serverCount > 1 ? `${serverCount} servers on Redis` : "the server"}`);
+  // --servers: one Redis key prefix per run, the first server consuming, the rest serving replicas started after it
+  // (so the history bootstrap into Redis happens once).
+  const redisPrefix = `rf-bench-feed-${process.pid}-${total}:`;
+  const configFor = (i: number): Record<string, unknown> =>
+    serverCount === 1
+      ? serverConfig
+      : { ...serverConfig, backends: { redisUrl: args.redis, redisKeyPrefix: redisPrefix }, events: { consume: i === 0 } };
+  const servers: Array<{ child: ChildProcess; url: string; loadMs: number }> = [];
+  const redisPid = serverCount > 1 ? redisServerPid() : undefined;
   try {
+    for (let i = 0; i < serverCount; i++) {
+      servers.push(await startServer({ bundleDir, total, seed: 1, varDir: serverCount === 1 ? varDir : join(varDir, `server-${i}`), config: configFor(i) }, join(dir, `server-${total}${i ? `-${i}` : ""}.log`)));
+    }
+    const { child, url, loadMs } = servers[0];
+    const urls = servers.map((x) => x.url);
+    const pids = servers.map((x) => x.child.pid!);
     const lastTs = dataset.events.reduce((m, e) => Math.max(m, e.ts), 0);
     // The data's "now" (an hour after its last event): fresh uploads, trending and subscriptions behave as on a
     // live platform instead of a year-old one.
@@ -359,9 +418,10 @@ async function benchSize(total: number, baseDir: string, dataset: Awaited<Return
     const bodies = makeBodies(userIds, nowIso, 8192, false);
     const debugBodies = makeBodies(userIds, nowIso, 1024, true);
     progress.log(`${formatInt(total)} videos: server ready in ${(loadMs / 1000).toFixed(1)} s at ${url}; warm-up ${warmupSec} s`);
-    if (warmupSec > 0) await runLoad(url, bodies, warmupSec);
-    const before = procStatus(pid);
-    const cpu0 = procCpuSec(pid);
+    if (warmupSec > 0) await runLoad(urls, bodies, warmupSec);
+    const before = totalStatus(pids);
+    const cpu0 = totalCpuSec(pids);
+    const redisCpu0 = redisPid ? procCpuSec(redisPid) : 0;
     const benchCpu0 = process.cpuUsage();
     const t0 = performance.now();
 
@@ -387,7 +447,7 @@ async function benchSize(total: number, baseDir: string, dataset: Awaited<Return
     })();
     progress.log(`${formatInt(total)} videos: ${durationSec} s of load, ${connections} connections`);
     if (args["cpu-prof"]) child.send({ type: "profile-start" });
-    const load = await runLoad(url, bodies, durationSec);
+    const load = await runLoad(urls, bodies, durationSec);
     if (args["cpu-prof"]) {
       const path = join(dir, `server-${total}.cpuprofile`);
       const written = new Promise<void>((r) => child.on("message", (m: { type: string }) => m.type === "profiled" && r()));
@@ -398,11 +458,12 @@ async function benchSize(total: number, baseDir: string, dataset: Awaited<Return
     sampling = false;
     await sampler;
     const wallSec = (performance.now() - t0) / 1000;
-    const serverCpuSec = procCpuSec(pid) - cpu0;
+    const serverCpuSec = totalCpuSec(pids) - cpu0;
+    const redisCpuPct = redisPid ? ((procCpuSec(redisPid) - redisCpu0) / wallSec) * 100 : undefined;
     const serverCpuPct = (serverCpuSec / wallSec) * 100;
     const benchCpu = process.cpuUsage(benchCpu0);
     const benchCpuPct = ((benchCpu.user + benchCpu.system) / 1e6 / wallSec) * 100;
-    const after = procStatus(pid);
+    const after = totalStatus(pids);
 
     const idle: Trace[] = [];
     for (let i = 0; i < unloadedCount; i++) idle.push(await debugRequest(url, debugBodies[(i * 7) % debugBodies.length]));
@@ -410,7 +471,7 @@ async function benchSize(total: number, baseDir: string, dataset: Awaited<Return
     const openLoop: RateResult[] = [];
     for (const rate of rates) {
       progress.log(`${formatInt(total)} videos: open loop at ${rate} requests/s for ${durationSec} s`);
-      const r = await runRate(url, bodies, rate, durationSec, pid);
+      const r = await runRate(urls, bodies, rate, durationSec, pids);
       openLoop.push(r);
       progress.log(`  started ${r.startedPerSec.toFixed(0)}/s, p50 ${formatMs(r.latency.p50)} ms, p99 ${formatMs(r.latency.p99)} ms, server CPU ${Math.round(r.serverCpuPct)} %`);
       if (r.latency.p99 > 1000) break;
@@ -439,9 +500,15 @@ async function benchSize(total: number, baseDir: string, dataset: Awaited<Return
       funnel: { merged: stageMean("Merge", "output"), ranked: stageMean("Rank", "output") },
       debugSamples: { loaded: loaded.length, idle: idle.length },
       openLoop,
+      redisCpuPct,
     };
   } finally {
-    await stopServer(child);
+    await Promise.all(servers.map((x) => stopServer(x.child)));
+    if (serverCount > 1) {
+      const redis = new Redis(args.redis!, { maxRetriesPerRequest: 1, lazyConnect: true });
+      await redis.connect().then(() => deleteKeysWithPrefix(redis, redisPrefix)).catch((err: unknown) => progress.log(`! could not delete ${redisPrefix}*: ${(err as Error).message}`));
+      redis.disconnect();
+    }
   }
 }
 
@@ -477,7 +544,11 @@ function report(results: readonly SizeResult[], command: string): string {
   lines.push(`Machine: ${formatMachine(machine)}`, "", `Command: \`${command}\``, "");
   lines.push(
     `Load: ${durationSec} s per size after ${warmupSec} s of warm-up, ${connections} connections (closed loop, autocannon on loopback, in the ` +
-      `same 2-core machine as the server), first: 20, ${Math.round(unknownShare * 100)} % unknown users, 500 candidates ranked.`,
+      `same 2-core machine as the server), first: 20, ${Math.round(unknownShare * 100)} % unknown users, 500 candidates ranked.` +
+      (serverCount > 1
+        ? ` ${serverCount} server processes on Redis (1 consuming, ${serverCount - 1} serving replica${serverCount > 2 ? "s" : ""}), load spread evenly; server CPU and RSS are their sums;` +
+          ` redis-server CPU during the closed loop: ${results.map((r) => `${formatInt(r.videos)}: ${r.redisCpuPct === undefined ? "n/a" : `${Math.round(r.redisCpuPct)} %`}`).join(", ")}.`
+        : ""),
     "",
   );
   lines.push(
