@@ -539,6 +539,9 @@ function targetVerdict(r: SizeResult): string {
   return best ? `MET up to ${formatInt(best.offeredPerSec)}/s (p99 ≤ ${t.p99Ms})` : `MISS (p99 ≤ ${t.p99Ms} at no swept rate)`;
 }
 
+/** p50, p95, p99 and max, as table cells. */
+const latencyCells = (l: Summary): string[] => [formatMs(l.p50), formatMs(l.p95), formatMs(l.p99), formatMs(l.max)];
+
 function report(results: readonly SizeResult[], command: string): string {
   const lines: string[] = [];
   lines.push(`Machine: ${formatMachine(machine)}`, "", `Command: \`${command}\``, "");
@@ -559,10 +562,7 @@ function report(results: readonly SizeResult[], command: string): string {
         return [
           formatInt(r.videos),
           formatInt(r.rps),
-          formatMs(r.latency.p50),
-          formatMs(r.latency.p95),
-          formatMs(r.latency.p99),
-          formatMs(r.latency.max),
+          ...latencyCells(r.latency),
           target,
           `${Math.round(r.serverCpuPct)} %`,
           formatMs(r.serverCpuMsPerRequest),
@@ -585,10 +585,7 @@ function report(results: readonly SizeResult[], command: string): string {
           formatInt(r.videos),
           formatInt(o.offeredPerSec),
           formatInt(o.startedPerSec),
-          formatMs(o.latency.p50),
-          formatMs(o.latency.p95),
-          formatMs(o.latency.p99),
-          formatMs(o.latency.max),
+          ...latencyCells(o.latency),
           `${Math.round(o.serverCpuPct)} %`,
           formatInt(o.failed),
           Object.entries(o.fallbacks).map(([k, v]) => `${k} ${v}`).join(", ") || "none",
