@@ -41,7 +41,8 @@ interface Pending {
   onAbort?: () => void;
 }
 
-function abortReason(signal: AbortSignal): unknown {
+/** What a call aborted by `signal` rejects with: its reason, or an AbortError. */
+export function abortReason(signal: AbortSignal): unknown {
   return signal.reason ?? new DOMException("aborted", "AbortError");
 }
 

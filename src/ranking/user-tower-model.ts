@@ -2,7 +2,7 @@ import { ReelfeedError } from "../errors";
 import type { FeatureArtifacts } from "../features/artifacts";
 import { buildUserTowerRows, userTowerSpec } from "../features/rows";
 import type { FeedQuery, UserTowerModel } from "../pipeline/types";
-import { createMicroBatcher, type MicroBatcher } from "./micro-batcher";
+import { abortReason, createMicroBatcher, type MicroBatcher } from "./micro-batcher";
 import { assertInputsMatch, type ExecutionProvider, type OnnxRuntimeSession } from "./onnx-session";
 import { rowContext } from "./ranker-model";
 
@@ -67,7 +67,7 @@ export async function createOnnxUserTowerModel(options: OnnxUserTowerModelOption
 /** `promise`, or its signal's reason as soon as the signal aborts. */
 function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason ?? new DOMException("aborted", "AbortError"));
+    const onAbort = () => reject(abortReason(signal));
     signal.addEventListener("abort", onAbort, { once: true });
     promise.then(
       (value) => {

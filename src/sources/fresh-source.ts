@@ -50,8 +50,8 @@ export function createFreshSource(options: FreshSourceOptions = {}): CandidateSo
       const best: Array<{ video: Video; score: number }> = [];
       const limit = ctx.limit;
       if (!(limit > 0)) return [];
-      const worse = (a: { video: Video; score: number }, b: { video: Video; score: number }): boolean =>
-        a.score < b.score || (a.score === b.score && a.video.id > b.video.id);
+      // Lower score, or the same score and a later id (the full sort's order).
+      const worse = (aScore: number, a: Video, bScore: number, b: Video): boolean => aScore < bScore || (aScore === bScore && a.id > b.id);
       // The list is newest first, so the recency score only falls: once even the largest boost cannot lift it
       // above the worst kept item, nothing later can enter and the scan stops (the result is that of a full scan).
       const maxBoost = (language ? opts.languageBoost : 1) * (top.size > 0 ? opts.categoryBoost : 1);
@@ -67,18 +67,15 @@ export function createFreshSource(options: FreshSourceOptions = {}): CandidateSo
         let score = recency;
         if (language && video.language === language) score *= opts.languageBoost;
         if (top.has(video.category)) score *= opts.categoryBoost;
-        if (best.length >= limit) {
-          // Compared before an item is built: most scanned uploads do not make the cut.
-          const last = best[best.length - 1];
-          if (!(last.score < score || (last.score === score && last.video.id > video.id))) continue;
-        }
+        // Compared before an item is built: most scanned uploads do not make the cut.
+        if (best.length >= limit && !worse(best[best.length - 1].score, best[best.length - 1].video, score, video)) continue;
         const item = { video, score };
         // Insert after every item that is not worse than it (stable, like the full sort it replaces).
         let lo = 0;
         let hi = best.length;
         while (lo < hi) {
           const mid = (lo + hi) >> 1;
-          if (worse(item, best[mid]) || !worse(best[mid], item)) lo = mid + 1;
+          if (worse(score, video, best[mid].score, best[mid].video) || !worse(best[mid].score, best[mid].video, score, video)) lo = mid + 1;
           else hi = mid;
         }
         best.splice(lo, 0, item);
