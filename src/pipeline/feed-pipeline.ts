@@ -92,8 +92,6 @@ interface Session {
   /** Ranked list; items[i] sits at absolute position base + i. */
   items: SessionItems;
   base: number;
-  /** Everything served in this session, in order (StageContext.servedEarlier). */
-  served: Video[];
 }
 
 const EMPTY_RELATIONS: UserRelations = { notInterested: [], blockedCreators: [], reported: [], subscriptions: [], follows: [] };
@@ -303,7 +301,7 @@ export function createFeedService(options: FeedServiceOptions): PipelineFeedServ
     const { scored, videoStats } = await rank(query, filtered, run);
     const items = new SessionItems(runtime.models.ranker?.heads ?? []);
     items.append(runStages(query, scored, { runtime, servedEarlier: [], sessionId: id, videoStats }, run));
-    return { id, userId: query.userId, query, items, base, served: [] };
+    return { id, userId: query.userId, query, items, base };
   }
 
   // 7. Popularity fill -------------------------------------------------------------------------------------------
@@ -394,8 +392,6 @@ export function createFeedService(options: FeedServiceOptions): PipelineFeedServ
     slice.forEach((c, i) => run.tracer.final(c.video.id, offset + i, c.score));
     const next = offset + items.length;
     const hasNextPage = session.items.length > start + items.length;
-    // Served videos extend the session's history only once, even if the same cursor is replayed.
-    if (session.served.length === start) session.served.push(...slice.map((c) => c.video));
 
     const query = session.query;
     try {
