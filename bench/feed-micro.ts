@@ -34,6 +34,7 @@ const { values: args } = parseArgs({
     dir: { type: "string", default: ".bench-out/feed" },
     check: { type: "string" },
     "cpu-prof": { type: "string" },
+    without: { type: "string", default: "" },
   },
 });
 const size = Number(args.size);
@@ -47,6 +48,8 @@ const catalog = createCatalog({ videos, users: dataset.users, creators });
 // --check: generous budgets, a fixed exploration seed and no impression consumption, so the served pages depend
 // on the code alone (not on timing or on random session ids).
 const check = !!args.check;
+// --without Social,Fresh: those sources disabled, to measure what each costs.
+const without = new Set(args.without!.split(",").filter(Boolean));
 const SOURCES = ["TwoTower", "MultiQuery", "Content", "Trending", "Social", "Subscriptions", "Fresh"];
 const QUOTAS = [300, 150, 150, 150, 100, 100, 50];
 const config = configSchema.parse({
@@ -54,7 +57,7 @@ const config = configSchema.parse({
   ranking: { candidatesToRank: 500, executionProviders: ["cpu"], inferenceThread: "main", ...(check ? { timeoutMs: 60_000 } : {}) },
   paths: { varDir: resolve(join(args.dir!, `var-micro-${size}`)) },
   pipeline: {
-    sources: SOURCES.map((name, i) => ({ name, quota: QUOTAS[i], ...(check ? { timeoutMs: 60_000 } : {}) })),
+    sources: SOURCES.map((name, i) => ({ name, quota: QUOTAS[i], enabled: !without.has(name), ...(check ? { timeoutMs: 60_000 } : {}) })),
     ...(check ? { stages: [{ name: "Freshness" }, { name: "Guardrails" }, { name: "Diversity" }, { name: "Exploration", options: { seed: "micro" } }] } : {}),
   },
 });

@@ -333,7 +333,17 @@ export function createFeedService(options: FeedServiceOptions): PipelineFeedServ
     // popularity itself (not its rank), so a video watched twice as much stays ahead of a freshness nudge.
     const floor = session.items.minScore();
     const maxRaw = Math.max(...kept.map((c) => raw.get(c.videoId) ?? 0), Number.MIN_VALUE);
-    const scored = kept.map((c): ScoredCandidate => ({ ...c, heads: {}, score: (floor * (raw.get(c.videoId) ?? 0)) / maxRaw / 2, reason: c.sources[0].reason }));
+    const scored = kept.map(
+      (c): ScoredCandidate => ({
+        videoId: c.videoId,
+        video: c.video,
+        sources: c.sources,
+        sourceScore: c.sourceScore,
+        heads: {},
+        score: (floor * (raw.get(c.videoId) ?? 0)) / maxRaw / 2,
+        reason: c.sources[0].reason,
+      }),
+    );
     // Everything before the fill was served or will be, first: the caps' windows run on across the seam.
     const servedEarlier = session.items.videos;
     const staged = runStages(query, scored, { runtime, servedEarlier, sessionId: `${session.id}:${session.items.length}` }, run, "fill");

@@ -91,6 +91,15 @@ export interface ScoredCandidate extends MergedCandidate {
   reason: Reason;
 }
 
+/**
+ * A copy of a scored candidate with a new score (and optionally a new reason): what a re-rank stage returns instead
+ * of mutating its input. Built field by field: an object spread here cost ~1.5 µs per candidate in CPU profiles
+ * (V8's generic clone path), which was several percent of a request over a 500-item session.
+ */
+export function withScore(c: ScoredCandidate, score: number, reason: Reason = c.reason): ScoredCandidate {
+  return { videoId: c.videoId, video: c.video, sources: c.sources, sourceScore: c.sourceScore, heads: c.heads, score, reason };
+}
+
 /** Everything a source, filter or stage may read. Read-only by contract. */
 export interface FeedRuntime {
   catalog: Catalog;

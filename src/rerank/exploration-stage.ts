@@ -2,7 +2,7 @@ import { z } from "zod";
 import type { Video } from "../data/types";
 import { DAY_MS } from "../features/aggregates";
 import { optionsResolver } from "../pipeline/options";
-import type { RerankStage } from "../pipeline/types";
+import { withScore, type RerankStage } from "../pipeline/types";
 import { seededRandom } from "../util/random";
 import { createWindowCounter, DEFAULT_CAPS, internKeys } from "./caps";
 import { sessionIdOf } from "./stage-context";
@@ -119,7 +119,7 @@ export function createExplorationStage(options: ExplorationStageOptions = {}): R
           // The item that moved down keeps its membership; the pick, now at the slot, leaves the pool.
           inPool[from] = inPool[slot];
           inPool[slot] = 0;
-          list[slot] = { ...pick, reason: { code: "EXPLORATION", params: { kind, from: pick.reason.code } } };
+          list[slot] = withScore(pick, pick.score, { code: "EXPLORATION", params: { kind, from: pick.reason.code } });
           break;
         }
       }

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { DAY_MS } from "../features/aggregates";
 import { optionsResolver } from "../pipeline/options";
-import type { RerankStage } from "../pipeline/types";
+import { withScore, type RerankStage } from "../pipeline/types";
 
 /** Options of the freshness stage. */
 export interface FreshnessStageOptions {
@@ -34,7 +34,7 @@ export function createFreshnessStage(options: FreshnessStageOptions = {}): Reran
         order[i] = i;
       }
       order.sort((a, b) => scores[b] - scores[a] || a - b);
-      const kept = Array.from(order, (i) => ({ ...ranked[i], score: scores[i] }));
+      const kept = Array.from(order, (i) => withScore(ranked[i], scores[i]));
       return { kept, removed: [] };
     },
   };
