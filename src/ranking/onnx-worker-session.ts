@@ -14,7 +14,12 @@ import type { SerializedError, WorkerReply, WorkerRequest, WorkerSessionData } f
  * A crashed thread fails the runs in flight (the pipeline falls back and says so) and is started again on the next
  * run, so one bad batch does not take the model away for good.
  */
-export async function createOnnxWorkerSession(options: OnnxRuntimeSessionOptions): Promise<OnnxRuntimeSession> {
+export interface InferenceThreadSpawner {
+  /** Starts the thread (tests wrap it to keep a handle on the real Worker). @default spawnInferenceThread */
+  spawn?: (data: WorkerSessionData) => Worker;
+}
+
+export async function createOnnxWorkerSession(options: OnnxRuntimeSessionOptions, { spawn = spawnInferenceThread }: InferenceThreadSpawner = {}): Promise<OnnxRuntimeSession> {
   const { log = (message: string) => console.warn(message), ...rest } = options;
   const name = rest.name ?? (typeof rest.model === "string" ? rest.model : "model");
   const data: WorkerSessionData = { ...rest, name };
@@ -32,7 +37,7 @@ export async function createOnnxWorkerSession(options: OnnxRuntimeSessionOptions
 
   const start = (): Promise<Worker> =>
     new Promise((resolve, reject) => {
-      const w = spawnInferenceThread(data);
+      const w = spawn(data);
       let ready = false;
       w.on("message", (reply: WorkerReply) => {
         switch (reply.type) {
@@ -139,7 +144,7 @@ function toError(error: SerializedError): Error {
  * Starts onnx-worker-thread.ts. The project runs its TypeScript through tsx, and a worker thread does not inherit
  * the loader the main thread was started with (nor does vitest's), so the thread registers tsx before importing it.
  */
-function spawnInferenceThread(data: WorkerSessionData): Worker {
+export function spawnInferenceThread(data: WorkerSessionData): Worker {
   const entry = new URL("./onnx-worker-thread.ts", import.meta.url).href;
   const tsx = import.meta.resolve("tsx/esm/api");
   const shim = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;

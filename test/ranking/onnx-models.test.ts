@@ -1,3 +1,4 @@
+import type { Worker } from "node:worker_threads";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Dataset, User, Video } from "../../src/data/types";
 import { DAY_MS } from "../../src/features/aggregates";
@@ -7,7 +8,7 @@ import { buildRankerRows, buildUserTowerRows, rankerSpec, userTowerSpec } from "
 import type { FeedQuery } from "../../src/pipeline/types";
 import { createOnnxRankerModel, rowContext } from "../../src/ranking/ranker-model";
 import { createOnnxRuntimeSession, type OnnxRuntimeSession } from "../../src/ranking/onnx-session";
-import { createOnnxWorkerSession } from "../../src/ranking/onnx-worker-session";
+import { createOnnxWorkerSession, spawnInferenceThread } from "../../src/ranking/onnx-worker-session";
 import { createOnnxUserTowerModel } from "../../src/ranking/user-tower-model";
 import { exportTowerOnnx, runOnnx } from "../../src/training/onnx-export";
 import { trainRanker, type RankerModel as TrainedRanker } from "../../src/training/ranker";
@@ -139,6 +140,31 @@ describe("onnx session on its own thread", () => {
       await threaded.release();
     }
     await expect(threaded.run(rankerSpec(artifacts), buildRankerRows(artifacts, []))).rejects.toMatchObject({ code: "UNAVAILABLE" });
+  });
+
+  it("a thread that dies fails the runs in flight with UNAVAILABLE, and the next run starts a new one", async () => {
+    const threads: Worker[] = [];
+    const session = await createOnnxWorkerSession(
+      { model: rankerBytes, executionProviders: ["cpu"], name: "crashy" },
+      { spawn: (d) => (threads.push(spawnInferenceThread(d)), threads[threads.length - 1]) },
+    );
+    try {
+      const spec = rankerSpec(artifacts);
+      const q = query(data.users[2]);
+      const rows = buildRankerRows(artifacts, data.videos.slice(0, 50).map((video) => ({ user: q.user, userAgg: q.userAgg, video, context: rowContext(q) })));
+      const before = await session.run(spec, rows);
+      expect(threads).toHaveLength(1);
+      // Killed with runs in flight (as a native crash or an out-of-memory thread would end): they fail, coded.
+      const inFlight = [session.run(spec, rows), session.run(spec, rows)];
+      await threads[0].terminate();
+      for (const run of inFlight) await expect(run).rejects.toMatchObject({ code: "UNAVAILABLE", message: expect.stringMatching(/crashy: inference thread exited/) });
+      // The model is not gone for good: the next run gets a fresh thread and the same answers.
+      const after = await session.run(spec, rows);
+      expect(threads).toHaveLength(2);
+      expect(Array.from(after.click)).toEqual(Array.from(before.click));
+    } finally {
+      await session.release();
+    }
   });
 
   it("reports the thread's open failure with its code: bad bytes BAD_FILE, no providers BAD_CONFIG", async () => {
