@@ -37,6 +37,14 @@ describe("session items (column store)", () => {
     expect(all[2].sources).toBe(all[3].sources);
   });
 
+  it("keeps head probabilities in float32, the models' own precision, and scores exactly", () => {
+    const items = new SessionItems(["click"]);
+    items.append([candidate(0, 0.3, { click: 0.3 }, ["TwoTower"])]);
+    const [item] = items.slice(0, 1);
+    expect(item.heads.click).toBe(Math.fround(0.3));
+    expect(item.score).toBe(0.3);
+  });
+
   it("an empty list has minScore 1 (the fill's ceiling) and no items", () => {
     const items = new SessionItems([]);
     expect(items.minScore()).toBe(1);
