@@ -128,6 +128,19 @@ export const configSchema = z.object({
       ] as never),
       /** Plugin folders under plugins/ to load at start-up, by name. */
       plugins: z.array(z.string()).default([]),
+      /**
+       * Ranked sessions kept in memory for `after` (later pages). A cached session of 500 items holds ~44 KB, so
+       * the default 10,000 is ~0.45 GB at most; one evicted or past its TTL is ranked again on its next page,
+       * without repeating what was served.
+       */
+      sessions: z
+        .object({
+          /** Most sessions kept (least recently used evicted first). */
+          max: z.number().int().positive().default(10_000),
+          /** A session is dropped this long after its last page request, ms. */
+          ttlMs: z.number().int().positive().default(15 * 60_000),
+        })
+        .default({}),
     })
     .default({}),
   events: z

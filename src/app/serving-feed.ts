@@ -38,14 +38,16 @@ export async function createServingFeed(options: ServingFeedOptions): Promise<Se
   const definition = await buildPipeline({ config, runtime, pluginsDir });
   progress.log(describePipeline(definition));
   const feed = createFeedService({
-    ...service,
     runtime,
     definition,
     blend: config.ranking.blend,
     candidatesToRank: config.ranking.candidatesToRank,
+    maxSessions: config.pipeline.sessions.max,
+    sessionTtlMs: config.pipeline.sessions.ttlMs,
     rankerTimeoutMs: config.ranking.timeoutMs,
     onServed: ingestor ? createImpressionLogger({ ingestor, onError }) : undefined,
     onError,
+    ...service,
   });
   return { feed, definition };
 }

@@ -287,6 +287,22 @@ describe("embedded mode: serve --bundle over HTTP", () => {
     expect(page.fallbacks.map((f) => f.kind)).not.toContain("RANKER_UNAVAILABLE");
   });
 
+  it("config pipeline.sessions bounds the cached sessions; an evicted one is ranked again on its next page without repeats", async () => {
+    const config = testConfig(join(dir, "var"));
+    config.pipeline.sessions = { max: 2, ttlMs: 60_000 };
+    const { feed: variant } = await createServingFeed({ runtime: serving.loaded.runtime, config, service });
+    const users = serving.loaded.dataset.users.slice(10, 13).map((u) => u.id);
+    const first = await variant.feed({ userId: users[0], surface: "home", context: {}, first: 5, debug: false });
+    for (const userId of users.slice(1)) await variant.feed({ userId, surface: "home", context: {}, first: 5, debug: false });
+    expect(variant.stats()).toMatchObject({ sessionsRanked: 3, sessionsCached: 2 });
+    // The first user's session was evicted: the next page ranks again (a fourth session), still without repeats.
+    const next = await variant.feed({ userId: users[0], surface: "home", context: {}, first: 5, debug: false, after: first.endCursor });
+    expect(variant.stats()).toMatchObject({ sessionsRanked: 4, sessionsCached: 2 });
+    expect(next.items).toHaveLength(5);
+    const seen = new Set(first.items.map((it) => it.video.id));
+    for (const it of next.items) expect(seen.has(it.video.id)).toBe(false);
+  });
+
   it("without a ranker the page is still full, ordered by source scores, and says RANKER_UNAVAILABLE", async () => {
     const { runtime } = serving.loaded;
     const { feed: variant } = await createServingFeed({
