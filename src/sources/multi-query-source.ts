@@ -72,11 +72,16 @@ export function createMultiQuerySource(options: MultiQuerySourceOptions = {}): C
         q[d] = last;
         return q;
       };
+      // Seeds per top category in one pass over the history (one catalog lookup per video, not one per category).
+      const seedsOf = new Map<string, string[]>(top.map((category) => [category, []]));
+      for (const id of history) {
+        const video = ctx.runtime.catalog.video(id);
+        const seeds = video && seedsOf.get(video.category);
+        if (seeds && seeds.length < opts.seedsPerCategory) seeds.push(id);
+      }
       const lists = await Promise.all(
         top.map(async (category) => {
-          const seeds = history
-            .filter((id) => ctx.runtime.catalog.video(id)?.category === category)
-            .slice(0, opts.seedsPerCategory);
+          const seeds = seedsOf.get(category)!;
           const vectors = (await Promise.all(seeds.map((id) => index.get(id)))).filter((v): v is Float32Array => !!v);
           throwIfAborted(ctx.signal);
           const q = await queryVector(vectors);
