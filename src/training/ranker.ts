@@ -26,14 +26,13 @@ import {
   denseLayerWeights,
   disposeTowerTensors,
   mapInChunks,
-  shuffledIndices,
   validateBatch,
   type DenseLayer,
   type DenseWeights,
   type TowerTensors,
   type TowerWeights,
 } from "./tower-network";
-import type { TrainingStats } from "./two-tower";
+import { trainMinibatches, type TrainingStats } from "./minibatch-loop";
 
 /** The heads the product's score blend knows; a ranker may train any subset (or others). */
 export const DEFAULT_RANKER_HEADS = ["click", "completion", "like", "dislike"] as const;
@@ -182,54 +181,33 @@ export async function trainRanker(options: RankerOptions): Promise<RankerModel> 
     return { y, m };
   };
 
-  const optimizer = tf.train.adam(learningRate);
-  const order = createRng(seed);
-  const n = rows.size;
-  const started = performance.now();
-  let steps = 0;
-  let examples = 0;
-  let finalLoss = Number.NaN;
+  let stats: TrainingStats;
   try {
-    for (let epoch = 0; epoch < epochs; epoch++) {
-      const perm = shuffledIndices(n, order);
-      let lossSum = 0;
-      let lossSteps = 0;
-      for (let start = 0, b = 0; start < n; start += batchSize, b++) {
-        const idx = perm.subarray(start, Math.min(n, start + batchSize));
+    stats = trainMinibatches({
+      rows: rows.size,
+      epochs,
+      batchSize,
+      rng: createRng(seed),
+      learningRate,
+      variables,
+      batch: (idx) => {
         const inputs = batchToTensors(spec, takeRows(spec, rows, idx));
         const { y, m } = headSlices(prepared, idx);
-        try {
-          const cost = optimizer.minimize(() => tf.tidy(() => lossOf(inputs, y, m).total), true, variables);
-          const loss = cost ? (cost.dataSync()[0] as number) : Number.NaN;
-          cost?.dispose();
-          lossSum += loss;
-          lossSteps++;
-          steps++;
-          examples += idx.length;
-          onProgress?.(epoch, b, loss);
-        } finally {
-          disposeTowerTensors(inputs);
-          tf.dispose([...y, ...m]);
-        }
-      }
-      finalLoss = lossSteps > 0 ? lossSum / lossSteps : Number.NaN;
-      onEpochEnd?.(epoch, finalLoss);
-    }
+        return {
+          loss: () => tf.tidy(() => lossOf(inputs, y, m).total),
+          dispose: () => {
+            disposeTowerTensors(inputs);
+            tf.dispose([...y, ...m]);
+          },
+        };
+      },
+      onProgress,
+      onEpochEnd,
+    });
   } catch (e) {
     tf.dispose(variables);
     throw e;
-  } finally {
-    optimizer.dispose();
   }
-  const seconds = (performance.now() - started) / 1000;
-  const stats: TrainingStats = {
-    epochs,
-    steps,
-    examples,
-    seconds,
-    examplesPerSecond: seconds > 0 ? examples / seconds : 0,
-    finalLoss,
-  };
 
   const weights = (): RankerWeights => ({
     trunk: trunk.weights(),

@@ -13,6 +13,7 @@
  */
 import { badInput } from "../errors";
 import { takeRows, type FeatureBatch, type FeatureSpec } from "../features/spec";
+import { trainMinibatches, type TrainingStats } from "./minibatch-loop";
 import { exportTowerOnnx, onnxInputNames } from "./onnx-export";
 import { initTf, tf } from "./tf-backend";
 import {
@@ -22,7 +23,6 @@ import {
   disposeTowerTensors,
   matMul,
   mapInChunks,
-  shuffledIndices,
   validateBatch,
   type TowerTensors,
   type TowerWeights,
@@ -96,15 +96,6 @@ export interface TwoTowerOptions {
   onEpochEnd?: (epoch: number, meanLoss: number) => void;
 }
 
-export interface TrainingStats {
-  epochs: number;
-  steps: number;
-  examples: number;
-  seconds: number;
-  examplesPerSecond: number;
-  /** Mean loss over the last epoch. */
-  finalLoss: number;
-}
 
 export interface TwoTowerModel {
   /** Embedding width: the `dim` option, + 1 with `itemBias`. */
@@ -297,24 +288,20 @@ export async function trainTwoTower(options: TwoTowerOptions): Promise<TwoTowerM
   const logQ = new Float32Array(videos.size);
   for (let v = 0; v < videos.size; v++) logQ[v] = counts[v] > 0 ? Math.log(counts[v] / positives.length) : 0;
 
-  const optimizer = tf.train.adam(learningRate);
-  const rng = createRng(seed);
   // A stream of its own, so turning the dropouts on or off does not change the shuffles.
   const dropRng = createRng(seed + 104729);
-  const n = users.size;
-  const started = performance.now();
-  let steps = 0;
-  let examples = 0;
-  let finalLoss = Number.NaN;
+  let stats: TrainingStats;
   try {
-    for (let epoch = 0; epoch < epochs; epoch++) {
-      const order = shuffledIndices(n, rng);
-      let lossSum = 0;
-      let lossSteps = 0;
-      for (let start = 0, b = 0; start < n; start += batchSize, b++) {
-        const idx = order.subarray(start, Math.min(n, start + batchSize));
+    stats = trainMinibatches({
+      rows: users.size,
+      epochs,
+      batchSize,
+      rng: createRng(seed),
+      learningRate,
+      variables,
+      batch: (idx) => {
         const size = idx.length;
-        if (size < 2) continue; // a single row has no negatives
+        if (size < 2) return undefined; // a single row has no negatives
         const pos = new Int32Array(size);
         for (let i = 0; i < size; i++) pos[i] = positives[idx[i]];
         const userRows = takeRows(userSpec, users, idx);
@@ -331,49 +318,24 @@ export async function trainTwoTower(options: TwoTowerOptions): Promise<TwoTowerM
         }
         const u = batchToTensors(userSpec, userRows);
         const v = batchToTensors(videoSpec, takeRows(videoSpec, videos, pos));
-        try {
-          const cost = optimizer.minimize(
-            () =>
-              inBatchSoftmaxLoss(userTower.forward(u), embedVideo(v), pos, {
-                temperature,
-                logQ: logQCorrection ? logQ : undefined,
-              }),
-            true,
-            variables,
-          );
-          const loss = cost ? (cost.dataSync()[0] as number) : Number.NaN;
-          cost?.dispose();
-          lossSum += loss;
-          lossSteps++;
-          steps++;
-          examples += size;
-          onProgress?.(epoch, b, loss);
-        } finally {
-          disposeTowerTensors(u);
-          disposeTowerTensors(v);
-        }
-      }
-      finalLoss = lossSteps > 0 ? lossSum / lossSteps : Number.NaN;
-      onEpochEnd?.(epoch, finalLoss);
-    }
+        return {
+          loss: () => inBatchSoftmaxLoss(userTower.forward(u), embedVideo(v), pos, { temperature, logQ: logQCorrection ? logQ : undefined }),
+          dispose: () => {
+            disposeTowerTensors(u);
+            disposeTowerTensors(v);
+          },
+        };
+      },
+      onProgress,
+      onEpochEnd,
+    });
   } catch (e) {
     userTower.dispose();
     videoTower.dispose();
     prior?.dispose();
     biasScale?.dispose();
     throw e;
-  } finally {
-    optimizer.dispose();
   }
-  const seconds = (performance.now() - started) / 1000;
-  const stats: TrainingStats = {
-    epochs,
-    steps,
-    examples,
-    seconds,
-    examplesPerSecond: seconds > 0 ? examples / seconds : 0,
-    finalLoss,
-  };
 
   return {
     dim: width,
