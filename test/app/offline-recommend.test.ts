@@ -17,10 +17,10 @@ import {
 import { bootstrapEvents } from "../../src/app/state-bootstrap";
 import { loadConfig } from "../../src/config";
 import type { Dataset } from "../../src/data/types";
-import { ReelfeedError } from "../../src/errors";
 import { BUNDLE_FILES } from "../../src/training/bundle";
 import { trainBundle, type EvaluationContext, type TrainResult } from "../../src/training/train-pipeline";
 import { silentProgress } from "../../src/util/progress";
+import { reelfeedErrorOf } from "../reelfeed-error-of";
 
 /**
  * `recommend` and the funnel evaluation on one tiny synthetic bundle (1 epoch, no refit), trained once for the
@@ -58,15 +58,6 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-async function errorOf(p: Promise<unknown>): Promise<ReelfeedError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ReelfeedError);
-  return err as ReelfeedError;
-}
-
 function parseLines(text: string): Array<{ userId: string; items: string[] }> {
   return text
     .trim()
@@ -94,24 +85,24 @@ describe("recommendFile", () => {
   });
 
   it("rejects a bad users file with BAD_FILE before loading anything", async () => {
-    const missing = await errorOf(recommendFile({ bundle, users: join(root, "no-such-file"), k: 5, config, out: new PassThrough() }));
+    const missing = await reelfeedErrorOf(recommendFile({ bundle, users: join(root, "no-such-file"), k: 5, config, out: new PassThrough() }));
     expect(missing.code).toBe("BAD_FILE");
     expect(missing.message).toMatch(/no-such-file: cannot read the users file \(ENOENT\)/);
 
     const empty = join(root, "empty.txt");
     await writeFile(empty, "\n  \n");
-    expect((await errorOf(readUsersFile(empty))).message).toMatch(/holds no ids/);
+    expect((await reelfeedErrorOf(readUsersFile(empty))).message).toMatch(/holds no ids/);
 
     const binary = join(root, "binary.txt");
     await writeFile(binary, Buffer.from([0x75, 0x31, 0x0a, 0x00, 0x01, 0x02, 0x0a]));
-    const bad = await errorOf(recommendFile({ bundle, users: binary, k: 5, config, out: new PassThrough() }));
+    const bad = await reelfeedErrorOf(recommendFile({ bundle, users: binary, k: 5, config, out: new PassThrough() }));
     expect(bad.code).toBe("BAD_FILE");
     expect(bad.message).toMatch(/binary\.txt:2: not a user id \(control characters\)/);
 
     const good = join(root, "users.txt");
     await writeFile(good, "a\r\n\r\n b \n");
     expect(await readUsersFile(good)).toEqual(["a", "b"]);
-    expect((await errorOf(recommendFile({ bundle, users: ["u"], k: 0, config, out: new PassThrough() }))).code).toBe("BAD_USER_INPUT");
+    expect((await reelfeedErrorOf(recommendFile({ bundle, users: ["u"], k: 0, config, out: new PassThrough() }))).code).toBe("BAD_USER_INPUT");
   });
 
   it("runs as `reelfeed recommend`: JSONL on stdout, progress on stderr; a missing users file exits 2", async () => {

@@ -2,13 +2,13 @@ import { cp, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { ReelfeedError } from "../../src/errors";
 import { findGenericFiles, importGeneric } from "../../src/data/generic-importer";
 import { writeGenericDataset } from "../../src/data/generic-writer";
 import { loadDataset } from "../../src/data/load-dataset";
 import { generateSynthetic } from "../../src/data/synthetic";
 import type { Dataset } from "../../src/data/types";
 import { validateDataset } from "../../src/data/validate";
+import { reelfeedErrorOf } from "../reelfeed-error-of";
 
 const FIX = resolve(__dirname, "../fixtures/data");
 const NOW = Date.UTC(2026, 0, 1);
@@ -21,16 +21,6 @@ async function tmp(): Promise<string> {
 afterAll(async () => {
   for (const d of tmpDirs) await rm(d, { recursive: true, force: true });
 });
-
-async function badFileOf(p: Promise<unknown>): Promise<ReelfeedError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ReelfeedError);
-  expect((err as ReelfeedError).code).toBe("BAD_FILE");
-  return err as ReelfeedError;
-}
 
 describe("generic JSONL round trip", () => {
   it("writes what it reads: synthetic data survives write → load unchanged", async () => {
@@ -137,11 +127,11 @@ describe("generic CSV", () => {
     const dir = await tmp();
     await cp(join(FIX, "generic-csv"), dir, { recursive: true });
     await writeFile(join(dir, "videos.csv"), "id,creatorId,title,durationSec,uploaded_at\n");
-    const err = await badFileOf(loadDataset(dir));
+    const err = await reelfeedErrorOf(loadDataset(dir), "BAD_FILE");
     expect(err.message).toContain(`${join(dir, "videos.csv")}:1:`);
     expect(err.message).toContain("missing column(s) uploadedAt");
     await writeFile(join(dir, "videos.csv"), "id,creatorId,title,durationSec,uploadedAt,colour\n");
-    expect((await badFileOf(loadDataset(dir))).message).toContain("unknown column(s) colour");
+    expect((await reelfeedErrorOf(loadDataset(dir), "BAD_FILE")).message).toContain("unknown column(s) colour");
   });
 
   it("counts rows with a wrong field count or a bad data column, keeps the rest", async () => {
@@ -202,15 +192,15 @@ describe("generic layout files", () => {
   it("requires videos and events, one file per entity, and a valid manifest", async () => {
     const dir = await tmp();
     await write(dir, { "videos.jsonl": video });
-    const missing = await badFileOf(importGeneric(dir));
+    const missing = await reelfeedErrorOf(importGeneric(dir), "BAD_FILE");
     expect(missing.message).toContain("events.jsonl");
     expect(missing.message).toContain("required file missing");
     await write(dir, { "events.jsonl": "", "events.csv": "id,type,userId,ts\n" });
-    expect((await badFileOf(findGenericFiles(dir))).message).toContain("both events.jsonl and events.csv");
+    expect((await reelfeedErrorOf(findGenericFiles(dir), "BAD_FILE")).message).toContain("both events.jsonl and events.csv");
     await rm(join(dir, "events.csv"));
     await write(dir, { "manifest.json": "{oops" });
-    expect((await badFileOf(importGeneric(dir))).message).toContain("manifest.json: not valid JSON");
+    expect((await reelfeedErrorOf(importGeneric(dir), "BAD_FILE")).message).toContain("manifest.json: not valid JSON");
     await write(dir, { "manifest.json": '{"format":"other"}' });
-    expect((await badFileOf(importGeneric(dir))).message).toContain("manifest.json");
+    expect((await reelfeedErrorOf(importGeneric(dir), "BAD_FILE")).message).toContain("manifest.json");
   });
 });

@@ -2,9 +2,9 @@ import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { ReelfeedError } from "../../src/errors";
 import { detectDatasetFormat, loadDataset } from "../../src/data/load-dataset";
 import { createProgress } from "../../src/util/progress";
+import { reelfeedErrorOf } from "../reelfeed-error-of";
 
 const FIX = resolve(__dirname, "../fixtures/data");
 const NOW = Date.UTC(2026, 0, 1);
@@ -12,16 +12,6 @@ const tmpDirs: string[] = [];
 afterAll(async () => {
   for (const d of tmpDirs) await rm(d, { recursive: true, force: true });
 });
-
-async function rejection(p: Promise<unknown>): Promise<ReelfeedError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ReelfeedError);
-  expect((err as ReelfeedError).code).toBe("BAD_FILE");
-  return err as ReelfeedError;
-}
 
 describe("loadDataset", () => {
   it("detects each layout", async () => {
@@ -45,19 +35,19 @@ describe("loadDataset", () => {
   it("honours an explicit format and fails when it does not fit the folder", async () => {
     const ok = await loadDataset(join(FIX, "ml-latest"), { format: "movielens", validate: { now: NOW } });
     expect(ok.dataset.source).toBe("movielens:ml-latest");
-    const err = await rejection(loadDataset(join(FIX, "ml-latest"), { format: "generic" }));
+    const err = await reelfeedErrorOf(loadDataset(join(FIX, "ml-latest"), { format: "generic" }), "BAD_FILE");
     expect(err.message).toContain("videos.jsonl");
   });
 
   it("throws BAD_FILE for a missing folder, a file instead of a folder, an unrecognised folder", async () => {
-    const missing = await rejection(loadDataset("/nonexistent/reelfeed-data"));
+    const missing = await reelfeedErrorOf(loadDataset("/nonexistent/reelfeed-data"), "BAD_FILE");
     expect(missing.message).toBe("/nonexistent/reelfeed-data: data folder not found");
-    const notDir = await rejection(loadDataset(join(FIX, "ml-latest/movies.csv")));
+    const notDir = await reelfeedErrorOf(loadDataset(join(FIX, "ml-latest/movies.csv")), "BAD_FILE");
     expect(notDir.message).toContain("not a folder");
     const dir = await mkdtemp(join(tmpdir(), "reelfeed-load-"));
     tmpDirs.push(dir);
     await writeFile(join(dir, "notes.txt"), "hello");
-    const unknown = await rejection(loadDataset(dir));
+    const unknown = await reelfeedErrorOf(loadDataset(dir), "BAD_FILE");
     expect(unknown.message).toContain("unrecognised data folder");
     expect(await readdir(dir)).toEqual(["notes.txt"]); // reading never writes
   });

@@ -10,7 +10,6 @@ import { loadDataset } from "../../src/data/load-dataset";
 import { generateSynthetic } from "../../src/data/synthetic";
 import type { Dataset, ReelEvent } from "../../src/data/types";
 import { validateDataset } from "../../src/data/validate";
-import { ReelfeedError } from "../../src/errors";
 import { exportTraining, joinServedImpressions, JOINED_REPORT_FILE, type JoinedImpression } from "../../src/events/export-training";
 import { createIngestor } from "../../src/events/ingest";
 import { createFileEventLog } from "../../src/stores/event-log-file";
@@ -19,6 +18,7 @@ import { createRedisClient, waitForRedis } from "../../src/stores/redis-client";
 import { BUNDLE_FORMAT } from "../../src/training/bundle";
 import { registerBundle } from "../../src/training/registry";
 import { deleteKeys, REDIS_URL, skipRedis, uniquePrefix } from "./redis-test-helpers";
+import { reelfeedErrorOf } from "../reelfeed-error-of";
 
 const tmpDirs: string[] = [];
 async function tmp(what: string): Promise<string> {
@@ -29,15 +29,6 @@ async function tmp(what: string): Promise<string> {
 afterAll(async () => {
   for (const d of tmpDirs) await rm(d, { recursive: true, force: true });
 });
-
-async function errorOf(p: Promise<unknown>): Promise<ReelfeedError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ReelfeedError);
-  return err as ReelfeedError;
-}
 
 /**
  * export-training reads only a bundle's manifest and data/ folder; the model files need to exist for the manifest
@@ -223,22 +214,22 @@ describe("exportTraining (file log)", () => {
     const empty = await tmp("empty");
     const outMissing = join(empty, "never");
     const config = loadConfig({ env: {}, overrides: { paths: { varDir: join(empty, "var") } } });
-    const noLog = await errorOf(exportTraining({ config, out: outMissing, bundle }));
+    const noLog = await reelfeedErrorOf(exportTraining({ config, out: outMissing, bundle }));
     expect(noLog.code).toBe("NOT_FOUND");
     expect(noLog.message).toMatch(/no event log to export at .*var\/events: the folder does not exist/);
     expect(existsSync(outMissing)).toBe(false);
 
-    const noBundle = await errorOf(exportTraining({ config, out: outMissing }));
+    const noBundle = await reelfeedErrorOf(exportTraining({ config, out: outMissing }));
     expect(noBundle.code).toBe("BAD_USER_INPUT");
     expect(noBundle.message).toMatch(/no --bundle given, no REELFEED_BUNDLE and no active bundle/);
 
-    const notABundle = await errorOf(exportTraining({ config, out: outMissing, bundle: empty }));
+    const notABundle = await reelfeedErrorOf(exportTraining({ config, out: outMissing, bundle: empty }));
     expect(notABundle.code).toBe("BAD_BUNDLE");
 
     const varDir4 = await tmp("var4");
     await mkdir(join(varDir4, "events"));
     await writeFile(join(varDir4, "events", "seg-0000000001.jsonl"), '{"id":"a","type":"like","userId":"u","videoId":"v","ts":1}\nnot json\n');
-    const corrupt = await errorOf(exportTraining({ config: loadConfig({ env: {}, overrides: { paths: { varDir: varDir4 } } }), out: outMissing, bundle }));
+    const corrupt = await reelfeedErrorOf(exportTraining({ config: loadConfig({ env: {}, overrides: { paths: { varDir: varDir4 } } }), out: outMissing, bundle }));
     expect(corrupt.code).toBe("BAD_FILE");
     expect(corrupt.message).toMatch(/seg-0000000001\.jsonl:2: corrupt record/);
     expect(existsSync(outMissing)).toBe(false);
@@ -279,7 +270,7 @@ describe.skipIf(await skipRedis())("exportTraining (Redis Streams log, own key p
 
   it("exports the stream, and says so when the stream does not exist", async () => {
     const config = loadConfig({ env: {}, overrides: { backends: { redisUrl: REDIS_URL } } });
-    const missing = await errorOf(exportTraining({ config, out: join(await tmp("r0"), "t"), bundle, redisKeyPrefix: prefix }));
+    const missing = await reelfeedErrorOf(exportTraining({ config, out: join(await tmp("r0"), "t"), bundle, redisKeyPrefix: prefix }));
     expect(missing.code).toBe("NOT_FOUND");
     expect(missing.message).toContain(`${prefix}events does not exist`);
 
