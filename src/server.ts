@@ -6,6 +6,7 @@ import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDi
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
 import type { GraphQLSchema } from "graphql";
 import type { ReelfeedConfig } from "./config";
+import type { PipelineFeedService } from "./pipeline/feed-pipeline";
 import { ReelfeedError, type ReelfeedErrorCode } from "./errors";
 import { buildReelfeedSchema } from "./schema/build-schema";
 import { createContext, type ReelfeedContext, type ReelfeedServices } from "./schema/context";
@@ -145,7 +146,9 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const { httpHandlers = {}, ...graphqlServices } = services;
   const maxBody = config.server.maxBodyBytes;
   const schema = options.schema ?? (await buildReelfeedSchema());
-  const metrics = createServerMetrics();
+  // The pipeline's feed service reports its session cache; another FeedService (a test double) may not.
+  const feed = graphqlServices.feed as Partial<PipelineFeedService>;
+  const metrics = createServerMetrics({ sessionsCached: typeof feed.stats === "function" ? () => feed.stats!().sessionsCached : undefined });
   const ideAsset = createIdeAssetCache();
   const idePage = renderIdePage();
 

@@ -1,5 +1,7 @@
+import { performance } from "node:perf_hooks";
+
 /**
- * A tiny Prometheus registry: counters and histograms with labels, rendered in the text exposition format. The
+ * A tiny Prometheus registry: counters and histograms with labels, gauges read at scrape time, rendered in the text exposition format. The
  * server needs a handful of series, not a client library; label values are escaped, and every label the server
  * sets comes from a bounded set (schema field names, fallback kinds, configured source names), never from input.
  */
@@ -29,6 +31,8 @@ interface Metric {
 
 export interface MetricsRegistry {
   counter(name: string, help: string, labelNames: readonly string[]): Counter;
+  /** A value read when the metrics are scraped (memory, cache sizes): nothing to update on the request path. */
+  gauge(name: string, help: string, read: () => number): void;
   histogram(name: string, help: string, labelNames: readonly string[], buckets: readonly number[]): Histogram;
   /** Prometheus text format, version 0.0.4. */
   render(): string;
@@ -50,6 +54,9 @@ export function createMetricsRegistry(): MetricsRegistry {
         },
         get: (labels) => values.get(labelKey(labelNames, labels)) ?? 0,
       };
+    },
+    gauge(name, help, read) {
+      metrics.push({ render: () => [`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${read()}`].join("\n") });
     },
     histogram(name, help, labelNames, buckets) {
       const series = new Map<string, { counts: number[]; sum: number; count: number }>();
@@ -105,8 +112,23 @@ export interface ServerMetrics {
   httpRequests: Counter;
 }
 
-export function createServerMetrics(): ServerMetrics {
+/**
+ * The server's series. Process gauges are what an operator sizes a deployment by: memory (the session cache and the
+ * heap grow with traffic, docs/benchmarks-feed.md) and how busy the event loop is (one event loop serves every
+ * request: near 1, requests queue). `sessionsCached` reads the feed's session cache when the feed service has one.
+ */
+export function createServerMetrics(options: { sessionsCached?: () => number } = {}): ServerMetrics {
   const registry = createMetricsRegistry();
+  registry.gauge("process_resident_memory_bytes", "Resident memory of the server process.", () => process.memoryUsage.rss());
+  registry.gauge("nodejs_heap_used_bytes", "V8 heap in use (live objects and garbage not yet collected).", () => process.memoryUsage().heapUsed);
+  let elu = performance.eventLoopUtilization();
+  registry.gauge("nodejs_eventloop_utilization", "Share of time the event loop was busy since the previous scrape (0–1).", () => {
+    const now = performance.eventLoopUtilization();
+    const busy = performance.eventLoopUtilization(now, elu).utilization;
+    elu = now;
+    return Number.isFinite(busy) ? Math.round(busy * 1e4) / 1e4 : 0;
+  });
+  if (options.sessionsCached) registry.gauge("reelfeed_feed_sessions_cached", "Ranked feed sessions held in memory for later pages.", options.sessionsCached);
   return {
     registry,
     graphqlRequests: registry.counter(

@@ -259,6 +259,12 @@ describe("embedded mode: serve --bundle over HTTP", () => {
     const report = (await health.json()) as { ok: boolean; modelVersion: string; executionProvider: string; backends: Record<string, { ok: boolean; kind: string }> };
     expect(report).toMatchObject({ ok: true, modelVersion: serving.loaded.manifest.version, executionProvider: "cpu" });
     expect(report.backends).toMatchObject({ state: { kind: "memory" }, eventLog: { kind: "file" }, graph: { kind: "embedded" }, ranker: { kind: "onnx" } });
+
+    // The session cache's size is a metric (operators size pipeline.sessions by it): this suite has ranked sessions.
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const sessions = Number(/^reelfeed_feed_sessions_cached (\d+)$/m.exec(metrics)?.[1]);
+    expect(sessions).toBe(serving.loaded.feed.stats().sessionsCached);
+    expect(sessions).toBeGreaterThan(0);
   });
 
   async function serveVariant(feedService: PipelineFeedService): Promise<string> {

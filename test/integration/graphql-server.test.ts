@@ -294,6 +294,12 @@ describe("/health and /metrics", () => {
     // The testkit serves without a ranker model: every newly ranked session (u1, u2, brand-new-user, u4) says so.
     expect(value('reelfeed_feed_fallbacks_total{kind="RANKER_UNAVAILABLE"}')).toBeGreaterThanOrEqual(4);
     expect(value('reelfeed_http_requests_total{route="/health",status="503"}')).toBe(1);
+    // Process gauges, read at scrape time.
+    expect(value("process_resident_memory_bytes")).toBeGreaterThan(10 * 1024 * 1024);
+    expect(value("nodejs_heap_used_bytes")).toBeGreaterThan(1024 * 1024);
+    const elu = value("nodejs_eventloop_utilization");
+    expect(elu).toBeGreaterThanOrEqual(0);
+    expect(elu).toBeLessThanOrEqual(1);
   });
 });
 

@@ -32,6 +32,17 @@ describe("metrics registry", () => {
   });
 });
 
+describe("gauges", () => {
+  it("read their value at each scrape", () => {
+    const r = createMetricsRegistry();
+    let n = 1;
+    r.gauge("cache_entries", "Entries.", () => n);
+    expect(r.render()).toBe("# HELP cache_entries Entries.\n# TYPE cache_entries gauge\ncache_entries 1\n");
+    n = 42;
+    expect(r.render()).toContain("cache_entries 42\n");
+  });
+});
+
 describe("operationLabel", () => {
   let schema: Awaited<ReturnType<typeof buildReelfeedSchema>>;
   beforeAll(async () => {
