@@ -47,6 +47,7 @@ import autocannon from "autocannon";
 import { Redis } from "ioredis";
 import { configSchema } from "../src/config";
 import { loadDataset } from "../src/data/load-dataset";
+import { FALLBACK_KINDS } from "../src/pipeline/feed-page";
 import { BUNDLE_FILES } from "../src/training/bundle";
 import { createProgress } from "../src/util/progress";
 import { ensureBaseBundle, ensureParent, ensureScaledBundle } from "./feed-bundle";
@@ -109,7 +110,13 @@ const configOverride = JSON.parse(args.config!) as Record<string, Record<string,
 const serverConfig: Record<string, unknown> = {
   server: { host: "127.0.0.1", ...configOverride.server },
   ranking: { candidatesToRank: 500, executionProviders: ["cpu"], ...configOverride.ranking },
-  pipeline: { sources: DEFAULT_SOURCES.map((s) => ({ ...s, quota: Math.round(s.quota * quotaScale) })), ...configOverride.pipeline },
+  pipeline: {
+    sources: DEFAULT_SOURCES.map((s) => ({ ...s, quota: Math.round(s.quota * quotaScale) })),
+    // Load shedding off: the benchmark measures what ranking 500 candidates costs and where that saturates. The
+    // shipped defaults are measured with --config '{"pipeline":{"overload":{}}}'.
+    overload: { maxConcurrentRankings: 1_000_000, maxEventLoopLagMs: 1_000_000 },
+    ...configOverride.pipeline,
+  },
 };
 for (const [section, value] of Object.entries(configOverride)) serverConfig[section] ??= value;
 
@@ -269,8 +276,6 @@ interface LoadOutcome {
   fallbacks: Record<string, number>;
   firstError?: string;
 }
-
-const FALLBACK_KINDS = ["SOURCE_TIMEOUT", "SOURCE_FAILED", "RANKER_UNAVAILABLE", "POPULARITY", "STATE_UNAVAILABLE"];
 
 /** Closed loop over every server at once: the connections split evenly, one autocannon per server. */
 async function runLoad(urls: readonly string[], bodies: string[], seconds: number): Promise<LoadOutcome> {
@@ -520,12 +525,14 @@ const stageRank = (s: string): number => {
 
 /**
  * A target with a rate (p99 ≤ X at ≥ N requests/s) is checked on the open-loop run at that rate, which must have
- * kept its schedule; one without (p99 ≤ X) reports the highest swept rate that met it.
+ * kept its schedule and shed nothing (no OVERLOADED answer); one without (p99 ≤ X) reports the highest swept rate
+ * that met it.
  */
 function targetVerdict(r: SizeResult): string {
   const t = TARGETS[r.videos];
   if (!t) return "–";
-  const kept = (o: RateResult) => o.startedPerSec >= 0.97 * o.offeredPerSec && o.failed === 0;
+  // A shed request (OVERLOADED: popular videos, nothing ranked) is not the work the target is about.
+  const kept = (o: RateResult) => o.startedPerSec >= 0.97 * o.offeredPerSec && o.failed === 0 && !o.fallbacks.OVERLOADED;
   const rps = t.rps;
   if (rps !== undefined) {
     const run = r.openLoop.find((o) => o.offeredPerSec === rps);

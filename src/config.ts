@@ -129,6 +129,19 @@ export const configSchema = z.object({
       /** Plugin folders under plugins/ to load at start-up, by name. */
       plugins: z.array(z.string()).default([]),
       /**
+       * Load shedding: a request that would start ranking a session while either limit is passed is answered at once
+       * with popular videos (fallback OVERLOADED) instead of queueing. Past saturation a queue only makes every
+       * request slower (seconds, then source and ranker timeouts). docs/benchmarks-feed.md measures the defaults.
+       */
+      overload: z
+        .object({
+          /** Sessions being ranked at once per process. */
+          maxConcurrentRankings: z.number().int().positive().default(16),
+          /** How late the event loop may run (ms, median of the last five 20 ms ticks) before new rankings are shed. */
+          maxEventLoopLagMs: z.number().positive().default(50),
+        })
+        .default({}),
+      /**
        * Ranked sessions kept in memory for `after` (later pages). A cached session of 500 items holds ~44 KB, so
        * the default 10,000 is ~0.45 GB at most; one evicted or past its TTL is ranked again on its next page,
        * without repeating what was served.

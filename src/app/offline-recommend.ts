@@ -77,8 +77,11 @@ export function funnelEvaluationConfig(config: ReelfeedConfig): ReelfeedConfig {
   };
 }
 
-/** Feed-service settings of the offline runs: the state-read budget config does not carry, raised as above. */
-const OFFLINE_SERVICE = { stateTimeoutMs: OFFLINE_DEADLINE_MS };
+/**
+ * Feed-service settings of the offline runs: the state-read budget config does not carry, raised as above, and no
+ * load shedding (a batch job wants every user ranked, however busy its process is).
+ */
+const OFFLINE_SERVICE = { stateTimeoutMs: OFFLINE_DEADLINE_MS, overload: {} };
 
 /** Options of {@link recommendFile}. */
 export interface RecommendFileOptions {

@@ -42,12 +42,17 @@ export interface FeedItem {
   position: number;
 }
 
-export type FallbackKind =
-  | "SOURCE_FAILED" // a source threw
-  | "SOURCE_TIMEOUT" // a source passed its time budget
-  | "RANKER_UNAVAILABLE" // no ranker model, or it failed: ordered by source scores
-  | "POPULARITY" // too few candidates: filled with popular videos
-  | "STATE_UNAVAILABLE"; // the real-time store was down: served from in-process state
+/** Degraded paths a feed answer can report (the schema's FallbackKind enum). */
+export const FALLBACK_KINDS = [
+  "SOURCE_FAILED", // a source threw
+  "SOURCE_TIMEOUT", // a source passed its time budget
+  "RANKER_UNAVAILABLE", // no ranker model, or it failed: ordered by source scores
+  "POPULARITY", // too few candidates: filled with popular videos
+  "STATE_UNAVAILABLE", // the real-time store was down: served from in-process state
+  "OVERLOADED", // too many sessions were being ranked at once: served popular videos instead of queueing
+] as const;
+
+export type FallbackKind = (typeof FALLBACK_KINDS)[number];
 
 export interface Fallback {
   kind: FallbackKind;

@@ -26,6 +26,10 @@ import type { Candidate, CandidateFilter, FeedQuery, FeedRuntime, MergedCandidat
  * 1. Hydrate the query: profile from the catalog; aggregates, relations and the seen set from the state store, in
  *    parallel (three independent reads). A state store that fails or passes its budget does not fail the feed:
  *    it is served with empty state and says STATE_UNAVAILABLE.
+ *    Overload: when `maxConcurrentRankings` sessions are already being ranked (steps 2–6), or the event loop runs
+ *    late, the request skips to step 7 and is answered with popular videos, saying OVERLOADED; such a session is
+ *    not cached, so its next page is ranked (without repeats) once there is room. Past saturation, queueing would
+ *    make every request slower.
  * 2. Candidate sources, all in parallel, each under its own AbortController timeout and quota. A source that
  *    throws or hangs is dropped for this request (SOURCE_FAILED / SOURCE_TIMEOUT, counted) unless it is
  *    fail-closed. Parallel because the slowest source, not the sum, sets the latency.
@@ -57,6 +61,14 @@ export interface FeedServiceOptions {
   maxSessions?: number;
   /** A cursor older than this is rejected as expired (BAD_USER_INPUT "after"). @default 86400000 (24 h) */
   cursorTtlMs?: number;
+  /**
+   * Load shedding (config pipeline.overload). A request that would start ranking a session while
+   * `maxConcurrentRankings` are in flight, or while the event loop runs `maxEventLoopLagMs` late (`eventLoopLag`),
+   * is served the popularity page at once (fallback OVERLOADED) instead of joining the queue: past saturation every
+   * extra ranking only makes all of them slower (seconds, then source and ranker timeouts that still cost the CPU).
+   * @default no limit
+   */
+  overload?: { maxConcurrentRankings?: number; maxEventLoopLagMs?: number; eventLoopLag?: () => number };
   /** Ranker time budget per request (config ranking.timeoutMs). @default 100 */
   rankerTimeoutMs?: number;
   /** State-store time budget per read. @default 50 */
@@ -92,6 +104,8 @@ interface Session {
   /** Ranked list; items[i] sits at absolute position base + i. */
   items: SessionItems;
   base: number;
+  /** Served by the overload path (popular videos): not cached, so its next page is ranked once load allows. */
+  overloaded?: boolean;
 }
 
 const EMPTY_RELATIONS: UserRelations = { notInterested: [], blockedCreators: [], reported: [], subscriptions: [], follows: [] };
@@ -110,6 +124,7 @@ export function createFeedService(options: FeedServiceOptions): PipelineFeedServ
     sessionTtlMs = 15 * 60_000,
     maxSessions = 10_000,
     cursorTtlMs = 24 * 3_600_000,
+    overload = {},
     rankerTimeoutMs = 100,
     stateTimeoutMs = 50,
     rrfK = 60,
@@ -129,7 +144,23 @@ export function createFeedService(options: FeedServiceOptions): PipelineFeedServ
     sessionsRanked: 0,
     sessionsCached: 0,
     sources: Object.fromEntries(definition.sources.map((s) => [s.name, { failed: 0, timedOut: 0 }])),
-    fallbacks: { SOURCE_FAILED: 0, SOURCE_TIMEOUT: 0, RANKER_UNAVAILABLE: 0, POPULARITY: 0, STATE_UNAVAILABLE: 0 },
+    fallbacks: { SOURCE_FAILED: 0, SOURCE_TIMEOUT: 0, RANKER_UNAVAILABLE: 0, POPULARITY: 0, STATE_UNAVAILABLE: 0, OVERLOADED: 0 },
+  };
+  const { maxConcurrentRankings = Infinity, maxEventLoopLagMs = Infinity, eventLoopLag } = overload;
+  if (!(maxConcurrentRankings >= 1)) {
+    throw new ReelfeedError("BAD_CONFIG", "config pipeline.overload.maxConcurrentRankings: expected a positive integer", { key: "pipeline.overload.maxConcurrentRankings" });
+  }
+  if (!(maxEventLoopLagMs > 0)) {
+    throw new ReelfeedError("BAD_CONFIG", "config pipeline.overload.maxEventLoopLagMs: expected a positive number", { key: "pipeline.overload.maxEventLoopLagMs" });
+  }
+  /** Sessions being ranked right now (steps 1–6 in flight). */
+  let ranking = 0;
+  /** Why a new ranking should not start now, or undefined. */
+  const overloadReason = (): string | undefined => {
+    if (ranking >= maxConcurrentRankings) return `${ranking} sessions were being ranked (limit ${maxConcurrentRankings})`;
+    const lag = eventLoopLag?.() ?? 0;
+    if (lag > maxEventLoopLagMs) return `the event loop ran ${Math.round(lag)} ms late (limit ${maxEventLoopLagMs} ms)`;
+    return undefined;
   };
 
   /** Per-request state threaded through the steps. */
@@ -286,7 +317,26 @@ export function createFeedService(options: FeedServiceOptions): PipelineFeedServ
     return current;
   }
 
-  /** Steps 1–6 for a new (or expired) session. */
+  /**
+   * Steps 1–6 for a new (or expired) session — or, past the overload limits, an empty session that the popularity
+   * fill (step 7) serves, saying OVERLOADED.
+   */
+  async function newSession(request: FeedRequest, id: string, base: number, run: Run): Promise<Session> {
+    const overloaded = overloadReason();
+    if (overloaded) {
+      fallback(run, "OVERLOADED", "pipeline", `${overloaded}: served popular videos instead of queueing`);
+      const query = await hydrate(request, run);
+      return { id, userId: query.userId, query, items: new SessionItems(runtime.models.ranker?.heads ?? []), base, overloaded: true };
+    }
+    // The slot is taken before the first await, so concurrent requests see it at once.
+    ranking++;
+    try {
+      return await rankSession(await hydrate(request, run), id, base, run);
+    } finally {
+      ranking--;
+    }
+  }
+
   async function rankSession(query: FeedQuery, id: string, base: number, run: Run): Promise<Session> {
     stats.sessionsRanked++;
     const outputs = (await Promise.all(enabledSources.map((step) => runSource(step, query, run)))).filter((o): o is SourceOutput => !!o);
@@ -385,12 +435,12 @@ export function createFeedService(options: FeedServiceOptions): PipelineFeedServ
       } else {
         // Evicted or idle past its TTL: rank again from where the user got to. What was served is in the state
         // store's seen set (markServed), so the new ranking cannot repeat it.
-        session = await rankSession(await hydrate(request, run), cursor.sessionId, offset, run);
-        sessions.set(session.id, session);
+        session = await newSession(request, cursor.sessionId, offset, run);
+        if (!session.overloaded) sessions.set(session.id, session);
       }
     } else {
-      session = await rankSession(await hydrate(request, run), randomBytes(9).toString("base64url"), 0, run);
-      sessions.set(session.id, session);
+      session = await newSession(request, randomBytes(9).toString("base64url"), 0, run);
+      if (!session.overloaded) sessions.set(session.id, session);
     }
 
     const start = offset - session.base;

@@ -55,6 +55,7 @@ export enum FallbackKindEnum {
   RANKER_UNAVAILABLE = "RANKER_UNAVAILABLE",
   POPULARITY = "POPULARITY",
   STATE_UNAVAILABLE = "STATE_UNAVAILABLE",
+  OVERLOADED = "OVERLOADED",
 }
 FallbackKindEnum satisfies Record<FallbackKind, FallbackKind>;
 registerEnumType(FallbackKindEnum, {

@@ -71,7 +71,8 @@ describe("serve → log → export-training → train", () => {
   let data: Dataset;
 
   it("serves pages whose impressions are logged, and ingests the clients' outcomes", async () => {
-    const config = loadConfig({ env: {}, overrides: { paths: { varDir } } });
+    // No load shedding: this process trains between requests (see end-to-end.test.ts).
+    const config = loadConfig({ env: {}, overrides: { paths: { varDir }, pipeline: { overload: { maxEventLoopLagMs: 1_000_000 } } } });
     runtime = await loadRuntime({ bundleDir: bundle, config, progress: silentProgress });
     data = runtime.dataset;
     for (const user of data.users.slice(0, USERS)) {

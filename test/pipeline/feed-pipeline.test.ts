@@ -250,6 +250,45 @@ describe("feed pipeline: sessions and pages", () => {
     expect(tk.service.stats().sessionsRanked).toBe(2);
   });
 
+  it("past maxConcurrentRankings, answers at once with popular videos (OVERLOADED) and ranks that user's next page", async () => {
+    // A source that holds its ranking open until released: the first request occupies the only slot.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const slow: CandidateSource = { name: "Slow", fetch: async () => (await held, []) };
+    const tk = createTestkit({
+      videos: catalog(),
+      plugins: [definePlugin({ name: "slow", version: "0.0.1", sources: [slow] })],
+      sources: [{ name: "Trending" }, { name: "Slow", timeoutMs: 10_000 }],
+      service: { overload: { maxConcurrentRankings: 1 } },
+    });
+    const first = tk.feed({ userId: "u1", first: 10 });
+    const shed = await tk.feed({ userId: "u2", first: 10 });
+    expect(shed.items).toHaveLength(10);
+    expect(shed.fallbacks.map((f) => f.kind)).toEqual(["OVERLOADED", "POPULARITY"]);
+    expect(shed.fallbacks[0].message).toMatch(/1 sessions were being ranked \(limit 1\)/);
+    release();
+    expect((await first).fallbacks.map((f) => f.kind)).not.toContain("OVERLOADED");
+    // The shed session was not kept: its next page is ranked now that there is room, without repeating page 1.
+    const next = await tk.feed({ userId: "u2", first: 10, after: shed.endCursor });
+    expect(next.fallbacks.map((f) => f.kind)).not.toContain("OVERLOADED");
+    expect(next.items[0].position).toBe(10);
+    const served = new Set(shed.items.map((i) => i.video.id));
+    expect(next.items.some((i) => served.has(i.video.id))).toBe(false);
+    expect(tk.service.stats()).toMatchObject({ sessionsRanked: 2, fallbacks: { OVERLOADED: 1 } });
+  });
+
+  it("sheds new rankings while the event loop runs later than overload.maxEventLoopLagMs", async () => {
+    let lag = 80;
+    const tk = createTestkit({ videos: catalog(), service: { overload: { maxEventLoopLagMs: 50, eventLoopLag: () => lag } } });
+    const shed = await tk.feed({ userId: "u3", first: 10 });
+    expect(shed.items).toHaveLength(10);
+    expect(shed.fallbacks[0]).toMatchObject({ kind: "OVERLOADED", component: "pipeline", message: expect.stringMatching(/event loop ran 80 ms late \(limit 50 ms\)/) });
+    lag = 5;
+    const ranked = await tk.feed({ userId: "u3", first: 10 });
+    expect(ranked.fallbacks.map((f) => f.kind)).not.toContain("OVERLOADED");
+    expect(tk.service.stats().sessionsRanked).toBe(1);
+  });
+
   it("validates request arguments", async () => {
     const tk = createTestkit();
     await expect(tk.feed({ userId: "u1", first: 0 })).rejects.toMatchObject({ code: "BAD_USER_INPUT", details: { argument: "first" } });
