@@ -58,6 +58,8 @@ const config = configSchema.parse({
   paths: { varDir: resolve(join(args.dir!, `var-micro-${size}`)) },
   pipeline: {
     sources: SOURCES.map((name, i) => ({ name, quota: QUOTAS[i], enabled: !without.has(name), ...(check ? { timeoutMs: 60_000 } : {}) })),
+    // Every request ranked: a shed one would measure (and serve) something else.
+    overload: { maxConcurrentRankings: 1_000_000, maxEventLoopLagMs: 1_000_000 },
     ...(check ? { stages: [{ name: "Freshness" }, { name: "Guardrails" }, { name: "Diversity" }, { name: "Exploration", options: { seed: "micro" } }] } : {}),
   },
 });
