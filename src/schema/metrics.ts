@@ -1,9 +1,10 @@
 import { performance } from "node:perf_hooks";
 
 /**
- * A tiny Prometheus registry: counters and histograms with labels, gauges read at scrape time, rendered in the text exposition format. The
- * server needs a handful of series, not a client library; label values are escaped, and every label the server
- * sets comes from a bounded set (schema field names, fallback kinds, configured source names), never from input.
+ * A tiny Prometheus registry: counters and histograms with labels and gauges read at scrape time, rendered in the
+ * text exposition format. The server needs a handful of series, not a client library; label values are escaped, and
+ * every label the server sets comes from a bounded set (schema field names, fallback kinds, configured source
+ * names), never from input.
  */
 
 type Labels = Record<string, string>;
