@@ -5,7 +5,7 @@ import { buildPipeline, describePipeline, type PipelineDefinition } from "../pip
 import type { FeedRuntime } from "../pipeline/types";
 import type { Progress } from "../util/progress";
 import { silentProgress } from "../util/progress";
-import { createEventLoopLagMonitor, type EventLoopLagMonitor } from "../pipeline/event-loop-lag";
+import { processEventLoopLag } from "../util/event-loop-lag";
 import { createImpressionLogger } from "./impression-logger";
 
 /**
@@ -34,10 +34,6 @@ export interface ServingFeed {
   definition: PipelineDefinition;
 }
 
-/** One event-loop lag monitor per process: every feed service in it shares the one event loop it measures. */
-let sharedLagMonitor: EventLoopLagMonitor | undefined;
-const lagMonitor = (): EventLoopLagMonitor => (sharedLagMonitor ??= createEventLoopLagMonitor());
-
 export async function createServingFeed(options: ServingFeedOptions): Promise<ServingFeed> {
   const { runtime, config, ingestor, pluginsDir, progress = silentProgress, onError, service = {} } = options;
   const definition = await buildPipeline({ config, runtime, pluginsDir });
@@ -47,7 +43,7 @@ export async function createServingFeed(options: ServingFeedOptions): Promise<Se
     definition,
     blend: config.ranking.blend,
     candidatesToRank: config.ranking.candidatesToRank,
-    overload: { ...config.pipeline.overload, eventLoopLag: lagMonitor().lagMs },
+    overload: { ...config.pipeline.overload, eventLoopLag: processEventLoopLag().lagMs },
     maxSessions: config.pipeline.sessions.max,
     sessionTtlMs: config.pipeline.sessions.ttlMs,
     rankerTimeoutMs: config.ranking.timeoutMs,

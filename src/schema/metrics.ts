@@ -1,4 +1,5 @@
 import { performance } from "node:perf_hooks";
+import { processEventLoopLag } from "../util/event-loop-lag";
 
 /**
  * A tiny Prometheus registry: counters and histograms with labels and gauges read at scrape time, rendered in the
@@ -129,6 +130,11 @@ export function createServerMetrics(options: { sessionsCached?: () => number } =
     elu = now;
     return Number.isFinite(busy) ? Math.round(busy * 1e4) / 1e4 : 0;
   });
+  registry.gauge(
+    "nodejs_eventloop_lag_seconds",
+    "How late the event loop runs (median of the last five 20 ms ticks): what the feed's load shedding compares with pipeline.overload.maxEventLoopLagMs.",
+    () => processEventLoopLag().lagMs() / 1000,
+  );
   if (options.sessionsCached) registry.gauge("reelfeed_feed_sessions_cached", "Ranked feed sessions held in memory for later pages.", options.sessionsCached);
   return {
     registry,

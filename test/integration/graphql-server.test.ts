@@ -300,6 +300,7 @@ describe("/health and /metrics", () => {
     const elu = value("nodejs_eventloop_utilization");
     expect(elu).toBeGreaterThanOrEqual(0);
     expect(elu).toBeLessThanOrEqual(1);
+    expect(value("nodejs_eventloop_lag_seconds")).toBeGreaterThanOrEqual(0);
   });
 });
 

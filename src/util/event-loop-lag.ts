@@ -35,3 +35,10 @@ export function createEventLoopLagMonitor(options: { intervalMs?: number; window
     stop: () => clearInterval(timer),
   };
 }
+
+let processMonitor: EventLoopLagMonitor | undefined;
+
+/** The process's monitor, started on first use: the feed's load shedding and /metrics read the one event loop. */
+export function processEventLoopLag(): EventLoopLagMonitor {
+  return (processMonitor ??= createEventLoopLagMonitor());
+}

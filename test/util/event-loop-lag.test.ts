@@ -1,6 +1,6 @@
 import { setImmediate as yieldToLoop, setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
-import { createEventLoopLagMonitor } from "../../src/pipeline/event-loop-lag";
+import { createEventLoopLagMonitor } from "../../src/util/event-loop-lag";
 
 function busy(ms: number): void {
   const until = performance.now() + ms;
