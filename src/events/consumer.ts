@@ -1,10 +1,9 @@
 import type { ReelEvent, Video } from "../data/types";
 import type { EventLog } from "../stores/event-log";
 import type { StateStore } from "../stores/state-store";
-import { writeFileAtomic } from "../util/fs";
+import { readOptionalText, writeFileAtomic } from "../util/fs";
 import { isCheckpointedStateStore } from "./checkpointed-store";
 import { compareCursors } from "./cursor";
-import { readOptionalText } from "../util/fs";
 
 /**
  * Tails the event log and applies each batch to the real-time state (and to an optional hook: the social graph),

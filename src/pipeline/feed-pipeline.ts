@@ -11,14 +11,14 @@ import type { UserRelations } from "../stores/state-store";
 import type { VectorIndex } from "../stores/vector-index";
 import { fnv1a } from "../util/random";
 import { decodeCursor, encodeCursor } from "./cursor";
-import type { Fallback, FallbackKind, FeedItem, FeedPage, FeedRequest, FeedService } from "./feed-page";
+import { FALLBACK_KINDS, type Fallback, type FallbackKind, type FeedItem, type FeedPage, type FeedRequest, type FeedService } from "./feed-page";
 import { byCodeUnits, mergeCandidates, type SourceOutput } from "./merge";
 import type { PipelineDefinition, SourceStep } from "./pipeline-definition";
 import { createSessionCache } from "./session-cache";
 import { SessionItems } from "./session-items";
 import { TimeoutError, withTimeout } from "./timeout";
 import { countReasons, createTracer, type Tracer } from "./trace";
-import type { Candidate, CandidateFilter, FeedQuery, FeedRuntime, MergedCandidate, ScoredCandidate } from "./types";
+import { toScored, type Candidate, type CandidateFilter, type FeedQuery, type FeedRuntime, type MergedCandidate, type ScoredCandidate } from "./types";
 
 /**
  * The feed pipeline. One request runs, in this order:
@@ -144,7 +144,7 @@ export function createFeedService(options: FeedServiceOptions): PipelineFeedServ
     sessionsRanked: 0,
     sessionsCached: 0,
     sources: Object.fromEntries(definition.sources.map((s) => [s.name, { failed: 0, timedOut: 0 }])),
-    fallbacks: { SOURCE_FAILED: 0, SOURCE_TIMEOUT: 0, RANKER_UNAVAILABLE: 0, POPULARITY: 0, STATE_UNAVAILABLE: 0, OVERLOADED: 0 },
+    fallbacks: Object.fromEntries(FALLBACK_KINDS.map((kind) => [kind, 0])) as Record<FallbackKind, number>,
   };
   const { maxConcurrentRankings = Infinity, maxEventLoopLagMs = Infinity, eventLoopLag } = overload;
   if (!(maxConcurrentRankings >= 1)) {
@@ -153,6 +153,8 @@ export function createFeedService(options: FeedServiceOptions): PipelineFeedServ
   if (!(maxEventLoopLagMs > 0)) {
     throw new ReelfeedError("BAD_CONFIG", "config pipeline.overload.maxEventLoopLagMs: expected a positive number", { key: "pipeline.overload.maxEventLoopLagMs" });
   }
+  /** A session's item list, with a column per head of the served ranker. */
+  const emptyItems = (): SessionItems => new SessionItems(runtime.models.ranker?.heads ?? []);
   /** Sessions being ranked right now (steps 1–6 in flight). */
   let ranking = 0;
   /** Why a new ranking should not start now, or undefined. */
@@ -286,7 +288,7 @@ export function createFeedService(options: FeedServiceOptions): PipelineFeedServ
       const c = top[i];
       const h: Record<string, number> = {};
       for (const head of headNames) h[head] = heads![head][i];
-      scored[i] = { videoId: c.videoId, video: c.video, sources: c.sources, sourceScore: c.sourceScore, heads: h, score: heads ? blendScore(h, blend) : c.sourceScore, reason: c.sources[0].reason };
+      scored[i] = toScored(c, h, heads ? blendScore(h, blend) : c.sourceScore, c.sources[0].reason);
     }
     scored.sort((a, b) => b.score - a.score || b.sourceScore - a.sourceScore || byCodeUnits(a.videoId, b.videoId));
     if (run.tracer.enabled) scored.forEach((c, i) => run.tracer.scored(c.videoId, c.heads, c.score, i));
@@ -326,7 +328,7 @@ export function createFeedService(options: FeedServiceOptions): PipelineFeedServ
     if (overloaded) {
       fallback(run, "OVERLOADED", "pipeline", `${overloaded}: served popular videos instead of queueing`);
       const query = await hydrate(request, run);
-      return { id, userId: query.userId, query, items: new SessionItems(runtime.models.ranker?.heads ?? []), base, overloaded: true };
+      return { id, userId: query.userId, query, items: emptyItems(), base, overloaded: true };
     }
     // The slot is taken before the first await, so concurrent requests see it at once.
     ranking++;
@@ -349,7 +351,7 @@ export function createFeedService(options: FeedServiceOptions): PipelineFeedServ
     run.tracer.candidates(merged);
     const filtered = runFilters(definition.filters, query, merged, run);
     const { scored, videoStats } = await rank(query, filtered, run);
-    const items = new SessionItems(runtime.models.ranker?.heads ?? []);
+    const items = emptyItems();
     items.append(runStages(query, scored, { runtime, servedEarlier: [], sessionId: id, videoStats }, run));
     return { id, userId: query.userId, query, items, base };
   }
@@ -383,17 +385,7 @@ export function createFeedService(options: FeedServiceOptions): PipelineFeedServ
     // popularity itself (not its rank), so a video watched twice as much stays ahead of a freshness nudge.
     const floor = session.items.minScore();
     const maxRaw = Math.max(...kept.map((c) => raw.get(c.videoId) ?? 0), Number.MIN_VALUE);
-    const scored = kept.map(
-      (c): ScoredCandidate => ({
-        videoId: c.videoId,
-        video: c.video,
-        sources: c.sources,
-        sourceScore: c.sourceScore,
-        heads: {},
-        score: (floor * (raw.get(c.videoId) ?? 0)) / maxRaw / 2,
-        reason: c.sources[0].reason,
-      }),
-    );
+    const scored = kept.map((c) => toScored(c, {}, (floor * (raw.get(c.videoId) ?? 0)) / maxRaw / 2, c.sources[0].reason));
     // Everything before the fill was served or will be, first: the caps' windows run on across the seam.
     const servedEarlier = session.items.videos;
     const staged = runStages(query, scored, { runtime, servedEarlier, sessionId: `${session.id}:${session.items.length}` }, run, "fill");

@@ -92,12 +92,17 @@ export interface ScoredCandidate extends MergedCandidate {
 }
 
 /**
- * A copy of a scored candidate with a new score (and optionally a new reason): what a re-rank stage returns instead
- * of mutating its input. Built field by field: an object spread here cost ~1.5 µs per candidate in CPU profiles
- * (V8's generic clone path); without it a popularity-fill request takes half the time (feed-micro).
+ * A merged candidate with its score, heads and reason: the one place a ScoredCandidate is built. Field by field: an
+ * object spread here cost ~1.5 µs per candidate in CPU profiles (V8's generic clone path); without it a
+ * popularity-fill request takes half the time (feed-micro).
  */
+export function toScored(c: MergedCandidate, heads: Record<string, number>, score: number, reason: Reason): ScoredCandidate {
+  return { videoId: c.videoId, video: c.video, sources: c.sources, sourceScore: c.sourceScore, heads, score, reason };
+}
+
+/** A copy of a scored candidate with a new score (and optionally a new reason): what a re-rank stage returns. */
 export function withScore(c: ScoredCandidate, score: number, reason: Reason = c.reason): ScoredCandidate {
-  return { videoId: c.videoId, video: c.video, sources: c.sources, sourceScore: c.sourceScore, heads: c.heads, score, reason };
+  return toScored(c, c.heads, score, reason);
 }
 
 /** Everything a source, filter or stage may read. Read-only by contract. */
