@@ -12,8 +12,13 @@ import type { LogRecord } from "./event-log";
  *   write is in flight are coalesced into the next single write + fsync (group commit), so throughput grows with
  *   concurrency instead of being bounded by one fsync per batch.
  * - Rotation: a new segment starts once the current one reaches `segmentBytes` (one group commit never spans two).
- * - Crash recovery at open: the last segment is cut back to its last complete, parseable line. Everything that was
- *   acknowledged had been fsync'd and so is intact; a torn tail is by construction unacknowledged.
+ * - Crash recovery at open: only a torn tail is cut — the bytes after the last newline of the last segment. Everything
+ *   acknowledged had been fsync'd and ends in a newline; an unterminated last line is by construction unacknowledged.
+ * - Damage before the tail (a complete line that does not parse: bit rot, a stray edit) is never cut: cutting there
+ *   would delete every acknowledged event after it. The line is skipped — by recovery, the id scan and readers alike,
+ *   in every segment, so a segment does not turn fatal once it rotates — counted in `corruptRecords` and reported
+ *   through `onWarning` with file and line, and everything after it is kept. Its one event is lost either way; the
+ *   report tells the operator where to look.
  * - Readers never see bytes that are not yet durable, so a consumer cannot apply an event a crash then loses.
  * - Idempotency: a window of recent ids, rebuilt from the newest segments at open, so a retried batch is not stored
  *   twice, across restarts too.
@@ -29,6 +34,18 @@ export interface FileEventLogOptions {
   dedupeIds?: number;
   /** fdatasync every group commit. Only benchmarks of something else should turn this off. @default true */
   fsync?: boolean;
+  /** Receives each report of corrupt records skipped (file, line, count). @default a console.warn line */
+  onWarning?: (message: string) => void;
+}
+
+/** A complete line that does not parse as an event: skipped, never cut (see the file comment). */
+export interface CorruptRecord {
+  path: string;
+  /** Byte offset of the line's first byte in its segment. */
+  offset: number;
+  /** 1-based line number when known (records found at open); readers only know the offset. */
+  line?: number;
+  reason: string;
 }
 
 export interface FileEventLog extends IdempotentEventLog {
@@ -36,6 +53,8 @@ export interface FileEventLog extends IdempotentEventLog {
   readonly dir: string;
   /** Bytes cut from a torn tail at open (0 after a clean shutdown). */
   readonly recoveredBytes: number;
+  /** Corrupt complete lines skipped so far: found at open (last segment and the segments scanned for ids) or by reads. */
+  readonly corruptRecords: readonly CorruptRecord[];
   /** Cursor just past the last durable record; undefined when the log is empty. */
   end(): string | undefined;
 }
@@ -59,7 +78,13 @@ interface Pending {
 }
 
 export async function createFileEventLog(options: FileEventLogOptions): Promise<FileEventLog> {
-  const { dir, segmentBytes = 64 * 1024 * 1024, dedupeIds = 1_000_000, fsync = true } = options;
+  const {
+    dir,
+    segmentBytes = 64 * 1024 * 1024,
+    dedupeIds = 1_000_000,
+    fsync = true,
+    onWarning = (message: string) => console.warn(`reelfeed: ${message}`),
+  } = options;
   await mkdir(dir, { recursive: true });
   const segments = (await readdir(dir))
     .map((f) => SEGMENT.exec(f))
@@ -77,7 +102,25 @@ export async function createFileEventLog(options: FileEventLogOptions): Promise<
   if (recovered.createdOrCut) await syncDir(dir);
   let durable = recovered.size;
 
-  const seed = await collectRecentIds(dir, segments, dedupeIds);
+  // Keyed by path and offset: recovery and the id scan both see the last segment, readers may pass a line again.
+  const corrupt = new Map<string, CorruptRecord>();
+  const noteCorrupt = (found: readonly CorruptRecord[]): CorruptRecord[] => {
+    const fresh = found.filter((c) => !corrupt.has(`${c.path}@${c.offset}`));
+    for (const c of fresh) corrupt.set(`${c.path}@${c.offset}`, c);
+    return fresh;
+  };
+  let seed: string[];
+  try {
+    seed = await collectRecentIds(dir, segments, dedupeIds, (found) => noteCorrupt(found));
+  } catch (err) {
+    await fh.close();
+    throw err;
+  }
+  noteCorrupt(recovered.corrupt);
+  // One line per segment at open, not one per record: a damaged region can hold thousands of lines.
+  const bySegment = new Map<string, CorruptRecord[]>();
+  for (const c of corrupt.values()) bySegment.set(c.path, [...(bySegment.get(c.path) ?? []), c]);
+  for (const [path, list] of bySegment) onWarning(corruptReport(path, list));
 
   let pending: Pending[] = [];
   let writing = false;
@@ -140,6 +183,15 @@ export async function createFileEventLog(options: FileEventLogOptions): Promise<
 
   const deduper = createIdWindowDeduper({ append, maxIds: dedupeIds, seed });
 
+  /** A record, or undefined for a corrupt line: skipped (the reader moves past it), reported once. */
+  function readRecord(path: string, text: string, offset: number): ReelEvent | undefined {
+    const parsed = parseRecord(text);
+    if (typeof parsed !== "string") return parsed;
+    const fresh = noteCorrupt([{ path, offset, reason: parsed }]);
+    if (fresh.length > 0) onWarning(corruptReport(path, fresh));
+    return undefined;
+  }
+
   async function readSegment(seg: number, from: number, max: number, out: LogRecord[]): Promise<number> {
     const limit = seg === current ? durable : (sizes.get(seg) ?? 0);
     const path = join(dir, segName(seg));
@@ -157,13 +209,14 @@ export async function createFileEventLog(options: FileEventLogOptions): Promise<
         if (nl < 0 || nl >= bytesRead) {
           // One record longer than a chunk: read it whole.
           const whole = await readLine(rh, offset, limit);
-          out.push({ cursor: cursorOf(seg, offset + whole.length + 1), event: parseLine(path, whole.toString("utf8"), offset) });
+          const event = readRecord(path, whole.toString("utf8"), offset);
+          if (event) out.push({ cursor: cursorOf(seg, offset + whole.length + 1), event });
           offset += whole.length + 1;
           continue;
         }
         while (nl >= 0 && nl < bytesRead && out.length < max) {
-          const line = buf.toString("utf8", start, nl);
-          out.push({ cursor: cursorOf(seg, offset + nl + 1), event: parseLine(path, line, offset + start) });
+          const event = readRecord(path, buf.toString("utf8", start, nl), offset + start);
+          if (event) out.push({ cursor: cursorOf(seg, offset + nl + 1), event });
           start = nl + 1;
           nl = buf.indexOf(10, start);
         }
@@ -179,6 +232,9 @@ export async function createFileEventLog(options: FileEventLogOptions): Promise<
     kind: "file",
     dir,
     recoveredBytes: recovered.cutBytes,
+    get corruptRecords() {
+      return [...corrupt.values()];
+    },
     append: (events) => append(events),
     appendNew: (events) => deduper.appendNew(events),
     end() {
@@ -211,13 +267,37 @@ export async function createFileEventLog(options: FileEventLogOptions): Promise<
   };
 }
 
-function parseLine(path: string, line: string, byteOffset: number): ReelEvent {
+/** The event on one line, or why the line is not one. */
+function parseRecord(text: string): ReelEvent | string {
+  let e: unknown;
   try {
-    const e = JSON.parse(line) as ReelEvent;
-    if (typeof e !== "object" || e === null || typeof e.id !== "string") throw new Error("not an event");
-    return e;
+    e = JSON.parse(text);
   } catch (err) {
-    throw badFile(path, `corrupt record at byte ${byteOffset}: ${(err as Error).message}`);
+    return (err as Error).message;
+  }
+  if (typeof e !== "object" || e === null || typeof (e as { id?: unknown }).id !== "string") return "not an event";
+  return e as ReelEvent;
+}
+
+/** "seg.jsonl: 2 corrupt records skipped (line 100 at byte 9000: Unexpected token ...; ...)" — first few named. */
+function corruptReport(path: string, list: readonly CorruptRecord[]): string {
+  const shown = list.slice(0, 5).map((c) => `${c.line === undefined ? "" : `line ${c.line} `}at byte ${c.offset}: ${c.reason}`);
+  const more = list.length > shown.length ? `; and ${list.length - shown.length} more` : "";
+  return `${path}: ${list.length} corrupt record${list.length === 1 ? "" : "s"} skipped, later records kept (${shown.join("; ")}${more})`;
+}
+
+/** Walks the complete lines of `buf`; returns the offset just past the last newline (where a torn tail starts). */
+function scanLines(path: string, buf: Buffer, corrupt: CorruptRecord[], onEvent?: (e: ReelEvent) => void): number {
+  let start = 0;
+  let line = 0;
+  for (;;) {
+    const nl = buf.indexOf(10, start);
+    if (nl < 0) return start;
+    line++;
+    const parsed = parseRecord(buf.toString("utf8", start, nl));
+    if (typeof parsed === "string") corrupt.push({ path, offset: start, line, reason: parsed });
+    else onEvent?.(parsed);
+    start = nl + 1;
   }
 }
 
@@ -240,58 +320,47 @@ async function readLine(rh: FileHandle, offset: number, limit: number): Promise<
 }
 
 /**
- * Cuts the segment back to its longest prefix of complete, parseable lines. A crash mid-write leaves a torn or
- * zero-filled tail; none of it was acknowledged (acks follow the fsync of everything before them).
+ * Cuts the segment back to its last newline. A crash mid-write leaves a torn or zero-filled unterminated tail; none
+ * of it was acknowledged (acks follow the fsync of everything before them, and every record ends in a newline).
+ * Complete lines that do not parse are reported, not cut: everything after them may be acknowledged.
  */
-async function recoverSegment(path: string): Promise<{ size: number; cutBytes: number; createdOrCut: boolean }> {
+async function recoverSegment(path: string): Promise<{ size: number; cutBytes: number; createdOrCut: boolean; corrupt: CorruptRecord[] }> {
   const fh = await open(path, "a+");
   try {
     const { size } = await fh.stat();
-    if (size === 0) return { size: 0, cutBytes: 0, createdOrCut: true };
+    if (size === 0) return { size: 0, cutBytes: 0, createdOrCut: true, corrupt: [] };
     const buf = Buffer.allocUnsafe(size);
     await fh.read(buf, 0, size, 0);
-    let good = 0;
-    let start = 0;
-    for (;;) {
-      const nl = buf.indexOf(10, start);
-      if (nl < 0) break;
-      try {
-        const e = JSON.parse(buf.toString("utf8", start, nl)) as { id?: unknown };
-        if (typeof e !== "object" || e === null || typeof e.id !== "string") break;
-      } catch {
-        break;
-      }
-      good = nl + 1;
-      start = nl + 1;
-    }
+    const corrupt: CorruptRecord[] = [];
+    const good = scanLines(path, buf, corrupt);
     if (good < size) {
       await fh.truncate(good);
       await fh.sync();
     }
-    return { size: good, cutBytes: size - good, createdOrCut: good < size };
+    return { size: good, cutBytes: size - good, createdOrCut: good < size, corrupt };
   } finally {
     await fh.close();
   }
 }
 
 /** Ids of the newest records, oldest first, at most `max`: segments are scanned newest first until enough. */
-async function collectRecentIds(dir: string, segments: number[], max: number): Promise<string[]> {
+async function collectRecentIds(
+  dir: string,
+  segments: number[],
+  max: number,
+  onCorrupt: (found: CorruptRecord[]) => void,
+): Promise<string[]> {
   const perSegment: string[][] = [];
   let total = 0;
   for (let i = segments.length - 1; i >= 0 && total < max; i--) {
     const path = join(dir, segName(segments[i]));
-    const text = await readTextIfExists(path);
+    const buf = await readIfExists(path);
     const ids: string[] = [];
-    let lineNo = 0;
-    for (const line of text.split("\n")) {
-      lineNo++;
-      if (line.length === 0) continue;
-      try {
-        ids.push((JSON.parse(line) as { id: string }).id);
-      } catch (err) {
-        throw badFile(path, `corrupt record: ${(err as Error).message}`, lineNo);
-      }
-    }
+    const corrupt: CorruptRecord[] = [];
+    const end = scanLines(path, buf, corrupt, (e) => ids.push(e.id));
+    // Only the last segment may end torn, and recovery has cut it; an unterminated line anywhere else is damage.
+    if (end < buf.length) throw badFile(path, "incomplete last record in a closed segment", countLines(buf, end) + 1);
+    onCorrupt(corrupt);
     perSegment.push(ids);
     total += ids.length;
   }
@@ -299,16 +368,22 @@ async function collectRecentIds(dir: string, segments: number[], max: number): P
   return all.length > max ? all.slice(all.length - max) : all;
 }
 
-async function readTextIfExists(path: string): Promise<string> {
+function countLines(buf: Buffer, end: number): number {
+  let n = 0;
+  for (let i = buf.indexOf(10); i >= 0 && i < end; i = buf.indexOf(10, i + 1)) n++;
+  return n;
+}
+
+async function readIfExists(path: string): Promise<Buffer> {
   try {
     const fh = await open(path, "r");
     try {
-      return await fh.readFile("utf8");
+      return await fh.readFile();
     } finally {
       await fh.close();
     }
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return "";
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return Buffer.alloc(0);
     throw err;
   }
 }

@@ -82,13 +82,33 @@ describe("file event log", () => {
     await again.close();
   });
 
-  it("rejects a corrupt record in a closed segment with BAD_FILE naming the file", async () => {
+  it("skips a corrupt record in a closed segment, reports it with file and line, and keeps the records after it", async () => {
     const log = await createFileEventLog({ dir, segmentBytes: 200 });
     for (let i = 0; i < 6; i++) await log.append([ev(i)]);
     await log.close();
     const first = join(dir, (await readdir(dir)).filter((f) => f.endsWith(".jsonl")).sort()[0]);
+    const lines = (await readFile(first, "utf8")).split("\n").length - 1;
     await appendFile(first, "not json\n");
-    await expect(createFileEventLog({ dir, segmentBytes: 200 })).rejects.toMatchObject({ code: "BAD_FILE", message: expect.stringContaining(first) });
+    const warnings: string[] = [];
+    const again = await createFileEventLog({ dir, segmentBytes: 200, onWarning: (m) => warnings.push(m) });
+    expect(again.corruptRecords).toMatchObject([{ path: first, line: lines + 1 }]);
+    expect(warnings).toEqual([expect.stringContaining(`${first}: 1 corrupt record skipped`)]);
+    expect(warnings[0]).toContain(`line ${lines + 1}`);
+    expect((await readAll(again)).map((r) => r.event.id)).toEqual(["e0", "e1", "e2", "e3", "e4", "e5"]);
+    await again.close();
+  });
+
+  it("rejects an unterminated record in a closed segment with BAD_FILE naming the file and line", async () => {
+    const log = await createFileEventLog({ dir, segmentBytes: 200 });
+    for (let i = 0; i < 6; i++) await log.append([ev(i)]);
+    await log.close();
+    const first = join(dir, (await readdir(dir)).filter((f) => f.endsWith(".jsonl")).sort()[0]);
+    const lines = (await readFile(first, "utf8")).split("\n").length - 1;
+    await appendFile(first, '{"id":"torn');
+    await expect(createFileEventLog({ dir, segmentBytes: 200 })).rejects.toMatchObject({
+      code: "BAD_FILE",
+      message: expect.stringContaining(`${first}:${lines + 1}: incomplete last record`),
+    });
   });
 
   it("kill -9 mid-stream: every acknowledged event is there exactly once after reopen", async () => {
