@@ -22,6 +22,12 @@ import { readOptionalText } from "../util/fs";
  * - Redis down: events go to a local file log (`bufferDir`, fsync'd) and the batch is acknowledged from there; they
  *   are replayed through the same script (so never duplicated) once Redis answers again, before any newer event.
  *   Without a buffer, or when the buffer cannot write either, the batch is refused with UNAVAILABLE (retryable).
+ * - A circuit breaker keeps acks fast when Redis hangs rather than refuses (SIGSTOP, a stalled network, a blocked
+ *   server): such a Redis makes every command wait out the client's command timeout, and appends are serialised, so
+ *   every ack queued behind one waited with it. The first failed command opens the circuit; while it is open appends
+ *   go straight to the buffer (or are refused at once without one) and only a probe waits on Redis: one PING at a
+ *   time, outside the append queue, backing off from `replayIntervalMs` to `maxProbeIntervalMs`. A probe that
+ *   answers (or a reconnect that passes the ready check) closes the circuit and the buffer is replayed, in order.
  */
 export interface RedisEventLogOptions {
   /** A client from createRedisClient (fail-fast, self-reconnecting). Not closed by `close()`. */
@@ -36,9 +42,11 @@ export interface RedisEventLogOptions {
   bufferDir?: string;
   /** How often buffered events are retried into Redis, ms (also on every reconnect). @default 1000 */
   replayIntervalMs?: number;
+  /** Longest pause between probes of a Redis that stopped answering, ms (backs off from replayIntervalMs). @default 5000 */
+  maxProbeIntervalMs?: number;
   /** Events per script call (bounds the time Redis is blocked by one script). @default 500 */
   chunkSize?: number;
-  /** Receives replay failures (Redis still down, ...). @default ignore */
+  /** Receives replay failures (Redis still down, ...) and the circuit opening. @default ignore */
   onError?: (err: Error) => void;
 }
 
@@ -49,6 +57,8 @@ export interface RedisEventLog extends IdempotentEventLog {
   buffered(): Promise<number>;
   /** Replays the buffer now; resolves once it is empty (rejects while Redis is still down). */
   flushBuffer(): Promise<void>;
+  /** True while Redis is considered down: appends skip it and go to the buffer until a probe answers. */
+  circuitOpen(): boolean;
 }
 
 const APPEND_LUA = `
@@ -74,6 +84,7 @@ export async function createRedisEventLog(options: RedisEventLogOptions): Promis
     dedupeTtlSec = 7 * 24 * 3600,
     bufferDir,
     replayIntervalMs = 1000,
+    maxProbeIntervalMs = 5000,
     chunkSize = 500,
     onError = () => {},
   } = options;
@@ -127,13 +138,61 @@ export async function createRedisEventLog(options: RedisEventLogOptions): Promis
     pendingInBuffer = false;
   }
 
-  const tryReplay = (): void => {
-    if (!pendingInBuffer || closed) return;
-    void serial(replay).catch((err: Error) => onError(err));
+  // The circuit breaker (see the file comment). `nextProbeAt` spaces probes out while Redis stays silent.
+  let circuit: "closed" | "open" = "closed";
+  let probing = false;
+  let probeDelay = replayIntervalMs;
+  let nextProbeAt = 0;
+  const openCircuit = (err: unknown): void => {
+    if (circuit === "open") return;
+    circuit = "open";
+    probeDelay = replayIntervalMs;
+    nextProbeAt = Date.now() + probeDelay;
+    onError(unavailable(`redis event log ${streamKey}: Redis did not answer; appends go to the local buffer until it does`, err));
   };
-  const onReady = (): void => tryReplay();
+
+  async function probe(): Promise<void> {
+    if (probing || closed || Date.now() < nextProbeAt) return;
+    probing = true;
+    try {
+      await redis.ping();
+      circuit = "closed";
+      probeDelay = replayIntervalMs;
+      tryReplay();
+    } catch (err) {
+      probeDelay = Math.min(probeDelay * 2, maxProbeIntervalMs);
+      nextProbeAt = Date.now() + probeDelay;
+      onError(err as Error);
+    } finally {
+      probing = false;
+    }
+  }
+
+  // One replay queued at a time: the timer must not stack replays behind a slow one.
+  let replayQueued = false;
+  const tryReplay = (): void => {
+    if (!pendingInBuffer || closed || circuit === "open" || replayQueued) return;
+    replayQueued = true;
+    void serial(replay)
+      .catch((err: Error) => {
+        openCircuit(err);
+        onError(err);
+      })
+      .finally(() => {
+        replayQueued = false;
+      });
+  };
+  const tick = (): void => {
+    if (circuit === "open") void probe();
+    else tryReplay();
+  };
+  const onReady = (): void => {
+    // A reconnect passed ioredis' ready check (INFO answered): probe now rather than after the back-off.
+    nextProbeAt = 0;
+    tick();
+  };
   redis.on("ready", onReady);
-  const timer = setInterval(tryReplay, replayIntervalMs);
+  const timer = setInterval(tick, replayIntervalMs);
   timer.unref();
   let closed = false;
   tryReplay();
@@ -174,6 +233,7 @@ export async function createRedisEventLog(options: RedisEventLogOptions): Promis
       }
     },
     flushBuffer: () => serial(replay),
+    circuitOpen: () => circuit === "open",
     async close() {
       if (closed) return;
       closed = true;
@@ -187,20 +247,22 @@ export async function createRedisEventLog(options: RedisEventLogOptions): Promis
   async function appendDurably(events: readonly ReelEvent[]): Promise<boolean[]> {
     if (closed) throw new ReelfeedError("UNAVAILABLE", `redis event log ${streamKey} is closed`, { retryable: true });
     if (events.length === 0) return [];
-    if (pendingInBuffer) {
+    if (pendingInBuffer && circuit === "closed") {
       try {
         await replay();
-      } catch {
-        /* still down: keep buffering, in order */
+      } catch (err) {
+        openCircuit(err); // still down: keep buffering, in order
       }
     }
-    let redisErr: unknown;
-    if (!pendingInBuffer) {
+    let redisErr: unknown = new Error("Redis did not answer recently (circuit open; a probe retries it)");
+    if (!pendingInBuffer && circuit === "closed") {
       try {
         return await scriptAppend(events);
       } catch (err) {
-        // The script may have run before the connection dropped: buffering and replaying is still safe (SET NX).
+        // The script may have run before the connection dropped (or may still run on a Redis that hangs and
+        // resumes): buffering and replaying is still safe (SET NX).
         redisErr = err;
+        openCircuit(err);
       }
     }
     if (!buffer) throw unavailable(`redis event log ${streamKey}`, redisErr);
