@@ -1,6 +1,7 @@
 import { readFileSync, existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { z } from "zod";
+import { SURFACES, type Surface } from "./data/types";
 import { ReelfeedError } from "./errors";
 
 /**
@@ -128,6 +129,12 @@ export const configSchema = z.object({
       ] as never),
       /** Plugin folders under plugins/ to load at start-up, by name. */
       plugins: z.array(z.string()).default([]),
+      /**
+       * Surfaces where a video the user watched before may be served again (e.g. ["subscriptions"] for a "watch
+       * again" shelf); there only videos served recently are left out. Everywhere else nothing watched comes back,
+       * however long ago (a per-user Bloom filter, docs/events.md). Default: none.
+       */
+      rewatchSurfaces: z.array(z.enum(SURFACES as unknown as [Surface, ...Surface[]])).default([]),
       /**
        * Load shedding: a request that would start ranking a session while either limit is passed is answered at once
        * with popular videos (fallback OVERLOADED) instead of queueing. Past saturation a queue only makes every

@@ -15,6 +15,7 @@ import { createOnnxUserTowerModel } from "../ranking/user-tower-model";
 import { createEmbeddedGraphStore } from "../stores/graph-store-embedded";
 import { loadVectors } from "../stores/open-stores";
 import { createMemoryStateStore } from "../stores/state-store-memory";
+import { withSeen } from "../stores/seen-set";
 import type { StateStore } from "../stores/state-store";
 import { createEmbeddedVectorIndex } from "../stores/vector-index-embedded";
 import type { VectorIndex } from "../stores/vector-index";
@@ -367,9 +368,7 @@ function withExtraSeen(store: StateStore, extra: ReadonlyMap<string, ReadonlySet
     getVideos: (ids) => store.getVideos(ids),
     getRelations: (userId) => store.getRelations(userId),
     async getSeen(userId) {
-      const seen = new Set(await store.getSeen(userId));
-      for (const id of extra.get(userId) ?? []) seen.add(id);
-      return seen;
+      return withSeen(await store.getSeen(userId), extra.get(userId) ?? []);
     },
     markServed: (userId, ids, ts) => store.markServed(userId, ids, ts),
     trending: (country, limit, now) => store.trending(country, limit, now),
@@ -447,5 +446,5 @@ async function pointInTimeRuntime(o: PointInTimeOptions): Promise<FeedRuntime> {
     microBatchWindowMs: config.ranking.microBatchWindowMs,
     maxBatchRows: config.ranking.maxBatchRows,
   });
-  return { catalog, state, graph, vectors, models: { userTower, ranker }, modelVersion: "funnel-evaluation" };
+  return { catalog, state, graph, vectors, models: { userTower, ranker, neighbours: artifacts.neighbours }, modelVersion: "funnel-evaluation" };
 }

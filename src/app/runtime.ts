@@ -27,6 +27,7 @@ import { createRedisEventLog } from "../stores/event-log-redis";
 import type { GraphStore } from "../stores/graph-store";
 import { loadVectors, openGraphStore, openVectorIndex } from "../stores/open-stores";
 import { createRedisClient, redactUrl, waitForRedis } from "../stores/redis-client";
+import { EMPTY_SEEN } from "../stores/seen-set";
 import { createMemoryStateStore } from "../stores/state-store-memory";
 import { createRedisStateStore } from "../stores/state-store-redis";
 import type { StateStore } from "../stores/state-store";
@@ -286,7 +287,7 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
 
     await warmUp({ userTower, ranker, vectors, catalog, progress, onError });
 
-    const runtime: FeedRuntime = { catalog, state, graph, vectors, models: { userTower, ranker }, modelVersion: manifest.version };
+    const runtime: FeedRuntime = { catalog, state, graph, vectors, models: { userTower, ranker, neighbours: artifacts.neighbours }, modelVersion: manifest.version };
 
     // Events: ingestor → log → consumer → state + graph.
     const consumer = createEventConsumer({
@@ -425,7 +426,7 @@ async function warmUp(options: {
     surface: "home",
     context: { device: "unknown", now: Date.now(), sessionVideoIds: [] },
     relations: { notInterested: [], blockedCreators: [], reported: [], subscriptions: [], follows: [] },
-    seen: new Set(),
+    seen: EMPTY_SEEN,
     pageSize: 20,
   };
   try {

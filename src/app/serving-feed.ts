@@ -47,6 +47,7 @@ export async function createServingFeed(options: ServingFeedOptions): Promise<Se
     maxSessions: config.pipeline.sessions.max,
     sessionTtlMs: config.pipeline.sessions.ttlMs,
     rankerTimeoutMs: config.ranking.timeoutMs,
+    rewatchSurfaces: config.pipeline.rewatchSurfaces,
     onServed: ingestor ? createImpressionLogger({ ingestor, onError }) : undefined,
     onError,
     ...service,

@@ -2,8 +2,10 @@ import type { CandidateFilter } from "../pipeline/types";
 import { partition } from "./partition";
 
 /**
- * Never serve again what the user watched or was recently served (the state store's seen set), what they watched
- * earlier in this session, or the video they are watching now (the watch-next seed).
+ * Never serve again what the user watched, however long ago, or was recently served (the state store's SeenSet:
+ * exact recent sets plus a Bloom filter of every watch), what they watched earlier in this session, or the video
+ * they are watching now (the watch-next seed). On a rewatch surface the hydrated `query.seen` holds only the
+ * recently served, so past watches pass; this session's and the seed still do not.
  */
 export function createSeenFilter(): CandidateFilter {
   return {

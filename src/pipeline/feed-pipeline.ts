@@ -1,12 +1,13 @@
 import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
-import type { Video } from "../data/types";
+import type { Surface, Video } from "../data/types";
 import { badInput, ReelfeedError } from "../errors";
 import type { VideoAggregates } from "../features/aggregates";
 import { safetyFilters } from "../filters";
 import { blendScore, DEFAULT_BLEND, validateBlend, type BlendConfig } from "../ranking/blend";
 import type { PipelineStageContext } from "../rerank/stage-context";
 import { fetchPopular } from "../sources/popular";
+import { EMPTY_SEEN, servedOnly, withSeen } from "../stores/seen-set";
 import type { UserRelations } from "../stores/state-store";
 import type { VectorIndex } from "../stores/vector-index";
 import { fnv1a } from "../util/random";
@@ -75,6 +76,12 @@ export interface FeedServiceOptions {
   stateTimeoutMs?: number;
   /** Reciprocal-rank fusion constant of the merge. @default 60 */
   rrfK?: number;
+  /**
+   * Surfaces where a past watch may come back (config pipeline.rewatchSurfaces): their query's seen set is only the
+   * recently served videos, so sources propose and the seen filter passes what the user watched before. Elsewhere
+   * nothing watched is served again, however long ago. @default [] (none)
+   */
+  rewatchSurfaces?: readonly Surface[];
   /** Called with every served page and its query (impression logging). Not awaited; errors go to `onError`. */
   onServed?: (page: FeedPage, query: FeedQuery) => void | Promise<void>;
   /** Where non-fatal errors go (a failing onServed hook, markServed). @default a console.warn line */
@@ -128,6 +135,7 @@ export function createFeedService(options: FeedServiceOptions): PipelineFeedServ
     rankerTimeoutMs = 100,
     stateTimeoutMs = 50,
     rrfK = 60,
+    rewatchSurfaces = [],
     onServed,
     onError = (error, where) => console.warn(`reelfeed: ${where}: ${error instanceof Error ? error.message : String(error)}`),
     clock = Date.now,
@@ -136,6 +144,7 @@ export function createFeedService(options: FeedServiceOptions): PipelineFeedServ
   if (!Number.isInteger(candidatesToRank) || candidatesToRank < 1) {
     throw new ReelfeedError("BAD_CONFIG", "config ranking.candidatesToRank: expected a positive integer", { key: "ranking.candidatesToRank" });
   }
+  const rewatch = new Set<Surface>(rewatchSurfaces);
   const sessions = createSessionCache<Session>({ ttlMs: sessionTtlMs, maxEntries: maxSessions, clock });
   const enabledSources = definition.sources.filter((s) => s.enabled);
   const enabledStages = definition.stages.filter((s) => s.enabled);
@@ -210,7 +219,7 @@ export function createFeedService(options: FeedServiceOptions): PipelineFeedServ
       seedVideoId: request.seedVideoId,
       userAgg: agg.status === "fulfilled" ? agg.value : undefined,
       relations: relations.status === "fulfilled" ? relations.value : EMPTY_RELATIONS,
-      seen: seen.status === "fulfilled" ? seen.value : new Set<string>(),
+      seen: seen.status !== "fulfilled" ? EMPTY_SEEN : rewatch.has(request.surface) ? servedOnly(seen.value) : seen.value,
       pageSize: request.first,
     };
   }
@@ -360,8 +369,7 @@ export function createFeedService(options: FeedServiceOptions): PipelineFeedServ
   async function fill(session: Session, want: number, run: Run): Promise<void> {
     const t0 = performance.now();
     const query = session.query;
-    const exclude = new Set<string>(query.seen);
-    for (const v of session.items.videos) exclude.add(v.id);
+    const exclude = withSeen(query.seen, Array.from(session.items.videos, (v) => v.id));
     let limit = want * 4 + 50;
     let kept: MergedCandidate[] = [];
     const raw = new Map<string, number>();
@@ -395,7 +403,7 @@ export function createFeedService(options: FeedServiceOptions): PipelineFeedServ
     if (added.length) fallback(run, "POPULARITY", "Popularity", `${added.length} popular videos filled a short candidate list`);
   }
 
-  function catalogPopular(limit: number, now: number, exclude: ReadonlySet<string>): Candidate[] {
+  function catalogPopular(limit: number, now: number, exclude: { has(videoId: string): boolean }): Candidate[] {
     const out: Candidate[] = [];
     for (const v of runtime.catalog.newest()) {
       if (out.length >= limit) break;
@@ -477,7 +485,7 @@ export function createFeedService(options: FeedServiceOptions): PipelineFeedServ
     surface: "unknown",
     context: { device: "unknown", country: country?.toUpperCase(), now, sessionVideoIds: [] },
     relations: EMPTY_RELATIONS,
-    seen: new Set(),
+    seen: EMPTY_SEEN,
     pageSize: 0,
   });
   const noTrace = (): Run => ({ fallbacks: [], tracer: createTracer(false) });

@@ -1,9 +1,10 @@
+import type { ItemNeighbours } from "../features/item-neighbours";
 import type { Catalog } from "../data/catalog";
 import type { Device, Surface, User, Video } from "../data/types";
 import type { UserAggregates, VideoAggregates } from "../features/aggregates";
 import type { FeatureBatch } from "../features/spec";
 import type { GraphStore } from "../stores/graph-store";
-import type { StateStore, UserRelations } from "../stores/state-store";
+import type { SeenSet, StateStore, UserRelations } from "../stores/state-store";
 import type { VectorIndex } from "../stores/vector-index";
 
 /**
@@ -33,8 +34,12 @@ export interface FeedQuery {
   /** Real-time aggregates (recent history, affinities), undefined for a user with no events. */
   userAgg?: UserAggregates;
   relations: UserRelations;
-  /** Watched or already served: never served again. */
-  seen: ReadonlySet<string>;
+  /**
+   * Watched (ever: a Bloom filter, small stated false-positive rate) or recently served: never served again. On a
+   * rewatch surface (pipeline.rewatchSurfaces) only the recently served. `has` is the full check; `seen.recent` is
+   * the exact part, for exclusion lists that must be enumerated (vector searches).
+   */
+  seen: SeenSet;
   /** Items requested for this page. */
   pageSize: number;
 }
@@ -112,7 +117,11 @@ export interface FeedRuntime {
   graph: GraphStore;
   /** Two-tower video embeddings and content (text) embeddings; absent when the bundle lacks them. */
   vectors: { twoTower?: VectorIndex; content?: VectorIndex };
-  models: { userTower?: UserTowerModel; ranker?: RankerModel };
+  /**
+   * Models of the bundle. `neighbours`: collaborative item-to-item neighbours (features/item-neighbours.ts), read
+   * by the Neighbours source and, through the feature artifacts, by the ranker.
+   */
+  models: { userTower?: UserTowerModel; ranker?: RankerModel; neighbours?: ItemNeighbours };
   /** Version of the model bundle being served. */
   modelVersion: string;
 }
@@ -135,7 +144,7 @@ export interface RankerModel {
 }
 
 /** Names of runtime parts a source can require; checked at start-up, not per request. */
-export type StoreName = "twoTower" | "content" | "userTower" | "ranker" | "graph" | "state";
+export type StoreName = "twoTower" | "content" | "userTower" | "ranker" | "neighbours" | "graph" | "state";
 
 export interface SourceContext {
   runtime: FeedRuntime;

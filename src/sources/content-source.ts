@@ -49,7 +49,7 @@ export function createContentSource(options: ContentSourceOptions = {}): Candida
         if (opts.recentLikes > 0) for (const id of agg.recentLikes.slice(-opts.recentLikes).reverse()) add(id, 1);
       }
       if (seeds.length === 0) return [];
-      const exclude = new Set([...query.seen, ...seeds.map((s) => s.id)]);
+      const exclude = new Set([...query.seen.recent, ...seeds.map((s) => s.id)]);
       const k = Math.max(1, Math.ceil((ctx.limit * 2) / seeds.length));
       const best = new Map<string, Candidate>();
       await Promise.all(

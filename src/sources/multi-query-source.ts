@@ -87,7 +87,7 @@ export function createMultiQuerySource(options: MultiQuerySourceOptions = {}): C
           const q = await queryVector(vectors);
           if (!q) return [];
           const k = opts.sameCategoryOnly ? perCategory * 3 : perCategory;
-          const hits = await index.search(q, k, { excludeIds: query.seen, signal: ctx.signal });
+          const hits = await index.search(q, k, { excludeIds: query.seen.recent, signal: ctx.signal });
           const reason: Reason = { code: "CATEGORY_INTEREST", params: { category } };
           const kept: Array<{ id: string; reason: Reason }> = [];
           for (const h of hits) {

@@ -14,8 +14,8 @@ export interface PopularOptions {
   now: number;
   /** Pad with the catalog's newest uploads up to `limit`. @default true */
   padFromCatalog?: boolean;
-  /** Ids never to return. */
-  exclude?: ReadonlySet<string>;
+  /** Ids never to return (a Set, or a query's SeenSet); `size` sizes the over-fetch. */
+  exclude?: Pick<ReadonlySet<string>, "has" | "size">;
 }
 
 export async function fetchPopular(runtime: FeedRuntime, options: PopularOptions): Promise<Candidate[]> {

@@ -25,7 +25,7 @@ export function createTwoTowerSource(options: TwoTowerSourceOptions = {}): Candi
       const index = ctx.runtime.vectors.twoTower;
       if (!tower || !index) return [];
       const vector = await tower.embed(query, ctx.signal);
-      const hits = await index.search(vector, Math.ceil(ctx.limit * overfetch), { excludeIds: query.seen, signal: ctx.signal });
+      const hits = await index.search(vector, Math.ceil(ctx.limit * overfetch), { excludeIds: query.seen.recent, signal: ctx.signal });
       // One reason object for all hits: candidates share reasons by reference and nothing downstream mutates them.
       const reason: Reason = { code: "PERSONALIZED", params: {} };
       return hits.map((h) => ({ videoId: h.id, score: h.score, reason }));

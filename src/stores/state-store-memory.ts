@@ -11,6 +11,8 @@ import {
   type VideoAggregates,
 } from "../features/aggregates";
 import { LANDMARK_REBASE_HALF_LIVES, forwardDecayWeight, type CheckpointedStateStore } from "../events/checkpointed-store";
+import { SeenBloom, seenBloomGeometry, type SeenBloomOptions } from "./seen-bloom";
+import { createSeenSet } from "./seen-set";
 import type { TrendingHit, UserRelations } from "./state-store";
 
 /**
@@ -20,6 +22,8 @@ import type { TrendingHit, UserRelations } from "./state-store";
  * Memory is bounded: users and videos are kept least-recently-updated-first-out up to their caps; each user's seen
  * and served sets keep at most a cap of entries within a TTL counted back from that user's newest entry (so a
  * replayed historical log keeps its history); relation sets are capped; each trending board keeps its top entries.
+ * Past the seen set's cap and TTL, every watched video stays in the user's Bloom filter (seen-bloom.ts): 1,448 bytes
+ * for the first 1,000 watches at the defaults, at most 137 KB (63,000 watches), measured in docs/events.md.
  * State is rebuilt by replaying the event log from the start (the consumer does that at start-up).
  */
 export interface MemoryStateStoreOptions {
@@ -31,6 +35,8 @@ export interface MemoryStateStoreOptions {
   seenCap?: number;
   /** Seen entries older than this before the user's newest are dropped, ms. @default 30 days */
   seenTtlMs?: number;
+  /** The per-user Bloom filter of every watched/started/clicked video. @default seenBloomGeometry defaults */
+  watchedBloom?: SeenBloomOptions;
   /** Served videos kept per user. @default 500 */
   servedCap?: number;
   /** Served entries older than this before the user's newest are dropped, ms. @default 1 day */
@@ -59,6 +65,8 @@ interface UserState {
   /** videoId → ts, insertion order = recency of the last touch. */
   seen: Map<string, number>;
   served: Map<string, number>;
+  /** Every video watched, started or clicked, kept past the seen cap and TTL; created on the first. */
+  watched?: SeenBloom;
 }
 
 const GLOBAL = "";
@@ -76,6 +84,7 @@ export function createMemoryStateStore(options: MemoryStateStoreOptions = {}): C
     trendingCap = 10_000,
     trendingStaleMs = 0,
   } = options;
+  const bloomGeometry = seenBloomGeometry(options.watchedBloom);
   const users = new Map<string, UserState>();
   const videos = new Map<string, VideoAggregates>();
   const boards = new Map<string, Map<string, number>>();
@@ -153,6 +162,11 @@ export function createMemoryStateStore(options: MemoryStateStoreOptions = {}): C
     }
   };
 
+  const markSeen = (u: UserState, videoId: string, ts: number): void => {
+    touchTimed(u.seen, videoId, ts, seenCap, seenTtlMs);
+    (u.watched ??= new SeenBloom(bloomGeometry)).add(videoId);
+  };
+
   function applyOne(e: ReelEvent, videoOf: (id: string) => Video | undefined): void {
     const videoId = "videoId" in e ? e.videoId : undefined;
     const video = videoId !== undefined ? videoOf(videoId) : undefined;
@@ -161,13 +175,13 @@ export function createMemoryStateStore(options: MemoryStateStoreOptions = {}): C
     if (videoId !== undefined) putVideo(applyVideoEvent(videos.get(videoId) ?? emptyVideoAggregates(videoId), e, video));
     switch (e.type) {
       case "watch":
-        touchTimed(u.seen, e.videoId, e.ts, seenCap, seenTtlMs);
+        markSeen(u, e.videoId, e.ts);
         bumpTrending(GLOBAL, e.videoId, e.ts);
         if (e.country) bumpTrending(e.country, e.videoId, e.ts);
         break;
       case "start":
       case "click":
-        touchTimed(u.seen, e.videoId, e.ts, seenCap, seenTtlMs);
+        markSeen(u, e.videoId, e.ts);
         break;
       case "not_interested":
         addCapped(u.notInterested, e.videoId);
@@ -240,10 +254,12 @@ export function createMemoryStateStore(options: MemoryStateStoreOptions = {}): C
     },
     async getSeen(userId) {
       const u = users.get(userId);
-      if (!u) return new Set();
+      if (!u) return createSeenSet({});
       prune(u.seen, seenTtlMs);
       prune(u.served, servedTtlMs);
-      return new Set([...u.seen.keys(), ...u.served.keys()]);
+      // The live filter, not a copy (1.4 KB a request): a watch after this read only makes it answer "seen" for more.
+      const watched = u.watched;
+      return createSeenSet({ watched: u.seen.keys(), served: u.served.keys(), everWatched: watched && ((id) => watched.has(id)) });
     },
     async markServed(userId, videoIds, ts) {
       const u = touchUser(userId);

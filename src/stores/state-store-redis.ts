@@ -14,6 +14,8 @@ import {
 import { LANDMARK_REBASE_HALF_LIVES, forwardDecayWeight, type CheckpointedStateStore } from "../events/checkpointed-store";
 import { ReelfeedError } from "../errors";
 import { unavailable } from "./redis-client";
+import { SEEN_BLOOM_ADD_LUA, seenBloomAddArgs, seenBloomGeometry, seenBloomReader, type SeenBloomOptions } from "./seen-bloom";
+import { createSeenSet } from "./seen-set";
 import type { TrendingHit, UserRelations } from "./state-store";
 
 /**
@@ -23,13 +25,16 @@ import type { TrendingHit, UserRelations } from "./state-store";
  *   {p}u:{userId}:agg        STRING  UserAggregates JSON, EX userTtlSec
  *   {p}u:{userId}:seen       ZSET    videoId → ts (watch/start/click), ≤ seenCap, ≥ newest − seenTtl, EX seenTtl
  *   {p}u:{userId}:served     ZSET    videoId → ts (markServed), ≤ servedCap, ≥ newest − servedTtl, EX servedTtl
+ *   {p}u:{userId}:watched:{tag}  STRING  Bloom filter of every watch/start/click (seen-bloom.ts layout, grown by a
+ *                            Lua script with SETBIT), ≤ geometry.totalBytes (137 KB at the defaults), EX watchedTtl
  *   {p}u:{userId}:ni|blocked|reported|subs|follows   SET, EX relationsTtlSec (refreshed on every write)
  *   {p}v:{videoId}:agg       STRING  VideoAggregates JSON, EX videoTtlSec
  *   {p}trend:g, {p}trend:c:{CC}   ZSET  videoId → Σ 2^((ts − landmark)/halfLife) over watches, ≤ trendingCap
  *   {p}trend:landmark        STRING  the forward-decay landmark (ms); {p}trend:boards SET of the board keys
  *   {p}state:cursor          STRING  the consumer's applied log cursor, written in the same MULTI as the state
  *
- * Writes: one MGET + one MULTI per batch. Reads: one round trip each. Aggregates are read-modify-write, so run one
+ * Writes: one MGET + one MULTI per batch (the Bloom inserts are one script call per user inside it). Reads: one
+ * round trip each; getSeen fetches both sorted sets and the whole filter string and tests candidates in process. Aggregates are read-modify-write, so run one
  * writer (the consumer) per key prefix; any number of readers.
  */
 export interface RedisStateStoreOptions {
@@ -45,6 +50,13 @@ export interface RedisStateStoreOptions {
   seenCap?: number;
   /** Seen window, ms (entries older than the newest minus this are dropped; the key expires after it). @default 30 days */
   seenTtlMs?: number;
+  /** The per-user Bloom filter of every watched/started/clicked video. @default seenBloomGeometry defaults */
+  watchedBloom?: SeenBloomOptions;
+  /**
+   * The filter expires after this long without a watch, ms (refreshed on every one): "watched, however long ago"
+   * holds for any user active within it, and a churned user's key still goes. @default 730 days
+   */
+  watchedTtlMs?: number;
   /** Served videos kept per user. @default 500 */
   servedCap?: number;
   /** Served window, ms. @default 1 day */
@@ -90,11 +102,15 @@ export function createRedisStateStore(options: RedisStateStoreOptions): Checkpoi
     relationsTtlSec = 365 * 24 * 3600,
     trendingHalfLifeMs = TREND_HALF_LIFE_MS,
     trendingCap = 10_000,
+    watchedTtlMs = 730 * DAY_MS,
   } = options;
+  const bloom = seenBloomGeometry(options.watchedBloom);
   const k = {
     userAgg: (id: string) => `${keyPrefix}u:${id}:agg`,
     seen: (id: string) => `${keyPrefix}u:${id}:seen`,
     served: (id: string) => `${keyPrefix}u:${id}:served`,
+    // The geometry's tag in the name: a changed capacity or rate starts new filters instead of misreading old bits.
+    watched: (id: string) => `${keyPrefix}u:${id}:watched:${bloom.tag}`,
     rel: (id: string, kind: RelationKind) => `${keyPrefix}u:${id}:${kind}`,
     videoAgg: (id: string) => `${keyPrefix}v:${id}:agg`,
     board: (country: string | undefined) => (country === undefined ? `${keyPrefix}trend:g` : `${keyPrefix}trend:c:${country.toUpperCase()}`),
@@ -105,6 +121,11 @@ export function createRedisStateStore(options: RedisStateStoreOptions): Checkpoi
   const rebaseName = "rfTrendRebase";
   if (typeof (redis as unknown as Record<string, unknown>)[rebaseName] !== "function") redis.defineCommand(rebaseName, { lua: REBASE_LUA });
   const rebase = (redis as unknown as Record<string, RebaseCommand>)[rebaseName].bind(redis);
+  const bloomAddName = "rfSeenBloomAdd";
+  if (typeof (redis as unknown as Record<string, unknown>)[bloomAddName] !== "function") redis.defineCommand(bloomAddName, { numberOfKeys: 1, lua: SEEN_BLOOM_ADD_LUA });
+  const bloomAdd = (m: ChainableCommander, key: string, ids: Iterable<string>): void => {
+    (m as unknown as Record<string, (key: string, ...args: number[]) => unknown>)[bloomAddName](key, ...seenBloomAddArgs(bloom, watchedTtlMs, ids));
+  };
   let landmark: number | undefined;
 
   const guard = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
@@ -144,6 +165,7 @@ export function createRedisStateStore(options: RedisStateStoreOptions): Checkpoi
 
     const m = redis.multi();
     const seenNewest = new Map<string, number>();
+    const watchedIds = new Map<string, Set<string>>();
     const trend = new Map<string, Map<string, number>>();
     const relTouched = new Set<string>();
     const bump = (board: string, videoId: string, w: number): void => {
@@ -160,6 +182,9 @@ export function createRedisStateStore(options: RedisStateStoreOptions): Checkpoi
     const seen = (userId: string, videoId: string, ts: number): void => {
       m.zadd(k.seen(userId), "GT", ts, videoId);
       seenNewest.set(userId, Math.max(seenNewest.get(userId) ?? ts, ts));
+      let ids = watchedIds.get(userId);
+      if (!ids) watchedIds.set(userId, (ids = new Set()));
+      ids.add(videoId);
     };
 
     for (const e of events) {
@@ -218,6 +243,7 @@ export function createRedisStateStore(options: RedisStateStoreOptions): Checkpoi
     for (const [id, agg] of videos) m.set(k.videoAgg(id), JSON.stringify(agg), "EX", videoTtlSec);
     for (const key of relTouched) m.expire(key, relationsTtlSec);
     for (const [userId, newest] of seenNewest) trimTimed(m, k.seen(userId), newest, seenCap, seenTtlMs);
+    for (const [userId, ids] of watchedIds) bloomAdd(m, k.watched(userId), ids);
     for (const [board, hits] of trend) {
       for (const [videoId, w] of hits) m.zincrby(board, w, videoId);
       m.zremrangebyrank(board, 0, -(trendingCap + 1));
@@ -258,9 +284,9 @@ export function createRedisStateStore(options: RedisStateStoreOptions): Checkpoi
       }),
     getSeen: (userId) =>
       guard("getSeen", async () => {
-        const p = redis.pipeline().zrange(k.seen(userId), 0, -1).zrange(k.served(userId), 0, -1);
-        const [seenIds, servedIds] = (await execOrThrow(p)) as string[][];
-        return new Set([...seenIds, ...servedIds]);
+        const p = redis.pipeline().zrange(k.seen(userId), 0, -1).zrange(k.served(userId), 0, -1).getBuffer(k.watched(userId));
+        const [seenIds, servedIds, bits] = (await execOrThrow(p)) as [string[], string[], Buffer | null];
+        return createSeenSet({ watched: seenIds, served: servedIds, everWatched: bits ? seenBloomReader(bloom, bits) : undefined });
       }),
     markServed: (userId, videoIds, ts) =>
       guard("markServed", async () => {

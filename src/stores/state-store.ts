@@ -4,7 +4,7 @@ import type { UserAggregates, VideoAggregates } from "../features/aggregates";
 /**
  * Real-time state the feed reads on every request: the same aggregates training replays (features/aggregates.ts),
  * plus the per-user hard-filter sets. Implementations: in-process (embedded mode) and Redis. Memory is bounded by
- * caps and TTLs in both.
+ * caps and TTLs in both; the per-user watched Bloom filter by its geometry (seen-bloom.ts).
  */
 export interface UserRelations {
   /** Videos the user said "not interested" to: never shown again. */
@@ -19,6 +19,23 @@ export interface UserRelations {
   follows: string[];
 }
 
+/**
+ * What the feed must not serve again: every video the user ever watched, started or clicked (a Bloom filter:
+ * never a false "no", a false "yes" at most the store's stated rate, docs/events.md) plus, exactly, the recent
+ * watches and recently served videos. Not a Set: `has` answers for more ids than `recent` lists.
+ */
+export interface SeenSet {
+  /** Watched ever (Bloom), or recently watched or served (exact). */
+  has(videoId: string): boolean;
+  /** Exactly known: recent watches and recently served videos, within the store's caps and TTLs. Each one `has`.
+   *  What a vector search can take as its exclusion list. */
+  readonly recent: ReadonlySet<string>;
+  /** Recently served (exact), a subset of `recent`: all a rewatch surface leaves out (pipeline.rewatchSurfaces). */
+  readonly served: ReadonlySet<string>;
+  /** `recent.size`: a lower bound of the ids `has` accepts, for sizing an over-fetch. */
+  readonly size: number;
+}
+
 export interface TrendingHit {
   videoId: string;
   score: number;
@@ -31,8 +48,8 @@ export interface StateStore {
   getUser(userId: string): Promise<UserAggregates | undefined>;
   getVideos(videoIds: readonly string[]): Promise<Map<string, VideoAggregates>>;
   getRelations(userId: string): Promise<UserRelations>;
-  /** Videos watched or served to the user recently (the seen filter). */
-  getSeen(userId: string): Promise<Set<string>>;
+  /** Videos the user ever watched (Bloom) or recently watched or was served (exact): the seen filter. One read. */
+  getSeen(userId: string): Promise<SeenSet>;
   /** Records a served page so later pages and requests do not repeat it. */
   markServed(userId: string, videoIds: readonly string[], ts: number): Promise<void>;
   /** Time-decayed trending, globally (country undefined) or per country. */

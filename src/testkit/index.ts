@@ -23,6 +23,7 @@ import type {
 import type { PipelineStageContext } from "../rerank/stage-context";
 import { createEmbeddedGraphStore } from "../stores/graph-store-embedded";
 import type { GraphStore } from "../stores/graph-store";
+import { EMPTY_SEEN } from "../stores/seen-set";
 import { createMemoryStateStore } from "../stores/state-store-memory";
 import type { StateStore } from "../stores/state-store";
 import { createEmbeddedVectorIndex, type EmbeddedVectorIndex } from "../stores/vector-index-embedded";
@@ -198,7 +199,7 @@ export function createTestkit(options: TestkitOptions = {}): Testkit {
       surface: "home",
       context: { device: user?.device ?? "unknown", country: user?.country, language: user?.language, now, sessionVideoIds: [] },
       relations: { notInterested: [], blockedCreators: [], reported: [], subscriptions: [], follows: [] },
-      seen: new Set(),
+      seen: EMPTY_SEEN,
       pageSize: 10,
     };
   };

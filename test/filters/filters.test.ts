@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { Video } from "../../src/data/types";
 import { builtinFilters, createAgeFilter, createPolicyFilter, createRegionFilter, createSeenFilter } from "../../src/filters";
 import type { MergedCandidate } from "../../src/pipeline/types";
+import { createSeenSet } from "../../src/stores/seen-set";
 import { createTestkit } from "../../src/testkit";
 
 const video = (id: string, extra: Partial<Video> = {}): Video => ({ id, creatorId: "c1", title: id, tags: [], category: "x", durationSec: 60, uploadedAt: 0, ...extra });
@@ -23,7 +24,7 @@ describe("filters", () => {
 
   it("each rule removes its case, names the reason, and never mutates its input", async () => {
     const q = await tk.query("u1", {
-      seen: new Set(["seen"]),
+      seen: createSeenSet({ watched: ["seen"] }),
       relations: { notInterested: ["ni"], blockedCreators: ["bad"], reported: ["rep"], subscriptions: [], follows: [] },
       context: { country: "FR" },
     });

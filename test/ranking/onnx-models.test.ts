@@ -10,6 +10,7 @@ import { createOnnxRankerModel, rowContext } from "../../src/ranking/ranker-mode
 import { createOnnxRuntimeSession, type OnnxRuntimeSession } from "../../src/ranking/onnx-session";
 import { createOnnxWorkerSession, spawnInferenceThread } from "../../src/ranking/onnx-worker-session";
 import { createOnnxUserTowerModel } from "../../src/ranking/user-tower-model";
+import { EMPTY_SEEN } from "../../src/stores/seen-set";
 import { exportTowerOnnx, runOnnx } from "../../src/training/onnx-export";
 import { trainRanker, type RankerModel as TrainedRanker } from "../../src/training/ranker";
 import { initTf } from "../../src/training/tf-backend";
@@ -46,7 +47,7 @@ function query(user: User | undefined, userId = user?.id ?? "anon"): FeedQuery {
     context: { device: user?.device ?? "unknown", country: user?.country, language: user?.language, now: UNTIL, sessionVideoIds: [] },
     userAgg: agg,
     relations: { notInterested: [], blockedCreators: [], reported: [], subscriptions: [], follows: [] },
-    seen: new Set(),
+    seen: EMPTY_SEEN,
     pageSize: 10,
   };
 }

@@ -84,19 +84,46 @@ export function stateStoreContract(make: () => Promise<StateStore>, cleanup: (s:
       ],
       videoOf,
     );
-    expect(await store.getSeen("u3")).toEqual(new Set(["v1", "v2", "v3"]));
+    const u3 = await store.getSeen("u3");
+    expect(u3.recent).toEqual(new Set(["v1", "v2", "v3"]));
+    expect(["v1", "v2", "v3", "v4"].map((v) => u3.has(v))).toEqual([true, true, true, false]); // a like is not a watch
     await store.markServed("u3", ["v10", "v11"], T + 10);
-    expect(await store.getSeen("u3")).toEqual(new Set(["v1", "v2", "v3", "v10", "v11"]));
-    // Caps: only the newest seenCap watched and servedCap served survive.
+    const served = await store.getSeen("u3");
+    expect(served.recent).toEqual(new Set(["v1", "v2", "v3", "v10", "v11"]));
+    expect(served.served).toEqual(new Set(["v10", "v11"]));
+    expect(served.size).toBe(5);
+    expect(served.has("v10")).toBe(true);
+    // Caps: only the newest seenCap watched and servedCap served are known exactly ...
     await store.apply(Array.from({ length: 10 }, (_, i) => watch("u4", `v${i}`, T + i)), videoOf);
     await store.markServed("u4", ["v20", "v21", "v22"], T + 20);
     await store.markServed("u4", ["v23", "v24", "v25"], T + 21);
     const seen = await store.getSeen("u4");
-    for (let i = 5; i < 10; i++) expect(seen.has(`v${i}`)).toBe(true);
-    for (let i = 0; i < 5; i++) expect(seen.has(`v${i}`)).toBe(false);
-    expect([...seen].filter((v) => Number(v.slice(1)) >= 20).length).toBe(CONTRACT_CAPS.servedCap);
+    for (let i = 5; i < 10; i++) expect(seen.recent.has(`v${i}`)).toBe(true);
+    for (let i = 0; i < 5; i++) expect(seen.recent.has(`v${i}`)).toBe(false);
+    expect([...seen.recent].filter((v) => Number(v.slice(1)) >= 20).length).toBe(CONTRACT_CAPS.servedCap);
+    expect(seen.served.size).toBe(CONTRACT_CAPS.servedCap);
     expect(seen.has("v25")).toBe(true);
-    expect(await store.getSeen("stranger")).toEqual(new Set());
+    expect(seen.has("v20")).toBe(false); // served, dropped by the cap, never watched
+    // ... but every watch is still seen (the Bloom filter).
+    for (let i = 0; i < 10; i++) expect(seen.has(`v${i}`)).toBe(true);
+    const stranger = await store.getSeen("stranger");
+    expect([stranger.recent.size, stranger.served.size, stranger.has("v1")]).toEqual([0, 0, false]);
+  });
+
+  it("reports a watch from long ago (past the seen TTL and over 1,000 watches back) as seen, with few false positives", async () => {
+    // Issue 9: the exact set forgot watches after 1,000 items or 30 days, and the feed served them again.
+    await store.apply([watch("old", "first", T - 400 * DAY_MS), e({ type: "click", userId: "old", videoId: "clicked", ts: T - 200 * DAY_MS })], videoOf);
+    for (let batch = 0; batch < 3; batch++) {
+      await store.apply(Array.from({ length: 400 }, (_, i) => watch("old", `later${batch * 400 + i}`, T + batch * DAY_MS + i)), videoOf);
+    }
+    const seen = await store.getSeen("old");
+    expect(seen.recent.has("first")).toBe(false);
+    expect(seen.has("first")).toBe(true);
+    expect(seen.has("clicked")).toBe(true);
+    for (let i = 0; i < 1200; i++) expect(seen.has(`later${i}`)).toBe(true);
+    let falsePositives = 0;
+    for (let i = 0; i < 20_000; i++) if (seen.has(`never${i}`)) falsePositives++;
+    expect(falsePositives / 20_000).toBeLessThan(0.01);
   });
 
   it("raises a video in trending on a burst of views, globally and per country, decayed over time", async () => {
