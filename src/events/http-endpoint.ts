@@ -6,6 +6,8 @@ import type { EventIngestor, EventResult } from "./ingestor";
  * `POST /events` with `Content-Type: application/x-ndjson`: one event JSON per line, for SDKs and collectors that
  * batch without GraphQL. Answers `{ results: EventResult[] }` (one per non-blank line, `index` = its position among
  * the non-blank lines); a line that is not JSON is REJECTED with code INVALID_JSON and does not affect the others.
+ * A line that is not valid UTF-8 is REJECTED with code INVALID_UTF8: decoding it lossily would turn every invalid
+ * byte into U+FFFD, so ids `x\xFF` and `x\xFE` would collide and a different event be answered DUPLICATE and dropped.
  *
  * Status codes: 200 with results (even when some were rejected); 400 empty body; 405 not POST; 413 body or batch
  * over its bound; 415 wrong content type; 503 + Retry-After when the log is unavailable (retry the same batch:
@@ -24,6 +26,30 @@ export interface EventsHttpHandlerOptions {
 export type EventsHttpHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
 const NDJSON = /^application\/(x-ndjson|ndjson|jsonl|x-jsonlines)\b/i;
+/** Throws on the first invalid sequence instead of substituting U+FFFD. Stateless between calls (no `stream`). */
+const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true });
+const NEWLINE = 0x0a;
+
+/**
+ * The body's lines, decoded one by one so an invalid byte sequence rejects its own line only. Splitting on the byte
+ * 0x0A is safe before decoding: in UTF-8 that byte only ever stands for "\n", never inside a multi-byte character.
+ */
+function decodeLines(body: Buffer): Array<string | { invalidUtf8: true }> {
+  const out: Array<string | { invalidUtf8: true }> = [];
+  let start = 0;
+  while (start <= body.length) {
+    let nl = body.indexOf(NEWLINE, start);
+    if (nl < 0) nl = body.length;
+    try {
+      const line = STRICT_UTF8.decode(body.subarray(start, nl)).trim();
+      if (line.length > 0) out.push(line);
+    } catch {
+      out.push({ invalidUtf8: true });
+    }
+    start = nl + 1;
+  }
+  return out;
+}
 
 export function createEventsHttpHandler(options: EventsHttpHandlerOptions): EventsHttpHandler {
   const { ingestor, maxBodyBytes = 2_000_000, maxBatch = 1000, retryAfterSec = 1 } = options;
@@ -71,17 +97,21 @@ export function createEventsHttpHandler(options: EventsHttpHandlerOptions): Even
     });
     req.on("end", () => {
       if (tooLarge) return;
-      void handle(Buffer.concat(chunks).toString("utf8"), res);
+      void handle(Buffer.concat(chunks), res);
     });
   };
 
-  async function handle(body: string, res: ServerResponse): Promise<void> {
-    const lines = body.split("\n").map((l) => l.trim()).filter((l) => l.length > 0);
+  async function handle(body: Buffer, res: ServerResponse): Promise<void> {
+    const lines = decodeLines(body);
     if (lines.length === 0) return fail(res, 400, "BAD_USER_INPUT", "empty body: send one event JSON per line");
     const results: EventResult[] = new Array(lines.length);
     const parsed: unknown[] = [];
     const at: number[] = [];
     lines.forEach((line, index) => {
+      if (typeof line !== "string") {
+        results[index] = { index, status: "REJECTED", code: "INVALID_UTF8", message: `event line ${index + 1}: not valid UTF-8 (send the body as UTF-8)` };
+        return;
+      }
       try {
         parsed.push(JSON.parse(line));
         at.push(index);
