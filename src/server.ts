@@ -43,8 +43,9 @@ export interface StartServerOptions {
   services: ReelfeedServices & {
     /**
      * Extra routes, keyed "METHOD /path" (that method only) or "/path" (any method), e.g. `"POST /events"`.
-     * Requests past `config.server.maxBodyBytes` by Content-Length are answered 413 before the handler runs;
-     * a handler reading a chunked body bounds it itself.
+     * Requests past `config.server.maxBodyBytes` by Content-Length are answered 413 before the handler runs, in the
+     * extra routes' shape `{ error: { code, message } }` (not GraphQL's `errors[]`: one route, one shape); a handler
+     * reading a chunked body bounds it itself, in that same shape.
      */
     httpHandlers?: Record<string, HttpHandler>;
   };
@@ -293,7 +294,13 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         sendError(res, 405, "METHOD_NOT_ALLOWED", `${method} not allowed on ${path}`, { allow });
         return;
       }
-      if (declaredTooLarge(req, maxBody)) throw tooLarge(maxBody);
+      if (declaredTooLarge(req, maxBody)) {
+        // The handler answers its own 413 (a chunked body) as { error }, so this one must too. The body is not
+        // read: close the connection rather than drain it.
+        res.on("finish", () => req.destroy());
+        sendJson(res, 413, { error: { code: "PAYLOAD_TOO_LARGE", message: tooLarge(maxBody).message } }, { connection: "close" });
+        return;
+      }
       await match.handler(req, res);
       return;
     }
