@@ -29,6 +29,11 @@ commands:
                      --out <dir> [--bundle <dir>]
   models           list trained bundles; --activate <version> makes one the default
   schema           print the GraphQL SDL (--write updates schema.graphql)
+  keys create      create an API key: prints it once, stores only its hash
+                     --scopes feed:read,events:write,catalog:write,debug,admin [--id <name>] [--file <keys.json>]
+  keys list        key ids and scopes (never keys or hashes)   [--file <keys.json>]
+  keys revoke      remove a key; a running server drops it within seconds   --id <name> [--file <keys.json>]
+                     --file defaults to config auth.keysFile, else var/keys.json
 `;
 
 type Flags = Record<string, string | boolean | undefined>;
@@ -83,6 +88,9 @@ async function main(argv: string[]): Promise<number> {
       k: { type: "string" },
       activate: { type: "string" },
       write: { type: "boolean" },
+      scopes: { type: "string" },
+      file: { type: "string" },
+      id: { type: "string" },
     },
   });
   const flags = values as Flags;
@@ -183,11 +191,20 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case "serve": {
+      // Whether the operator asked for production decides if serving without auth is refused (src/auth/auth-mode.ts);
+      // read it before the default below, which only buys graphql-js's speed.
+      const production = process.env.NODE_ENV === "production";
       // Before graphql-js loads: outside production it runs development checks on every field it resolves.
       process.env.NODE_ENV ??= "production";
       const { serve } = await import("./app/serve");
-      await serve({ config, bundle: flag(flags, "bundle"), progress });
+      await serve({ config, bundle: flag(flags, "bundle"), progress, production });
       return -1; // keep running
+    }
+    case "keys": {
+      const { runKeysCommand } = await import("./auth/keys-command");
+      const file = flag(flags, "file") ?? config.auth.keysFile ?? "var/keys.json";
+      await runKeysCommand({ action: positionals[1], file, scopes: flag(flags, "scopes"), id: flag(flags, "id"), out: process.stdout, progress });
+      return 0;
     }
     default:
       throw new ReelfeedError("BAD_USER_INPUT", `unknown command "${command}"\n${USAGE}`, { argument: "command" });

@@ -35,6 +35,67 @@ const stageEntry = z.object({
   options: z.record(z.string(), z.unknown()).default({}),
 });
 
+/** One rate: `perSecond` sustained, plus up to `burst` extra requests in any 10 s (a token bucket, approximately). */
+const rateEntry = z.object({
+  perSecond: z.number().int().positive(),
+  burst: z.number().int().nonnegative(),
+});
+
+/**
+ * Who may do what (docs/security.md). `mode` "auto" enforces auth as soon as keys or user tokens are configured;
+ * with neither it serves in development mode (everything allowed, a warning at start, `/health` says so) — unless
+ * the operator set NODE_ENV=production, where it refuses to start. "off" is the explicit opt-out (auth done by a
+ * gateway in front); "enforce" refuses to start when nothing could authenticate.
+ */
+export const authConfigSchema = z
+  .object({
+    mode: z.enum(["auto", "enforce", "off"]).default("auto"),
+    /** JSON list of API keys, `[{ id, hash: "sha256:<hex>", scopes }]` (reelfeed keys create); re-read on change. */
+    keysFile: z.string().min(1).optional(),
+    /** How often the keys file's mtime is checked for rotation, ms. */
+    keysReloadMs: z.number().int().positive().default(2000),
+    /** End-user tokens (JWT); the subject is the viewer. One of `secret` (HS256) or `jwksFile` (RS256/ES256). */
+    jwt: z
+      .object({
+        /** HS256 shared secret, at least 32 characters. */
+        secret: z.string().min(32, "an HS256 secret needs at least 32 characters").optional(),
+        /** Local JWKS file with the public keys (RS256, ES256). */
+        jwksFile: z.string().min(1).optional(),
+        issuer: z.string().min(1),
+        audience: z.string().min(1),
+        /** Clock skew allowed on exp and nbf, seconds. */
+        clockToleranceSec: z.number().int().nonnegative().default(30),
+      })
+      .refine((j) => (j.secret === undefined) !== (j.jwksFile === undefined), { message: "set exactly one of secret or jwksFile" })
+      .optional(),
+    /** Schema introspection. @default on, except when NODE_ENV=production */
+    introspection: z.boolean().optional(),
+  })
+  .default({});
+
+export const limitsConfigSchema = z
+  .object({
+    rate: z
+      .object({
+        /** Per API key (every replica shares one budget when backends.redisUrl is set). */
+        perKey: rateEntry.default({ perSecond: 100, burst: 200 }),
+        /** Per end user (token subject). */
+        perUser: rateEntry.default({ perSecond: 10, burst: 30 }),
+      })
+      .default({}),
+    query: z
+      .object({
+        /** Deepest field nesting (`feed { edges { node { video { creator { id } } } } }` is 6). */
+        maxDepth: z.number().int().positive().default(12),
+        /** Most aliased fields in one document. */
+        maxAliases: z.number().int().nonnegative().default(20),
+        /** Most cost units in one operation (a unit is about 1 ms of CPU; see src/auth/query-cost.ts). */
+        maxCost: z.number().int().positive().default(50),
+      })
+      .default({}),
+  })
+  .default({});
+
 export const configSchema = z.object({
   server: z
     .object({
@@ -111,6 +172,7 @@ export const configSchema = z.object({
   pipeline: z
     .object({
       sources: z.array(sourceEntry).default([
+        { name: "Neighbours", quota: 300 },
         { name: "TwoTower", quota: 300 },
         { name: "MultiQuery", quota: 150 },
         { name: "Content", quota: 150 },
@@ -181,9 +243,13 @@ export const configSchema = z.object({
       consume: z.boolean().default(true),
     })
     .default({}),
+  auth: authConfigSchema,
+  limits: limitsConfigSchema,
 });
 
 export type ReelfeedConfig = z.infer<typeof configSchema>;
+export type AuthConfig = z.infer<typeof authConfigSchema>;
+export type LimitsConfig = z.infer<typeof limitsConfigSchema>;
 export type SourceEntry = z.infer<typeof sourceEntry>;
 export type StageEntry = z.infer<typeof stageEntry>;
 
@@ -204,6 +270,12 @@ const ENV: ReadonlyArray<[string, string[], "string" | "number" | "list" | "bool
   ["REELFEED_EXECUTION_PROVIDERS", ["ranking", "executionProviders"], "list"],
   ["REELFEED_PLUGINS", ["pipeline", "plugins"], "list"],
   ["REELFEED_CONSUME", ["events", "consume"], "boolean"],
+  ["REELFEED_AUTH_MODE", ["auth", "mode"], "string"],
+  ["REELFEED_API_KEYS_FILE", ["auth", "keysFile"], "string"],
+  ["REELFEED_JWT_SECRET", ["auth", "jwt", "secret"], "string"],
+  ["REELFEED_JWT_JWKS_FILE", ["auth", "jwt", "jwksFile"], "string"],
+  ["REELFEED_JWT_ISSUER", ["auth", "jwt", "issuer"], "string"],
+  ["REELFEED_JWT_AUDIENCE", ["auth", "jwt", "audience"], "string"],
 ];
 
 function setPath(obj: Record<string, unknown>, path: string[], value: unknown): void {

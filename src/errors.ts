@@ -11,6 +11,10 @@ export type ReelfeedErrorCode =
   | "PAYLOAD_TOO_LARGE" // batch or body past its bound
   | "UNAVAILABLE" // a backend is down; retryable
   | "NOT_FOUND"
+  | "UNAUTHENTICATED" // no credentials, or credentials that do not verify (one answer for unknown and wrong keys)
+  | "FORBIDDEN" // valid credentials without the scope, or a user token acting for another user
+  | "RATE_LIMITED" // over the caller's rate limit; retryable after `retryAfterSec`
+  | "QUERY_TOO_COMPLEX" // over the query depth, alias or cost limit; refused before execution
   | "INTERNAL";
 
 export class ReelfeedError extends Error {

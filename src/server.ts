@@ -5,6 +5,15 @@ import { ApolloServer, HeaderMap } from "@apollo/server";
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
 import type { GraphQLSchema } from "graphql";
+import type { Redis } from "ioredis";
+import { openModeWarning, type AuthMode } from "./auth/auth-mode";
+import { createAuthenticator } from "./auth/authenticator";
+import { AUTH_STATUS, authHeaders } from "./auth/http-answers";
+import { createOperationGuardPlugin } from "./auth/operation-guard";
+import { hasScope, requireScope, type Principal } from "./auth/principal";
+import { createRateLimits } from "./auth/rate-limits";
+import { checkRootFieldRules } from "./auth/root-fields";
+import type { Scope } from "./auth/scopes";
 import type { ReelfeedConfig } from "./config";
 import type { PipelineFeedService } from "./pipeline/feed-pipeline";
 import { ReelfeedError, type ReelfeedErrorCode } from "./errors";
@@ -21,8 +30,17 @@ import { createMetricsPlugin } from "./schema/metrics-plugin";
  * events batch endpoint. No framework: every route is a few lines, and body bounds are enforced in one place.
  */
 
-/** A plain node handler. It may return a promise; a rejection answers 500 with a generic message. */
-export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+/**
+ * A plain node handler. It may return a promise; a rejection answers 500 with a generic message. It runs only
+ * after authentication, the rate limit and its scope were checked, and is told who is asking.
+ */
+export type HttpHandler = (req: IncomingMessage, res: ServerResponse, principal: Principal) => void | Promise<void>;
+
+/** A handler with the scope its callers need. A bare handler needs `admin`: a new route is never public by accident. */
+export interface ScopedHttpHandler {
+  handler: HttpHandler;
+  scope: Scope;
+}
 
 export interface BackendHealth {
   ok: boolean;
@@ -47,7 +65,7 @@ export interface StartServerOptions {
      * extra routes' shape `{ error: { code, message } }` (not GraphQL's `errors[]`: one route, one shape); a handler
      * reading a chunked body bounds it itself, in that same shape.
      */
-    httpHandlers?: Record<string, HttpHandler>;
+    httpHandlers?: Record<string, HttpHandler | ScopedHttpHandler>;
   };
   config: ReelfeedConfig;
   /** Port; 0 picks a free one. @default config.server.port */
@@ -62,6 +80,15 @@ export interface StartServerOptions {
   stopGracePeriodMs?: number;
   /** @default buildReelfeedSchema() */
   schema?: GraphQLSchema;
+  /**
+   * The operator runs this in production (NODE_ENV=production as they set it): without auth configured, start-up
+   * fails with BAD_CONFIG (src/auth/auth-mode.ts). @default process.env.NODE_ENV === "production"
+   */
+  production?: boolean;
+  /** Shares the rate limits between replicas. @default in-process limits */
+  redis?: Redis;
+  /** Start-up warnings (development mode) and key-file reloads. @default console.warn */
+  warn?: (message: string) => void;
 }
 
 export interface RunningServer {
@@ -69,6 +96,8 @@ export interface RunningServer {
   url: string;
   port: number;
   metrics: ServerMetrics;
+  /** "enforced", "development" or "off" (src/auth/auth-mode.ts). */
+  authMode: AuthMode;
   /** Stops accepting connections, lets in-flight requests finish (up to the grace period), then resolves. */
   stop(): Promise<void>;
 }
@@ -130,7 +159,16 @@ const CLIENT_STATUS: Partial<Record<ReelfeedErrorCode, number>> = {
   BAD_USER_INPUT: 400,
   NOT_FOUND: 404,
   UNAVAILABLE: 503,
+  ...AUTH_STATUS,
 };
+
+/**
+ * Filesystem paths in a backend's detail ("var/events", "/srv/models/...") become "[path]": /health describes the
+ * service, never the host. URLs (already without credentials) stay: operators need to know which backend.
+ */
+export function withoutPaths(detail: string): string {
+  return detail.replace(/(^|[\s(])((?:\.{0,2}\/|~\/|[A-Za-z]:\\|[\w.-]+\/)[^\s,;()]*)/g, "$1[path]");
+}
 
 const RESERVED = new Set(["/", "/graphql", "/health", "/metrics"]);
 
@@ -143,10 +181,18 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     health = (): HealthReport => ({}),
     log = (message: string, error: unknown) => console.error(message, error),
     stopGracePeriodMs = 10_000,
+    production = process.env.NODE_ENV === "production",
+    warn = (message: string) => console.warn(message),
   } = options;
   const { httpHandlers = {}, ...graphqlServices } = services;
+  // Auth first: production without auth, a missing keys file or a bad JWKS stop the start here.
+  const authenticator = createAuthenticator({ auth: config.auth, production, log: warn });
+  const warning = openModeWarning(authenticator.mode);
+  if (warning) warn(warning);
+  const limits = createRateLimits({ rate: config.limits.rate, redis: options.redis, keyPrefix: config.backends.redisKeyPrefix });
   const maxBody = config.server.maxBodyBytes;
   const schema = options.schema ?? (await buildReelfeedSchema());
+  checkRootFieldRules(schema);
   // The pipeline's feed service reports its session cache; another FeedService (a test double) may not.
   const feed = graphqlServices.feed as Partial<PipelineFeedService>;
   const metrics = createServerMetrics({ sessionsCached: typeof feed.stats === "function" ? () => feed.stats!().sessionsCached : undefined });
@@ -154,13 +200,21 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const idePage = renderIdePage();
 
   // Handlers are validated at start-up: a typo'd key or a clash with a built-in route fails here, not per request.
-  const handlers = new Map<string, { method?: string; handler: HttpHandler }[]>();
-  for (const [key, handler] of Object.entries(httpHandlers)) {
+  const handlers = new Map<string, { method?: string; handler: HttpHandler; scope: Scope }[]>();
+  for (const [key, entry] of Object.entries(httpHandlers)) {
     const { method, path } = parseHandlerKey(key);
     if (RESERVED.has(path) || path.startsWith(IDE_PREFIX)) {
       throw new ReelfeedError("BAD_CONFIG", `httpHandlers "${key}": ${path} is a built-in route`, { key });
     }
-    handlers.set(path, [...(handlers.get(path) ?? []), { method, handler }]);
+    const { handler, scope } = typeof entry === "function" ? { handler: entry, scope: "admin" as const } : entry;
+    handlers.set(path, [...(handlers.get(path) ?? []), { method, handler, scope }]);
+  }
+
+  /** Who is asking, counted against their rate limit: UNAUTHENTICATED / RATE_LIMITED thrown to the route's catch. */
+  async function caller(req: IncomingMessage): Promise<Principal> {
+    const principal = (await authenticator.authenticate(req.headers))!;
+    await limits.consume(principal);
+    return principal;
   }
 
   const httpServer = createServer();
@@ -170,10 +224,14 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     // The process owner (serve.ts) handles SIGINT/SIGTERM; Apollo's own handlers would race it and re-raise the signal.
     stopOnTerminationSignals: false,
     formatError: createFormatError({ log }),
-    // Explicit, so a production NODE_ENV (which makes graphql-js skip its costly development checks) does not turn
-    // it off: partners and the IDE introspect the public schema.
-    introspection: true,
+    // On in development (the IDE introspects); in production only when auth.introspection says so. Explicit either
+    // way: Apollo's own default follows NODE_ENV, which `reelfeed serve` sets to production for graphql-js's speed.
+    introspection: config.auth.introspection ?? !production,
+    // One operation per request: a batch would multiply the cost limit by the batch length.
+    allowBatchedHttpRequests: false,
     plugins: [
+      // Depth, aliases, scopes, acting-for and cost, decided before execution (src/auth/operation-guard.ts).
+      createOperationGuardPlugin({ limits: config.limits.query, costInputs: { candidatesToRank: config.ranking.candidatesToRank } }),
       ApolloServerPluginLandingPageDisabled(),
       // The schema sets no cache hints; the default plugin would still wrap every field resolver to look for them.
       ApolloServerPluginCacheControlDisabled(),
@@ -183,7 +241,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   });
   await apollo.start();
 
-  async function graphql(req: IncomingMessage, res: ServerResponse, url: URL, requestId: string): Promise<void> {
+  async function graphql(req: IncomingMessage, res: ServerResponse, url: URL, requestId: string, principal: Principal): Promise<void> {
     let body: unknown;
     if (req.method === "POST") {
       const raw = (await readBody(req, maxBody)).toString("utf8");
@@ -203,7 +261,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     }
     const response = await apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest: { method: (req.method ?? "GET").toUpperCase(), headers, search: url.search, body },
-      context: async () => createContext(graphqlServices, config, metrics, requestId),
+      context: async () => createContext(graphqlServices, config, metrics, requestId, principal),
     });
     for (const [key, value] of response.headers) res.setHeader(key, value);
     res.statusCode = response.status ?? 200;
@@ -215,16 +273,28 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     res.end();
   }
 
-  async function healthRoute(res: ServerResponse): Promise<void> {
+  /**
+   * Public: `{ ok }` (and `auth` when it is not enforced, so nobody mistakes a development server for a secured
+   * one). With the admin scope (every caller of an open server has it): model, provider, backends, uptime.
+   */
+  async function healthRoute(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const principal = await authenticator.authenticate(req.headers, { optional: true });
+    const detailed = principal !== undefined && hasScope(principal, "admin");
     try {
       const report = await health();
       const backends = report.backends ?? {};
       const ok = Object.values(backends).every((b) => b.ok);
+      const auth = authenticator.mode === "enforced" ? {} : { auth: authenticator.mode };
+      if (!detailed) return sendJson(res, ok ? 200 : 503, { ok, ...auth });
+      const shown = Object.fromEntries(
+        Object.entries(backends).map(([name, b]) => [name, b.detail === undefined ? b : { ...b, detail: withoutPaths(b.detail) }]),
+      );
       sendJson(res, ok ? 200 : 503, {
         ok,
+        ...auth,
         modelVersion: report.modelVersion ?? null,
         executionProvider: report.executionProvider ?? null,
-        backends,
+        backends: shown,
         uptimeSec: Math.round(process.uptime()),
       });
     } catch (err) {
@@ -253,8 +323,10 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         res.end(idePage);
         return;
       }
+      // Who is asking comes before the body is read: an unauthenticated upload is never buffered.
+      const principal = await caller(req);
       if (declaredTooLarge(req, maxBody)) throw tooLarge(maxBody);
-      await graphql(req, res, url, requestId);
+      await graphql(req, res, url, requestId, principal);
       return;
     }
     if (path === "/" || path.startsWith(IDE_PREFIX) || path === "/health" || path === "/metrics") {
@@ -268,10 +340,11 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         return;
       }
       if (path === "/health") {
-        await healthRoute(res);
+        await healthRoute(req, res);
         return;
       }
       if (path === "/metrics") {
+        requireScope(await caller(req), "admin", "/metrics");
         res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
         res.end(metrics.registry.render());
         return;
@@ -294,6 +367,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         sendError(res, 405, "METHOD_NOT_ALLOWED", `${method} not allowed on ${path}`, { allow });
         return;
       }
+      const principal = await caller(req);
+      requireScope(principal, match.scope, `${method} ${path}`);
       if (declaredTooLarge(req, maxBody)) {
         // The handler answers its own 413 (a chunked body) as { error }, so this one must too. The body is not
         // read: close the connection rather than drain it.
@@ -301,7 +376,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         sendJson(res, 413, { error: { code: "PAYLOAD_TOO_LARGE", message: tooLarge(maxBody).message } }, { connection: "close" });
         return;
       }
-      await match.handler(req, res);
+      await match.handler(req, res, principal);
       return;
     }
     sendError(res, 404, "NOT_FOUND", `no route ${path}`);
@@ -326,6 +401,11 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       }
       const status = err instanceof ReelfeedError ? CLIENT_STATUS[err.code] : undefined;
       if (err instanceof ReelfeedError && status !== undefined) {
+        if (AUTH_STATUS[err.code] !== undefined) {
+          // The scope a caller lacks, the seconds to wait: all public, all actionable.
+          sendJson(res, status, { errors: [{ message: err.message, extensions: { ...err.details, code: err.code } }] }, authHeaders(err));
+          return;
+        }
         sendError(res, status, err.code, err.message);
         return;
       }
@@ -344,6 +424,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     });
   } catch (err) {
     await apollo.stop();
+    authenticator.close();
     const code = (err as NodeJS.ErrnoException).code;
     throw new ReelfeedError("UNAVAILABLE", `cannot listen on ${host}:${port}: ${code ?? (err as Error).message}`, { port });
   }
@@ -354,7 +435,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     url: `http://${publicHost}:${actualPort}/graphql`,
     port: actualPort,
     metrics,
+    authMode: authenticator.mode,
     // apollo.stop() runs the drain plugin: close the listener, let in-flight requests finish, then cut the rest.
-    stop: () => (stopping ??= apollo.stop()),
+    stop: () => (stopping ??= apollo.stop().finally(() => authenticator.close())),
   };
 }

@@ -1,5 +1,7 @@
 import { existsSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { resolveAuthMode } from "../auth/auth-mode";
+import { guardIngestor } from "../auth/guarded-ingestor";
 import type { ReelfeedConfig } from "../config";
 import { createEventsHttpHandler } from "../events/http-endpoint";
 import { startServer, type RunningServer } from "../server";
@@ -76,6 +78,12 @@ export interface ServeOptions {
   handleSignals?: boolean;
   /** Passed to loadRuntime (Redis key prefix, plugins folder, ...). @default {} */
   runtime?: Omit<LoadRuntimeOptions, "bundleDir" | "config" | "progress">;
+  /**
+   * The operator asked for production (NODE_ENV=production as they set it, before `reelfeed serve` defaulted it):
+   * serving without auth configured is refused (BAD_CONFIG) before anything is trained or loaded.
+   * @default process.env.NODE_ENV === "production"
+   */
+  production?: boolean;
 }
 
 export interface Serving {
@@ -88,21 +96,32 @@ export interface Serving {
 }
 
 export async function serve(options: ServeOptions): Promise<Serving> {
-  const { config, progress = createProgress(), handleSignals = true } = options;
+  const { config, progress = createProgress(), handleSignals = true, production = process.env.NODE_ENV === "production" } = options;
+  // Refuse an unauthenticated production start now, not after minutes of training a bootstrap bundle.
+  resolveAuthMode(config.auth, production);
   const started = Date.now();
   const bundleDir = await ensureBundle(resolveBundle({ flag: options.bundle, config }), config, progress);
   const loaded = await loadRuntime({ ...options.runtime, bundleDir, config, progress });
+  const eventsOptions = { maxBodyBytes: config.server.maxBodyBytes, maxBatch: config.server.maxEventBatch };
+  const events = createEventsHttpHandler({ ingestor: loaded.ingestor, ...eventsOptions });
   let server: RunningServer;
   try {
     server = await startServer({
       config,
       port: options.port,
+      production,
+      redis: loaded.redis,
       services: {
         feed: loaded.feed,
         catalog: loaded.catalog,
         ingestor: loaded.ingestor,
         httpHandlers: {
-          "/events": createEventsHttpHandler({ ingestor: loaded.ingestor, maxBodyBytes: config.server.maxBodyBytes, maxBatch: config.server.maxEventBatch }),
+          "/events": {
+            scope: "events:write",
+            // A user token may post only its own user's events: its batch goes through a guarded ingestor.
+            handler: (req, res, principal) =>
+              principal.kind === "user" ? createEventsHttpHandler({ ingestor: guardIngestor(loaded.ingestor, principal), ...eventsOptions })(req, res) : events(req, res),
+          },
         },
       },
       health: createRuntimeHealth(loaded, config),

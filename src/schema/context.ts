@@ -1,3 +1,5 @@
+import { guardIngestor } from "../auth/guarded-ingestor";
+import { OPEN_DEVELOPMENT, type Principal } from "../auth/principal";
 import type { ReelfeedConfig } from "../config";
 import type { Catalog } from "../data/catalog";
 import { ReelfeedError } from "../errors";
@@ -21,6 +23,8 @@ export interface ReelfeedContext extends EventsContext {
   metrics: ServerMetrics;
   /** Unique per HTTP request; echoed in logs for errors whose details are withheld from the client. */
   requestId: string;
+  /** Who is asking (src/auth): the operation guard has checked every root field against it before execution. */
+  principal: Principal;
 }
 
 /**
@@ -36,6 +40,9 @@ export function createContext(
   config: ReelfeedConfig,
   metrics: ServerMetrics,
   requestId: string,
+  /** @default the open development principal (a server without auth, and schema tests) */
+  principal: Principal = OPEN_DEVELOPMENT,
 ): ReelfeedContext {
-  return { services, config, metrics, requestId, ingestor: services.ingestor ?? NO_INGESTOR };
+  // A user token's ingestor refuses events for other users: the second line behind the operation guard.
+  return { services, config, metrics, requestId, principal, ingestor: guardIngestor(services.ingestor ?? NO_INGESTOR, principal) };
 }

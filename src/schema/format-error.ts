@@ -16,6 +16,10 @@ const CLIENT_CODES: ReadonlySet<ReelfeedErrorCode> = new Set<ReelfeedErrorCode>(
   "NOT_FOUND",
   "PAYLOAD_TOO_LARGE",
   "UNAVAILABLE",
+  "UNAUTHENTICATED",
+  "FORBIDDEN",
+  "RATE_LIMITED",
+  "QUERY_TOO_COMPLEX",
 ]);
 
 /** Detail (and extension) keys that can carry file system paths, hosts or internals. */

@@ -1,0 +1,73 @@
+import type { GraphQLSchema } from "graphql";
+import { ReelfeedError } from "../errors";
+import type { Scope } from "./scopes";
+
+/**
+ * Every root field of the public schema, with who may call it and what it costs — one table, read before any
+ * resolver runs (operation-guard.ts). A root field added to the schema without a row here stops the server at
+ * start-up (checkRootFieldRules): a new field is never reachable by accident.
+ *
+ * Cost units are roughly milliseconds of CPU. A `feed` field ranks `ranking.candidatesToRank` candidates (500 by
+ * default, ~11 ms of CPU per ranked request in docs/benchmarks.md), so it costs candidatesToRank / 50; lookups
+ * and the precomputed lists cost 1.
+ */
+
+export type Args = Record<string, unknown>;
+
+export interface CostInputs {
+  /** config.ranking.candidatesToRank */
+  candidatesToRank: number;
+}
+
+export interface RootFieldRule {
+  /** The scope an API key needs (a user token holds feed:read and events:write). */
+  scope: Scope;
+  /** Further scopes some argument values need, e.g. `debug: true` → "debug". */
+  extraScopes?: (args: Args) => Array<{ scope: Scope; what: string }>;
+  /** The user ids the call acts for, with the argument each came from: a user token must be each of them. */
+  actsFor?: (args: Args) => Array<{ userId: unknown; argument: string }>;
+  cost: (args: Args, inputs: CostInputs) => number;
+}
+
+export const feedCost = (inputs: CostInputs): number => Math.max(1, Math.ceil(inputs.candidatesToRank / 50));
+
+export const ROOT_FIELD_RULES: { Query: Record<string, RootFieldRule>; Mutation: Record<string, RootFieldRule> } = {
+  Query: {
+    feed: {
+      scope: "feed:read",
+      // Traces expose scores, the model version and every filtered candidate: operators only.
+      extraScopes: (args) => (args.debug === true ? [{ scope: "debug", what: "feed(debug: true)" }] : []),
+      actsFor: (args) => [{ userId: args.userId, argument: "userId" }],
+      cost: (_args, inputs) => feedCost(inputs),
+    },
+    similarVideos: { scope: "feed:read", cost: () => 2 },
+    trending: { scope: "feed:read", cost: () => 1 },
+    video: { scope: "feed:read", cost: () => 1 },
+    // A public profile (no watch history): readable with feed:read, for any user.
+    user: { scope: "feed:read", cost: () => 1 },
+  },
+  Mutation: {
+    recordEvents: {
+      scope: "events:write",
+      actsFor: (args) => (Array.isArray(args.events) ? args.events : []).map((e, i) => ({ userId: (e as Args)?.userId, argument: `events.${i}.userId` })),
+      cost: (args) => 1 + Math.floor((Array.isArray(args.events) ? args.events.length : 0) / 100),
+    },
+  },
+};
+
+/** Introspection root fields: any caller who got past authentication; Apollo's `introspection` switch decides. */
+export const INTROSPECTION_COST: Record<string, number> = { __schema: 5, __type: 1, __typename: 0 };
+
+/** Start-up check: every root field of `schema` has a rule (and no rule names a field that is gone). */
+export function checkRootFieldRules(schema: GraphQLSchema): void {
+  for (const [typeName, type] of [["Query", schema.getQueryType()], ["Mutation", schema.getMutationType()]] as const) {
+    const rules = ROOT_FIELD_RULES[typeName];
+    const fields = Object.keys(type?.getFields() ?? {});
+    const missing = fields.filter((f) => !(f in rules));
+    if (missing.length > 0) {
+      throw new ReelfeedError("INTERNAL", `${typeName}.${missing[0]} has no access rule: add one to ROOT_FIELD_RULES in src/auth/root-fields.ts`, {
+        field: `${typeName}.${missing[0]}`,
+      });
+    }
+  }
+}
