@@ -205,8 +205,10 @@ export class SeenBloom {
 /**
  * The Redis side of SeenBloom.add, for one user's key and many ids, atomically. KEYS[1]: the filter string.
  * ARGV: ttlMs, layer count L, then L × (startBit, bits, k), then pairs (h1, h2). Returns how many ids were added.
- * The current layer is the last one the string reaches (SETBIT extends it only as far as a set bit), its fill a
- * BITCOUNT of its byte range, once per call.
+ * A layer is allocated whole when it begins, by one SET of the old bytes plus zeros: a SETBIT or SETRANGE past the
+ * end grows a Redis string greedily (to twice its length, measured: 2,664 bytes of MEMORY USAGE for a 1,443-byte
+ * filter against 1,608 this way), and SET allocates exactly. So the string always ends at the last begun layer,
+ * which is how the current layer is found; its fill is a BITCOUNT of its byte range, once per call.
  */
 export const SEEN_BLOOM_ADD_LUA = `
 local key = KEYS[1]
@@ -218,39 +220,56 @@ for i = 1, nl do
   bits[i] = tonumber(ARGV[3 * i + 1])
   k[i] = tonumber(ARGV[3 * i + 2])
 end
+local function begin(layer)
+  local have = redis.call('STRLEN', key)
+  local want = (start[layer] + bits[layer]) / 8
+  if have < want then
+    local old = ''
+    if have > 0 then old = redis.call('GET', key) end
+    redis.call('SET', key, old .. string.rep('\0', want - have))
+  end
+end
 local len = redis.call('STRLEN', key) * 8
 local cur = 1
 for i = 2, nl do
   if start[i] < len then cur = i end
 end
+begin(cur)
 local fill = redis.call('BITCOUNT', key, start[cur] / 8, (start[cur] + bits[cur]) / 8 - 1)
+local function inLayer(l, h1, h2)
+  for j = 0, k[l] - 1 do
+    if redis.call('GETBIT', key, start[l] + (h1 + j * h2) % bits[l]) == 0 then return false end
+  end
+  return true
+end
 local added = 0
 for a = 3 * nl + 3, #ARGV, 2 do
   local h1 = tonumber(ARGV[a])
   local h2 = tonumber(ARGV[a + 1])
   local present = false
-  for l = 1, cur do
-    local all = true
-    for j = 0, k[l] - 1 do
-      if redis.call('GETBIT', key, start[l] + (h1 + j * h2) % bits[l]) == 0 then
-        all = false
-        break
-      end
-    end
-    if all then
+  for l = 1, cur - 1 do
+    if inLayer(l, h1, h2) then
       present = true
       break
     end
   end
-  if not present then
-    if fill * 2 >= bits[cur] and cur < nl then
+  if not present and fill * 2 >= bits[cur] and cur < nl then
+    if inLayer(cur, h1, h2) then
+      present = true
+    else
       cur = cur + 1
+      begin(cur)
       fill = 0
     end
+  end
+  if not present then
+    -- Presence in the current layer is SETBIT's answer: an id whose k bits were all set adds nothing.
+    local new = 0
     for j = 0, k[cur] - 1 do
-      if redis.call('SETBIT', key, start[cur] + (h1 + j * h2) % bits[cur], 1) == 0 then fill = fill + 1 end
+      if redis.call('SETBIT', key, start[cur] + (h1 + j * h2) % bits[cur], 1) == 0 then new = new + 1 end
     end
-    added = added + 1
+    fill = fill + new
+    if new > 0 then added = added + 1 end
   end
 end
 if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
