@@ -11,7 +11,11 @@ export interface EventsContext {
   ingestor: EventIngestor;
 }
 
-/** recordEvents: a thin mapping onto the EventIngestor (validation, idempotency and durability live there). */
+/**
+ * recordEvents: a thin mapping onto the EventIngestor (validation, idempotency and durability live there). The input
+ * is lenient (see event-types.ts), so a bad event reaches the validator and comes back as its own REJECTED result;
+ * its message starts with the argument path (`events[3].type: ...`) so a client can find the value it sent.
+ */
 @Resolver()
 export class EventsResolver {
   @Mutation(() => RecordEventsPayload, {
@@ -20,7 +24,11 @@ export class EventsResolver {
   async recordEvents(@Arg("events", () => [EventInput]) events: EventInput[], @Ctx() ctx: EventsContext): Promise<RecordEventsPayload> {
     try {
       // Plain objects: the validator treats the class instance's explicit nulls as absent.
-      const results = await ctx.ingestor.ingest(events.map((e) => ({ ...e })));
+      const results = (await ctx.ingestor.ingest(events.map((e) => ({ ...e })))).map((r) =>
+        r.status === "REJECTED" && r.message !== undefined
+          ? { ...r, message: `events[${r.index}]${r.field === undefined ? "" : `.${r.field}`}: ${r.message}` }
+          : r,
+      );
       return { ...summarizeResults(results), results };
     } catch (err) {
       if (err instanceof ReelfeedError) {

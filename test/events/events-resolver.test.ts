@@ -83,8 +83,17 @@ describe("recordEvents mutation", () => {
     expect(res.errors?.[0].extensions?.code).toBe("PAYLOAD_TOO_LARGE");
   });
 
-  it("rejects an unknown event type at the GraphQL layer", async () => {
-    const res = await run([{ ...sampleEvent("like", 1), type: "hug" }]);
-    expect(res.errors?.[0].message).toMatch(/EventType/);
+  it("answers an unknown event type in that event's result, not by failing the batch", async () => {
+    const ok = sampleEvent("like", 3);
+    const res = await run([{ ...sampleEvent("like", 1), type: "hug" }, ok]);
+    expect(res.errors).toBeUndefined();
+    expect(res.data?.recordEvents).toMatchObject({
+      accepted: 1,
+      rejected: 1,
+      results: [
+        { index: 0, status: "REJECTED", code: "UNKNOWN_TYPE", field: "type", message: expect.stringMatching(/^events\[0\]\.type: /) },
+        { index: 1, status: "ACCEPTED", id: ok.id },
+      ],
+    });
   });
 });
