@@ -85,8 +85,11 @@ export const limitsConfigSchema = z
       .default({}),
     query: z
       .object({
-        /** Deepest field nesting (`feed { edges { node { video { creator { id } } } } }` is 6). */
-        maxDepth: z.number().int().positive().default(12),
+        /**
+         * Deepest field nesting. `feed { edges { node { video { creator { id } } } } }` is 6; graphql's standard
+         * introspection query is 15 (its `ofType` chains), which the IDE and code generators need.
+         */
+        maxDepth: z.number().int().positive().default(15),
         /** Most aliased fields in one document. */
         maxAliases: z.number().int().nonnegative().default(20),
         /** Most cost units in one operation (a unit is about 1 ms of CPU; see src/auth/query-cost.ts). */
