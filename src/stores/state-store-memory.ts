@@ -22,8 +22,8 @@ import type { TrendingHit, UserRelations } from "./state-store";
  * Memory is bounded: users and videos are kept least-recently-updated-first-out up to their caps; each user's seen
  * and served sets keep at most a cap of entries within a TTL counted back from that user's newest entry (so a
  * replayed historical log keeps its history); relation sets are capped; each trending board keeps its top entries.
- * Past the seen set's cap and TTL, every watched video stays in the user's Bloom filter (seen-bloom.ts): 1,448 bytes
- * for the first 1,000 watches at the defaults, at most 137 KB (63,000 watches), measured in docs/events.md.
+ * Past the seen set's cap and TTL, every watched video stays in the user's Bloom filter (seen-bloom.ts): 1,443 bytes
+ * (~1.7 KB of heap measured) for the first ~1,000 watches at the defaults, at most 137 KB, docs/events.md.
  * State is rebuilt by replaying the event log from the start (the consumer does that at start-up).
  */
 export interface MemoryStateStoreOptions {

@@ -26,7 +26,8 @@ import type { TrendingHit, UserRelations } from "./state-store";
  *   {p}u:{userId}:seen       ZSET    videoId → ts (watch/start/click), ≤ seenCap, ≥ newest − seenTtl, EX seenTtl
  *   {p}u:{userId}:served     ZSET    videoId → ts (markServed), ≤ servedCap, ≥ newest − servedTtl, EX servedTtl
  *   {p}u:{userId}:watched:{tag}  STRING  Bloom filter of every watch/start/click (seen-bloom.ts layout, grown by a
- *                            Lua script with SETBIT), ≤ geometry.totalBytes (137 KB at the defaults), EX watchedTtl
+ *                            Lua script with SETBIT), ≤ geometry.totalBytes (137 KB at the defaults; 1,443 bytes
+ *                            up to ~1,000 watches), PEXPIRE watchedTtl (730 days) refreshed on every watch
  *   {p}u:{userId}:ni|blocked|reported|subs|follows   SET, EX relationsTtlSec (refreshed on every write)
  *   {p}v:{videoId}:agg       STRING  VideoAggregates JSON, EX videoTtlSec
  *   {p}trend:g, {p}trend:c:{CC}   ZSET  videoId → Σ 2^((ts − landmark)/halfLife) over watches, ≤ trendingCap

@@ -25,6 +25,10 @@ describe("seen Bloom filter", () => {
     expect(murmur3(utf8("The quick brown fox jumps over the lazy dog"), 0x9747b28c)).toBe(0x2fa826cd);
     const [, h2] = seenBloomHashes("any");
     expect(h2 % 2).toBe(1);
+    // Ids are hashed by their UTF-8 bytes, ASCII in place or not.
+    for (const id of ["v42", "tt0111161", "vidéo-ü", "片-1", "🎬"]) {
+      expect(seenBloomHashes(id)).toEqual([murmur3(utf8(id), 0x9747b28c), (murmur3(utf8(id), 0x5bd1e995) | 1) >>> 0]);
+    }
   });
 
   it("sizes layers for the rate: k0 = ceil(log2(2/fpRate)), capacity doubling, one more hash per layer", () => {
