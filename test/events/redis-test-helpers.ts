@@ -44,18 +44,48 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** A private redis-server this test may stop and start (never the shared one). */
+/** The pid of the redis-server answering at `url` (INFO server), or undefined when none answers. */
+async function redisPid(url: string): Promise<number | undefined> {
+  const r = new Redis(url, { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  r.on("error", () => {});
+  try {
+    await r.connect();
+    const m = /process_id:(\d+)/.exec(await r.info("server"));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    r.disconnect();
+  }
+}
+
+/**
+ * A private redis-server this test may stop and start (never the shared one). It must be the process we spawned
+ * that answers: test files run in parallel, and one that got the same free port must not stop another's server.
+ */
 export async function startRedisServer(port: number, dir: string): Promise<ChildProcess> {
   const proc = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", dir], {
     stdio: "ignore",
   });
   const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    if (await redisReachable(`redis://127.0.0.1:${port}`)) return proc;
+  while (Date.now() < deadline && proc.exitCode === null && proc.signalCode === null) {
+    if ((await redisPid(`redis://127.0.0.1:${port}`)) === proc.pid) return proc;
     await new Promise((r) => setTimeout(r, 50));
   }
   proc.kill("SIGKILL");
-  throw new Error(`redis-server on port ${port} did not start`);
+  throw new Error(`redis-server on port ${port} did not start (or the port was taken)`);
+}
+
+/** startRedisServer on a free port, trying another port when the first is taken meanwhile. */
+export async function startOwnRedisServer(dir: string): Promise<{ proc: ChildProcess; port: number }> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    try {
+      return { proc: await startRedisServer(port, dir), port };
+    } catch (err) {
+      if (attempt >= 3) throw err;
+    }
+  }
 }
 
 export async function killProcess(proc: ChildProcess): Promise<void> {

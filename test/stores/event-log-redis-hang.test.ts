@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { ReelEvent } from "../../src/data/types";
 import { createRedisEventLog } from "../../src/stores/event-log-redis";
 import { createRedisClient, waitForRedis } from "../../src/stores/redis-client";
-import { freePort, killProcess, skipRedis, startRedisServer } from "../events/redis-test-helpers";
+import { killProcess, skipRedis, startOwnRedisServer } from "../events/redis-test-helpers";
 
 /**
  * Issue 10, defect 2: a Redis that hangs (instead of refusing connections) made every serialised append wait out the
@@ -29,8 +29,9 @@ describe.skipIf(await skipRedis())("redis event log when Redis hangs (private re
 
   it("detects the hang once, acks every later batch from the local buffer at once, and replays all of them after SIGCONT", async () => {
     dataDir = await mkdtemp(join(tmpdir(), "rf-redis-hang-"));
-    const port = await freePort();
-    server = await startRedisServer(port, dataDir);
+    const own = await startOwnRedisServer(dataDir);
+    server = own.proc;
+    const port = own.port;
     // The production command timeout (2 s): the old code waited it out on every append.
     const redis = createRedisClient({ url: `redis://127.0.0.1:${port}`, commandTimeoutMs: 2000 });
     expect(await waitForRedis(redis, 3000)).toBe(true);
