@@ -4,7 +4,8 @@ import { resolveAuthMode } from "../auth/auth-mode";
 import { guardIngestor } from "../auth/guarded-ingestor";
 import type { ReelfeedConfig } from "../config";
 import { createEventsHttpHandler } from "../events/http-endpoint";
-import { startServer, type RunningServer } from "../server";
+import type { EventIngestor } from "../events/ingestor";
+import { startServer, type RunningServer, type ScopedHttpHandler } from "../server";
 import { activeBundlePath, registerBundle } from "../training/registry";
 import type { Progress } from "../util/progress";
 import { createProgress } from "../util/progress";
@@ -102,8 +103,6 @@ export async function serve(options: ServeOptions): Promise<Serving> {
   const started = Date.now();
   const bundleDir = await ensureBundle(resolveBundle({ flag: options.bundle, config }), config, progress);
   const loaded = await loadRuntime({ ...options.runtime, bundleDir, config, progress });
-  const eventsOptions = { maxBodyBytes: config.server.maxBodyBytes, maxBatch: config.server.maxEventBatch };
-  const events = createEventsHttpHandler({ ingestor: loaded.ingestor, ...eventsOptions });
   let server: RunningServer;
   try {
     server = await startServer({
@@ -116,12 +115,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
         catalog: loaded.catalog,
         ingestor: loaded.ingestor,
         httpHandlers: {
-          "/events": {
-            scope: "events:write",
-            // A user token may post only its own user's events: its batch goes through a guarded ingestor.
-            handler: (req, res, principal) =>
-              principal.kind === "user" ? createEventsHttpHandler({ ingestor: guardIngestor(loaded.ingestor, principal), ...eventsOptions })(req, res) : events(req, res),
-          },
+          "/events": eventsRoute(loaded.ingestor, config),
         },
       },
       health: createRuntimeHealth(loaded, config),
@@ -178,6 +172,20 @@ export async function serve(options: ServeOptions): Promise<Serving> {
   }
 
   return { url: server.url, server, loaded, bundleDir, stop };
+}
+
+/**
+ * `POST /events` behind auth: callers need `events:write`; a user token's batch goes through a guarded ingestor, so
+ * it records only its own user's events (the others come back REJECTED, code FORBIDDEN).
+ */
+export function eventsRoute(ingestor: EventIngestor, config: ReelfeedConfig): ScopedHttpHandler {
+  const options = { maxBodyBytes: config.server.maxBodyBytes, maxBatch: config.server.maxEventBatch };
+  const forKeys = createEventsHttpHandler({ ingestor, ...options });
+  return {
+    scope: "events:write",
+    handler: (req, res, principal) =>
+      principal.kind === "user" ? createEventsHttpHandler({ ingestor: guardIngestor(ingestor, principal), ...options })(req, res) : forKeys(req, res),
+  };
 }
 
 /** Where the bootstrap bundle is written (exported for docs and tests). */

@@ -15,7 +15,7 @@ import type { LimitsConfig } from "../config";
 import { ReelfeedError } from "../errors";
 import { toGraphQLError } from "./http-answers";
 import { requireActsFor, requireScope, type Principal } from "./principal";
-import { fragmentsOf, MAX_INTROSPECTION_LISTS, measureOperation } from "./query-shape";
+import { fragmentsOf, measureOperation } from "./query-shape";
 import { INTROSPECTION_COST, ROOT_FIELD_RULES, type Args, type CostInputs } from "./root-fields";
 
 /**
@@ -65,7 +65,6 @@ export function checkOperation(
   const shape = measureOperation(operation, fragments);
   if (shape.depth > limits.maxDepth) throw tooComplex("depth", shape.depth, limits.maxDepth);
   if (shape.aliases > limits.maxAliases) throw tooComplex("aliases", shape.aliases, limits.maxAliases);
-  if (shape.introspectionLists > MAX_INTROSPECTION_LISTS) throw tooComplex("introspection nesting", shape.introspectionLists, MAX_INTROSPECTION_LISTS);
 
   const rootType: GraphQLObjectType | null | undefined = operation.operation === "mutation" ? schema.getMutationType() : schema.getQueryType();
   const rules = operation.operation === "mutation" ? ROOT_FIELD_RULES.Mutation : operation.operation === "query" ? ROOT_FIELD_RULES.Query : {};

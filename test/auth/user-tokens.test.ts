@@ -37,8 +37,8 @@ describe("user tokens, HS256", () => {
 
 describe("user tokens, RS256/ES256 from a local JWKS file", () => {
   let dir: string;
-  let rsa: CryptoKey;
-  let ec: CryptoKey;
+  let rsa: Awaited<ReturnType<typeof generateKeyPair>>["privateKey"];
+  let ec: Awaited<ReturnType<typeof generateKeyPair>>["privateKey"];
   let path: string;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "rf-jwks-"));
@@ -51,7 +51,7 @@ describe("user tokens, RS256/ES256 from a local JWKS file", () => {
   });
   afterAll(async () => rm(dir, { recursive: true, force: true }));
 
-  const sign = (key: CryptoKey, alg: string, kid: string, sub = "u9") =>
+  const sign = (key: typeof rsa, alg: string, kid: string, sub = "u9") =>
     new SignJWT({}).setProtectedHeader({ alg, kid }).setSubject(sub).setIssuer(JWT.issuer).setAudience(JWT.audience).setExpirationTime("1h").sign(key);
 
   it("verifies RS256 and ES256 tokens against the file's public keys", async () => {
