@@ -30,6 +30,24 @@ describe("user tokens, HS256", () => {
     expect(err.message).toBe("invalid or expired user token");
   });
 
+  it("remembers a verified token until its exp, then refuses it", async () => {
+    const strict = createUserTokenVerifier({ ...JWT, clockToleranceSec: 0 });
+    const token = await userToken("u1", { exp: now() + 1 });
+    expect(await strict(token)).toBe("u1");
+    expect(await strict(token)).toBe("u1");
+    await new Promise((r) => setTimeout(r, 1100 + (1000 - (Date.now() % 1000))));
+    await reelfeedErrorOf(strict(token), "UNAUTHENTICATED");
+  });
+
+  it("never remembers a token that failed, and forgets the oldest past its size", async () => {
+    const small = createUserTokenVerifier({ ...JWT, clockToleranceSec: 0 }, { cacheSize: 1 });
+    const forged = await userToken("u1", { secret: "y".repeat(40) });
+    await reelfeedErrorOf(small(forged), "UNAUTHENTICATED");
+    await reelfeedErrorOf(small(forged), "UNAUTHENTICATED");
+    const [a, b] = [await userToken("a"), await userToken("b")];
+    expect([await small(a), await small(b), await small(a)]).toEqual(["a", "b", "a"]);
+  });
+
   it("allows the configured clock skew on exp", async () => {
     expect(await verify(await userToken("u1", { exp: now() - 2 }))).toBe("u1");
   });
