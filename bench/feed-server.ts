@@ -40,7 +40,9 @@ try {
   const { dataset } = await loadDataset(join(args.bundleDir, BUNDLE_FILES.data), { format: "generic" });
   const { videos, creators } = extendCatalog(dataset, args.total, args.seed);
   const catalog = createCatalog({ videos, users: dataset.users, creators });
-  const serving = await serve({ config, bundle: args.bundleDir, port: 0, progress, handleSignals: true, runtime: { catalogOverride: catalog } });
+  // feed-bench sets NODE_ENV=production for graphql-js's speed, as `reelfeed serve` does; like there, that is not an
+  // operator asking for production (which refuses to serve without auth: docs/security.md).
+  const serving = await serve({ config, bundle: args.bundleDir, port: 0, progress, handleSignals: true, production: false, runtime: { catalogOverride: catalog } });
   send({ type: "ready", url: serving.url, loadMs: performance.now() - started });
   // A benchmark that dies (Ctrl-C, a crash) must not leave its server running: the IPC channel closing says so.
   process.on("disconnect", () => void serving.stop().finally(() => process.exit(0)));
