@@ -113,6 +113,10 @@ describe("operation guard: who may call what", () => {
     expect(check(m, viewer("u1"), { e: [ev("u1", 0), ev("u2", 1)] })).toMatchObject({ code: "FORBIDDEN", details: { argument: "events.1.userId" } });
   });
 
+  it("refuses a root field it has no rule for (a subscription, or anything validation let through) rather than guess", () => {
+    expect(check(`subscription { feed(userId: "u1") { edges { cursor } } }`)).toMatchObject({ code: "FORBIDDEN", details: { field: "feed" } });
+  });
+
   it("leaves variables that do not coerce to execution (which refuses them before any resolver runs)", () => {
     expect(check(FEED, viewer("u1"), { u: { not: "an id" } })).toBeUndefined();
     expect(check(FEED, key("events:write"), { u: { not: "an id" } })).toMatchObject({ code: "FORBIDDEN", details: { scope: "feed:read" } });

@@ -85,6 +85,10 @@ describe("user tokens, RS256/ES256 from a local JWKS file", () => {
     await reelfeedErrorOf(v(await userToken("u1")), "UNAUTHENTICATED");
   });
 
+  it("a hand-built config with neither a secret nor a JWKS file is BAD_CONFIG naming auth.jwt", () => {
+    expect(() => createUserTokenVerifier({ issuer: "i", audience: "a", clockToleranceSec: 0 })).toThrow(expect.objectContaining({ code: "BAD_CONFIG", details: { key: "auth.jwt" } }));
+  });
+
   it("a missing or malformed JWKS file fails at start-up with BAD_FILE naming it", async () => {
     const bad = join(dir, "bad.json");
     await writeFile(bad, JSON.stringify({ keys: [] }));

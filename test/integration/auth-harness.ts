@@ -33,8 +33,9 @@ export interface AuthServer {
 }
 
 export interface AuthServerOptions {
-  /** name → scopes; each gets a fresh key. */
+  /** name → scopes; each gets a fresh key (or the one in `plainKeys`, to share keys between replicas). */
   keys: Record<string, Scope[]>;
+  plainKeys?: Record<string, string>;
   /** Merged into the config (auth.keysFile is set for you). */
   config?: Record<string, unknown>;
   production?: boolean;
@@ -48,7 +49,7 @@ export async function startAuthServer(options: AuthServerOptions): Promise<AuthS
   const keys: Record<string, string> = {};
   const records: ApiKeyRecord[] = [];
   for (const [name, scopes] of Object.entries(options.keys)) {
-    keys[name] = generateApiKey();
+    keys[name] = options.plainKeys?.[name] ?? generateApiKey();
     records.push({ id: name, hash: hashApiKey(keys[name]), scopes });
   }
   await writeKeyFile(keysFile, records);

@@ -9,6 +9,8 @@ import { startServer } from "../../src/server";
 import { createTestkit } from "../../src/testkit";
 import { JWT, userToken } from "../auth/tokens";
 import { reelfeedErrorOf } from "../reelfeed-error-of";
+import { connectRedis } from "../../src/stores/redis-client";
+import { deleteKeys, REDIS_URL, skipRedis, uniquePrefix } from "../events/redis-test-helpers";
 import { startAuthServer, type AuthServer } from "./auth-harness";
 
 /**
@@ -237,6 +239,30 @@ describe("over the rate limit", () => {
     expect([first.status, second.status]).toContain(429);
     const other = await feed.send(limited, bearer(await userToken("u5")), "u5");
     expect(other.status, other.text).toBe(200);
+  });
+});
+
+describe.skipIf(await skipRedis())("over the rate limit, two replicas sharing Redis", () => {
+  it("spend one budget: the key's requests to either replica count together", async () => {
+    const redis = await connectRedis({ url: REDIS_URL });
+    const prefix = uniquePrefix("auth-replicas");
+    const config = { backends: { redisKeyPrefix: prefix }, limits: { rate: { perKey: { perSecond: 3, burst: 0 } } } };
+    const a = await startAuthServer({ keys: { feed: ["feed:read"] }, config, redis });
+    const b = await startAuthServer({ keys: { feed: ["feed:read"] }, plainKeys: a.keys, config, redis });
+    try {
+      const video = TARGETS.find((t) => t.name === "video")!;
+      const headers = { "x-api-key": a.keys.feed };
+      const statuses = [];
+      for (const replica of [a, b, a, b]) statuses.push((await video.send(replica, headers)).status);
+      // Alone, each replica would have allowed both of its two; together they allow three in the window (which
+      // starts at the key's first request, so the four fit in it).
+      expect(statuses).toEqual([200, 200, 200, 429]);
+    } finally {
+      await a.stop();
+      await b.stop();
+      await deleteKeys(redis, prefix);
+      redis.disconnect();
+    }
   });
 });
 
