@@ -446,5 +446,5 @@ async function pointInTimeRuntime(o: PointInTimeOptions): Promise<FeedRuntime> {
     microBatchWindowMs: config.ranking.microBatchWindowMs,
     maxBatchRows: config.ranking.maxBatchRows,
   });
-  return { catalog, state, graph, vectors, models: { userTower, ranker, neighbours: artifacts.neighbours }, modelVersion: "funnel-evaluation" };
+  return { catalog, state, graph, vectors, models: { userTower, ranker }, modelVersion: "funnel-evaluation" };
 }
