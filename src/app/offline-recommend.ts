@@ -97,7 +97,11 @@ export interface RecommendFileOptions {
   out: NodeJS.WritableStream;
   /** Surface of every request. @default "home" */
   surface?: Surface;
-  /** Request time, epoch ms. @default the clock at each request (as the server) */
+  /**
+   * Request time, epoch ms. @default just after the newest event of the bundle's data: the moment the history
+   * describes, so every time feature (recency, trending, the seen window) means what it meant in training, and the
+   * same bundle gives the same lists whenever it is run. `--now` asks for another moment.
+   */
   now?: number;
   /** Progress on stderr. @default silentProgress */
   progress?: Progress;
@@ -224,7 +228,7 @@ export async function feedList(feed: FeedService, options: FeedListOptions): Pro
  * user gets the cold-start feed (the pipeline's popular / trending / fresh sources), as on the server.
  */
 export async function recommendFile(options: RecommendFileOptions): Promise<RecommendFileResult> {
-  const { bundle, k, config, out, surface = "home", now, progress = silentProgress } = options;
+  const { bundle, k, config, out, surface = "home", progress = silentProgress } = options;
   if (!Number.isInteger(k) || k <= 0) throw badInput("k", `expected a positive integer, got ${k}`);
   const users = await resolveUsers(options.users);
   const bundleDir = resolve(bundle);
@@ -235,6 +239,9 @@ export async function recommendFile(options: RecommendFileOptions): Promise<Reco
     try {
       // The feed without an ingestor: the very wiring the server uses, minus impression logging (see top).
       const { feed } = await createServingFeed({ runtime: loaded.runtime, config: offline, service: OFFLINE_SERVICE });
+      const events = loaded.dataset.events;
+      const now = options.now ?? (events.length ? events.reduce((m, e) => Math.max(m, e.ts), 0) + 1 : Date.now());
+      progress.log(`recommend: requests made at ${new Date(now).toISOString()}${options.now === undefined ? " (just after the bundle's newest event; --now to change)" : ""}`);
       const step = progress.step(`recommend: ${users.length} users, k = ${k}`, users.length);
       const started = performance.now();
       let coldStart = 0;
@@ -265,6 +272,8 @@ export interface FunnelOptions {
   surface?: Surface;
   /** Where the set-up steps and the leakage warning go. @default createProgress() (stderr) */
   progress?: Progress;
+  /** Report key. @default "funnel" ("funnelRefit" when the models saw the test period) */
+  name?: string;
 }
 
 /** The funnel as a retrieval model; `close` releases its ONNX sessions and stores (the evaluator never calls it). */
@@ -294,7 +303,15 @@ export type FunnelRecommender = Recommender & {
  * catalog is the full one, like the other models in the report.
  */
 export async function funnelRecommenders(ctx: EvaluationContext, config: ReelfeedConfig, options: FunnelOptions = {}): Promise<Recommender[]> {
-  return [await createFunnelRecommender(ctx, config, options)];
+  // Beside it, the same funnel with every re-rank stage off: what diversity, exploration and guardrails cost.
+  const stagesOff = { ...config, pipeline: { ...config.pipeline, stages: config.pipeline.stages.map((s) => ({ ...s, enabled: false })) } };
+  const funnel = await createFunnelRecommender(ctx, config, options);
+  try {
+    return [funnel, await createFunnelRecommender(ctx, stagesOff, { ...options, name: "funnelStagesOff" })];
+  } catch (err) {
+    await funnel.close();
+    throw err;
+  }
 }
 
 export async function createFunnelRecommender(ctx: EvaluationContext, config: ReelfeedConfig, options: FunnelOptions = {}): Promise<FunnelRecommender> {
@@ -333,7 +350,7 @@ export async function createFunnelRecommender(ctx: EvaluationContext, config: Re
     };
     progress.log(`funnel evaluation: full pipeline at now = ${new Date(testFrom).toISOString()} over history before it`);
     return {
-      name: leaky ? "funnelRefit" : "funnel",
+      name: leaky ? `${options.name ?? "funnel"}Refit` : (options.name ?? "funnel"),
       leaky,
       runtime,
       fallbacks,
@@ -446,5 +463,5 @@ async function pointInTimeRuntime(o: PointInTimeOptions): Promise<FeedRuntime> {
     microBatchWindowMs: config.ranking.microBatchWindowMs,
     maxBatchRows: config.ranking.maxBatchRows,
   });
-  return { catalog, state, graph, vectors, models: { userTower, ranker }, modelVersion: "funnel-evaluation" };
+  return { catalog, state, graph, vectors, models: { userTower, ranker, neighbours: artifacts.neighbours }, modelVersion: "funnel-evaluation" };
 }

@@ -287,7 +287,7 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
 
     await warmUp({ userTower, ranker, vectors, catalog, progress, onError });
 
-    const runtime: FeedRuntime = { catalog, state, graph, vectors, models: { userTower, ranker }, modelVersion: manifest.version };
+    const runtime: FeedRuntime = { catalog, state, graph, vectors, models: { userTower, ranker, neighbours: artifacts.neighbours }, modelVersion: manifest.version };
 
     // Events: ingestor → log → consumer → state + graph.
     const consumer = createEventConsumer({

@@ -1,4 +1,6 @@
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { DEVICES, SURFACES, type Dataset, type User, type Video } from "../data/types";
 import { ReelfeedError } from "../errors";
 import { writeFileAtomic } from "../util/fs";
@@ -16,6 +18,7 @@ import {
   type RunningStats,
 } from "./normalizers";
 import { replayEvents } from "./replay";
+import { loadItemNeighbours, saveItemNeighbours, type ItemNeighbours } from "./item-neighbours";
 import { DEFAULT_ROW_LAYOUT, DENSE_COLUMNS, eventContext, rawRankerDense, type RowLayout } from "./rows";
 import { countValues, createVocabulary, fitVocabulary, vocabularyFromJSON, type Vocabulary } from "./vocabulary";
 
@@ -47,6 +50,11 @@ export interface FeatureArtifacts {
   ageBuckets: QuantileBuckets;
   /** Normaliser per dense column name (every column of DENSE_COLUMNS). */
   dense: Record<string, Normalizer>;
+  /**
+   * Item-to-item neighbours for the ranker's affinity features and the Neighbours source. Stored in their own
+   * binary file beside the JSON (NEIGHBOURS_FILE), loaded with it. Absent: affinity features read as "no history".
+   */
+  neighbours?: ItemNeighbours;
 }
 
 export const FEATURE_ARTIFACTS_VERSION = 1;
@@ -247,7 +255,11 @@ export function featureArtifactsFromJSON(json: unknown, where = "feature artifac
 }
 
 /** Writes the artifacts as JSON, atomically (readers never see a half-written file). */
+/** The neighbours' file, beside the artifacts' JSON (bundle.ts lists it). */
+export const NEIGHBOURS_FILE = "item-neighbours.bin";
+
 export async function saveFeatureArtifacts(path: string, a: FeatureArtifacts): Promise<void> {
+  if (a.neighbours) await saveItemNeighbours(join(dirname(path), NEIGHBOURS_FILE), a.neighbours);
   await writeFileAtomic(path, JSON.stringify(featureArtifactsToJSON(a)));
 }
 
@@ -265,5 +277,8 @@ export async function loadFeatureArtifacts(path: string): Promise<FeatureArtifac
   } catch (err) {
     throw new ReelfeedError("BAD_BUNDLE", `${path}: not valid JSON: ${(err as Error).message}`, { path });
   }
-  return featureArtifactsFromJSON(json, path);
+  const artifacts = featureArtifactsFromJSON(json, path);
+  const neighboursPath = join(dirname(path), NEIGHBOURS_FILE);
+  if (existsSync(neighboursPath)) artifacts.neighbours = await loadItemNeighbours(neighboursPath);
+  return artifacts;
 }

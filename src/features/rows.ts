@@ -2,6 +2,7 @@ import type { Device, ImpressionEvent, ReelEvent, Surface, User, Video } from ".
 import { ReelfeedError } from "../errors";
 import type { UserAggregates, VideoAggregates } from "./aggregates";
 import type { FeatureArtifacts } from "./artifacts";
+import { affinityFeatures } from "./item-neighbours";
 import {
   activityAtHour,
   crossFeatures,
@@ -163,6 +164,14 @@ export const CONTEXT_DENSE: readonly DenseDef<ContextArgs>[] = [
   { name: "ctx.position", kind: "log1p_zscore", get: (c) => (c.position !== undefined && c.position > 0 ? c.position : 0) },
 ];
 
+/**
+ * User–video affinity from the item neighbours (item-neighbours.ts `affinityFeatures`): relative affinity, rank
+ * and history hits. Already scale-free by construction, so they need no fitted normaliser; 0 / 1 / 0 when the
+ * artifacts carry no neighbours or the user has no history. The strongest signal there is for users with history:
+ * without it the ranker saw almost no user–item affinity and ranked below a most-popular list (issue 9).
+ */
+export const AFFINITY_DENSE = ["affinity.relative", "affinity.rank", "affinity.hits"] as const;
+
 /** Video metadata the video tower sees: no per-request user state, nothing that changes per request. */
 const VIDEO_TOWER_DENSE_NAMES = [
   "video.durationSec",
@@ -266,7 +275,7 @@ function makeRankerSpec(a: FeatureArtifacts): FeatureSpec {
       bag(a, "recentLikes", l.likesLength),
       bag(a, "userCategories", l.categoriesLength),
     ],
-    dense: [...USER_DENSE, ...VIDEO_DENSE, ...CROSS_DENSE, ...CONTEXT_DENSE].map((d) => d.name),
+    dense: [...[...USER_DENSE, ...VIDEO_DENSE, ...CROSS_DENSE, ...CONTEXT_DENSE].map((d) => d.name), ...AFFINITY_DENSE],
   };
 }
 
@@ -446,6 +455,8 @@ export function buildRankerRows(a: FeatureArtifacts, inputs: readonly RankerRowI
     for (let i = 0; i < CROSS_DENSE.length; i++) dense[o++] = normalize(xNorm[i], CROSS_DENSE[i].get(cf));
     for (let i = 0; i < u.clockDense.length; i++) dense[o++] = u.clockDense[i];
     dense[o++] = normalize(posNorm, CONTEXT_DENSE[CONTEXT_DENSE.length - 1].get(context));
+    const affinity = affinityFeatures(a.neighbours, userAgg?.recent, video.id);
+    for (let i = 0; i < affinity.length; i++) dense[o++] = affinity[i];
   }
   return { size: n, categorical, bags: [tags, history, recentLikes, userCategories], dense };
 }

@@ -70,6 +70,7 @@ export function missingRequirements(runtime: FeedRuntime, requires: readonly Sto
     content: runtime.vectors.content,
     userTower: runtime.models.userTower,
     ranker: runtime.models.ranker,
+    neighbours: runtime.models.neighbours,
     graph: runtime.graph,
     state: runtime.state,
   };

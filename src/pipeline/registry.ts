@@ -6,6 +6,7 @@ import { createGuardrailsStage } from "../rerank/guardrails-stage";
 import { createContentSource } from "../sources/content-source";
 import { createFreshSource } from "../sources/fresh-source";
 import { createMultiQuerySource } from "../sources/multi-query-source";
+import { createNeighboursSource } from "../sources/neighbours-source";
 import { createSocialSource } from "../sources/social-source";
 import { createSubscriptionsSource } from "../sources/subscriptions-source";
 import { createTrendingSource } from "../sources/trending-source";
@@ -45,6 +46,7 @@ export interface ComponentRegistry {
 }
 
 const BUILTIN_SOURCES: ReadonlyArray<[string, (options: Record<string, unknown>) => CandidateSource]> = [
+  ["Neighbours", createNeighboursSource],
   ["TwoTower", createTwoTowerSource],
   ["MultiQuery", createMultiQuerySource],
   ["Content", createContentSource],

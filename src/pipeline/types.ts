@@ -1,3 +1,4 @@
+import type { ItemNeighbours } from "../features/item-neighbours";
 import type { Catalog } from "../data/catalog";
 import type { Device, Surface, User, Video } from "../data/types";
 import type { UserAggregates, VideoAggregates } from "../features/aggregates";
@@ -116,7 +117,11 @@ export interface FeedRuntime {
   graph: GraphStore;
   /** Two-tower video embeddings and content (text) embeddings; absent when the bundle lacks them. */
   vectors: { twoTower?: VectorIndex; content?: VectorIndex };
-  models: { userTower?: UserTowerModel; ranker?: RankerModel };
+  /**
+   * Models of the bundle. `neighbours`: collaborative item-to-item neighbours (features/item-neighbours.ts), read
+   * by the Neighbours source and, through the feature artifacts, by the ranker.
+   */
+  models: { userTower?: UserTowerModel; ranker?: RankerModel; neighbours?: ItemNeighbours };
   /** Version of the model bundle being served. */
   modelVersion: string;
 }
@@ -139,7 +144,7 @@ export interface RankerModel {
 }
 
 /** Names of runtime parts a source can require; checked at start-up, not per request. */
-export type StoreName = "twoTower" | "content" | "userTower" | "ranker" | "graph" | "state";
+export type StoreName = "twoTower" | "content" | "userTower" | "ranker" | "neighbours" | "graph" | "state";
 
 export interface SourceContext {
   runtime: FeedRuntime;

@@ -6,3 +6,4 @@ export { createSocialSource, type SocialSourceOptions } from "./social-source";
 export { createSubscriptionsSource, type SubscriptionsSourceOptions } from "./subscriptions-source";
 export { createFreshSource, type FreshSourceOptions } from "./fresh-source";
 export { fetchPopular, type PopularOptions } from "./popular";
+export { createNeighboursSource, type NeighboursSourceOptions } from "./neighbours-source";

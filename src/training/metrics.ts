@@ -36,13 +36,15 @@ function hitPositions(ranked: readonly string[], relevant: ReadonlySet<string>, 
 }
 
 /**
- * Recall@K = |relevant ∩ top-K| / |relevant|. The denominator is the full relevant set (not min(|relevant|, K)),
- * the textbook definition: for a user with more positives than K it cannot reach 1, which is true of the list too.
+ * Recall@K = |relevant ∩ top-K| / min(K, |relevant|): the truncated recall of the collaborative-filtering
+ * literature (Liang et al., "Variational Autoencoders for Collaborative Filtering", WWW 2018), so a perfect list
+ * scores 1 whatever the user's number of held-out videos, and the warm protocol's numbers compare with published
+ * EASE / item-kNN results (docs/training.md "Protocols").
  */
 export function recallAtK(ranked: readonly string[], relevant: ReadonlySet<string>, k: number): number {
   checkK(k);
   checkRelevant(relevant);
-  return hitPositions(ranked, relevant, k).length / relevant.size;
+  return hitPositions(ranked, relevant, k).length / Math.min(k, relevant.size);
 }
 
 /** Hit@K (a.k.a. HR@K): 1 when at least one relevant id is in the top K, else 0. */

@@ -20,6 +20,7 @@ import { silentProgress } from "../../src/util/progress";
  * ONNX export checked by ONNX Runtime, real baselines. Small sizes and few epochs keep it to seconds, not minutes.
  */
 const KS = [10, 20, 50];
+const EASE_LAMBDAS_TRIED = [50, 100, 200, 500, 1000];
 const MODELS = ["twoTower", "popularity", "random", "itemKnn", "ease"];
 const SMALL = {
   synthetic: { users: 200, videos: 300, days: 10, seed: 5 },
@@ -112,6 +113,25 @@ describe("trainBundle on a synthetic platform", () => {
     expect(report.ranker.click.auc).toBeGreaterThan(0.65);
     expect(report.timings.totalMs).toBeGreaterThan(0);
     expect(report.timings.refitMs).toBeGreaterThan(0);
+  });
+
+  it("judges warm users on the per-user temporal protocol: the funnel beats popularity there, and cold users get their own slice", async () => {
+    const report = JSON.parse(await readFile(join(out, BUNDLE_FILES.report), "utf8")) as TrainResult["report"];
+    const warm = report.protocols?.warm;
+    expect(warm, "warm protocol in report.json").toBeDefined();
+    expect(warm!.users).toBeGreaterThan(50);
+    for (const model of ["popularity", "itemKnn", "ease", "twoTower", "neighbours", "funnel", "funnelStagesOff"]) {
+      expect(warm!.retrieval[model]?.users, model).toBe(warm!.users);
+    }
+    const ndcg = (m: string) => warm!.retrieval[m]["ndcg@20"];
+    expect(ndcg("funnel")).toBeGreaterThan(ndcg("popularity"));
+    expect(ndcg("neighbours")).toBeGreaterThan(ndcg("popularity"));
+    expect(EASE_LAMBDAS_TRIED).toContain(warm!.tuned.easeLambda);
+    const cold = report.protocols?.cold;
+    expect(cold!.users).toBeGreaterThanOrEqual(0);
+    const md = await readFile(join(out, BUNDLE_FILES.reportMd), "utf8");
+    expect(md).toContain("## Warm users: per-user temporal hold-out");
+    expect(md).toMatch(/\*\*funnel\*\* \(default pipeline, every stage on\): NDCG@20 [0-9.]+ \([0-9.]+× ease, [0-9.]+× popularity\)/);
   });
 });
 

@@ -25,24 +25,9 @@ import { topKIndices } from "./top-k";
 export const DEFAULT_EASE_MAX_ITEMS = 2000;
 
 /** Options for {@link createEaseRecommender}. */
-export interface EaseRecommenderOptions {
+export interface EaseRecommenderOptions extends EaseFitOptions {
   /** Report key. @default "ease" */
   name?: string;
-  /** L2 regularisation λ added to the Gram matrix diagonal. @default 200 */
-  lambda?: number;
-  /** Only the most popular `maxItems` training items enter the model (O(n³) fit). @default DEFAULT_EASE_MAX_ITEMS */
-  maxItems?: number;
-  /** Treat every present (user, item) pair as 1, ignoring weights. @default true */
-  binary?: boolean;
-}
-
-interface Fitted {
-  itemIds: string[];
-  itemIndex: Map<string, number>;
-  /** Per known user, their history restricted to the model's items: dense indices and values. */
-  history: Map<string, { items: Uint32Array; values: Float64Array }>;
-  /** n × n row-major weights B. */
-  weights: Float64Array;
 }
 
 /*
@@ -136,67 +121,97 @@ function gramOfLower(m: Float64Array, n: number, out: Float64Array): void {
   for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) out[j * n + i] = out[i * n + j];
 }
 
-export function createEaseRecommender(options: EaseRecommenderOptions = {}): Recommender {
-  const { name = "ease", lambda = 200, maxItems = DEFAULT_EASE_MAX_ITEMS, binary = true } = options;
+/** Options of {@link fitEase}. */
+export interface EaseFitOptions {
+  /** L2 regularisation λ added to the Gram matrix diagonal. @default 200 */
+  lambda?: number;
+  /** Only the most popular `maxItems` training items enter the model (O(n³) fit). @default DEFAULT_EASE_MAX_ITEMS */
+  maxItems?: number;
+  /** Treat every present (user, item) pair as 1, ignoring weights. @default true */
+  binary?: boolean;
+}
+
+/** A fitted EASE model: the item set (most popular first), each known user's history on it, and the weights B. */
+export interface EaseModel {
+  itemIds: string[];
+  itemIndex: Map<string, number>;
+  /** Per known user, their history restricted to the model's items: dense indices and values. */
+  history: Map<string, { items: Uint32Array; values: Float64Array }>;
+  /** n × n row-major weights B: score(u, j) = Σ_i X_ui · B[i·n + j]. */
+  weights: Float64Array;
+}
+
+/**
+ * Fits EASE in closed form (see the top of this file). Shared by the baseline recommender and the item-neighbour
+ * model that serving uses (src/features/item-neighbours.ts keeps each row's strongest weights).
+ */
+export function fitEase(train: Interactions, options: EaseFitOptions = {}): EaseModel {
+  const { lambda = 200, maxItems = DEFAULT_EASE_MAX_ITEMS, binary = true } = options;
   if (!(lambda > 0)) throw badInput("lambda", `must be > 0, got ${lambda}`);
   if (!Number.isInteger(maxItems) || maxItems <= 0) throw badInput("maxItems", `must be a positive integer, got ${maxItems}`);
-  let fitted: Fitted | undefined;
+  const m = buildInteractionMatrix(train, { binary });
+  const all = m.itemIds.length;
+  // Most users first; ties by id so the item set is reproducible.
+  const order = Array.from({ length: all }, (_, i) => i).sort(
+    (a, b) =>
+      m.itemPtr[b + 1] - m.itemPtr[b] - (m.itemPtr[a + 1] - m.itemPtr[a]) ||
+      (m.itemIds[a] < m.itemIds[b] ? -1 : m.itemIds[a] > m.itemIds[b] ? 1 : 0),
+  );
+  const n = Math.min(maxItems, all);
+  const dense = new Int32Array(all).fill(-1);
+  const itemIds: string[] = [];
+  for (let d = 0; d < n; d++) {
+    dense[order[d]] = d;
+    itemIds.push(m.itemIds[order[d]]);
+  }
+
+  const history = new Map<string, { items: Uint32Array; values: Float64Array }>();
+  const g = new Float64Array(n * n);
+  for (let u = 0; u < m.userIds.length; u++) {
+    const items: number[] = [];
+    const values: number[] = [];
+    for (let q = m.userPtr[u]; q < m.userPtr[u + 1]; q++) {
+      const d = dense[m.itemsOfUser[q]];
+      if (d >= 0) {
+        items.push(d);
+        values.push(m.userValues[q]);
+      }
+    }
+    if (items.length === 0) continue;
+    history.set(m.userIds[u], { items: Uint32Array.from(items), values: Float64Array.from(values) });
+    // Lower triangle of XᵀX only: Cholesky reads nothing else.
+    for (let x = 0; x < items.length; x++) {
+      const rx = items[x] * n;
+      for (let y = 0; y < items.length; y++) {
+        if (items[y] <= items[x]) g[rx + items[y]] += values[x] * values[y];
+      }
+    }
+  }
+  for (let i = 0; i < n; i++) g[i * n + i] += lambda;
+
+  choleskyInPlace(g, n);
+  const inverseL = invertLower(g, n);
+  const p = g; // L is no longer needed: reuse its buffer for P, then for B.
+  gramOfLower(inverseL, n, p);
+  const invDiag = new Float64Array(n);
+  for (let j = 0; j < n; j++) invDiag[j] = 1 / p[j * n + j];
+  for (let i = 0; i < n; i++) {
+    const ri = i * n;
+    for (let j = 0; j < n; j++) p[ri + j] = i === j ? 0 : -p[ri + j] * invDiag[j];
+  }
+  return { itemIds, itemIndex: new Map(itemIds.map((id, d) => [id, d])), history, weights: p };
+}
+
+export function createEaseRecommender(options: EaseRecommenderOptions = {}): Recommender {
+  const { name = "ease", ...fit } = options;
+  if (fit.lambda !== undefined && !(fit.lambda > 0)) throw badInput("lambda", `must be > 0, got ${fit.lambda}`);
+  if (fit.maxItems !== undefined && (!Number.isInteger(fit.maxItems) || fit.maxItems <= 0)) throw badInput("maxItems", `must be a positive integer, got ${fit.maxItems}`);
+  let fitted: EaseModel | undefined;
 
   return {
     name,
     fit(train: Interactions) {
-      const m = buildInteractionMatrix(train, { binary });
-      const all = m.itemIds.length;
-      // Most users first; ties by id so the item set is reproducible.
-      const order = Array.from({ length: all }, (_, i) => i).sort(
-        (a, b) =>
-          m.itemPtr[b + 1] - m.itemPtr[b] - (m.itemPtr[a + 1] - m.itemPtr[a]) ||
-          (m.itemIds[a] < m.itemIds[b] ? -1 : m.itemIds[a] > m.itemIds[b] ? 1 : 0),
-      );
-      const n = Math.min(maxItems, all);
-      const dense = new Int32Array(all).fill(-1);
-      const itemIds: string[] = [];
-      for (let d = 0; d < n; d++) {
-        dense[order[d]] = d;
-        itemIds.push(m.itemIds[order[d]]);
-      }
-
-      const history = new Map<string, { items: Uint32Array; values: Float64Array }>();
-      const g = new Float64Array(n * n);
-      for (let u = 0; u < m.userIds.length; u++) {
-        const items: number[] = [];
-        const values: number[] = [];
-        for (let q = m.userPtr[u]; q < m.userPtr[u + 1]; q++) {
-          const d = dense[m.itemsOfUser[q]];
-          if (d >= 0) {
-            items.push(d);
-            values.push(m.userValues[q]);
-          }
-        }
-        if (items.length === 0) continue;
-        history.set(m.userIds[u], { items: Uint32Array.from(items), values: Float64Array.from(values) });
-        // Lower triangle of XᵀX only: Cholesky reads nothing else.
-        for (let x = 0; x < items.length; x++) {
-          const rx = items[x] * n;
-          for (let y = 0; y < items.length; y++) {
-            if (items[y] <= items[x]) g[rx + items[y]] += values[x] * values[y];
-          }
-        }
-      }
-      for (let i = 0; i < n; i++) g[i * n + i] += lambda;
-
-      choleskyInPlace(g, n);
-      const inverseL = invertLower(g, n);
-      const p = g; // L is no longer needed: reuse its buffer for P, then for B.
-      gramOfLower(inverseL, n, p);
-      const invDiag = new Float64Array(n);
-      for (let j = 0; j < n; j++) invDiag[j] = 1 / p[j * n + j];
-      for (let i = 0; i < n; i++) {
-        const ri = i * n;
-        for (let j = 0; j < n; j++) p[ri + j] = i === j ? 0 : -p[ri + j] * invDiag[j];
-      }
-      const itemIndex = new Map(itemIds.map((id, d) => [id, d]));
-      fitted = { itemIds, itemIndex, history, weights: p };
+      fitted = fitEase(train, fit);
     },
     recommend(userId: string, k: number, exclude: ReadonlySet<string>) {
       if (!fitted) throw new ReelfeedError("INTERNAL", `${name}: recommend() called before fit()`);
