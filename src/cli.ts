@@ -24,7 +24,8 @@ commands:
                      --data <dir> [--format movielens|generic] [--out <dir>]
                      | --synthetic --users N --videos N --days N [--seed N] --out <dir>
   recommend        run the serving pipeline offline: JSONL {"userId","items"} per user on stdout
-                     --bundle <dir> --users <file of ids, one per line> [--k 50]
+                     --bundle <dir> --users <file of ids, one per line> [--k 50] [--now <ISO time | epoch ms>]
+                     (default --now: just after the bundle's newest event, so runs are reproducible)
   export-training  write point-in-time training data from the event log in the generic layout
                      --out <dir> [--bundle <dir>]
   models           list trained bundles; --activate <version> makes one the default
@@ -86,6 +87,7 @@ async function main(argv: string[]): Promise<number> {
       "no-refit": { type: "boolean" },
       "no-activate": { type: "boolean" },
       k: { type: "string" },
+      now: { type: "string" },
       activate: { type: "string" },
       write: { type: "boolean" },
       scopes: { type: "string" },
@@ -156,7 +158,12 @@ async function main(argv: string[]): Promise<number> {
     case "recommend": {
       const { recommendFile } = await import("./app/offline-recommend");
       const users = (await readFileOrFail(required(flags, "users"))).split(/\r?\n/).map((s) => s.trim()).filter(Boolean);
-      await recommendFile({ bundle: required(flags, "bundle"), users, k: intFlag(flags, "k", 50)!, config, out: process.stdout, progress });
+      const nowFlag = flag(flags, "now");
+      const now = nowFlag === undefined ? undefined : /^\d+$/.test(nowFlag) ? Number(nowFlag) : Date.parse(nowFlag);
+      if (now !== undefined && !Number.isFinite(now)) {
+        throw new ReelfeedError("BAD_USER_INPUT", `--now: expected an ISO time or epoch milliseconds, got "${nowFlag}"`, { argument: "now" });
+      }
+      await recommendFile({ bundle: required(flags, "bundle"), users, k: intFlag(flags, "k", 50)!, config, out: process.stdout, now, progress });
       return 0;
     }
     case "export-training": {

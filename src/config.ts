@@ -175,6 +175,7 @@ export const configSchema = z.object({
   pipeline: z
     .object({
       sources: z.array(sourceEntry).default([
+        { name: "Neighbours", quota: 300 },
         { name: "TwoTower", quota: 300 },
         { name: "MultiQuery", quota: 150 },
         { name: "Content", quota: 150 },
