@@ -7,7 +7,7 @@
  * or without auth. This times those steps back to back, CPU time (process.cpuUsage) over many iterations, and
  * compares them with the CPU a ranked feed request costs (11–13 ms, docs/benchmarks.md).
  *
- *   node --import tsx bench/auth-bench.ts [--iterations 20000] [--keys 20] [--redis]
+ *   npm run bench:auth -- [--iterations 20000] [--keys 20] [--redis]
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
