@@ -10,6 +10,7 @@ import { writeFileAtomic } from "../util/fs";
  *   manifest.json          this manifest (version, data fingerprint, config, metrics, file names)
  *   features.json          feature artifacts: vocabularies, normaliser statistics, bucket edges
  *   user-tower.onnx        the two-tower user tower
+ *   video-tower.onnx       the two-tower video tower: embeds a video uploaded after training (the live catalogue)
  *   ranker.onnx            the multi-task ranker
  *   video-ids.json         catalog order of the two embedding matrices below
  *   video-embeddings.f32   two-tower video vectors, float32 little-endian, videos × dim
@@ -24,6 +25,7 @@ export const BUNDLE_FILES = {
   manifest: "manifest.json",
   features: "features.json",
   userTower: "user-tower.onnx",
+  videoTower: "video-tower.onnx",
   ranker: "ranker.onnx",
   videoIds: "video-ids.json",
   videoEmbeddings: "video-embeddings.f32",
@@ -52,6 +54,11 @@ export interface BundleManifest {
   models: {
     userTower: { file: string; dim: number; inputs: string[]; parityMaxAbsDiff: number };
     ranker: { file: string; heads: string[]; inputs: string[]; parityMaxAbsDiff: number };
+    /**
+     * Absent in bundles written before the live catalogue: a video added at serving time then gets no two-tower
+     * vector (Fresh, Subscriptions, Trending and Content still find it).
+     */
+    videoTower?: { file: string; dim: number; inputs: string[]; parityMaxAbsDiff: number };
   };
   embeddings: { videoIds: string; twoTower: string; twoTowerDim: number; content: string; contentDim: number };
   timings: Record<string, number>;

@@ -343,6 +343,8 @@ function twoTowerRecommender(dataset: Dataset, models: FittedModels, testFrom: n
 /** The model files of a bundle (no manifest, report or data): the shipped bundle, and the funnel evaluation's folder. */
 async function writeModelFiles(dir: string, models: FittedModels): Promise<void> {
   await writeFile(join(dir, BUNDLE_FILES.userTower), models.twoTower.exportUserTowerOnnx());
+  // The video tower embeds videos uploaded after training (the live catalogue, src/catalog).
+  await writeFile(join(dir, BUNDLE_FILES.videoTower), models.twoTower.exportVideoTowerOnnx());
   await writeFile(join(dir, BUNDLE_FILES.ranker), shippedRankerOnnx(models));
   await saveFeatureArtifacts(join(dir, BUNDLE_FILES.features), models.artifacts);
   await writeFile(join(dir, BUNDLE_FILES.videoIds), JSON.stringify(models.videoIds));
@@ -369,10 +371,23 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 /** Runs the exported ONNX bytes and the trained model on the same real rows; throws when they disagree. */
-async function checkParity(models: FittedModels, progress: Progress): Promise<{ userTower: number; ranker: number }> {
+async function checkParity(models: FittedModels, progress: Progress): Promise<{ userTower: number; ranker: number; videoTower: number }> {
   const userRows = models.paritySample.users;
   const ttOnnx = await runOnnx(models.twoTower.exportUserTowerOnnx(), userRows, userTowerSpec(models.artifacts));
   const ttDiff = maxAbsDiff(Object.values(ttOnnx)[0], models.twoTower.embedUsers(userRows));
+  // The video tower on rows spread over every column's range (ids, tags, dense values): new uploads bring feature
+  // values the training catalog may not have had, and the item bias and prior must match for those too.
+  const vSpec = videoTowerSpec(models.artifacts);
+  const vn = 64;
+  const videoRows: FeatureBatch = {
+    size: vn,
+    categorical: vSpec.categorical.map((c, j) => Int32Array.from({ length: vn }, (_, i) => (i * 7919 + j * 31) % c.vocabSize)),
+    bags: vSpec.bags.map((c) => Int32Array.from({ length: vn * c.length }, (_, i) => (i % c.length < 1 + (i % 3) ? (i * 104729) % c.vocabSize : 0))),
+    dense: Float32Array.from({ length: vn * vSpec.dense.length }, (_, i) => ((i * 37) % 81) / 20 - 2),
+  };
+  const vtOnnx = await runOnnx(models.twoTower.exportVideoTowerOnnx(), videoRows, vSpec);
+  const vtDiff = maxAbsDiff(Object.values(vtOnnx)[0], models.twoTower.embedVideos(videoRows));
+  if (!(vtDiff <= 1e-4)) throw new Error(`ONNX export of the video tower does not match the trained model (max |Δ| ${vtDiff}); bundle not written`);
 
   // The shipped bytes, click correction included: the expected click output is the trained model's, shifted. A
   // float32 probability within 1e-5 of 1 no longer tells its logit, so those rows are compared unshifted (below).
@@ -398,7 +413,8 @@ async function checkParity(models: FittedModels, progress: Progress): Promise<{ 
   if (!(ttDiff <= 1e-4 && rkDiff <= 1e-4)) {
     throw new Error(`ONNX export does not match the trained model (user tower ${ttDiff}, ranker ${rkDiff}); bundle not written`);
   }
-  return { userTower: ttDiff, ranker: rkDiff };
+  progress.log(`ONNX parity: video tower max |Δ| = ${vtDiff.toExponential(2)}`);
+  return { userTower: ttDiff, ranker: rkDiff, videoTower: vtDiff };
 }
 
 export async function trainBundle(options: TrainOptions): Promise<TrainResult> {
@@ -583,6 +599,7 @@ export async function trainBundle(options: TrainOptions): Promise<TrainResult> {
       },
       models: {
         userTower: { file: BUNDLE_FILES.userTower, dim: shipped.twoTower.dim, inputs: shipped.twoTower.userOnnxInputs, parityMaxAbsDiff: parity.userTower },
+        videoTower: { file: BUNDLE_FILES.videoTower, dim: shipped.twoTower.dim, inputs: shipped.twoTower.videoOnnxInputs, parityMaxAbsDiff: parity.videoTower },
         ranker: { file: BUNDLE_FILES.ranker, heads: [...shipped.ranker.heads], inputs: shipped.ranker.onnxInputs, parityMaxAbsDiff: parity.ranker },
       },
       embeddings: {

@@ -16,6 +16,7 @@ import { takeRows, type FeatureBatch, type FeatureSpec } from "../features/spec"
 import { trainMinibatches, type TrainingStats } from "./minibatch-loop";
 import { exportTowerOnnx, onnxInputNames } from "./onnx-export";
 import { initTf, tf } from "./tf-backend";
+import { exportVideoTowerOnnx } from "./video-tower-export";
 import {
   batchToTensors,
   createRng,
@@ -249,6 +250,8 @@ export async function trainTwoTower(options: TwoTowerOptions): Promise<TwoTowerM
   });
   const width = userTower.outputDim;
   let prior: tf.Tensor2D | undefined;
+  // Kept for the ONNX export of the video tower (the prior is a constant of the shipped graph).
+  let priorTable: Float32Array | undefined;
   let priorColumn = -1;
   if (popularityPrior) {
     priorColumn = videoSpec.categorical.findIndex((c) => c.name === popularityPrior.column);
@@ -273,6 +276,7 @@ export async function trainTwoTower(options: TwoTowerOptions): Promise<TwoTowerM
     const table = new Float32Array(vocab * width);
     for (let i = 0; i < vocab; i++) table[i * width + width - 1] = Math.log((freq[i] + 1) / (max + 1));
     prior = tf.tensor2d(table, [vocab, width]);
+    priorTable = table;
   }
   const biasScale = itemBias && itemBiasScale !== 1 ? tf.tensor2d([...new Array<number>(width - 1).fill(1), itemBiasScale], [1, width]) : undefined;
   const embedVideo = (t: TowerTensors): tf.Tensor2D => {
@@ -345,10 +349,16 @@ export async function trainTwoTower(options: TwoTowerOptions): Promise<TwoTowerM
     embedUsers: (batch) => mapInChunks(userSpec, batch, width, (t) => userTower.forward(t)),
     embedVideos: (batch) => mapInChunks(videoSpec, batch, width, embedVideo),
     exportUserTowerOnnx: () => exportTowerOnnx(userTower.weights(), { name: "user_tower" }),
-    exportVideoTowerOnnx: () => {
-      if (itemBias) throw badInput("itemBias", "a video tower with an item bias ships as its embedding matrix, not as ONNX");
-      return exportTowerOnnx(videoTower.weights(), { name: "video_tower" });
-    },
+    // With an item bias the tower's plain rendering is not the model: the bias column skips the L2 norm and the
+    // prior and scale are added (video-tower-export.ts), so a new upload gets the vector training would give it.
+    exportVideoTowerOnnx: () =>
+      itemBias
+        ? exportVideoTowerOnnx(videoTower.weights(), {
+            unnormalizedTail: 1,
+            prior: priorTable && popularityPrior ? { column: popularityPrior.column, table: priorTable } : undefined,
+            biasScale: itemBiasScale,
+          })
+        : exportTowerOnnx(videoTower.weights(), { name: "video_tower" }),
     userTowerWeights: () => userTower.weights(),
     videoTowerWeights: () => videoTower.weights(),
     dispose() {
