@@ -1,9 +1,12 @@
+import { hostname } from "node:os";
+import { randomBytes } from "node:crypto";
 import type { ReelEvent, Video } from "../data/types";
 import type { EventLog } from "../stores/event-log";
 import type { StateStore } from "../stores/state-store";
 import { readOptionalText, writeFileAtomic } from "../util/fs";
 import { isCheckpointedStateStore } from "./checkpointed-store";
 import { compareCursors } from "./cursor";
+import { isSharedStateStore, type ConsumerShare } from "./shared-store";
 
 /**
  * Tails the event log and applies each batch to the real-time state (and to an optional hook: the social graph),
@@ -12,6 +15,11 @@ import { compareCursors } from "./cursor";
  * Where it resumes: a CheckpointedStateStore keeps the cursor with its state (exactly once); otherwise the cursor is
  * persisted to `cursorFile` after each batch (at least once: a crash between apply and save re-applies one batch);
  * with neither, it starts from the beginning of the log (the in-process store rebuilds itself that way).
+ *
+ * Many consumers on one store (the Redis store, src/events/shared-store.ts): each consumer holds a share of the
+ * store's partitions, reads the log from its slowest partition's checkpoint and applies only its partitions' side
+ * of each event, checkpoints moved in the same atomic write. Any number of instances may consume; a dead one's
+ * partitions move to the others when its lease expires, and no record is applied twice or skipped.
  */
 export interface EventConsumerOptions {
   log: EventLog;
@@ -33,6 +41,15 @@ export interface EventConsumerOptions {
    * serving replica tails the log this way while another instance applies it to the shared state. @default true
    */
   applyState?: boolean;
+  /**
+   * With a store that shares work (SharedStateStore: Redis), apply only this consumer's share of the partitions,
+   * so several consumers can run on one store. False: apply everything with `applyAt` (the only consumer). @default true
+   */
+  share?: boolean;
+  /** Identity in the share (leases). @default hostname:pid:random */
+  consumerId?: string;
+  /** How often the share is renewed and rebalanced, ms (keep well under the store's lease, 5 s). @default 1000 */
+  shareSyncMs?: number;
 }
 
 export interface EventConsumer {
@@ -51,6 +68,8 @@ export interface EventConsumer {
   catchUp(timeoutMs?: number): Promise<string | undefined>;
 }
 
+const NOTHING = Symbol("nothing to read");
+
 interface Waiter {
   ready: () => boolean;
   resolve: () => void;
@@ -60,6 +79,12 @@ interface Waiter {
 
 export function createEventConsumer(options: EventConsumerOptions): EventConsumer {
   const { log, store, videoOf, onEvents, batchSize = 1000, pollMs = 50, cursorFile, onError = () => {}, applyState = true } = options;
+  const { share: shareWork = true, consumerId = `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`, shareSyncMs = 1000 } = options;
+  const shared = applyState && shareWork && isSharedStateStore(store) ? store : undefined;
+  let share: ConsumerShare | undefined;
+  let sharedAt = 0;
+  // Shared mode: how far the onEvents hook has been given the log.
+  let hookCursor: string | undefined;
   let cursor: string | undefined;
   let applied = 0;
   let running = false;
@@ -104,6 +129,7 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
     });
 
   async function pass(): Promise<boolean> {
+    if (shared) return sharedPass();
     const passNo = ++passesStarted;
     const recs = await log.read(cursor, batchSize);
     if (recs.length > 0) {
@@ -125,6 +151,58 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
     if (atEnd) lastPassAtEnd = passNo;
     settle();
     return atEnd;
+  }
+
+  /**
+   * One batch of this consumer's share. Reading starts at the slowest of the hook's position and the held
+   * partitions' checkpoints, so a partition taken over from a consumer further behind is caught up, and the hook
+   * still gets each record once. `cursor` (what waitUntilApplied compares) is the slowest of them after the batch.
+   */
+  async function sharedPass(): Promise<boolean> {
+    const passNo = ++passesStarted;
+    if (!share || Date.now() - sharedAt >= shareSyncMs) {
+      share = await shared!.joinShare(consumerId);
+      sharedAt = Date.now();
+    }
+    const from = slowest(share);
+    if (from === NOTHING) {
+      // Holding no partition (more consumers than partitions) and no hook: nothing to do until a rebalance.
+      lastPassAtEnd = passNo;
+      settle();
+      return true;
+    }
+    const recs = await log.read(from, batchSize);
+    if (recs.length > 0) {
+      const last = recs[recs.length - 1].cursor;
+      if (onEvents) {
+        const fresh = recs.filter((r) => compareCursors(r.cursor, hookCursor) > 0).map((r) => r.event);
+        if (fresh.length > 0) await onEvents(fresh);
+        // The hook has seen these now: a failed apply below retries the partitions only.
+        if (compareCursors(last, hookCursor) > 0) hookCursor = last;
+      }
+      const result = await shared!.applyShare(recs, videoOf, share);
+      if (result === undefined) {
+        // A checkpoint moved under us (a partition taken over): join again and re-read from the stored checkpoints.
+        share = undefined;
+        return false;
+      }
+      share = result.share;
+      applied += result.applied;
+    }
+    const now = slowest(share);
+    if (now !== NOTHING) cursor = now;
+    // Every held partition and the hook are at the last record read now (or were ahead of it).
+    const atEnd = recs.length < batchSize;
+    if (atEnd) lastPassAtEnd = passNo;
+    settle();
+    return atEnd;
+  }
+
+  /** The slowest of the hook's position (when there is a hook) and the held partitions' checkpoints. */
+  function slowest(s: ConsumerShare): string | undefined | typeof NOTHING {
+    let out: string | undefined | typeof NOTHING = onEvents ? hookCursor : NOTHING;
+    for (const cp of s.partitions.values()) if (out === NOTHING || compareCursors(cp, out) < 0) out = cp;
+    return out;
   }
 
   async function run(): Promise<void> {
@@ -149,7 +227,12 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
     },
     async start() {
       if (running) return;
-      if (isCheckpointedStateStore(store)) cursor = await store.checkpoint();
+      if (shared) {
+        // The hook starts where the whole store is applied to (what a graph replay at start-up covered).
+        cursor = hookCursor = await shared.checkpoint();
+        share = await shared.joinShare(consumerId);
+        sharedAt = Date.now();
+      } else if (isCheckpointedStateStore(store)) cursor = await store.checkpoint();
       else if (cursorFile) cursor = await readOptionalText(cursorFile);
       running = true;
       loop = run();
@@ -159,6 +242,11 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
       wake?.();
       await loop;
       loop = undefined;
+      if (shared && share) {
+        share = undefined;
+        // Hand the partitions over now rather than after the lease; an expiry does the same if this fails.
+        await shared.leaveShare(consumerId).catch((err: unknown) => onError(err as Error));
+      }
     },
     nudge() {
       wake?.();
