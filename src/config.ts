@@ -237,10 +237,10 @@ export const configSchema = z.object({
       /** File log segment size before rotation. */
       segmentBytes: z.number().int().positive().default(64 * 1024 * 1024),
       /**
-       * Whether this instance applies the event log to the real-time state. With Redis, run one instance that
-       * consumes and any number with `false` (serving replicas behind a load balancer): the Redis state store
-       * updates aggregates read-modify-write, so two consumers on one key prefix would double-apply. A replica
-       * still ingests events (into the shared stream) and tails the log for its in-process social graph.
+       * Whether this instance applies the event log to the real-time state. With Redis any number of instances
+       * may consume: they divide the work by partitions of users and videos, each record applied exactly once
+       * (src/events/shared-store.ts). `false` makes a pure serving replica: it still ingests events (into the
+       * shared stream) and tails the log for its in-process social graph, but applies nothing.
        * Requires backends.redisUrl: an in-process state nobody applies events to would never change.
        */
       consume: z.boolean().default(true),
