@@ -6,6 +6,7 @@ import type { ReelfeedConfig } from "../config";
 import { createCatalog, type Catalog } from "../data/catalog";
 import { loadDataset } from "../data/load-dataset";
 import type { Dataset } from "../data/types";
+import { openLiveCatalog, type LiveCatalog } from "../catalog/live-catalog";
 import { ReelfeedError } from "../errors";
 import { createEventConsumer, type EventConsumer } from "../events/consumer";
 import { compareCursors } from "../events/cursor";
@@ -91,12 +92,14 @@ export interface LoadedRuntime {
   ingestor: EventIngestor;
   consumer: EventConsumer;
   log: EventLog;
+  /** The live catalogue (src/catalog): the write API's writer, its log and the applier following it. */
+  liveCatalog: LiveCatalog;
   state: StateStore;
   graph: GraphStore;
   /** The Redis client when `backends.redisUrl` is set. */
   redis?: Redis;
   /** ONNX Runtime sessions, for /health (provider in use, providers skipped). */
-  sessions: { userTower?: OnnxRuntimeSession; ranker?: OnnxRuntimeSession };
+  sessions: { userTower?: OnnxRuntimeSession; ranker?: OnnxRuntimeSession; videoTower?: OnnxRuntimeSession };
   /**
    * Resolves once the state is bootstrapped and the consumer runs. At once in embedded mode; with a Redis that was
    * down at start-up, when it comes back (so it may stay pending).
@@ -284,6 +287,11 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
       maxBatchRows: config.ranking.maxBatchRows,
     });
     progress.log(`models: user tower dim ${userTower.dim} and ranker [${ranker.heads.join(", ")}] on ${ranker.executionProvider}`);
+    // The video tower embeds videos added after training; bundles from before it ship none (no two-tower vector
+    // for a new upload then: the other sources still find it).
+    const videoTowerFile = manifest.models.videoTower?.file;
+    if (videoTowerFile && existsSync(join(bundleDir, videoTowerFile))) sessions.videoTower = await openSession("video-tower", videoTowerFile);
+    else progress.log("! the bundle ships no video tower: videos added at serving time get no two-tower vector (retrain to ship one)");
 
     await warmUp({ userTower, ranker, vectors, catalog, progress, onError });
 
@@ -308,6 +316,23 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
       validation: { maxFutureSkewMs: config.events.maxFutureSkewMs, horizonDays: config.events.horizonDays },
       onAccepted: () => consumer.nudge(),
     });
+
+    // The live catalogue: everything uploaded, edited, taken down or profiled since the bundle, replayed from its log
+    // below (before the first request), then followed like the event log.
+    const liveCatalog = await openLiveCatalog({
+      config,
+      catalog,
+      vectors,
+      artifacts,
+      contentModel,
+      videoTower: sessions.videoTower,
+      twoTowerDim: manifest.embeddings.twoTowerDim,
+      redis,
+      redisKeyPrefix,
+      pollMs: consumerPollMs,
+      onError,
+    });
+    closers.push(() => liveCatalog.close());
 
     const { feed, definition } = await createServingFeed({ runtime, config, ingestor, pluginsDir, progress, onError, service });
 
@@ -359,6 +384,14 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
       ready = Promise.resolve();
     }
 
+    // A Redis that is down leaves the catalogue as the bundle has it until the log answers (the consumer retries).
+    const replayStarted = Date.now();
+    const redisUp = !redis || (await waitForRedis(redis, 0));
+    await liveCatalog.start(redisUp ? 600_000 : 1).then(
+      () => progress.log(`catalogue: ${liveCatalog.applier.stats().applied} changes since the bundle applied in ${Date.now() - replayStarted} ms`),
+      (err: unknown) => onError(err, "catalogue replay (continuing in the background)"),
+    );
+
     if (!config.events.consume) progress.log(`serving replica (events.consume false): another instance applies the event log to the Redis state under ${redisKeyPrefix}`);
     progress.log(`runtime ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     let closing: Promise<void> | undefined;
@@ -374,6 +407,7 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
       ingestor,
       consumer,
       log,
+      liveCatalog,
       state,
       graph,
       redis,

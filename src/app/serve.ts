@@ -3,6 +3,8 @@ import { join, resolve } from "node:path";
 import { resolveAuthMode } from "../auth/auth-mode";
 import { guardIngestor } from "../auth/guarded-ingestor";
 import type { ReelfeedConfig } from "../config";
+import type { CatalogWriter } from "../catalog/catalog-writer";
+import { createCatalogHttpHandler } from "../events/catalog-endpoint";
 import { createEventsHttpHandler } from "../events/http-endpoint";
 import type { EventIngestor } from "../events/ingestor";
 import { startServer, type RunningServer, type ScopedHttpHandler } from "../server";
@@ -114,8 +116,10 @@ export async function serve(options: ServeOptions): Promise<Serving> {
         feed: loaded.feed,
         catalog: loaded.catalog,
         ingestor: loaded.ingestor,
+        catalogWriter: loaded.liveCatalog.writer,
         httpHandlers: {
           "/events": eventsRoute(loaded.ingestor, config),
+          "/catalog": catalogRoute(loaded.liveCatalog.writer, config),
         },
       },
       health: createRuntimeHealth(loaded, config),
@@ -186,6 +190,12 @@ export function eventsRoute(ingestor: EventIngestor, config: ReelfeedConfig): Sc
     handler: (req, res, principal) =>
       principal.kind === "user" ? createEventsHttpHandler({ ingestor: guardIngestor(ingestor, principal), ...options })(req, res) : forKeys(req, res),
   };
+}
+
+/** `POST /catalog` (NDJSON bulk loads of the live catalogue) behind auth: callers need `catalog:write`. */
+export function catalogRoute(writer: CatalogWriter, config: ReelfeedConfig): ScopedHttpHandler {
+  const handler = createCatalogHttpHandler({ writer, maxBodyBytes: config.server.maxBodyBytes });
+  return { scope: "catalog:write", handler: (req, res) => handler(req, res) };
 }
 
 /** Where the bootstrap bundle is written (exported for docs and tests). */

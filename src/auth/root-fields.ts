@@ -29,6 +29,8 @@ export interface RootFieldRule {
   cost: (args: Args, inputs: CostInputs) => number;
 }
 
+const listLength = (v: unknown): number => (Array.isArray(v) ? v.length : 0);
+
 export const feedCost = (inputs: CostInputs): number => Math.max(1, Math.ceil(inputs.candidatesToRank / 50));
 
 export const ROOT_FIELD_RULES: { Query: Record<string, RootFieldRule>; Mutation: Record<string, RootFieldRule> } = {
@@ -52,6 +54,12 @@ export const ROOT_FIELD_RULES: { Query: Record<string, RootFieldRule>; Mutation:
       actsFor: (args) => (Array.isArray(args.events) ? args.events : []).map((e, i) => ({ userId: (e as Args)?.userId, argument: `events.${i}.userId` })),
       cost: (args) => 1 + Math.floor((Array.isArray(args.events) ? args.events.length : 0) / 100),
     },
+    // The live catalogue (src/catalog): API keys with catalog:write only (a user token never holds it). A video costs
+    // more than an event: it is embedded (content model + ONNX video tower) before the answer.
+    upsertVideos: { scope: "catalog:write", cost: (args) => 1 + Math.floor(listLength(args.videos) / 20) },
+    removeVideos: { scope: "catalog:write", cost: (args) => 1 + Math.floor(listLength(args.ids) / 100) },
+    upsertUsers: { scope: "catalog:write", cost: (args) => 1 + Math.floor(listLength(args.users) / 100) },
+    upsertCreators: { scope: "catalog:write", cost: (args) => 1 + Math.floor(listLength(args.creators) / 100) },
   },
 };
 

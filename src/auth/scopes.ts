@@ -9,7 +9,7 @@ export const SCOPES = [
   "feed:read",
   /** recordEvents and POST /events — for any user. */
   "events:write",
-  /** The live-catalogue mutations (none in the schema yet; reserved so keys minted now keep their meaning). */
+  /** The live-catalogue writes: upsertVideos, removeVideos, upsertUsers, upsertCreators and POST /catalog. */
   "catalog:write",
   /** `feed(debug: true)` traces: scores, model version, every filtered candidate. */
   "debug",

@@ -14,9 +14,10 @@ export interface Catalog {
   /** All videos, newest upload first. */
   newest(): readonly Video[];
   videoCount(): number;
-  /** Adds or replaces a video (new uploads at serving time). */
+  /** Adds or replaces a video (new uploads at serving time; a takedown puts it back flagged "removed"). */
   putVideo(video: Video): void;
   putUser(user: User): void;
+  putCreator(creator: Creator): void;
 }
 
 export function createCatalog(data: Pick<Dataset, "videos" | "users" | "creators">): Catalog {
@@ -29,7 +30,9 @@ export function createCatalog(data: Pick<Dataset, "videos" | "users" | "creators
   // Indexes are rebuilt lazily after writes: uploads are rare next to reads.
   const indexes = () => {
     if (!byCreator || !newest) {
-      newest = [...videos.values()].sort((a, b) => b.uploadedAt - a.uploadedAt);
+      // Taken-down videos stay findable by id (the removed filter, cached sessions and lookups see the flag) but
+      // leave the lists sources scan, so they never take a Fresh or Subscriptions slot.
+      newest = [...videos.values()].filter((v) => !v.policyFlags?.includes("removed")).sort((a, b) => b.uploadedAt - a.uploadedAt);
       byCreator = new Map();
       for (const v of newest) {
         const list = byCreator.get(v.creatorId);
@@ -53,6 +56,9 @@ export function createCatalog(data: Pick<Dataset, "videos" | "users" | "creators
     },
     putUser(user) {
       users.set(user.id, user);
+    },
+    putCreator(creator) {
+      creators.set(creator.id, creator);
     },
   };
 }

@@ -447,11 +447,14 @@ export function createFeedService(options: FeedServiceOptions): PipelineFeedServ
     // One page ahead, so hasNextPage is true only when a next page really has items.
     const want = start + 2 * request.first - session.items.length;
     if (want > 0) await fill(session, want, run);
-    const slice = session.items.slice(start, start + request.first);
-    const items: FeedItem[] = slice.map((c, i) => ({ ...c, trackingId: `${session.id}.${offset + i}`, position: offset + i }));
-    slice.forEach((c, i) => run.tracer.final(c.video.id, offset + i, c.score));
-    const next = offset + items.length;
-    const hasNextPage = session.items.length > start + items.length;
+    const ranked = session.items.slice(start, start + request.first);
+    // Takedowns since the session was ranked (the live catalogue): a cached session must not serve a video removed
+    // after it was ranked. Positions stay those of the session, so the cursor and tracking ids do not shift.
+    const live = ranked.map((c, i) => ({ c, position: offset + i })).filter(({ c }) => !runtime.catalog.video(c.video.id)?.policyFlags?.includes("removed"));
+    const items: FeedItem[] = live.map(({ c, position }) => ({ ...c, trackingId: `${session.id}.${position}`, position }));
+    live.forEach(({ c, position }) => run.tracer.final(c.video.id, position, c.score));
+    const next = offset + ranked.length;
+    const hasNextPage = session.items.length > start + ranked.length;
 
     const query = session.query;
     try {
@@ -493,7 +496,8 @@ export function createFeedService(options: FeedServiceOptions): PipelineFeedServ
   async function similarVideos(videoId: string, first: number): Promise<Array<{ video: Video; score: number }>> {
     if (!Number.isInteger(first) || first < 1) throw badInput("first", "must be a positive integer");
     const seed = runtime.catalog.video(videoId);
-    if (!seed) throw new ReelfeedError("NOT_FOUND", `videoId: unknown video "${videoId}"`, { argument: "videoId" });
+    // A taken-down video is gone for every caller (it stays in the catalog only so filters and sessions see the flag).
+    if (!seed || seed.policyFlags?.includes("removed")) throw new ReelfeedError("NOT_FOUND", `videoId: unknown video "${videoId}"`, { argument: "videoId" });
     const exclude = new Set([videoId]);
     const neighbours = async (source: string, index: VectorIndex | undefined): Promise<SourceOutput | undefined> => {
       if (!index) return undefined;

@@ -1,6 +1,7 @@
 import "reflect-metadata";
 import type { GraphQLSchema } from "graphql";
 import { buildSchema } from "type-graphql";
+import { CatalogMutationsResolver } from "./catalog-mutations";
 import { CatalogResolver } from "./catalog-resolver";
 import { EventsResolver } from "./events-resolver";
 import { FeedResolver } from "./feed-resolver";
@@ -11,5 +12,5 @@ import { FeedResolver } from "./feed-resolver";
  */
 export async function buildReelfeedSchema(): Promise<GraphQLSchema> {
   // validate: false — arguments are checked in the resolvers (validation.ts), not by class-validator.
-  return buildSchema({ resolvers: [FeedResolver, CatalogResolver, EventsResolver], validate: false });
+  return buildSchema({ resolvers: [FeedResolver, CatalogResolver, EventsResolver, CatalogMutationsResolver], validate: false });
 }

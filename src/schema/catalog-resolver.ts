@@ -16,7 +16,8 @@ export class CatalogResolver {
   @Query(() => VideoType, { nullable: true, description: "A video by id; null when there is none." })
   video(@Arg("id", () => ID) id: string, @Ctx() ctx: ReelfeedContext): VideoType | null {
     const video = ctx.services.catalog.video(checkId(id, "id"));
-    return video ? toVideoNode(video, ctx.services.catalog) : null;
+    // A taken-down video (removeVideos) stays in the catalog flagged, for the filters; to callers it is gone.
+    return video && !video.policyFlags?.includes("removed") ? toVideoNode(video, ctx.services.catalog) : null;
   }
 
   @Query(() => UserType, { nullable: true, description: "A user's public profile; null when there is none." })
@@ -35,7 +36,7 @@ export class CatalogResolver {
   ): Promise<ScoredVideoType[]> {
     const id = checkId(videoId, "videoId");
     const n = checkPageSize(first ?? DEFAULT_PAGE_SIZE, ctx.config.server.maxPageSize);
-    if (!ctx.services.catalog.video(id)) throw notFound("videoId", `no video "${id}"`);
+    if (!ctx.services.catalog.video(id) || ctx.services.catalog.video(id)!.policyFlags?.includes("removed")) throw notFound("videoId", `no video "${id}"`);
     return toScoredVideos(await ctx.services.feed.similarVideos(id, n), ctx.services.catalog);
   }
 

@@ -1,6 +1,7 @@
 import { guardIngestor } from "../auth/guarded-ingestor";
 import { OPEN_DEVELOPMENT, type Principal } from "../auth/principal";
 import type { ReelfeedConfig } from "../config";
+import type { CatalogWriter } from "../catalog/catalog-writer";
 import type { Catalog } from "../data/catalog";
 import { ReelfeedError } from "../errors";
 import type { EventIngestor } from "../events/ingestor";
@@ -14,6 +15,8 @@ export interface ReelfeedServices {
   catalog: Catalog;
   /** Event ingestion (the `recordEvents` mutation); absent on a read-only server. */
   ingestor?: EventIngestor;
+  /** The live-catalogue writes (upsertVideos, removeVideos, ...); absent: they answer UNAVAILABLE. */
+  catalogWriter?: CatalogWriter;
 }
 
 /** Per-request GraphQL context (`@Ctx() ctx: ReelfeedContext`). */

@@ -1,0 +1,153 @@
+import type { Catalog } from "../data/catalog";
+import type { Creator, User, Video } from "../data/types";
+import type { VectorIndex } from "../stores/vector-index";
+import type { CatalogChange } from "./catalog-changes";
+import type { VideoEmbedder } from "./video-embedder";
+
+/**
+ * Applies catalogue changes, in log order, to this process's catalog and vector indexes. Every process that serves
+ * (the writer's own and every replica) runs one over the same log, so all of them converge on the same catalogue.
+ *
+ * Idempotent by version (catalog-changes.ts): a change whose `updatedAt` is not newer than the applied one for its
+ * item does nothing, so replaying the log from its start — what every process does at start-up, and what a crash
+ * between applying and remembering a position amounts to — leaves the catalogue exactly as it was. A removal is
+ * final: the video stays in the catalog flagged "removed" (so every filter, cached session and lookup sees the flag),
+ * leaves the lists sources scan, and its vectors are deleted from both indexes; later upserts of its id are ignored.
+ */
+export interface CatalogApplierOptions {
+  catalog: Catalog;
+  vectors: { twoTower?: VectorIndex; content?: VectorIndex };
+  embedder: VideoEmbedder;
+}
+
+/** What a change would do if applied now (the write path answers DUPLICATE / STALE / REMOVED early with it). */
+export type ChangeStanding = "new" | "duplicate" | "stale" | "removed";
+
+export interface CatalogApplierStats {
+  applied: number;
+  skipped: number;
+  videosEmbedded: number;
+  removed: number;
+}
+
+export interface CatalogApplier {
+  apply(changes: readonly CatalogChange[]): Promise<void>;
+  standing(change: CatalogChange): ChangeStanding;
+  /** The applied version of an item (0 for the bundle's own items and unknown ones). */
+  version(kind: "video" | "user" | "creator", id: string): number;
+  isRemoved(videoId: string): boolean;
+  /** Whether the catalog has the video (removed or not). */
+  hasVideo(videoId: string): boolean;
+  stats(): CatalogApplierStats;
+}
+
+export function createCatalogApplier(options: CatalogApplierOptions): CatalogApplier {
+  const { catalog, vectors, embedder } = options;
+  const versions = { video: new Map<string, number>(), user: new Map<string, number>(), creator: new Map<string, number>() };
+  const removedIds = new Set<string>();
+  const stats: CatalogApplierStats = { applied: 0, skipped: 0, videosEmbedded: 0, removed: 0 };
+
+  const isRemoved = (videoId: string): boolean => removedIds.has(videoId) || catalog.video(videoId)?.policyFlags?.includes("removed") === true;
+  const version = (kind: "video" | "user" | "creator", id: string): number => versions[kind].get(id) ?? 0;
+
+  function standing(change: CatalogChange): ChangeStanding {
+    switch (change.kind) {
+      case "removal":
+        return removedIds.has(change.videoId) ? "duplicate" : "new";
+      case "video":
+        if (isRemoved(change.video.id)) return "removed";
+        return compare(change.updatedAt, version("video", change.video.id));
+      case "user":
+        return compare(change.updatedAt, version("user", change.user.id));
+      case "creator":
+        return compare(change.updatedAt, version("creator", change.creator.id));
+    }
+  }
+
+  async function apply(changes: readonly CatalogChange[]): Promise<void> {
+    // Fold the batch first (log order), so a video uploaded and edited in one batch is embedded once, and one
+    // removed in the same batch is never embedded at all. Versions are committed only once the batch is applied:
+    // when embedding or an index fails, the consumer retries the same batch, and it must not look applied then.
+    const pending = { video: new Map<string, number>(), user: new Map<string, number>(), creator: new Map<string, number>() };
+    const pendingRemoved = new Set<string>();
+    const videos = new Map<string, Video>();
+    const removals: string[] = [];
+    const users: User[] = [];
+    const creators: Creator[] = [];
+    let applied = 0;
+    let skipped = 0;
+    const fresh = (kind: "video" | "user" | "creator", id: string, updatedAt: number): boolean =>
+      updatedAt > (pending[kind].get(id) ?? version(kind, id));
+    for (const change of changes) {
+      let take: boolean;
+      switch (change.kind) {
+        case "video":
+          take = !isRemoved(change.video.id) && !pendingRemoved.has(change.video.id) && fresh("video", change.video.id, change.updatedAt);
+          if (take) {
+            pending.video.set(change.video.id, change.updatedAt);
+            videos.set(change.video.id, change.video);
+          }
+          break;
+        case "removal":
+          take = !removedIds.has(change.videoId) && !pendingRemoved.has(change.videoId);
+          if (take) {
+            pendingRemoved.add(change.videoId);
+            videos.delete(change.videoId);
+            removals.push(change.videoId);
+          }
+          break;
+        case "user":
+          take = fresh("user", change.user.id, change.updatedAt);
+          if (take) {
+            pending.user.set(change.user.id, change.updatedAt);
+            users.push(change.user);
+          }
+          break;
+        case "creator":
+          take = fresh("creator", change.creator.id, change.updatedAt);
+          if (take) {
+            pending.creator.set(change.creator.id, change.updatedAt);
+            creators.push(change.creator);
+          }
+          break;
+      }
+      if (take) applied++;
+      else skipped++;
+    }
+    for (const c of creators) catalog.putCreator(c);
+    for (const u of users) catalog.putUser(u);
+    if (videos.size > 0) {
+      const list = [...videos.values()];
+      const embedded = await embedder.embed(list);
+      stats.videosEmbedded += list.length;
+      // Catalog first: a vector whose video the catalog does not know yet is dropped by the merge, never served.
+      for (const v of list) catalog.putVideo(v);
+      const twoTower = list.flatMap((v, i) => (embedded[i].twoTower ? [{ id: v.id, vector: embedded[i].twoTower! }] : []));
+      const content = list.flatMap((v, i) => (embedded[i].content ? [{ id: v.id, vector: embedded[i].content! }] : []));
+      // An edit whose text no longer has a known word must not keep the old content vector.
+      const noContent = list.flatMap((v, i) => (embedded[i].content ? [] : [v.id]));
+      if (vectors.twoTower && twoTower.length > 0) await vectors.twoTower.upsert(twoTower);
+      if (vectors.content && content.length > 0) await vectors.content.upsert(content);
+      if (vectors.content && noContent.length > 0) await vectors.content.delete(noContent);
+    }
+    if (removals.length > 0) {
+      for (const id of removals) {
+        const v = catalog.video(id);
+        if (v && !v.policyFlags?.includes("removed")) catalog.putVideo({ ...v, policyFlags: [...(v.policyFlags ?? []), "removed"] });
+      }
+      stats.removed += removals.length;
+      if (vectors.twoTower) await vectors.twoTower.delete(removals);
+      if (vectors.content) await vectors.content.delete(removals);
+    }
+    for (const kind of ["video", "user", "creator"] as const) for (const [id, v] of pending[kind]) versions[kind].set(id, v);
+    for (const id of pendingRemoved) removedIds.add(id);
+    stats.applied += applied;
+    stats.skipped += skipped;
+  }
+
+  return { apply, standing, version, isRemoved, hasVideo: (id) => catalog.video(id) !== undefined, stats: () => ({ ...stats }) };
+}
+
+function compare(incoming: number, applied: number): ChangeStanding {
+  return incoming > applied ? "new" : incoming === applied ? "duplicate" : "stale";
+}

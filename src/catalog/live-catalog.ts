@@ -1,0 +1,108 @@
+import { join } from "node:path";
+import type { Redis } from "ioredis";
+import type { ReelfeedConfig } from "../config";
+import type { Catalog } from "../data/catalog";
+import { createEventConsumer, type EventConsumer } from "../events/consumer";
+import type { IdempotentEventLog } from "../events/id-window-deduper";
+import type { FeatureArtifacts } from "../features/artifacts";
+import type { ContentModel } from "../features/content-embeddings";
+import type { OnnxRuntimeSession } from "../ranking/onnx-session";
+import { createFileEventLog } from "../stores/event-log-file";
+import { createRedisEventLog } from "../stores/event-log-redis";
+import { createMemoryStateStore } from "../stores/state-store-memory";
+import type { VectorIndex } from "../stores/vector-index";
+import { createCatalogApplier, type CatalogApplier } from "./catalog-applier";
+import type { CatalogChange } from "./catalog-changes";
+import { createCatalogWriter, type CatalogWriter } from "./catalog-writer";
+import { createVideoEmbedder } from "./video-embedder";
+
+/**
+ * The live catalogue of a serving process: the catalogue log, the applier that follows it into the catalog and the
+ * vector indexes, and the writer the write API calls.
+ *
+ * The log is separate from the event log (its own folder `<varDir>/catalog`, or the stream `<prefix>catalog:events`
+ * on Redis): it is replayed from its start by every process at start-up — it is the record of everything added
+ * since the bundle — while the event log is consumed from a checkpoint. On Redis it is never trimmed (MAXLEN off):
+ * a trimmed catalogue log would lose videos for every replica started later. Every process, writer or replica,
+ * tails it, so an upload reaches every replica within a poll interval.
+ */
+export interface LiveCatalogOptions {
+  config: ReelfeedConfig;
+  catalog: Catalog;
+  vectors: { twoTower?: VectorIndex; content?: VectorIndex };
+  artifacts: FeatureArtifacts;
+  contentModel?: ContentModel;
+  /** The bundle's video tower; without one new videos get no two-tower vector. @default none */
+  videoTower?: OnnxRuntimeSession;
+  twoTowerDim?: number;
+  /** With Redis: the log is a stream there. @default a file log under config.paths.varDir */
+  redis?: Redis;
+  /** @default config.backends.redisKeyPrefix */
+  redisKeyPrefix?: string;
+  /** Consumer pause when caught up, ms. @default 50 */
+  pollMs?: number;
+  onError?: (error: unknown, where: string) => void;
+}
+
+export interface LiveCatalog {
+  writer: CatalogWriter;
+  applier: CatalogApplier;
+  consumer: EventConsumer;
+  log: IdempotentEventLog;
+  /** Starts following the log; resolves once everything logged before the call is applied (or after `timeoutMs`). */
+  start(timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function openLiveCatalog(options: LiveCatalogOptions): Promise<LiveCatalog> {
+  const { config, catalog, vectors, artifacts, contentModel, videoTower, twoTowerDim, redis, pollMs = 50, onError = () => {} } = options;
+  const prefix = options.redisKeyPrefix ?? config.backends.redisKeyPrefix;
+  const log: IdempotentEventLog = redis
+    ? await createRedisEventLog({
+        redis,
+        keyPrefix: `${prefix}catalog:`,
+        maxLen: Number.MAX_SAFE_INTEGER,
+        bufferDir: join(config.paths.varDir, "redis-catalog-buffer"),
+        onError: (e) => onError(e, "redis catalogue log replay"),
+      })
+    : await createFileEventLog({ dir: join(config.paths.varDir, "catalog"), segmentBytes: config.events.segmentBytes });
+  const embedder = createVideoEmbedder({ contentModel, videoTower, artifacts, twoTowerDim });
+  const applier = createCatalogApplier({ catalog, vectors, embedder });
+  const consumer = createEventConsumer({
+    log,
+    // Not applied to any state (applyState false): a fresh in-memory store only makes the consumer start at the
+    // beginning of the log, which is what rebuilding the catalogue needs.
+    store: createMemoryStateStore(),
+    videoOf: () => undefined,
+    applyState: false,
+    onEvents: (records) => applier.apply(records as unknown as CatalogChange[]),
+    pollMs,
+    onError: (e) => onError(e, "catalogue consumer"),
+  });
+  const writer = createCatalogWriter({
+    log,
+    applier,
+    consumer,
+    maxBatch: config.server.maxEventBatch,
+    validation: { maxFutureSkewMs: config.events.maxFutureSkewMs },
+    onError,
+  });
+  let started = false;
+  return {
+    writer,
+    applier,
+    consumer,
+    log,
+    async start(timeoutMs = 60_000) {
+      if (!started) {
+        started = true;
+        await consumer.start();
+      }
+      await consumer.catchUp(timeoutMs);
+    },
+    async close() {
+      await consumer.stop();
+      await log.close();
+    },
+  };
+}
