@@ -72,6 +72,8 @@ export function createCatalogApplier(options: CatalogApplierOptions): CatalogApp
     const pendingRemoved = new Set<string>();
     const videos = new Map<string, Video>();
     const removals: string[] = [];
+    // Uploaded and removed in one batch (a replay at start-up folds a whole log): kept in the catalog, flagged.
+    const uploadedThenRemoved = new Map<string, Video>();
     const users: User[] = [];
     const creators: Creator[] = [];
     let applied = 0;
@@ -92,6 +94,8 @@ export function createCatalogApplier(options: CatalogApplierOptions): CatalogApp
           take = !removedIds.has(change.videoId) && !pendingRemoved.has(change.videoId);
           if (take) {
             pendingRemoved.add(change.videoId);
+            const uploaded = videos.get(change.videoId);
+            if (uploaded) uploadedThenRemoved.set(change.videoId, uploaded);
             videos.delete(change.videoId);
             removals.push(change.videoId);
           }
@@ -132,7 +136,7 @@ export function createCatalogApplier(options: CatalogApplierOptions): CatalogApp
     }
     if (removals.length > 0) {
       for (const id of removals) {
-        const v = catalog.video(id);
+        const v = catalog.video(id) ?? uploadedThenRemoved.get(id);
         if (v && !v.policyFlags?.includes("removed")) catalog.putVideo({ ...v, policyFlags: [...(v.policyFlags ?? []), "removed"] });
       }
       stats.removed += removals.length;

@@ -85,6 +85,7 @@ export function createCatalogWriter(options: CatalogWriterOptions): CatalogWrite
         }
       });
       if (toLog.length === 0) return results;
+      const uploadedHere = new Set(toLog.flatMap((c) => (c.kind === "video" ? [c.video.id] : [])));
       // The log speaks ReelEvent; a change is stored as its JSON with `id` as the idempotency key (the file log and
       // the Redis script read nothing else), in a log of its own that no event consumer reads.
       const flags = await log.appendNew(toLog as unknown as ReelEvent[]);
@@ -93,7 +94,7 @@ export function createCatalogWriter(options: CatalogWriterOptions): CatalogWrite
         const index = at[j];
         const id = change.kind === "removal" ? change.videoId : change.kind === "video" ? change.video.id : change.kind === "user" ? change.user.id : change.creator.id;
         results[index] = isNew ? { index, id, status: "ACCEPTED" } : { index, id, status: "DUPLICATE" };
-        if (isNew && change.kind === "removal" && !applier.isRemoved(id) && !knownVideo(applier, id)) {
+        if (isNew && change.kind === "removal" && !applier.hasVideo(id) && !uploadedHere.has(id)) {
           results[index] = { ...results[index], code: "NOT_IN_CATALOG", message: `no video ${id} yet: the id is blocked, an upload of it will be refused` };
         }
       });
@@ -108,8 +109,4 @@ export function createCatalogWriter(options: CatalogWriterOptions): CatalogWrite
       return results;
     },
   };
-}
-
-function knownVideo(applier: CatalogApplier, id: string): boolean {
-  return applier.hasVideo(id);
 }

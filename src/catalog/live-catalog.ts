@@ -30,7 +30,8 @@ export interface LiveCatalogOptions {
   config: ReelfeedConfig;
   catalog: Catalog;
   vectors: { twoTower?: VectorIndex; content?: VectorIndex };
-  artifacts: FeatureArtifacts;
+  /** The bundle's feature artifacts: the video tower's rows are built from them. @default none (no video tower then) */
+  artifacts?: FeatureArtifacts;
   contentModel?: ContentModel;
   /** The bundle's video tower; without one new videos get no two-tower vector. @default none */
   videoTower?: OnnxRuntimeSession;
