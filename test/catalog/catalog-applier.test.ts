@@ -1,0 +1,71 @@
+import { describe, expect, it } from "vitest";
+import { createCatalogApplier } from "../../src/catalog/catalog-applier";
+import type { CatalogChange } from "../../src/catalog/catalog-changes";
+import { createVideoEmbedder, type VideoEmbedder } from "../../src/catalog/video-embedder";
+import { validateRemoval, validateVideoInput } from "../../src/catalog/validate-catalog";
+import { createCatalog } from "../../src/data/catalog";
+import { fitContentModel } from "../../src/features/content-embeddings";
+import { createEmbeddedVectorIndex } from "../../src/stores/vector-index-embedded";
+import { createTinyCatalog, TESTKIT_NOW } from "../../src/testkit";
+import { videoInput } from "./harness";
+
+const change = (raw: unknown, validate = validateVideoInput): CatalogChange => {
+  const c = validate(raw);
+  if (!c.ok) throw new Error(c.message);
+  return c.change;
+};
+
+function setup(embedder?: VideoEmbedder) {
+  const tiny = createTinyCatalog({ now: TESTKIT_NOW });
+  const catalog = createCatalog(tiny);
+  const { model } = fitContentModel(tiny.videos, { dim: 8, minDf: 1 });
+  const content = createEmbeddedVectorIndex({ dim: 8 });
+  const applier = createCatalogApplier({ catalog, vectors: { content }, embedder: embedder ?? createVideoEmbedder({ contentModel: model }) });
+  return { catalog, content, applier, model };
+}
+
+describe("catalog applier", () => {
+  it("folds a batch in log order: upload + edit embeds the last version once; upload + removal keeps it flagged, unembedded", async () => {
+    const { catalog, content, applier } = setup();
+    await applier.apply([
+      change(videoInput("a", { updatedAt: 1_700_000_000_001, title: "first" })),
+      change(videoInput("a", { updatedAt: 1_700_000_000_003, title: "comedy third" })),
+      change(videoInput("a", { updatedAt: 1_700_000_000_002, title: "second, late" })),
+      change(videoInput("b")),
+      change({ id: "b", reason: "spam" }, validateRemoval),
+    ]);
+    expect(catalog.video("a")!.title).toBe("comedy third");
+    expect(catalog.video("b")!.policyFlags).toEqual(["removed"]);
+    expect(await content.get("b")).toBeUndefined();
+    expect(applier.stats()).toMatchObject({ applied: 4, skipped: 1, videosEmbedded: 1, removed: 1 });
+    expect(catalog.newest().map((v) => v.id)).not.toContain("b");
+    // Replaying the same batch (a restart, a retried read) changes nothing.
+    await applier.apply([change(videoInput("a", { updatedAt: 1_700_000_000_003, title: "comedy third" })), change({ id: "b", reason: "spam" }, validateRemoval)]);
+    expect(applier.stats()).toMatchObject({ applied: 4, skipped: 3 });
+  });
+
+  it("a failed embedding leaves nothing applied, so the consumer's retry of the batch applies it", async () => {
+    let fail = true;
+    const { model } = setup();
+    const real = createVideoEmbedder({ contentModel: model });
+    const flaky: VideoEmbedder = { ...real, embed: (videos) => (fail ? Promise.reject(new Error("onnx session lost")) : real.embed(videos)) };
+    const { catalog, content, applier } = setup(flaky);
+    const batch = [change(videoInput("c")), change({ id: "v1", reason: "x" }, validateRemoval)];
+    await expect(applier.apply(batch)).rejects.toThrow("onnx session lost");
+    expect(catalog.video("c")).toBeUndefined();
+    expect(applier.standing(batch[0])).toBe("new");
+    fail = false;
+    await applier.apply(batch);
+    expect(catalog.video("c")).toBeDefined();
+    expect(await content.get("c")).toBeDefined();
+    expect(applier.isRemoved("v1")).toBe(true);
+  });
+
+  it("an edit whose words the content model does not know drops the old content vector", async () => {
+    const { content, applier } = setup();
+    await applier.apply([change(videoInput("d", { updatedAt: 1_700_000_000_001 }))]);
+    expect(await content.get("d")).toBeDefined();
+    await applier.apply([change(videoInput("d", { updatedAt: 1_700_000_000_002, title: "zzzqqq", tags: [], category: "xxyyzz" }))]);
+    expect(await content.get("d")).toBeUndefined();
+  });
+});
