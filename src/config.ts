@@ -201,6 +201,12 @@ export const configSchema = z.object({
        */
       rewatchSurfaces: z.array(z.enum(SURFACES as unknown as [Surface, ...Surface[]])).default([]),
       /**
+       * How the age rule treats a user whose age is unknown (no profile, or a profile without age: upsertUsers).
+       * Default "minor": showing age-restricted videos to a child costs far more than hiding them from an adult
+       * who gave no age. "adult" only where the platform verifies age before an account exists.
+       */
+      unknownAge: z.enum(["minor", "adult"]).default("minor"),
+      /**
        * Load shedding: a request that would start ranking a session while either limit is passed is answered at once
        * with popular videos (fallback OVERLOADED) instead of queueing. Past saturation a queue only makes every
        * request slower (seconds, then source and ranker timeouts). docs/benchmarks-feed.md measures the defaults.

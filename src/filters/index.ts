@@ -17,11 +17,11 @@ export { createRegionFilter, createRemovedFilter, createReportedFilter, createSe
  * taken-down and unsafe videos before anything else looks at them), then the seen set (by far the biggest
  * remover for an active user), then the user's small relation lists.
  */
-export function builtinFilters(): CandidateFilter[] {
+export function builtinFilters(options: { unknownAge?: "minor" | "adult" } = {}): CandidateFilter[] {
   return [
     createRemovedFilter(),
     createPolicyFilter(),
-    createAgeFilter(),
+    createAgeFilter({ unknownAge: options.unknownAge }),
     createRegionFilter(),
     createSeenFilter(),
     createNotInterestedFilter(),

@@ -182,5 +182,5 @@ export interface BuildPipelineOptions {
 export async function buildPipeline(options: BuildPipelineOptions): Promise<PipelineDefinition> {
   const { config, runtime, pluginsDir } = options;
   const plugins = await loadPlugins(config.pipeline.plugins, { dir: pluginsDir });
-  return definePipeline({ pipeline: config.pipeline, registry: createRegistry({ plugins }), runtime });
+  return definePipeline({ pipeline: config.pipeline, registry: createRegistry({ plugins }), runtime, filters: builtinFilters({ unknownAge: config.pipeline.unknownAge }) });
 }
