@@ -50,9 +50,22 @@ export function createCatalog(data: Pick<Dataset, "videos" | "users" | "creators
     newest: () => indexes().newest,
     videoCount: () => videos.size,
     putVideo(video) {
+      const old = videos.get(video.id);
       videos.set(video.id, video);
-      byCreator = undefined;
-      newest = undefined;
+      if (!byCreator || !newest) return;
+      // Kept up to date in place once built: the live catalogue writes thousands of videos a second, and a full
+      // re-sort per write (O(n log n) on the next read) would cost more than the feeds reading it. Readers iterate
+      // the lists synchronously, so an in-place splice never lands mid-iteration.
+      if (old) {
+        removeRef(newest, old);
+        const list = byCreator.get(old.creatorId);
+        if (list) removeRef(list, old);
+      }
+      if (video.policyFlags?.includes("removed")) return;
+      insertByUpload(newest, video);
+      const list = byCreator.get(video.creatorId);
+      if (list) insertByUpload(list, video);
+      else byCreator.set(video.creatorId, [video]);
     },
     putUser(user) {
       users.set(user.id, user);
@@ -61,4 +74,21 @@ export function createCatalog(data: Pick<Dataset, "videos" | "users" | "creators
       creators.set(creator.id, creator);
     },
   };
+}
+
+function removeRef(list: Video[], v: Video): void {
+  const i = list.indexOf(v);
+  if (i >= 0) list.splice(i, 1);
+}
+
+/** Inserts into a newest-first list after every video uploaded at the same time or later (as the stable sort does). */
+function insertByUpload(list: Video[], v: Video): void {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (list[mid].uploadedAt >= v.uploadedAt) lo = mid + 1;
+    else hi = mid;
+  }
+  list.splice(lo, 0, v);
 }

@@ -1,0 +1,41 @@
+import { describe, expect, it } from "vitest";
+import { createCatalog } from "../../src/data/catalog";
+import type { Video } from "../../src/data/types";
+import { seededRandom } from "../../src/util/random";
+
+/** The catalog's newest / per-creator lists, kept up to date in place by putVideo, equal a rebuild from scratch. */
+describe("catalog indexes under live writes", () => {
+  it("match a fresh catalog after random uploads, edits (new creator, new time) and takedowns", () => {
+    const random = seededRandom("catalog-indexes");
+    const make = (i: number): Video => ({
+      id: `v${i}`,
+      creatorId: `c${Math.floor(random() * 7)}`,
+      title: `t${i}`,
+      tags: [],
+      category: "x",
+      durationSec: 10,
+      uploadedAt: 1_700_000_000_000 + Math.floor(random() * 1e6) * 1000 + i,
+    });
+    const initial = Array.from({ length: 200 }, (_, i) => make(i));
+    const catalog = createCatalog({ videos: initial, users: [], creators: [] });
+    expect(catalog.newest()).toHaveLength(200); // built
+    const finalById = new Map(initial.map((v) => [v.id, v]));
+    for (let step = 0; step < 600; step++) {
+      const r = random();
+      let v: Video;
+      if (r < 0.5) v = make(200 + step);
+      else {
+        const id = `v${Math.floor(random() * (200 + step))}`;
+        const cur = finalById.get(id) ?? make(Number(id.slice(1)));
+        v = r < 0.85 ? { ...cur, creatorId: `c${Math.floor(random() * 7)}`, uploadedAt: cur.uploadedAt + 500 } : { ...cur, policyFlags: ["removed"] };
+      }
+      catalog.putVideo(v);
+      finalById.set(v.id, v);
+      if (step % 50 === 0) catalog.videosByCreator("c1"); // reads in between, as a serving process does
+    }
+    const rebuilt = createCatalog({ videos: [...finalById.values()], users: [], creators: [] });
+    expect(catalog.newest().map((v) => v.id)).toEqual(rebuilt.newest().map((v) => v.id));
+    for (let c = 0; c < 7; c++) expect(catalog.videosByCreator(`c${c}`).map((v) => v.id)).toEqual(rebuilt.videosByCreator(`c${c}`).map((v) => v.id));
+    expect(catalog.newest().some((v) => v.policyFlags?.includes("removed"))).toBe(false);
+  });
+});
