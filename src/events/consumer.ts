@@ -1,7 +1,10 @@
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import type { ReelEvent, Video } from "../data/types";
-import type { EventLog } from "../stores/event-log";
+import { ReelfeedError } from "../errors";
+import { isRetryable, messageOf } from "../stores/backend-errors";
+import type { DeadLetterSink } from "../stores/dead-letter";
+import type { EventLog, LogRecord, LogStats } from "../stores/event-log";
 import type { StateStore } from "../stores/state-store";
 import { readOptionalText, writeFileAtomic } from "../util/fs";
 import { isCheckpointedStateStore } from "./checkpointed-store";
@@ -50,6 +53,30 @@ export interface EventConsumerOptions {
   consumerId?: string;
   /** How often the share is renewed and rebalanced, ms (keep well under the store's lease, 5 s). @default 1000 */
   shareSyncMs?: number;
+  /**
+   * Where an event that fails with a permanent error (backend-errors.ts) is parked after `maxAttempts` tries, so
+   * the log behind it keeps moving. @default undefined (retry it forever, reporting each failure to onError)
+   */
+  deadLetter?: DeadLetterSink;
+  /** Tries of one event failing permanently before it is parked. @default 3 */
+  maxAttempts?: number;
+  /** How often the log's retention runs (EventLog.retain; consuming instances only), ms; 0: never. @default 60_000 */
+  retainEveryMs?: number;
+  /** How often the log's size and this consumer's lag are sampled for `stats()`, ms. @default 5000 */
+  statsEveryMs?: number;
+}
+
+/** What the consumer reports to /metrics. */
+export interface ConsumerStats {
+  /** Events applied since start (in shared mode: records with any effect in this consumer's partitions). */
+  applied: number;
+  /** Events parked in the dead letter since start. */
+  deadLettered: number;
+  /** Records (Redis entries) or segments (file log) removed by retention since start, and bytes where known. */
+  retainedRemoved: number;
+  retainedBytes: number;
+  /** The log's size and how far this consumer is behind its newest record, as last sampled. */
+  log?: LogStats;
 }
 
 export interface EventConsumer {
@@ -66,6 +93,8 @@ export interface EventConsumer {
   waitUntilApplied(cursor: string, timeoutMs?: number): Promise<void>;
   /** Resolves once everything appended before the call has been applied; returns the cursor then. */
   catchUp(timeoutMs?: number): Promise<string | undefined>;
+  /** Counters and the last log sample, for /metrics. */
+  stats(): ConsumerStats;
 }
 
 const NOTHING = Symbol("nothing to read");
@@ -81,6 +110,14 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
   const { log, store, videoOf, onEvents, batchSize = 1000, pollMs = 50, cursorFile, onError = () => {}, applyState = true } = options;
   const { share: shareWork = true, consumerId = `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`, shareSyncMs = 1000 } = options;
   const shared = applyState && shareWork && isSharedStateStore(store) ? store : undefined;
+  // The Redis store writes a batch all or nothing (one script); others may stop part-way through one.
+  const atomicBatches = isSharedStateStore(store);
+  const { deadLetter, maxAttempts = 3, retainEveryMs = 60_000, statsEveryMs = 5000 } = options;
+  let logStats: LogStats | undefined;
+  let statsAt = 0;
+  let retainAt = Date.now();
+  let retained = 0;
+  let retainedBytes = 0;
   let share: ConsumerShare | undefined;
   let sharedAt = 0;
   // Shared mode: how far the onEvents hook has been given the log.
@@ -132,25 +169,72 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
     if (shared) return sharedPass();
     const passNo = ++passesStarted;
     const recs = await log.read(cursor, batchSize);
-    if (recs.length > 0) {
-      const events = recs.map((r) => r.event);
-      const last = recs[recs.length - 1].cursor;
-      if (onEvents) await onEvents(events);
-      if (!applyState) {
-        // Read only: nothing to persist, the next start resumes from the store's own checkpoint again.
-      } else if (isCheckpointedStateStore(store)) {
-        await store.applyAt(events, videoOf, last);
-      } else {
-        await store.apply(events, videoOf);
-        if (cursorFile) await writeFileAtomic(cursorFile, last);
-      }
-      cursor = last;
-      applied += events.length;
-    }
+    if (recs.length > 0) await withDeadLetters(recs, (part, through) => commit(part, through).then(() => true));
     const atEnd = recs.length < batchSize;
     if (atEnd) lastPassAtEnd = passNo;
     settle();
     return atEnd;
+  }
+
+  /** Hook, then store, for `recs` (possibly none), and the position moved to `through`. */
+  async function commit(recs: readonly LogRecord[], through: string): Promise<void> {
+    const events = recs.map((r) => r.event);
+    if (onEvents && events.length > 0) await onEvents(events);
+    if (!applyState) {
+      // Read only: nothing to persist, the next start resumes from the store's own checkpoint again.
+    } else if (isCheckpointedStateStore(store) && atomicBatches) {
+      await store.applyAt(events, videoOf, through);
+    } else if (isCheckpointedStateStore(store)) {
+      // An in-process store applies event by event, so a batch that fails part-way is part-applied: one record per
+      // call keeps the cursor right before the record that failed, and the retry starts there (never twice).
+      for (const r of recs) {
+        await store.applyAt([r.event], videoOf, r.cursor);
+        cursor = r.cursor;
+        applied++;
+      }
+      if (compareCursors(through, cursor) > 0) await store.applyAt([], videoOf, through);
+      cursor = through;
+      return;
+    } else {
+      if (events.length > 0) await store.apply(events, videoOf);
+      if (cursorFile) await writeFileAtomic(cursorFile, through);
+    }
+    cursor = through;
+    applied += events.length;
+  }
+
+  /**
+   * Commits a batch; when it fails with a permanent error (backend-errors.ts) and a dead letter is configured, finds
+   * the event(s) responsible by committing one record at a time: a record that still fails permanently after
+   * `maxAttempts` tries is parked and passed over, the rest applied. A retryable failure is thrown (the batch is
+   * retried after a pause, as before). `commitPart` resolves false when the shared store refused (rejoin).
+   */
+  async function withDeadLetters(recs: readonly LogRecord[], commitPart: (part: readonly LogRecord[], through: string) => Promise<boolean>): Promise<boolean> {
+    try {
+      return await commitPart(recs, recs[recs.length - 1].cursor);
+    } catch (err) {
+      if (!deadLetter || isRetryable(err)) throw err;
+    }
+    // Records the failed commit did apply (an in-process store stops at the failing one) are not tried again.
+    const done = shared ? undefined : cursor;
+    for (const r of recs) {
+      if (compareCursors(r.cursor, done) <= 0) continue;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          if (!(await commitPart([r], r.cursor))) return false;
+          break;
+        } catch (err) {
+          if (isRetryable(err)) throw err;
+          if (attempt < maxAttempts) continue;
+          const e = err as Error;
+          await deadLetter.park({ cursor: r.cursor, event: r.event, code: err instanceof ReelfeedError ? err.code : e?.name ?? "Error", reason: messageOf(err), at: Date.now() });
+          onError(new ReelfeedError("INTERNAL", `event consumer: event ${r.event.id} at ${r.cursor} parked in the dead letter after ${attempt} attempts: ${messageOf(err)}`, { cursor: r.cursor, eventId: r.event.id }));
+          if (!(await commitPart([], r.cursor))) return false;
+          break;
+        }
+      }
+    }
+    return true;
   }
 
   /**
@@ -172,30 +256,33 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
       return true;
     }
     const recs = await log.read(from, batchSize);
-    if (recs.length > 0) {
-      const last = recs[recs.length - 1].cursor;
-      if (onEvents) {
-        const fresh = recs.filter((r) => compareCursors(r.cursor, hookCursor) > 0).map((r) => r.event);
-        if (fresh.length > 0) await onEvents(fresh);
-        // The hook has seen these now: a failed apply below retries the partitions only.
-        if (compareCursors(last, hookCursor) > 0) hookCursor = last;
-      }
-      const result = await shared!.applyShare(recs, videoOf, share);
-      if (result === undefined) {
-        // A checkpoint moved under us (a partition taken over): join again and re-read from the stored checkpoints.
-        share = undefined;
-        return false;
-      }
-      share = result.share;
-      applied += result.applied;
-    }
-    const now = slowest(share);
+    // A checkpoint moved under us (a partition taken over): join again and re-read from the stored checkpoints.
+    if (recs.length > 0 && !(await withDeadLetters(recs, commitShared))) return false;
+    const now = slowest(share!);
     if (now !== NOTHING) cursor = now;
     // Every held partition and the hook are at the last record read now (or were ahead of it).
     const atEnd = recs.length < batchSize;
     if (atEnd) lastPassAtEnd = passNo;
     settle();
     return atEnd;
+  }
+
+  /** Shared mode's commit: the hook for records it has not seen, then this consumer's share; false when refused. */
+  async function commitShared(recs: readonly LogRecord[], through: string): Promise<boolean> {
+    if (onEvents) {
+      const fresh = recs.filter((r) => compareCursors(r.cursor, hookCursor) > 0).map((r) => r.event);
+      if (fresh.length > 0) await onEvents(fresh);
+      // The hook has seen these now: a failed apply below retries the partitions only.
+      if (compareCursors(through, hookCursor) > 0) hookCursor = through;
+    }
+    const result = await shared!.applyShare(recs, videoOf, share!, through);
+    if (result === undefined) {
+      share = undefined;
+      return false;
+    }
+    share = result.share;
+    applied += result.applied;
+    return true;
   }
 
   /** The slowest of the hook's position (when there is a hook) and the held partitions' checkpoints. */
@@ -213,8 +300,39 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
       } catch (err) {
         onError(err as Error);
         pause = pollMs;
+        // Part of a batch may have been applied before the failure (one record at a time): waiters see it.
+        settle();
       }
+      await maintain();
       if (pause > 0 && running) await sleep(pause);
+    }
+  }
+
+  /**
+   * Between batches: log size and this consumer's lag for metrics (every statsEveryMs), and retention (every
+   * retainEveryMs, consuming instances only) up to the position every consumer has checkpointed: the store's
+   * checkpoint when consumers share it (the slowest partition), this consumer's own position otherwise.
+   */
+  async function maintain(): Promise<void> {
+    const now = Date.now();
+    if (log.stats && now - statsAt >= statsEveryMs) {
+      statsAt = now;
+      try {
+        logStats = await log.stats(cursor);
+      } catch (err) {
+        onError(err as Error);
+      }
+    }
+    if (log.retain && applyState && retainEveryMs > 0 && now - retainAt >= retainEveryMs) {
+      retainAt = now;
+      try {
+        const processed = shared ? await shared.checkpoint() : cursor;
+        const res = await log.retain(processed);
+        retained += res.removed;
+        retainedBytes += res.bytes ?? 0;
+      } catch (err) {
+        onError(err as Error);
+      }
     }
   }
 
@@ -251,6 +369,7 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
     nudge() {
       wake?.();
     },
+    stats: () => ({ applied, deadLettered: deadLetter?.parked() ?? 0, retainedRemoved: retained, retainedBytes, log: logStats }),
     waitUntilApplied(target, timeoutMs = 10_000) {
       return wait(() => compareCursors(cursor, target) >= 0, timeoutMs, `cursor ${target}`);
     },

@@ -37,14 +37,16 @@ export interface SharedStateStore extends CheckpointedStateStore {
   leaveShare(owner: string): Promise<void>;
   /**
    * Applies the effects of `records` that fall in `share`'s partitions after each one's checkpoint, and moves those
-   * checkpoints to the last record, atomically. Resolves with the share after the batch and the number of records
-   * that had effects here, or `undefined` when a checkpoint moved under this consumer (another one took the
-   * partition over): nothing was written, and the caller joins again before retrying.
+   * checkpoints to the last record (or to `through`, at or after it: records left out on purpose, a parked event),
+   * atomically. Resolves with the share after the batch and the number of records that had effects here, or
+   * `undefined` when a checkpoint moved under this consumer (another one took the partition over): nothing was
+   * written, and the caller joins again before retrying.
    */
   applyShare(
     records: readonly LogRecord[],
     videoOf: (id: string) => Video | undefined,
     share: ConsumerShare,
+    through?: string,
   ): Promise<{ share: ConsumerShare; applied: number } | undefined>;
 }
 

@@ -1,9 +1,9 @@
-import { mkdir, open, readdir, stat, type FileHandle } from "node:fs/promises";
+import { mkdir, open, readdir, rm, stat, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import type { ReelEvent } from "../data/types";
 import { ReelfeedError, badFile } from "../errors";
 import { createIdWindowDeduper, type IdempotentEventLog } from "../events/id-window-deduper";
-import type { LogRecord } from "./event-log";
+import type { LogRecord, LogStats, RetentionResult } from "./event-log";
 
 /**
  * The embedded-mode event log: append-only JSON-lines segments in one directory.
@@ -23,8 +23,20 @@ import type { LogRecord } from "./event-log";
  * - Idempotency: a window of recent ids, rebuilt from the newest segments at open, so a retried batch is not stored
  *   twice, across restarts too.
  *
+ * - Retention (opt-in, `retention`): `retain(processedThrough)` deletes closed segments, oldest first, that are past
+ *   the age or size limit *and* lie wholly at or before the position every consumer has checkpointed. Unconsumed
+ *   records are never deleted, whatever the limits: a stalled consumer makes the log grow (watch its lag) rather
+ *   than lose events. The segment being written is never deleted.
+ *
  * Cursor: "SSSSSSSSSS:OOOOOOOOOOOO", the segment number and the byte offset just past the record, zero-padded.
  */
+export interface FileLogRetention {
+  /** Closed segments last written longer ago than this may go, ms. @default undefined (no age limit) */
+  maxAgeMs?: number;
+  /** While all segments together are larger than this, the oldest may go, bytes. @default undefined (no size limit) */
+  maxBytes?: number;
+}
+
 export interface FileEventLogOptions {
   /** Directory holding the segments; created when missing. */
   dir: string;
@@ -36,6 +48,8 @@ export interface FileEventLogOptions {
   fsync?: boolean;
   /** Receives each report of corrupt records skipped (file, line, count). @default a console.warn line */
   onWarning?: (message: string) => void;
+  /** Deleting consumed segments by age or size (see the file comment). @default undefined (keep everything) */
+  retention?: FileLogRetention;
 }
 
 /** A complete line that does not parse as an event: skipped, never cut (see the file comment). */
@@ -57,6 +71,8 @@ export interface FileEventLog extends IdempotentEventLog {
   readonly corruptRecords: readonly CorruptRecord[];
   /** Cursor just past the last durable record; undefined when the log is empty. */
   end(): string | undefined;
+  retain(processedThrough: string | undefined): Promise<RetentionResult>;
+  stats(position?: string): Promise<LogStats>;
 }
 
 const SEGMENT = /^seg-(\d{10})\.jsonl$/;
@@ -84,7 +100,13 @@ export async function createFileEventLog(options: FileEventLogOptions): Promise<
     dedupeIds = 1_000_000,
     fsync = true,
     onWarning = (message: string) => console.warn(`reelfeed: ${message}`),
+    retention = {},
   } = options;
+  for (const [key, v] of Object.entries(retention)) {
+    if (v !== undefined && !(typeof v === "number" && v > 0)) {
+      throw new ReelfeedError("BAD_CONFIG", `event log ${dir}: retention.${key} must be a positive number, got ${String(v)}`, { key: `retention.${key}` });
+    }
+  }
   await mkdir(dir, { recursive: true });
   const segments = (await readdir(dir))
     .map((f) => SEGMENT.exec(f))
@@ -197,7 +219,15 @@ export async function createFileEventLog(options: FileEventLogOptions): Promise<
     const path = join(dir, segName(seg));
     let offset = from;
     if (offset >= limit) return offset;
-    const rh = await open(path, "r");
+    let rh: FileHandle;
+    try {
+      rh = await open(path, "r");
+    } catch (err) {
+      // Deleted by retention while this read was under way: a reader that far behind was not a consumer retention
+      // waited for; it continues with the oldest segment kept.
+      if ((err as NodeJS.ErrnoException).code === "ENOENT" && !segments.includes(seg)) return offset;
+      throw err;
+    }
     try {
       while (offset < limit && out.length < max) {
         const len = Math.min(READ_CHUNK, limit - offset);
@@ -245,13 +275,55 @@ export async function createFileEventLog(options: FileEventLogOptions): Promise<
       }
       return undefined;
     },
+    async retain(processedThrough) {
+      const result = { removed: 0, bytes: 0 };
+      if (processedThrough === undefined || (retention.maxAgeMs === undefined && retention.maxBytes === undefined)) return result;
+      const safe = parseCursor(processedThrough);
+      let total = durable;
+      for (const n of segments) if (n !== current) total += sizes.get(n) ?? 0;
+      const now = Date.now();
+      // Oldest first and contiguous: the log's start only ever moves forward.
+      while (segments.length > 1 && segments[0] !== current) {
+        const n = segments[0];
+        const size = sizes.get(n) ?? 0;
+        const consumed = safe.seg > n || (safe.seg === n && safe.offset >= size);
+        if (!consumed) break;
+        const path = join(dir, segName(n));
+        const tooBig = retention.maxBytes !== undefined && total > retention.maxBytes;
+        const tooOld = retention.maxAgeMs !== undefined && now - (await stat(path)).mtimeMs > retention.maxAgeMs;
+        if (!tooBig && !tooOld) break;
+        segments.shift();
+        sizes.delete(n);
+        await rm(path, { force: true });
+        total -= size;
+        result.removed++;
+        result.bytes += size;
+      }
+      if (result.removed > 0) await syncDir(dir);
+      return result;
+    },
+    async stats(position) {
+      const sizeOf = (n: number): number => (n === current ? durable : (sizes.get(n) ?? 0));
+      let bytes = 0;
+      for (const n of segments) bytes += sizeOf(n);
+      let newest: string | undefined;
+      for (let i = segments.length - 1; i >= 0 && newest === undefined; i--) if (sizeOf(segments[i]) > 0) newest = cursorOf(segments[i], sizeOf(segments[i]));
+      let pendingBytes = bytes;
+      if (position !== undefined) {
+        const at = parseCursor(position);
+        pendingBytes = 0;
+        for (const n of segments) if (n >= at.seg) pendingBytes += n === at.seg ? Math.max(0, sizeOf(n) - at.offset) : sizeOf(n);
+      }
+      return { bytes, newest, pendingBytes };
+    },
     async read(after, max) {
       const out: LogRecord[] = [];
       if (max <= 0) return out;
       let seg = segments[0];
       let offset = 0;
       if (after !== undefined) ({ seg, offset } = parseCursor(after));
-      for (const n of segments) {
+      // A copy: retention may drop the oldest segments while this read awaits.
+      for (const n of [...segments]) {
         if (n < seg) continue;
         await readSegment(n, n === seg ? offset : 0, max, out);
         if (out.length >= max) break;

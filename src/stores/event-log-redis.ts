@@ -5,10 +5,11 @@ import type { ReelEvent } from "../data/types";
 import { ReelfeedError } from "../errors";
 import type { IdempotentEventLog } from "../events/id-window-deduper";
 import { writeFileAtomic } from "../util/fs";
-import type { LogRecord } from "./event-log";
+import type { LogRecord, LogStats, RetentionResult } from "./event-log";
 import { createFileEventLog, type FileEventLog } from "./event-log-file";
 import { unavailable } from "./redis-client";
 import { readOptionalText } from "../util/fs";
+import { compareCursors } from "../events/cursor";
 
 /**
  * The event log on Redis Streams.
@@ -48,6 +49,12 @@ export interface RedisEventLogOptions {
   chunkSize?: number;
   /** Receives replay failures (Redis still down, ...) and the circuit opening. @default ignore */
   onError?: (err: Error) => void;
+  /**
+   * Trimming after consumption (`retain`): entries every consumer has checkpointed past go once older than this,
+   * ms. Size it to what export-training and lagging readers (serving replicas' graph tails) need. @default undefined
+   * (keep everything, up to maxLen)
+   */
+  retainMs?: number;
 }
 
 export interface RedisEventLog extends IdempotentEventLog {
@@ -59,6 +66,10 @@ export interface RedisEventLog extends IdempotentEventLog {
   flushBuffer(): Promise<void>;
   /** True while Redis is considered down: appends skip it and go to the buffer until a probe answers. */
   circuitOpen(): boolean;
+  /** XTRIM MINID ~ below the older of `processedThrough` and now − retainMs (nothing without retainMs). */
+  retain(processedThrough: string | undefined): Promise<RetentionResult>;
+  /** XLEN, newest id, and how many ms of stream lie after `position`. */
+  stats(position?: string): Promise<LogStats>;
 }
 
 const APPEND_LUA = `
@@ -87,7 +98,11 @@ export async function createRedisEventLog(options: RedisEventLogOptions): Promis
     maxProbeIntervalMs = 5000,
     chunkSize = 500,
     onError = () => {},
+    retainMs,
   } = options;
+  if (retainMs !== undefined && !(retainMs > 0)) {
+    throw new ReelfeedError("BAD_CONFIG", `redis event log: retainMs must be a positive number of ms, got ${retainMs}`, { key: "retainMs" });
+  }
   const streamKey = `${keyPrefix}events`;
   const commandName = "rfAppendEvents";
   if (typeof (redis as unknown as Record<string, unknown>)[commandName] !== "function") {
@@ -106,6 +121,8 @@ export async function createRedisEventLog(options: RedisEventLogOptions): Promis
     return flags;
   }
 
+  // Entries that are not events, reported once each (a reader meets them again on every pass that starts before).
+  const corruptEntries = new Set<string>();
   let buffer: FileEventLog | undefined = bufferDir ? await createFileEventLog({ dir: bufferDir }) : undefined;
   const cursorFile = bufferDir ? join(bufferDir, "replayed.cursor") : undefined;
   let replayed: string | undefined = cursorFile ? await readOptionalText(cursorFile) : undefined;
@@ -212,14 +229,58 @@ export async function createRedisEventLog(options: RedisEventLogOptions): Promis
       } catch (err) {
         throw unavailable(`redis stream ${streamKey}`, err);
       }
-      return entries.map(([id, fields]): LogRecord => {
+      const out: LogRecord[] = [];
+      for (const [id, fields] of entries) {
         const json = fields[fields.indexOf("e") + 1];
+        let event: unknown;
         try {
-          return { cursor: id, event: JSON.parse(json) as ReelEvent };
+          event = JSON.parse(json);
         } catch {
-          throw new ReelfeedError("INTERNAL", `redis stream ${streamKey}: entry ${id} is not an event`, { key: streamKey, entry: id });
+          event = undefined;
         }
-      });
+        if (typeof event === "object" && event !== null && typeof (event as { id?: unknown }).id === "string") {
+          out.push({ cursor: id, event: event as ReelEvent });
+          continue;
+        }
+        // Not written by this log (the append script stores only validated events): skipped, never blocking the
+        // stream behind it, reported once; it stays in the stream for inspection (XRANGE key id id).
+        if (!corruptEntries.has(id)) {
+          corruptEntries.add(id);
+          onError(new ReelfeedError("INTERNAL", `redis stream ${streamKey}: entry ${id} is not an event; skipped`, { key: streamKey, entry: id, retryable: false }));
+        }
+      }
+      return out;
+    },
+    async retain(processedThrough) {
+      if (retainMs === undefined || processedThrough === undefined) return { removed: 0 };
+      // Below the older of the consumers' slowest checkpoint and the age floor; MINID keeps the entry at it.
+      // "~" trims whole stream nodes only: never more than asked, far cheaper than an exact trim.
+      const floor = `${Date.now() - retainMs}-0`;
+      const minId = compareCursors(processedThrough, floor) < 0 ? processedThrough : floor;
+      try {
+        return { removed: Number(await redis.xtrim(streamKey, "MINID", "~", minId)) };
+      } catch (err) {
+        throw unavailable(`redis stream ${streamKey} trim`, err);
+      }
+    },
+    async stats(position) {
+      try {
+        const [[e1, len], [e2, last], [e3, first]] = (await redis
+          .pipeline()
+          .xlen(streamKey)
+          .xrevrange(streamKey, "+", "-", "COUNT", 1)
+          .xrange(streamKey, "-", "+", "COUNT", 1)
+          .exec()) as [[Error | null, number], [Error | null, [string, string[]][]], [Error | null, [string, string[]][]]];
+        if (e1 || e2 || e3) throw e1 ?? e2 ?? e3;
+        const newest = last[0]?.[0];
+        const ms = (id: string): number => Number(id.split("-")[0]);
+        // Nothing processed yet: behind by the whole stream.
+        const from = position ?? first[0]?.[0];
+        const pendingMs = newest === undefined || from === undefined ? 0 : Math.max(0, ms(newest) - ms(from));
+        return { entries: len, newest, pendingMs };
+      } catch (err) {
+        throw unavailable(`redis stream ${streamKey} stats`, err);
+      }
     },
     async buffered() {
       if (!buffer) return 0;

@@ -16,7 +16,7 @@ import { compareCursors } from "../events/cursor";
 import { partitionOf, type ConsumerShare, type SharedStateStore } from "../events/shared-store";
 import { ReelfeedError } from "../errors";
 import type { LogRecord } from "./event-log";
-import { unavailable } from "./redis-client";
+import { permanentError, redisError } from "./backend-errors";
 import { SEEN_BLOOM_ADD_LUA, seenBloomAddArgs, seenBloomGeometry, seenBloomReader, type SeenBloomOptions } from "./seen-bloom";
 import { createSeenSet } from "./seen-set";
 import type { TrendingHit, UserRelations } from "./state-store";
@@ -276,12 +276,13 @@ export function createRedisStateStore(options: RedisStateStoreOptions): SharedSt
   // The forward-decay landmark as Redis holds it (a string, compared as such by APPLY_LUA).
   let landmark: string | undefined;
 
+  // Connection trouble and transient replies are retryable (UNAVAILABLE); other server replies are permanent
+  // (backend-errors.ts): the consumer parks an event that keeps failing that way instead of retrying forever.
   const guard = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
     try {
       return await fn();
     } catch (err) {
-      if (err instanceof ReelfeedError) throw err;
-      throw unavailable(`redis state ${what}`, err);
+      throw redisError(`redis state ${what}`, err);
     }
   };
 
@@ -332,7 +333,14 @@ export function createRedisStateStore(options: RedisStateStoreOptions): SharedSt
     // weights were computed against and the batch is recomputed when it moved.
     for (let attempt = 0; ; attempt++) {
       const lm = minWatch <= maxWatch ? await landmarkFor(minWatch, maxWatch) : undefined;
-      const argv = buildWrites(events, videoOf, userSide, videoSide, userList, videoList, raw, lm === undefined ? 0 : Number(lm));
+      let argv: (string | number)[];
+      try {
+        argv = buildWrites(events, videoOf, userSide, videoSide, userList, videoList, raw, lm === undefined ? 0 : Number(lm));
+      } catch (err) {
+        // Pure computation over the events and stored aggregates: what fails here fails on every retry (an event
+        // type this version does not know, a stored value that does not parse). Permanent: the consumer parks it.
+        throw permanentError("redis state: cannot apply the batch", err, "INTERNAL", { backend: "redis" });
+      }
       if (cursor !== undefined) argv.push(3, "SET", k.cursor, cursor);
       const head: (string | number)[] = [k.checkpoints, checks.length];
       for (const c of checks) head.push(c.partition, c.expected ?? "", c.next);
@@ -493,9 +501,10 @@ export function createRedisStateStore(options: RedisStateStoreOptions): SharedSt
     records: readonly LogRecord[],
     videoOf: (id: string) => Video | undefined,
     share: ConsumerShare,
+    through?: string,
   ): Promise<{ share: ConsumerShare; applied: number } | undefined> {
-    if (records.length === 0 || share.partitions.size === 0) return { share, applied: 0 };
-    const last = records[records.length - 1].cursor;
+    const last = through ?? records[records.length - 1]?.cursor;
+    if (last === undefined || share.partitions.size === 0) return { share, applied: 0 };
     const mine = (partition: number, recordCursor: string): boolean => {
       if (!share.partitions.has(partition)) return false;
       const cp = share.partitions.get(partition);
@@ -543,7 +552,7 @@ export function createRedisStateStore(options: RedisStateStoreOptions): SharedSt
     checkpoint: () => guard("checkpoint", checkpoint),
     joinShare: (owner) => guard("joinShare", () => syncShare(owner, false)),
     leaveShare: (owner) => guard("leaveShare", async () => void (await syncShare(owner, true))),
-    applyShare: (records, videoOf, share) => guard("applyShare", () => applyShare(records, videoOf, share)),
+    applyShare: (records, videoOf, share, through) => guard("applyShare", () => applyShare(records, videoOf, share, through)),
     getUser: (userId) =>
       guard("getUser", async () => {
         const v = await redis.get(k.userAgg(userId));
