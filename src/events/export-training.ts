@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { open, readdir, readFile, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { applyCatalogueChanges, CATALOG_CHANGES_FILE, readCatalogueLog } from "../catalog/catalog-export";
 import type { ReelfeedConfig } from "../config";
 import { writeGenericDataset } from "../data/generic-writer";
 import { loadDataset } from "../data/load-dataset";
@@ -126,7 +127,10 @@ export async function exportTraining(options: ExportTrainingOptions): Promise<Ex
   progress.log(`export-training: ${logged.events.length} records in the ${logged.kind} event log (${logged.where})`);
 
   progress.log(`export-training: catalog and history of bundle ${manifest.version} (${bundle})`);
-  const { dataset: base } = await loadDataset(dataDir, { format: "generic", progress });
+  const { dataset: bundled } = await loadDataset(dataDir, { format: "generic", progress });
+  // The live catalogue since the bundle (src/catalog/catalog-export.ts): uploads, edits, takedowns, profiles.
+  const catalogue = await readCatalogueLog(config, { redisKeyPrefix, readFileLog: readFileLogReadOnly, batchSize });
+  const { dataset: base } = await applyCatalogueChanges(bundled, catalogue.changes, progress);
 
   const merged = mergeLoggedEvents(base, logged.events, { since });
   const { dataset, report } = validateDataset(merged.dataset, { now, autoCreateUsers: false, autoCreateCreators: false });
@@ -145,6 +149,8 @@ export async function exportTraining(options: ExportTrainingOptions): Promise<Ex
     // The generic writer replaces `tmp` atomically itself; the report then joins it before `out` appears.
     await writeGenericDataset(tmp, { ...dataset, source: `export-training:${manifest.source}+log` }, { progress });
     await writeJsonl(join(tmp, JOINED_REPORT_FILE), rows);
+    // Every catalogue version with its time: the catalogue as it was at any point (the dataset holds the newest).
+    await writeJsonl(join(tmp, CATALOG_CHANGES_FILE), catalogue.changes);
   });
   const counts = Object.fromEntries(DATASET_ENTITIES.map((e) => [e, dataset[e].length])) as Record<DatasetEntity, number>;
   progress.log(`export-training: wrote ${counts.users} users, ${counts.videos} videos, ${counts.events} events and ${JOINED_REPORT_FILE} to ${out}`);
