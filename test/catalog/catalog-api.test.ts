@@ -77,6 +77,19 @@ describe("upsertVideos", () => {
   });
 });
 
+describe("a new upload in the other sources", () => {
+  it("Subscriptions proposes it to a subscriber of its creator; Trending once it is watched", async () => {
+    const up = await h.gql(UPSERT_VIDEOS, { v: [videoInput("sub-upload", { creatorId: "c3", title: "weekly show", tags: [], category: "music" })] });
+    expect(up.body.data.upsertVideos.accepted).toBe(1);
+    await h.kit.record([h.kit.events.subscribe("u4", "c3")]);
+    const page = await h.kit.service.feed({ userId: "u4", surface: "home", first: 50, context: {}, debug: true });
+    expect(page.trace!.candidates.find((c) => c.videoId === "sub-upload")?.sources.map((s) => s.source)).toContain("Subscriptions");
+    await h.kit.record(["u1", "u2", "u3", "u5"].flatMap((u) => [h.kit.events.watch(u, "sub-upload"), h.kit.events.watch(u, "sub-upload")]));
+    const trending = await h.gql(`{ trending(first: 5) { video { id } } }`);
+    expect(trending.body.data.trending[0].video.id).toBe("sub-upload");
+  });
+});
+
 describe("removeVideos", () => {
   it("takes a video down at once: out of feeds, cached later pages, lookups, similarVideos and the indexes; final", async () => {
     // A ranked session whose later page holds the victim.
