@@ -250,6 +250,24 @@ export const configSchema = z.object({
        * Requires backends.redisUrl: an in-process state nobody applies events to would never change.
        */
       consume: z.boolean().default(true),
+      /**
+       * Log retention (docs/events.md "Bounded logs"): records go once every consumer has checkpointed past them
+       * AND they are older than `maxAgeDays` (file log: segments last written that long ago; Redis: stream ids) or,
+       * file log only, the segments together exceed `maxBytes`. Unconsumed records are never removed. Off by
+       * default: export-training reads the whole log, so keep at least the time since the last export.
+       */
+      retention: z
+        .object({
+          maxAgeDays: z.number().positive().optional(),
+          maxBytes: z.number().int().positive().optional(),
+        })
+        .default({}),
+      /**
+       * Park an event the consumer can never apply (a permanent error, three tries) in a dead letter — the Redis
+       * stream `{prefix}events:dead`, or `{varDir}/dead-letter.jsonl` — and go on, instead of retrying it forever
+       * while every later event waits.
+       */
+      deadLetter: z.boolean().default(true),
     })
     .default({}),
   auth: authConfigSchema,

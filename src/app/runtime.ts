@@ -25,6 +25,7 @@ import { BUNDLE_FILES, readManifest, readMatrix, type BundleManifest } from "../
 import { createFileEventLog } from "../stores/event-log-file";
 import type { EventLog } from "../stores/event-log";
 import { createRedisEventLog } from "../stores/event-log-redis";
+import { createFileDeadLetter, createRedisDeadLetter, type DeadLetterSink } from "../stores/dead-letter";
 import type { GraphStore } from "../stores/graph-store";
 import { loadVectors, openGraphStore, openVectorIndex } from "../stores/open-stores";
 import { createRedisClient, redactUrl, waitForRedis } from "../stores/redis-client";
@@ -224,6 +225,8 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
     let redis: Redis | undefined;
     let state: CheckpointedStateStore;
     let log: EventLog;
+    let deadLetter: DeadLetterSink | undefined;
+    const retention = config.events.retention;
     const redisUrl = config.backends.redisUrl;
     if (redisUrl) {
       let wasDown = false;
@@ -241,12 +244,24 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
       });
       closers.push(() => client.quit().catch(() => client.disconnect()));
       state = createRedisStateStore({ redis, keyPrefix: redisKeyPrefix });
-      log = await createRedisEventLog({ redis, keyPrefix: redisKeyPrefix, bufferDir: join(config.paths.varDir, "redis-buffer"), onError: (e) => onError(e, "redis event log replay") });
+      log = await createRedisEventLog({
+        redis,
+        keyPrefix: redisKeyPrefix,
+        bufferDir: join(config.paths.varDir, "redis-buffer"),
+        onError: (e) => onError(e, "redis event log replay"),
+        retainMs: retention.maxAgeDays === undefined ? undefined : retention.maxAgeDays * 86_400_000,
+      });
+      if (config.events.deadLetter) deadLetter = createRedisDeadLetter({ redis, keyPrefix: redisKeyPrefix });
     } else {
       // Trending may lag watch events by up to a second: re-sorting a board per request under a stream of events
       // would cost more than the feed it serves (docs/benchmarks-feed.md).
       state = createMemoryStateStore({ trendingStaleMs: 1000 });
-      log = await createFileEventLog({ dir: join(config.paths.varDir, "events"), segmentBytes: config.events.segmentBytes });
+      log = await createFileEventLog({
+        dir: join(config.paths.varDir, "events"),
+        segmentBytes: config.events.segmentBytes,
+        retention: { maxAgeMs: retention.maxAgeDays === undefined ? undefined : retention.maxAgeDays * 86_400_000, maxBytes: retention.maxBytes },
+      });
+      if (config.events.deadLetter) deadLetter = createFileDeadLetter(join(config.paths.varDir, "dead-letter.jsonl"));
     }
     closers.push(() => state.close());
     closers.push(() => log.close());
@@ -308,6 +323,7 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
       // A serving replica (events.consume false) leaves the shared Redis state to the consuming instance and tails
       // the log for its in-process graph only.
       applyState: config.events.consume,
+      deadLetter,
     });
     closers.push(() => consumer.stop());
     const ingestor = createIngestor({

@@ -35,6 +35,8 @@ export interface MetricsRegistry {
   counter(name: string, help: string, labelNames: readonly string[]): Counter;
   /** A value read when the metrics are scraped (memory, cache sizes): nothing to update on the request path. */
   gauge(name: string, help: string, read: () => number): void;
+  /** A monotonic total kept elsewhere (the event consumer's counters), read when scraped: TYPE counter. */
+  counterFrom(name: string, help: string, read: () => number): void;
   histogram(name: string, help: string, labelNames: readonly string[], buckets: readonly number[]): Histogram;
   /** Prometheus text format, version 0.0.4. */
   render(): string;
@@ -59,6 +61,9 @@ export function createMetricsRegistry(): MetricsRegistry {
     },
     gauge(name, help, read) {
       metrics.push({ render: () => [`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${read()}`].join("\n") });
+    },
+    counterFrom(name, help, read) {
+      metrics.push({ render: () => [`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${read()}`].join("\n") });
     },
     histogram(name, help, labelNames, buckets) {
       const series = new Map<string, { counts: number[]; sum: number; count: number }>();
@@ -157,4 +162,39 @@ export function createServerMetrics(options: { sessionsCached?: () => number } =
     ),
     httpRequests: registry.counter("reelfeed_http_requests_total", "HTTP requests outside /graphql.", ["route", "status"]),
   };
+}
+
+/** What registerEventMetrics reads: the event consumer's stats (src/events/consumer.ts). */
+export interface EventMetricsSource {
+  readonly kind: "file" | "redis";
+  stats(): {
+    applied: number;
+    deadLettered: number;
+    retainedRemoved: number;
+    log?: { entries?: number; bytes?: number; pendingBytes?: number; pendingMs?: number };
+  };
+}
+
+/**
+ * The event log's size and the consumer's progress, for an operator to alert on: a lag that grows means the
+ * consumers do not keep up (or one is stuck; retention then keeps everything behind it, so the log grows too), a
+ * dead-letter count above zero means events were parked (inspect `{p}events:dead` or `dead-letter.jsonl`). Log
+ * size and lag are sampled by the consumer every few seconds, so a scrape never waits on the log.
+ */
+export function registerEventMetrics(registry: MetricsRegistry, source: EventMetricsSource): void {
+  const log = () => source.stats().log ?? {};
+  registry.counterFrom("reelfeed_events_applied_total", "Events this instance's consumer applied (its partitions' side of them when consumers share the work).", () => source.stats().applied);
+  registry.counterFrom("reelfeed_events_dead_lettered_total", "Events parked in the dead letter because they can never be applied.", () => source.stats().deadLettered);
+  registry.counterFrom(
+    "reelfeed_event_log_retained_total",
+    source.kind === "redis" ? "Stream entries trimmed by retention after every consumer passed them." : "Log segments deleted by retention after every consumer passed them.",
+    () => source.stats().retainedRemoved,
+  );
+  if (source.kind === "redis") {
+    registry.gauge("reelfeed_event_log_entries", "Entries in the Redis event stream (XLEN).", () => log().entries ?? 0);
+    registry.gauge("reelfeed_event_consumer_lag_seconds", "How far this consumer's applied position is behind the newest event in the stream.", () => (log().pendingMs ?? 0) / 1000);
+  } else {
+    registry.gauge("reelfeed_event_log_bytes", "Bytes of the file event log on disk (all segments).", () => log().bytes ?? 0);
+    registry.gauge("reelfeed_event_consumer_lag_bytes", "Bytes of the file event log after this consumer's applied position.", () => log().pendingBytes ?? 0);
+  }
 }
