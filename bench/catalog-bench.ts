@@ -1,0 +1,225 @@
+/**
+ * npm run bench:catalog — the live catalogue's write path: videos/s ingested (validated, appended durably, embedded
+ * by the bundle's content model and ONNX video tower, inserted into the vector indexes, applied before the answer),
+ * acknowledgement latency per batch, and upload-to-retrievable lag: on the writing process it is the ack itself (the
+ * writer applies before answering); on a second replica (Redis mode) the time from ack until the video is in that
+ * replica's two-tower index. Also the memory the added videos take.
+ *
+ *   npm run bench:catalog -- [--bundle <dir>] [--videos 20000] [--batch 100] [--concurrency 4]
+ *       [--redis redis://127.0.0.1:6379] [--skip embedded,redis] [--dir .bench-out/catalog]
+ *
+ * Without --bundle it trains a small synthetic bundle first (1,000 users, 2,000 videos; not timed). Targets (issue 11):
+ * ≥ 2,000 videos/s embedded and into Redis in batches of 100, upload-to-retrievable lag p99 ≤ 1 s. Everything lives
+ * under a scratch folder and a random Redis key prefix, both removed at the end; Redis is never flushed.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdir, rm } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { performance } from "node:perf_hooks";
+import { parseArgs } from "node:util";
+import { loadRuntime, type LoadedRuntime } from "../src/app/runtime";
+import { openLiveCatalog, type LiveCatalog } from "../src/catalog/live-catalog";
+import { configSchema } from "../src/config";
+import { createCatalog } from "../src/data/catalog";
+import { createEmbeddedVectorIndex } from "../src/stores/vector-index-embedded";
+import { connectRedis } from "../src/stores/redis-client";
+import { trainBundle } from "../src/training/train-pipeline";
+import { silentProgress } from "../src/util/progress";
+import { formatMachine, machineInfo } from "./lib/machine-info";
+import { markdownTable } from "./lib/markdown-table";
+import { summarize } from "./lib/percentile";
+import { deleteKeysWithPrefix } from "./lib/redis-prefix-cleanup";
+
+const { values: args } = parseArgs({
+  options: {
+    bundle: { type: "string" },
+    videos: { type: "string", default: "20000" },
+    batch: { type: "string", default: "100" },
+    concurrency: { type: "string", default: "4" },
+    redis: { type: "string", default: process.env.REDIS_URL ?? "redis://127.0.0.1:6379" },
+    skip: { type: "string", default: "" },
+    dir: { type: "string", default: ".bench-out/catalog" },
+  },
+});
+const total = Number(args.videos);
+const batchSize = Number(args.batch);
+const concurrency = Number(args.concurrency);
+const skip = new Set(args.skip!.split(",").filter(Boolean));
+const scratch = resolve(args.dir!, randomBytes(4).toString("hex"));
+
+const gc = (globalThis as { gc?: () => void }).gc;
+const heapMiB = (): { heap: number; rss: number } => {
+  gc?.();
+  gc?.();
+  const m = process.memoryUsage();
+  return { heap: m.heapUsed / 2 ** 20, rss: m.rss / 2 ** 20 };
+};
+
+interface ModeResult {
+  mode: string;
+  videos: number;
+  seconds: number;
+  ack: ReturnType<typeof summarize>;
+  replicaLag?: ReturnType<typeof summarize>;
+  heapPer100k: number;
+  rssPer100k: number;
+}
+
+async function run(mode: "embedded" | "redis", bundleDir: string): Promise<ModeResult> {
+  const prefix = `rfbench:catalog:${randomBytes(4).toString("hex")}:`;
+  const varDir = join(scratch, mode);
+  const config = configSchema.parse({
+    paths: { varDir },
+    backends: mode === "redis" ? { redisUrl: args.redis, redisKeyPrefix: prefix } : {},
+    ranking: { executionProviders: ["cpu"], inferenceThread: "main" },
+    server: { maxEventBatch: Math.max(1000, batchSize) },
+  });
+  let loaded: LoadedRuntime | undefined;
+  let replica: LiveCatalog | undefined;
+  try {
+    loaded = await loadRuntime({ bundleDir, config, redisKeyPrefix: prefix });
+    const { dataset } = loaded;
+    // Titles and tags from the bundle's own vocabulary, so the content model has real work; generated before timing.
+    const words = dataset.videos.flatMap((v) => v.title.split(/\s+/)).filter((w) => w.length > 2);
+    const tags = [...new Set(dataset.videos.flatMap((v) => v.tags))];
+    const pick = <T>(list: readonly T[], i: number): T => list[(i * 2654435761) % list.length];
+    const run = randomBytes(3).toString("hex");
+    const batches = Array.from({ length: Math.ceil(total / batchSize) }, (_, b) =>
+      Array.from({ length: Math.min(batchSize, total - b * batchSize) }, (_, j) => {
+        const i = b * batchSize + j;
+        return {
+          kind: "video" as const,
+          raw: {
+            id: `bench-${run}-${i}`,
+            creatorId: pick(dataset.creators, i).id,
+            title: `${pick(words, i)} ${pick(words, i + 7)} ${pick(words, i + 13)}`,
+            tags: [pick(tags, i), pick(tags, i + 3)],
+            category: pick(dataset.videos, i).category,
+            language: "en",
+            durationSec: 60 + (i % 600),
+            uploadedAt: Date.now() - 60_000,
+            updatedAt: Date.now(),
+          },
+        };
+      }),
+    );
+    // Redis: a second replica over the same stream, with indexes of its own, measures propagation.
+    const acked = new Map<string, number>();
+    const lags: number[] = [];
+    let poller: NodeJS.Timeout | undefined;
+    if (mode === "redis") {
+      const tt = createEmbeddedVectorIndex({ dim: loaded.manifest.embeddings.twoTowerDim });
+      const content = createEmbeddedVectorIndex({ dim: loaded.manifest.embeddings.contentDim });
+      const catalog = createCatalog(dataset);
+      replica = await openLiveCatalog({
+        config,
+        catalog,
+        vectors: { twoTower: tt, content },
+        artifacts: loaded.artifacts,
+        contentModel: loaded.contentModel,
+        videoTower: loaded.sessions.videoTower,
+        twoTowerDim: loaded.manifest.embeddings.twoTowerDim,
+        redis: loaded.redis,
+        redisKeyPrefix: prefix,
+        pollMs: 10,
+      });
+      await replica.start();
+      poller = setInterval(() => {
+        for (const [id, at] of acked) {
+          if (catalog.video(id)) {
+            lags.push(performance.now() - at);
+            acked.delete(id);
+          }
+        }
+      }, 2);
+    }
+    const writer = loaded.liveCatalog.writer;
+    const before = heapMiB();
+    const ackMs: number[] = [];
+    let next = 0;
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        for (;;) {
+          const b = next++;
+          if (b >= batches.length) return;
+          const s = performance.now();
+          const results = await writer.write(batches[b]);
+          const done = performance.now();
+          ackMs.push(done - s);
+          if (results.some((r) => r.status !== "ACCEPTED")) throw new Error(`batch ${b}: ${JSON.stringify(results.find((r) => r.status !== "ACCEPTED"))}`);
+          // Lag of the last video of the batch (the one the replica applies last).
+          if (mode === "redis") acked.set(batches[b][batches[b].length - 1].raw.id, done);
+        }
+      }),
+    );
+    const seconds = (performance.now() - t0) / 1000;
+    if (mode === "redis") {
+      const deadline = performance.now() + 30_000;
+      while (acked.size > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      clearInterval(poller);
+      if (acked.size > 0) throw new Error(`${acked.size} batches never reached the replica`);
+    }
+    const after = heapMiB();
+    // Every video retrievable: in the catalog and in the two-tower index.
+    const last = batches[batches.length - 1][0].raw.id;
+    if (!loaded.catalog.video(last) || !(await loaded.runtime.vectors.twoTower?.get(last))) throw new Error(`${last} is not retrievable after its ack`);
+    const per100k = (d: number) => (d / total) * 100_000;
+    return {
+      mode,
+      videos: total,
+      seconds,
+      ack: summarize(ackMs),
+      replicaLag: lags.length ? summarize(lags) : undefined,
+      heapPer100k: per100k(after.heap - before.heap),
+      rssPer100k: per100k(after.rss - before.rss),
+    };
+  } finally {
+    await replica?.close();
+    if (mode === "redis" && loaded) {
+      const r = await connectRedis({ url: args.redis! });
+      await deleteKeysWithPrefix(r, prefix);
+      r.disconnect();
+    }
+    await loaded?.close();
+  }
+}
+
+async function main(): Promise<void> {
+  await mkdir(scratch, { recursive: true });
+  try {
+    let bundleDir = args.bundle ? resolve(args.bundle) : undefined;
+    if (!bundleDir) {
+      bundleDir = join(scratch, "bundle");
+      console.error("bench:catalog: training a small synthetic bundle (1,000 users, 2,000 videos; not timed)");
+      await trainBundle({ synthetic: { users: 1000, videos: 2000, days: 10 }, out: bundleDir, refit: false, twoTower: { epochs: 1 }, ranker: { epochs: 1 }, ks: [20], progress: silentProgress });
+    }
+    const results: ModeResult[] = [];
+    for (const mode of ["embedded", "redis"] as const) {
+      if (skip.has(mode)) continue;
+      console.error(`bench:catalog: ${mode}: ${total} videos in batches of ${batchSize}, ${concurrency} concurrent writers`);
+      results.push(await run(mode, bundleDir));
+    }
+    const ms = (n: number) => n.toFixed(1);
+    console.log(`\n${formatMachine(machineInfo())}${gc ? "" : " (no --expose-gc: memory figures are rough)"}\n`);
+    console.log(
+      markdownTable(
+        ["mode", "videos", "videos/s", "ack p50 ms", "ack p99 ms", "replica lag p50 / p99 ms", "heap MiB / 100k", "RSS MiB / 100k"],
+        results.map((r) => [
+          r.mode,
+          r.videos,
+          Math.round(r.videos / r.seconds),
+          ms(r.ack.p50),
+          ms(r.ack.p99),
+          r.replicaLag ? `${ms(r.replicaLag.p50)} / ${ms(r.replicaLag.p99)}` : "— (applied before the ack)",
+          Math.round(r.heapPer100k),
+          Math.round(r.rssPer100k),
+        ]),
+      ),
+    );
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+await main();
