@@ -16,7 +16,7 @@ import { FALLBACK_KINDS, type Fallback, type FallbackKind, type FeedItem, type F
 import { byCodeUnits, mergeCandidates, type SourceOutput } from "./merge";
 import type { PipelineDefinition, SourceStep } from "./pipeline-definition";
 import { createSessionCache } from "./session-cache";
-import { SessionItems } from "./session-items";
+import { SessionItems, type SessionItem } from "./session-items";
 import { TimeoutError, withTimeout } from "./timeout";
 import { countReasons, createTracer, type Tracer } from "./trace";
 import { toScored, type Candidate, type CandidateFilter, type FeedQuery, type FeedRuntime, type MergedCandidate, type ScoredCandidate } from "./types";
@@ -114,6 +114,9 @@ interface Session {
   /** Served by the overload path (popular videos): not cached, so its next page is ranked once load allows. */
   overloaded?: boolean;
 }
+
+/** Filters a catalogue edit or takedown can change the verdict of (filters/index.ts names). */
+const VIDEO_RULES: ReadonlySet<string> = new Set(["Removed", "PolicyFlagged", "AgeRestricted", "RegionBlocked"]);
 
 const EMPTY_RELATIONS: UserRelations = { notInterested: [], blockedCreators: [], reported: [], subscriptions: [], follows: [] };
 
@@ -413,6 +416,16 @@ export function createFeedService(options: FeedServiceOptions): PipelineFeedServ
   }
 
   // 8. Page ------------------------------------------------------------------------------------------------------
+  /** The hard rules on the video alone (not on the user's history): what a catalogue edit can change. */
+  const videoRules = definition.filters.filter((f) => VIDEO_RULES.has(f.name));
+  /** The video as it is now when it may still be served from a ranked session, or undefined. */
+  function stillServable(c: SessionItem, query: FeedQuery): Video | undefined {
+    const current = runtime.catalog.video(c.video.id);
+    if (!current || current === c.video) return current;
+    const now: MergedCandidate = { videoId: current.id, video: current, sources: [], sourceScore: 0 };
+    return videoRules.every((f) => f.apply(query, [now], runtime).kept.length === 1) ? current : undefined;
+  }
+
   async function feed(request: FeedRequest): Promise<FeedPage> {
     const t0 = performance.now();
     stats.requests++;
@@ -448,9 +461,14 @@ export function createFeedService(options: FeedServiceOptions): PipelineFeedServ
     const want = start + 2 * request.first - session.items.length;
     if (want > 0) await fill(session, want, run);
     const ranked = session.items.slice(start, start + request.first);
-    // Takedowns since the session was ranked (the live catalogue): a cached session must not serve a video removed
-    // after it was ranked. Positions stay those of the session, so the cursor and tracking ids do not shift.
-    const live = ranked.map((c, i) => ({ c, position: offset + i })).filter(({ c }) => !runtime.catalog.video(c.video.id)?.policyFlags?.includes("removed"));
+    // Catalogue changes since the session was ranked (the live catalogue): a video taken down, or edited into a
+    // policy flag, an age or a region restriction, is checked again by the same video rules before a cached page
+    // serves it, and an edit is served as it is now. Positions stay those of the session, so the cursor and
+    // tracking ids do not shift.
+    const live = ranked.flatMap((c, i) => {
+      const current = stillServable(c, session.query);
+      return current ? [{ c: current === c.video ? c : { ...c, video: current }, position: offset + i }] : [];
+    });
     const items: FeedItem[] = live.map(({ c, position }) => ({ ...c, trackingId: `${session.id}.${position}`, position }));
     live.forEach(({ c, position }) => run.tracer.final(c.video.id, position, c.score));
     const next = offset + ranked.length;

@@ -219,6 +219,28 @@ describe("POST /catalog (NDJSON)", () => {
   });
 });
 
+describe("edits reach cached sessions", () => {
+  it("a video edited into an age restriction after ranking is not served to a minor from the cached session; an adult gets the edit", async () => {
+    const minor = await h.kit.service.feed({ userId: "u6", surface: "home", first: 3, context: {}, debug: false });
+    const adult = await h.kit.service.feed({ userId: "u5", surface: "home", first: 3, context: {}, debug: false });
+    // Every video the testkit started with becomes age-restricted, with a new title.
+    const edits = h.kit.catalog
+      .newest()
+      .filter((v) => /^v\d+$/.test(v.id))
+      .map((v) => ({ ...v, title: `EDITED ${v.title}`, ageRestricted: true, updatedAt: Date.now() }));
+    for (let i = 0; i < edits.length; i += 50) {
+      const r = await h.gql(UPSERT_VIDEOS, { v: edits.slice(i, i + 50) });
+      expect(r.body.data.upsertVideos.rejected).toBe(0);
+    }
+    const minorLater = await h.kit.service.feed({ userId: "u6", surface: "home", first: 50, after: minor.endCursor, context: {}, debug: false });
+    for (const it of minorLater.items) expect(h.kit.catalog.video(it.video.id)!.ageRestricted, it.video.id).not.toBe(true);
+    const adultLater = await h.kit.service.feed({ userId: "u5", surface: "home", first: 10, after: adult.endCursor, context: {}, debug: false });
+    const edited = adultLater.items.filter((it) => /^v\d+$/.test(it.video.id));
+    expect(edited.length).toBeGreaterThan(0);
+    for (const it of edited) expect(it.video).toMatchObject({ title: expect.stringMatching(/^EDITED /), ageRestricted: true });
+  });
+});
+
 describe("restart", () => {
   it("rebuilds the same catalogue from the log over a fresh bundle catalog: uploads, edits, takedowns, profiles", async () => {
     const dir = h.dir;
