@@ -75,6 +75,14 @@ export function createRuntimeHealth(loaded: LoadedRuntime, config: ReelfeedConfi
       backends[name] = { ok: true, kind: "onnx", detail: `${session.provider}${skipped}` };
     }
 
+    // The live catalogue (src/catalog): what its log added to the bundle's catalogue in this process.
+    const cat = loaded.liveCatalog.applier.stats();
+    backends.catalogue = {
+      ok: true,
+      kind: loaded.liveCatalog.log.kind,
+      detail: `${cat.applied} changes applied since the bundle (${cat.videosEmbedded} videos embedded, ${cat.removed} takedowns, ${cat.skipped} repeated or stale)`,
+    };
+
     const used = Object.entries(loaded.feed.stats().fallbacks).filter(([, n]) => n > 0);
     backends.feed = {
       ok: true,

@@ -88,6 +88,13 @@ describe("a video uploaded over GraphQL", () => {
     expect(serving.loaded.sessions.videoTower).toBeDefined();
   });
 
+  it("reports the live catalogue and the video tower in /health", async () => {
+    const res = await fetch(serving.url.replace(/\/graphql$/, "/health"));
+    const body = (await res.json()) as { backends: Record<string, { ok: boolean; kind: string; detail?: string }> };
+    expect(body.backends.catalogue).toMatchObject({ ok: true, kind: "file", detail: expect.stringMatching(/changes applied since the bundle/) });
+    expect(body.backends.videoTower).toMatchObject({ ok: true, kind: "onnx" });
+  });
+
   it("gets both vectors before the answer and is proposed by Fresh and TwoTower in the next feed", async () => {
     const { catalog, runtime } = serving.loaded;
     // Like the user's most recent watch (creator, category, words), uploaded a minute ago.
