@@ -27,7 +27,7 @@ import type { EventLog } from "../stores/event-log";
 import { createRedisEventLog } from "../stores/event-log-redis";
 import { createFileDeadLetter, createRedisDeadLetter, type DeadLetterSink } from "../stores/dead-letter";
 import type { GraphStore } from "../stores/graph-store";
-import { loadVectors, openGraphStore, openVectorIndex } from "../stores/open-stores";
+import { activateVectorIndex, loadVectors, openGraphStore, openVectorIndex } from "../stores/open-stores";
 import { createRedisClient, redactUrl, waitForRedis } from "../stores/redis-client";
 import { EMPTY_SEEN } from "../stores/seen-set";
 import { createMemoryStateStore } from "../stores/state-store-memory";
@@ -155,11 +155,13 @@ async function openVectors(
     }
     const step = progress.step(`vectors: ${spec.key} ${videoIds.length} × ${spec.dim}`);
     const matrix = await readMatrix(join(bundleDir, spec.file), videoIds.length, spec.dim);
-    // On Qdrant one collection per bundle version: a restart of the same version finds its vectors in place and
-    // skips the upload; the embedded index is always bulk-loaded (one copy + index build).
-    const name = config.backends.qdrantUrl ? `${spec.name}-${manifest.version}` : spec.name;
-    const index = await openVectorIndex(config, { name, dim: spec.dim });
+    // On Qdrant one collection per bundle version under an alias: a restart of the same version finds its vectors
+    // in place and skips the upload, then the alias moves to it and superseded versions go (the previous one stays
+    // for replicas still serving it); the embedded index is always bulk-loaded (one copy + index build).
+    const index = await openVectorIndex(config, { name: spec.name, version: manifest.version, dim: spec.dim });
     if (index.kind === "embedded" || (await index.size()) !== videoIds.length) await loadVectors(index, videoIds, matrix);
+    const removed = await activateVectorIndex(index);
+    if (removed.length > 0) progress.log(`vectors: removed superseded collections ${removed.join(", ")}`);
     step.done(`${index.kind}`);
     out[spec.key] = index;
   }

@@ -9,7 +9,7 @@ import {
   type EmbeddedVectorIndex,
   type EmbeddedVectorIndexOptions,
 } from "./vector-index-embedded";
-import { createQdrantVectorIndex } from "./vector-index-qdrant";
+import { createQdrantVectorIndex, type QdrantVectorIndex } from "./vector-index-qdrant";
 
 /** Which vector index to open. The backend comes from config: Qdrant when `backends.qdrantUrl` is set. */
 export interface OpenVectorIndexOptions {
@@ -17,16 +17,21 @@ export interface OpenVectorIndexOptions {
   name: string;
   /** Vector length. */
   dim: number;
+  /**
+   * The bundle version the vectors come from. On Qdrant the collection is `reelfeed_<name>_v_<version>` and
+   * `activateVectorIndex` points the alias `reelfeed_<name>` at it (superseded versions removed). @default undefined
+   */
+  version?: string;
   /** Tuning for the embedded index (ignored on Qdrant). @default {} */
   embedded?: Omit<EmbeddedVectorIndexOptions, "dim">;
 }
 
 /** Embedded unless `backends.qdrantUrl` is configured; a configured but unreachable Qdrant fails with UNAVAILABLE. */
 export async function openVectorIndex(config: ReelfeedConfig, options: OpenVectorIndexOptions): Promise<VectorIndex> {
-  const { name, dim, embedded = {} } = options;
+  const { name, dim, version, embedded = {} } = options;
   if (!/^[A-Za-z0-9_-]+$/.test(name)) throw badInput("name", `expected letters, digits, "_" or "-", got "${name}"`);
   const { qdrantUrl, qdrantApiKey } = config.backends;
-  if (qdrantUrl) return createQdrantVectorIndex({ url: qdrantUrl, apiKey: qdrantApiKey, collection: `reelfeed_${name}`, dim });
+  if (qdrantUrl) return createQdrantVectorIndex({ url: qdrantUrl, apiKey: qdrantApiKey, collection: `reelfeed_${name}`, version, dim });
   return createEmbeddedVectorIndex({ ...embedded, dim });
 }
 
@@ -46,6 +51,16 @@ export async function openGraphStore(
     });
   }
   return createEmbeddedGraphStore(options);
+}
+
+/**
+ * Once this version's vectors are loaded: on a versioned Qdrant index, points the alias at its collection and
+ * removes superseded versions (keeping the previous one for replicas still serving it); nothing elsewhere.
+ * Returns the collections removed.
+ */
+export async function activateVectorIndex(index: VectorIndex): Promise<string[]> {
+  const q = index as Partial<QdrantVectorIndex>;
+  return index.kind === "qdrant" && typeof q.activate === "function" ? q.activate() : [];
 }
 
 export function isEmbeddedVectorIndex(index: VectorIndex): index is EmbeddedVectorIndex {

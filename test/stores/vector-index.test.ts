@@ -6,7 +6,7 @@ import { loadConfig } from "../../src/config";
 import { ReelfeedError } from "../../src/errors";
 import { isEmbeddedVectorIndex, loadVectors, openVectorIndex } from "../../src/stores/open-stores";
 import { createEmbeddedVectorIndex } from "../../src/stores/vector-index-embedded";
-import { createQdrantVectorIndex, qdrantPointId } from "../../src/stores/vector-index-qdrant";
+import { createQdrantVectorIndex, qdrantPointId, versionedCollection } from "../../src/stores/vector-index-qdrant";
 import { clusteredVectors } from "../../src/testkit/clustered-vectors";
 import { seededRandom } from "../../src/util/random";
 import { describeVectorIndexContract } from "./vector-index.contract";
@@ -27,6 +27,27 @@ describe.skipIf(!process.env.QDRANT_URL)("Qdrant", () => {
     const collection = `reelfeed_test_${run}_${created.length}`;
     created.push(collection);
     return createQdrantVectorIndex({ url, apiKey: process.env.QDRANT_API_KEY, collection, dim: 8, batchSize: 2 });
+  });
+
+  it("activates a bundle version under its alias, keeps the previous one and removes older ones (live)", async () => {
+    const alias = `reelfeed_test_${run}_alias`;
+    const open = async (version: string) => {
+      created.push(versionedCollection(alias, version));
+      return createQdrantVectorIndex({ url, apiKey: process.env.QDRANT_API_KEY, collection: alias, version, dim: 4 });
+    };
+    const v1 = await open("1");
+    await v1.upsert([{ id: "a", vector: Float32Array.of(1, 0, 0, 0) }]);
+    expect(await v1.activate()).toEqual([]);
+    expect(await (await open("2")).activate()).toEqual([]);
+    const v3 = await open("3");
+    expect(await v3.activate()).toEqual([versionedCollection(alias, "1")]);
+    created.splice(created.indexOf(versionedCollection(alias, "1")), 1);
+    const client = new QdrantClient({ url, apiKey: process.env.QDRANT_API_KEY, checkCompatibility: false });
+    const { aliases } = await client.getAliases();
+    expect(aliases.find((a) => a.alias_name === alias)?.collection_name).toBe(versionedCollection(alias, "3"));
+    expect(aliases.find((a) => a.alias_name === `${alias}_previous`)?.collection_name).toBe(versionedCollection(alias, "2"));
+    // The alias serves searches like the collection.
+    expect((await client.query(alias, { query: [1, 0, 0, 0], limit: 1 })).points).toEqual([]);
   });
 });
 
