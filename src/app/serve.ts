@@ -142,7 +142,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
 
   progress.log(
     `reelfeed ${loaded.manifest.version} ready in ${((Date.now() - started) / 1000).toFixed(1)} s: ${server.url} ` +
-      `(GraphiQL IDE in a browser; POST ${server.url.replace(/\/graphql$/, "/events")} for NDJSON events; /health, /metrics)`,
+      `(GraphiQL IDE in a browser; POST ${server.url.replace(/\/graphql$/, "/events")} for NDJSON events, POST .../catalog for catalogue bulk loads; /health, /metrics)`,
   );
 
   if (handleSignals) {
