@@ -89,6 +89,9 @@ describe("trainBundle on a synthetic platform", () => {
     expect(manifest.source).toContain("synthetic:users=200");
     expect(manifest.models.userTower.parityMaxAbsDiff).toBeLessThanOrEqual(1e-4);
     expect(manifest.models.ranker.parityMaxAbsDiff).toBeLessThanOrEqual(1e-4);
+    // The video tower ships too (the live catalogue embeds new uploads with it), parity-checked like the others.
+    expect(manifest.models.videoTower).toMatchObject({ file: BUNDLE_FILES.videoTower, dim: manifest.embeddings.twoTowerDim });
+    expect(manifest.models.videoTower!.parityMaxAbsDiff).toBeLessThanOrEqual(1e-4);
     expect(manifest.models.ranker.heads).toEqual(["click", "completion", "like", "dislike"]);
     const ids = JSON.parse(await readFile(join(out, BUNDLE_FILES.videoIds), "utf8")) as string[];
     expect(ids).toHaveLength(300);
