@@ -7,6 +7,7 @@
  *
  *   npm run bench:catalog -- [--bundle <dir>] [--videos 20000] [--batch 100] [--concurrency 4]
  *       [--redis redis://127.0.0.1:6379] [--skip embedded,redis] [--dir .bench-out/catalog]
+ *       [--bundle-users 1000] [--bundle-videos 2000]
  *
  * Without --bundle it trains a small synthetic bundle first (1,000 users, 2,000 videos; not timed). Targets (issue 11):
  * ≥ 2,000 videos/s embedded and into Redis in batches of 100, upload-to-retrievable lag p99 ≤ 1 s. Everything lives
@@ -39,6 +40,8 @@ const { values: args } = parseArgs({
     redis: { type: "string", default: process.env.REDIS_URL ?? "redis://127.0.0.1:6379" },
     skip: { type: "string", default: "" },
     dir: { type: "string", default: ".bench-out/catalog" },
+    "bundle-users": { type: "string", default: "1000" },
+    "bundle-videos": { type: "string", default: "2000" },
   },
 });
 const total = Number(args.videos);
@@ -191,8 +194,10 @@ async function main(): Promise<void> {
     let bundleDir = args.bundle ? resolve(args.bundle) : undefined;
     if (!bundleDir) {
       bundleDir = join(scratch, "bundle");
-      console.error("bench:catalog: training a small synthetic bundle (1,000 users, 2,000 videos; not timed)");
-      await trainBundle({ synthetic: { users: 1000, videos: 2000, days: 10 }, out: bundleDir, refit: false, twoTower: { epochs: 1 }, ranker: { epochs: 1 }, ks: [20], progress: silentProgress });
+      const users = Number(args["bundle-users"]);
+      const videos = Number(args["bundle-videos"]);
+      console.error(`bench:catalog: training a small synthetic bundle (${users} users, ${videos} videos; not timed)`);
+      await trainBundle({ synthetic: { users, videos, days: 10 }, out: bundleDir, refit: false, twoTower: { epochs: 1 }, ranker: { epochs: 1 }, ks: [20], progress: silentProgress });
     }
     const results: ModeResult[] = [];
     for (const mode of ["embedded", "redis"] as const) {
