@@ -3,7 +3,7 @@ import { ReelfeedError } from "../errors";
 import type { EventConsumer } from "../events/consumer";
 import type { IdempotentEventLog } from "../events/id-window-deduper";
 import type { CatalogApplier } from "./catalog-applier";
-import type { CatalogChange, CatalogResult } from "./catalog-changes";
+import { changeItemId, type CatalogChange, type CatalogResult } from "./catalog-changes";
 import { validateCreatorInput, validateRemoval, validateUserInput, validateVideoInput, type CatalogCheck, type CatalogValidationOptions } from "./validate-catalog";
 
 /**
@@ -61,6 +61,7 @@ export function createCatalogWriter(options: CatalogWriterOptions): CatalogWrite
       const results: CatalogResult[] = new Array(items.length);
       const toLog: CatalogChange[] = [];
       const at: number[] = [];
+      const removedHere = new Set<string>();
       items.forEach((item, index) => {
         const check = VALIDATORS[item.kind](item.raw, validation);
         if (!check.ok) {
@@ -68,8 +69,11 @@ export function createCatalogWriter(options: CatalogWriterOptions): CatalogWrite
           return;
         }
         const change = check.change;
-        const id = change.kind === "removal" ? change.videoId : change.kind === "video" ? change.video.id : change.kind === "user" ? change.user.id : change.creator.id;
-        switch (applier.standing(change)) {
+        const id = changeItemId(change);
+        // A removal earlier in this same batch is final too, though not applied yet.
+        const standing = change.kind === "video" && removedHere.has(id) ? "removed" : applier.standing(change);
+        if (change.kind === "removal") removedHere.add(id);
+        switch (standing) {
           case "duplicate":
             results[index] = { index, id, status: "DUPLICATE" };
             return;
@@ -92,7 +96,7 @@ export function createCatalogWriter(options: CatalogWriterOptions): CatalogWrite
       flags.forEach((isNew, j) => {
         const change = toLog[j];
         const index = at[j];
-        const id = change.kind === "removal" ? change.videoId : change.kind === "video" ? change.video.id : change.kind === "user" ? change.user.id : change.creator.id;
+        const id = changeItemId(change);
         results[index] = isNew ? { index, id, status: "ACCEPTED" } : { index, id, status: "DUPLICATE" };
         if (isNew && change.kind === "removal" && !applier.hasVideo(id) && !uploadedHere.has(id)) {
           results[index] = { ...results[index], code: "NOT_IN_CATALOG", message: `no video ${id} yet: the id is blocked, an upload of it will be refused` };

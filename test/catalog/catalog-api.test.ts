@@ -196,6 +196,15 @@ describe("POST /catalog (NDJSON)", () => {
       [6, "ACCEPTED", null],
     ]);
     expect(r.body.results[4].message).toMatch(/^catalog line 5: durationSec/);
+    // An upload after its own removal in one batch is refused like any upload of a removed id.
+    const again = await h.ndjson([
+      JSON.stringify({ kind: "removal", id: "bulk-2", reason: "pre-emptive" }),
+      JSON.stringify({ kind: "video", ...videoInput("bulk-2") }),
+    ]);
+    expect(again.body.results.map((x: any) => [x.status, x.code ?? null])).toEqual([
+      ["ACCEPTED", "NOT_IN_CATALOG"],
+      ["REJECTED", "REMOVED"],
+    ]);
     expect(h.kit.catalog.video("bulk-1")?.policyFlags).toContain("removed");
     expect(h.kit.catalog.user("u-bulk")?.age).toBe(20);
   });
