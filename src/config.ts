@@ -158,14 +158,18 @@ export const configSchema = z.object({
       inferenceThread: z.enum(["worker", "main"]).default("worker"),
       /** Candidates scored per request. */
       candidatesToRank: z.number().int().positive().default(500),
-      /** Score blend: versioned, replayable. score = pClick^click * (1+watch*E[completion]) * (1+like*pLike) ... */
+      /**
+       * Score blend: versioned, replayable (ranking/blend.ts). score = pClick^click × (1 + completion·pCompletion)
+       * × (1 + like·pLike) × max(0, 1 − dislike·pDislike) × exp(affinity · relative collaborative affinity).
+       */
       blend: z
         .object({
-          version: z.string().default("blend-v1"),
+          version: z.string().default("blend-v2"),
           click: z.number().default(1),
           completion: z.number().default(1),
           like: z.number().default(0.5),
           dislike: z.number().default(1),
+          affinity: z.number().default(16),
         })
         .default({}),
       /** Ranker time budget per request; past it the feed is ordered by source scores (RANKER_UNAVAILABLE). */

@@ -5,6 +5,7 @@ import { badInput, ReelfeedError } from "../errors";
 import type { VideoAggregates } from "../features/aggregates";
 import { safetyFilters } from "../filters";
 import { blendScore, DEFAULT_BLEND, validateBlend, type BlendConfig } from "../ranking/blend";
+import { affinityFeatures } from "../features/item-neighbours";
 import type { PipelineStageContext } from "../rerank/stage-context";
 import { fetchPopular } from "../sources/popular";
 import { EMPTY_SEEN, servedOnly, withSeen } from "../stores/seen-set";
@@ -52,7 +53,7 @@ export interface FeedServiceOptions {
   runtime: FeedRuntime;
   /** Sources, filters and stages with their settings (pipeline-definition.ts). */
   definition: PipelineDefinition;
-  /** Score blend (config.ranking.blend). @default DEFAULT_BLEND (blend-v1) */
+  /** Score blend (config.ranking.blend). @default DEFAULT_BLEND (blend-v2) */
   blend?: BlendConfig;
   /** Candidates scored by the ranker per session (the rest are cut by source score). @default 500 */
   candidatesToRank?: number;
@@ -295,12 +296,16 @@ export function createFeedService(options: FeedServiceOptions): PipelineFeedServ
           })
       : (fallback(run, "RANKER_UNAVAILABLE", "ranker", "no ranker model in the bundle: ordered by source score"), undefined);
     const headNames = heads && ranker ? ranker.heads : [];
+    const neighbours = runtime.models.neighbours;
+    const recent = query.userAgg?.recent;
     const scored = new Array<ScoredCandidate>(top.length);
     for (let i = 0; i < top.length; i++) {
       const c = top[i];
       const h: Record<string, number> = {};
       for (const head of headNames) h[head] = heads![head][i];
-      scored[i] = toScored(c, h, heads ? blendScore(h, blend) : c.sourceScore, c.sources[0].reason);
+      // The user's affinity is computed once per request (memoised) and shared with the Neighbours source.
+      const affinity = heads && neighbours ? affinityFeatures(neighbours, recent, c.videoId)[0] : 0;
+      scored[i] = toScored(c, h, heads ? blendScore(h, blend, affinity) : c.sourceScore, c.sources[0].reason);
     }
     scored.sort((a, b) => b.score - a.score || b.sourceScore - a.sourceScore || byCodeUnits(a.videoId, b.videoId));
     if (run.tracer.enabled) scored.forEach((c, i) => run.tracer.scored(c.videoId, c.heads, c.score, i));

@@ -9,7 +9,10 @@ import { sessionIdOf } from "./stage-context";
 
 /** Options of the exploration stage. */
 export interface ExplorationStageOptions {
-  /** Share of slots given to exploration: one slot in every round(1/share). 0 turns it off. @default 0.1 */
+  /**
+   * Share of slots given to exploration: one slot in every round(1/share). 0 turns it off. @default 0.05 (one in
+   * 20: at 0.1 exploration alone cost 2.6 % of warm users' NDCG@20 on MovieLens, at 0.05 about 1 %)
+   */
   share?: number;
   /** Items ranked at or after this position form the exploration pool (half the list when it is shorter). @default 20 */
   poolStart?: number;
@@ -27,7 +30,7 @@ export interface ExplorationStageOptions {
 
 const schema = z
   .object({
-    share: z.number().min(0).max(0.5).default(0.1),
+    share: z.number().min(0).max(0.5).default(0.05),
     poolStart: z.number().int().min(1).default(20),
     freshDays: z.number().positive().default(14),
     goodPoolSize: z.number().int().min(1).default(30),

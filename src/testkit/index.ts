@@ -1,6 +1,7 @@
 import { configSchema, type ReelfeedConfig, type SourceEntry, type StageEntry } from "../config";
 import { createCatalog, type Catalog } from "../data/catalog";
 import type { Creator, ReelEvent, User, Video } from "../data/types";
+import type { ItemNeighbours } from "../features/item-neighbours";
 import { safetyFilters } from "../filters";
 import type { FeedPage, FeedRequest } from "../pipeline/feed-page";
 import { createFeedService, type FeedServiceOptions, type PipelineFeedService } from "../pipeline/feed-pipeline";
@@ -56,6 +57,12 @@ export interface TestkitOptions {
   twoTower?: Map<string, Float32Array> | "generated" | false;
   /** Content vectors, as `twoTower`. @default "generated" */
   content?: Map<string, Float32Array> | "generated" | false;
+  /**
+   * Item neighbours for the Neighbours source and the ranker's affinity: a fitted model, or "generated" (each video
+   * linked to the other videos of its category, nearest in catalog order first). @default none (the source is
+   * disabled with a start-up warning, as for a bundle without them)
+   */
+  neighbours?: ItemNeighbours | "generated";
   /** Models. userTower "average" = mean of recent-history embeddings (createAverageUserTower). @default { userTower: "average" } */
   models?: { userTower?: UserTowerModel | "average"; ranker?: RankerModel };
   /** Source entries, as in config (defaults filled by the config schema). @default the config's default sources */
@@ -128,6 +135,24 @@ function vectorIndex(dim: number, vectors: Map<string, Float32Array>): EmbeddedV
   return index;
 }
 
+/** Each video's neighbours: the other videos of its category, nearest in catalog order first (weights 1/distance). */
+function categoryNeighbours(videos: readonly Video[], k = 20): ItemNeighbours {
+  const itemIds = videos.map((v) => v.id);
+  const offsets = new Uint32Array(videos.length + 1);
+  const targets: number[] = [];
+  const weights: number[] = [];
+  videos.forEach((v, i) => {
+    const same = videos.map((w, j) => j).filter((j) => j !== i && videos[j].category === v.category);
+    same.sort((a, b) => Math.abs(a - i) - Math.abs(b - i) || a - b);
+    for (const j of same.slice(0, k)) {
+      targets.push(j);
+      weights.push(1 / Math.abs(j - i));
+    }
+    offsets[i + 1] = targets.length;
+  });
+  return { itemIds, index: new Map(itemIds.map((id, i) => [id, i])), offsets, targets: Uint32Array.from(targets), weights: Float32Array.from(weights), halfLife: 20 };
+}
+
 export function createTestkit(options: TestkitOptions = {}): Testkit {
   let now = options.now ?? TESTKIT_NOW;
   const { dim = 8, twoTower = "generated", content = "generated", plugins = [], defaultTimeoutMs = 2000 } = options;
@@ -152,7 +177,11 @@ export function createTestkit(options: TestkitOptions = {}): Testkit {
     state,
     graph,
     vectors: { twoTower: twoTowerIndex, content: contentIndex },
-    models: { userTower: userTower === "average" ? (twoTowerIndex ? createAverageUserTower(twoTowerIndex) : undefined) : userTower, ranker },
+    models: {
+      userTower: userTower === "average" ? (twoTowerIndex ? createAverageUserTower(twoTowerIndex) : undefined) : userTower,
+      ranker,
+      neighbours: options.neighbours === "generated" ? categoryNeighbours(videos) : options.neighbours,
+    },
     modelVersion: ranker?.version ?? "testkit",
     ...options.runtime,
   };

@@ -69,7 +69,7 @@ export interface WarmProtocolReport {
   trainEvents: number;
   heldOutEvents: number;
   /** What validation chose for the baselines (and, for λ, the shipped item neighbours). */
-  tuned: { easeLambda: number; easeItems: number; itemKnn: { neighbors: number; shrink: number } };
+  tuned: { easeLambda: number; easeItems: number; itemKnn: { neighbors: number; shrink: number }; neighbours: { lambda: number; halfLife: number } };
   /** Model → metrics: popularity, itemKnn, ease, twoTower, neighbours, funnel, funnelStagesOff. */
   retrieval: Record<string, MetricRecord>;
 }
@@ -255,7 +255,7 @@ function protocolSections(protocols: NonNullable<EvaluationReport["protocols"]>)
         `interactions (in time order) for training and is asked for the rest; every model is fitted on the train part only, ` +
         `train videos are excluded from lists and relevance, and the whole catalogue is ranked. Baselines tuned on a validation ` +
         `slice of train: EASE λ = ${warm.tuned.easeLambda} (${warm.tuned.easeItems} most engaged videos), item-kNN ${warm.tuned.itemKnn.neighbors} neighbours, ` +
-        `shrink ${warm.tuned.itemKnn.shrink}. This is where the collaborative baselines are strong: the funnel is judged by its ratio to them.`,
+        `shrink ${warm.tuned.itemKnn.shrink}; the shipped item neighbours λ = ${warm.tuned.neighbours.lambda}, history half-life ${warm.tuned.neighbours.halfLife}. This is where the collaborative baselines are strong: the funnel is judged by its ratio to them.`,
       "",
     );
     const lines: string[] = [];

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Dataset } from "../data/types";
+import type { Dataset, ReelEvent } from "../data/types";
 import { loadDataset } from "../data/load-dataset";
 import { generateSynthetic } from "../data/synthetic";
 import { writeGenericDataset } from "../data/generic-writer";
@@ -18,8 +18,14 @@ import { badFile, badInput } from "../errors";
 import type { Progress } from "../util/progress";
 import { silentProgress } from "../util/progress";
 import { BUNDLE_FILES, BUNDLE_FORMAT, writeMatrix, type BundleManifest } from "./bundle";
+import { fitItemNeighbours } from "./item-neighbours-fit";
+import { perUserTemporalSplit, type PerUserSplit } from "./warm-split";
+import { DEFAULT_EASE_MAX_ITEMS } from "./baselines/ease-recommender";
+import { DEFAULT_NEIGHBOUR_HALF_LIFE, userAffinity, type ItemNeighbours } from "../features/item-neighbours";
+import { RECENT_HISTORY, type RecentWatch } from "../features/aggregates";
 import {
   buildAllExamples,
+  buildCandidateRankerExamples,
   rankerColdStart,
   seededRandom,
   selectRankerExamples,
@@ -34,13 +40,13 @@ import { trainTwoTower, type TwoTowerModel } from "./two-tower";
 import { trainRanker, type RankerModel, type RankerWeights } from "./ranker";
 import { exportRankerOnnx, runOnnx } from "./onnx-export";
 import { timeSplit, positiveInteractions, positivesByUser, seenByUser } from "./split";
-import { interactionsFromPositives, type Recommender } from "./baselines/recommender";
+import { interactionsFromPositives, type Interaction, type Recommender } from "./baselines/recommender";
 import { createPopularityRecommender } from "./baselines/popularity-recommender";
 import { createRandomRecommender } from "./baselines/random-recommender";
 import { createItemKnnRecommender } from "./baselines/item-knn-recommender";
 import { createEaseRecommender } from "./baselines/ease-recommender";
 import { evaluateRetrieval, evaluateRanker } from "./evaluate";
-import { coverageSection, renderReportMarkdown, type EvaluationReport } from "./report";
+import { coverageSection, renderReportMarkdown, type EvaluationReport, type WarmProtocolReport } from "./report";
 import { topKIndices } from "./baselines/top-k";
 
 /**
@@ -64,10 +70,14 @@ export interface TrainOptions {
   twoTower?: Partial<typeof TWO_TOWER_DEFAULTS>;
   /** Ranker settings. @default RANKER_DEFAULTS */
   ranker?: Partial<typeof RANKER_DEFAULTS>;
+  /** Item-neighbour settings. @default NEIGHBOUR_DEFAULTS */
+  neighbours?: Partial<typeof NEIGHBOUR_DEFAULTS>;
   /** Content embedding width. @default 64 */
   contentDim?: number;
   /** Retrieval cut-offs. @default [10, 20, 50, 100, 500] */
   ks?: number[];
+  /** Run the warm protocol (per-user temporal hold-out; its validation also tunes EASE's λ). @default true */
+  warmProtocol?: boolean;
   /** Copy the dataset into the bundle (data/) so serving can bootstrap from it. @default true */
   includeData?: boolean;
   seed?: number;
@@ -110,6 +120,9 @@ interface FittedModels {
   paritySample: { users: FeatureBatch; ranker: FeatureBatch };
 }
 
+/** Item-neighbour settings (item-neighbours-fit.ts); λ and the half-life are chosen on validation by the warm protocol when it runs. */
+export const NEIGHBOUR_DEFAULTS = { k: 100, lambda: 500, maxItems: DEFAULT_EASE_MAX_ITEMS, halfLife: DEFAULT_NEIGHBOUR_HALF_LIFE };
+
 /** Two-tower settings; see two-tower.ts for what each does. Chosen on MovieLens-small (docs/training.md). */
 export const TWO_TOWER_DEFAULTS = {
   dim: 64,
@@ -133,10 +146,18 @@ export const TWO_TOWER_DEFAULTS = {
 export const RANKER_DEFAULTS = {
   epochs: 2,
   batchSize: 512,
-  maxExamples: 60_000,
+  maxExamples: 120_000,
   learningRate: 0.003,
   /** Sampled unclicked rows per watch when the data has no impressions. */
   negativesPerPositive: 3,
+  /** Item-neighbour proposals per query in the candidate rows (examples.ts buildCandidateRankerExamples). */
+  candidatesPerQuery: 100,
+  /**
+   * Each user's latest share of interactions labels the ranker's candidate rows; the earlier part fits the item
+   * neighbours their affinity features are computed with (stacking: a model must not grade the very interactions
+   * it was fitted on, or the ranker learns to trust affinity far more than it deserves on new ones).
+   */
+  labelledShare: 0.2,
   /** Share of those drawn uniformly from the uploaded catalog, the rest by popularity (examples.ts). */
   uniformNegativeShare: UNIFORM_NEGATIVE_SHARE,
   /** Share of rows trained as the same user without history (examples.ts rankerColdStart). */
@@ -176,6 +197,29 @@ interface Shared {
   /** Cut → the aggregates before it (the split cuts); Infinity → the final state. */
   stateAt: (until: number) => AggregateState;
   content: FittedModels["content"];
+}
+
+/**
+ * The two neighbour models of one fit: `full` on every positive before `until` (shipped, and what serving computes
+ * affinity with), and `early` on each user's interactions but the latest `labelledShare`, whose events
+ * (`labelled`) are the ranker's training examples (see RANKER_DEFAULTS.labelledShare).
+ */
+function fitNeighbourModels(dataset: Dataset, until: number, labelledShare: number, settings: typeof NEIGHBOUR_DEFAULTS, progress: Progress, label: string) {
+  const before = until === Infinity ? dataset.events : dataset.events.filter((e) => e.ts < until);
+  const inner = perUserTemporalSplit(before, { holdout: labelledShare, minTrain: 1 });
+  const t0 = Date.now();
+  const early = fitItemNeighbours(interactionsFromPositives(positiveInteractions(inner.train)), settings);
+  const full = fitItemNeighbours(interactionsFromPositives(positiveInteractions(before)), settings);
+  progress.log(
+    `${label}: item neighbours (EASE λ ${settings.lambda}, ${full.itemIds.length} videos × ${settings.k}) fitted twice in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+  );
+  // Per user, their labelled slice: when it begins, and what they engaged with in it (the positives).
+  const labelled = new Map<string, { from: number; positives: ReadonlySet<string> }>();
+  for (const e of inner.heldOut) {
+    const positives = inner.test.get(e.userId);
+    if (positives && !labelled.has(e.userId)) labelled.set(e.userId, { from: e.ts, positives });
+  }
+  return { early: { model: early, history: inner.train, labelled }, full: { model: full } };
 }
 
 async function fitModels(dataset: Dataset, until: number, shared: Shared, options: TrainOptions, progress: Progress, label: string): Promise<FittedModels> {
@@ -228,11 +272,26 @@ async function fitModels(dataset: Dataset, until: number, shared: Shared, option
   const videoMatrix = twoTower.embedVideos(videoRows);
 
   const rk = { ...RANKER_DEFAULTS, ...options.ranker };
-  const rankerExamples = selectRankerExamples(shared.all.ranker, { until, maxExamples: rk.maxExamples, seed });
+  const { early, full } = fitNeighbourModels(dataset, until, rk.labelledShare, { ...NEIGHBOUR_DEFAULTS, ...options.neighbours }, progress, label);
+  artifacts.neighbours = full.model;
+  // Logged impressions are real negatives; without them, rows are the candidates serving would rank (examples.ts).
+  const rankerExamples =
+    shared.all.ranker.negatives === "impressions"
+      ? selectRankerExamples(shared.all.ranker, { until, maxExamples: rk.maxExamples, seed })
+      : buildCandidateRankerExamples(dataset, {
+          history: early.history,
+          labelled: early.labelled,
+          candidates: (agg) => userAffinity(early.model, agg?.recent).ordered.slice(0, rk.candidatesPerQuery + RECENT_HISTORY).map((i) => early.model.itemIds[i]),
+          perQuery: rk.candidatesPerQuery,
+          asOf: now,
+          seed,
+          maxExamples: rk.maxExamples,
+        });
   progress.log(step(`ranker: ${rankerExamples.inputs.length} rows (${rankerExamples.negatives})`));
   // The cold copies: see rankerColdStart. The OOV buckets of the user id are indices 1..oovBuckets.
   const cold = rankerColdStart(rankerExamples, { rate: rk.coldStartRate, idRate: rk.userIdDropout, seed });
-  const rankerTrainRows = buildRankerRows(artifacts, cold.examples.inputs);
+  // Affinity features of the training rows come from the neighbours fitted without them (see labelledShare).
+  const rankerTrainRows = buildRankerRows({ ...artifacts, neighbours: early.model }, cold.examples.inputs);
   const rSpec = rankerSpec(artifacts);
   const userIdColumn = rSpec.categorical.findIndex((c) => c.name === "userId");
   const oov = artifacts.vocabularies.userId.oovBuckets;
@@ -417,6 +476,164 @@ async function checkParity(models: FittedModels, progress: Progress): Promise<{ 
   return { userTower: ttDiff, ranker: rkDiff, videoTower: vtDiff };
 }
 
+/** EASE λ and item-kNN settings tried on the warm protocol's validation slice (never on its held-out part). */
+const EASE_LAMBDAS = [50, 100, 200, 500, 1000];
+const ITEM_KNN_GRID = [
+  { neighbors: 50, shrink: 10 },
+  { neighbors: 100, shrink: 10 },
+  { neighbors: 200, shrink: 0 },
+];
+/** EASE's item cap while tuning λ on validation (the fit is O(n³); the λ it picks carries over). */
+const EASE_TUNING_ITEMS = 1000;
+/** Item-neighbour settings tried on validation: EASE λ × history half-life (positions). */
+const NEIGHBOUR_GRID = [200, 500, 1000].flatMap((lambda) => [5, 10, 20].map((halfLife) => ({ lambda, halfLife })));
+
+/** Each user's last RECENT_HISTORY positive interactions, as the state's `recent` list would hold them. */
+function recentHistories(events: readonly ReelEvent[]): Map<string, RecentWatch[]> {
+  const out = new Map<string, RecentWatch[]>();
+  for (const p of positiveInteractions(events)) {
+    let list = out.get(p.userId);
+    if (!list) out.set(p.userId, (list = []));
+    list.push({ videoId: p.videoId, ts: p.ts, completion: 1 });
+    if (list.length > RECENT_HISTORY) list.shift();
+  }
+  return out;
+}
+
+/** The warm protocol's settings (docs/training.md "Protocols"). */
+const WARM_PROTOCOL = { holdout: 0.2, minTrain: 5 };
+
+/** A Recommender over item neighbours alone: the Neighbours source's ranking, without the rest of the funnel. */
+function neighboursRecommender(model: ItemNeighbours, historyOf: (userId: string) => readonly RecentWatch[] | undefined): Recommender {
+  return {
+    name: "neighbours",
+    fit: () => undefined,
+    recommend(userId, k, exclude) {
+      const out: string[] = [];
+      for (const i of userAffinity(model, historyOf(userId)).ordered) {
+        if (out.length >= k) break;
+        if (!exclude.has(model.itemIds[i])) out.push(model.itemIds[i]);
+      }
+      return out;
+    },
+  };
+}
+
+/** Picks the setting whose model scores the best NDCG@20 on the validation slice. */
+async function tuneOnValidation<T>(
+  label: string,
+  grid: readonly T[],
+  make: (setting: T) => Recommender,
+  fitOn: Interaction[],
+  validation: PerUserSplit<ReelEvent>,
+  progress: Progress,
+): Promise<T> {
+  const scores: number[] = [];
+  for (const setting of grid) {
+    const model = make(setting);
+    await model.fit(fitOn);
+    const r = await evaluateRetrieval({ recommenders: [model], test: validation.test, trainSeen: validation.trainSeen, ks: [20], catalogSize: 1 });
+    scores.push(r[model.name]["ndcg@20"]);
+  }
+  const at = scores.indexOf(Math.max(...scores));
+  progress.log(`${label}: validation NDCG@20 ${grid.map((g, i) => `${JSON.stringify(g)} ${scores[i].toFixed(4)}`).join(", ")} → ${JSON.stringify(grid[at])}`);
+  return grid[at];
+}
+
+/**
+ * The warm protocol (warm-split.ts): per-user temporal hold-out, baselines tuned on a validation slice cut from
+ * train the same way, the funnel's models fitted on the train part exactly as `train` fits a bundle. Returns the
+ * report section and the EASE λ validation chose, which every fit's item neighbours then use.
+ */
+async function warmProtocol(
+  dataset: Dataset,
+  content: Shared["content"],
+  options: TrainOptions,
+  progress: Progress,
+  ks: readonly number[],
+): Promise<{ report: WarmProtocolReport; neighbours: { lambda: number; halfLife: number } }> {
+  const split = perUserTemporalSplit(dataset.events, WARM_PROTOCOL);
+  progress.log(`warm protocol: ${split.evaluatedUsers} users, ${split.train.length} train / ${split.heldOut.length} held-out events (per-user temporal 80/20)`);
+  const trainInteractions = interactionsFromPositives(positiveInteractions(split.train));
+  const validation = perUserTemporalSplit(split.train, WARM_PROTOCOL);
+  const validationInteractions = interactionsFromPositives(positiveInteractions(validation.train));
+  const lambda = await tuneOnValidation("warm protocol: EASE λ", EASE_LAMBDAS, (l) => createEaseRecommender({ lambda: l, maxItems: EASE_TUNING_ITEMS }), validationInteractions, validation, progress);
+  const knn = await tuneOnValidation("warm protocol: item-kNN", ITEM_KNN_GRID, (g) => createItemKnnRecommender(g), validationInteractions, validation, progress);
+  // The item neighbours' own settings: EASE fits cached per λ, the half-life only changes how histories are summed.
+  const histories = recentHistories(validation.train);
+  const fits = new Map<number, ItemNeighbours>();
+  const neighbourSettings = await tuneOnValidation(
+    "warm protocol: item neighbours",
+    NEIGHBOUR_GRID,
+    (g) => {
+      let model: ItemNeighbours | undefined;
+      const historyOf = (userId: string) => histories.get(userId);
+      return {
+        name: "neighbours",
+        fit: (train) => {
+          let base = fits.get(g.lambda);
+          if (!base) fits.set(g.lambda, (base = fitItemNeighbours(train, { ...NEIGHBOUR_DEFAULTS, ...options.neighbours, lambda: g.lambda })));
+          model = { ...base, halfLife: g.halfLife };
+        },
+        recommend: (userId, k, exclude) => neighboursRecommender(model!, historyOf).recommend(userId, k, exclude),
+      };
+    },
+    validationInteractions,
+    validation,
+    progress,
+  );
+  fits.clear();
+  const baselines = [createPopularityRecommender(), createItemKnnRecommender(knn), createEaseRecommender({ lambda })];
+  for (const b of baselines) await b.fit(trainInteractions);
+
+  // The funnel's models, fitted on the train part as `train` would fit a bundle on it (with the λ validation chose).
+  const warmData: Dataset = { ...dataset, events: split.train };
+  const until = split.train.reduce((m, e) => Math.max(m, e.ts), 0) + 1;
+  const all = buildAllExamples(warmData, new Map(warmData.videos.map((v, i) => [v.id, i])), { cuts: [], seed: options.seed ?? 7, progress });
+  const shared: Shared = { all, content, stateAt: () => all.final };
+  const neighbours = { ...options.neighbours, ...neighbourSettings };
+  const models = await fitModels(warmData, until, shared, { ...options, neighbours }, progress, "warm protocol models");
+  const state = all.final;
+  const recommenders = [
+    twoTowerRecommender(warmData, models, until, state),
+    neighboursRecommender(models.artifacts.neighbours!, (userId) => state.users.get(userId)?.recent),
+    ...baselines,
+  ];
+  const evaluate = (rs: readonly Recommender[]) => evaluateRetrieval({ recommenders: rs, test: split.test, trainSeen: split.trainSeen, ks, catalogSize: dataset.videos.length, progress });
+  const retrieval = await evaluate(recommenders);
+  if (options.extraRecommenders) {
+    const make = options.extraRecommenders;
+    Object.assign(
+      retrieval,
+      await withModelFolder(models, async (bundleDir) => {
+        const extra = await make({ dataset: warmData, bundleDir, testFrom: until });
+        try {
+          return await evaluate(extra);
+        } finally {
+          for (const r of extra) await (r as { close?: () => Promise<void> }).close?.();
+        }
+      }),
+    );
+  }
+  models.twoTower.dispose();
+  models.ranker.dispose();
+  const ndcg = (m: string) => retrieval[m]?.["ndcg@20"];
+  progress.log(
+    `warm protocol NDCG@20: ${Object.keys(retrieval).map((m) => `${m} ${ndcg(m).toFixed(4)}`).join(", ")}` +
+      (retrieval.funnel ? ` — funnel ${(ndcg("funnel") / ndcg("ease")).toFixed(2)}× EASE, ${(ndcg("funnel") / ndcg("popularity")).toFixed(2)}× popularity` : ""),
+  );
+  const report: WarmProtocolReport = {
+    users: split.evaluatedUsers,
+    holdout: WARM_PROTOCOL.holdout,
+    minTrain: WARM_PROTOCOL.minTrain,
+    trainEvents: split.train.length,
+    heldOutEvents: split.heldOut.length,
+    tuned: { easeLambda: lambda, easeItems: DEFAULT_EASE_MAX_ITEMS, itemKnn: knn, neighbours: neighbourSettings },
+    retrieval,
+  };
+  return { report, neighbours: neighbourSettings };
+}
+
 export async function trainBundle(options: TrainOptions): Promise<TrainResult> {
   const progress = options.progress ?? silentProgress;
   const timings: Record<string, number> = {};
@@ -441,6 +658,18 @@ export async function trainBundle(options: TrainOptions): Promise<TrainResult> {
   const content = fitContentModel(dataset.videos, { dim: contentDim, seed: options.seed ?? 7 });
   lap("contentMs", t);
 
+  // Warm protocol first: its validation slice chooses the item neighbours' λ and half-life for every fit.
+  let warm: WarmProtocolReport | undefined;
+  const ks = options.ks ?? [10, 20, 50, 100, 500];
+  if (options.warmProtocol ?? true) {
+    t = Date.now();
+    const contentModels = { model: content.model, matrix: content.embeddings.matrix, dim: content.embeddings.dim };
+    const result = await warmProtocol(dataset, contentModels, options, progress, ks.filter((k) => k <= 50));
+    warm = result.report;
+    options = { ...options, neighbours: { ...options.neighbours, ...result.neighbours } };
+    lap("warmProtocolMs", t);
+  }
+
   t = Date.now();
   const rankerConfig = { ...RANKER_DEFAULTS, ...options.ranker };
   const all = buildAllExamples(dataset, new Map(dataset.videos.map((v, i) => [v.id, i])), {
@@ -462,7 +691,6 @@ export async function trainBundle(options: TrainOptions): Promise<TrainResult> {
   lap("trainEvalMs", t);
 
   t = Date.now();
-  const ks = options.ks ?? [10, 20, 50, 100, 500];
   const beforeTest = dataset.events.filter((e) => e.ts < split.validationUntil);
   const interactions = interactionsFromPositives(positiveInteractions(beforeTest));
   const baselines: Recommender[] = [
@@ -500,6 +728,11 @@ export async function trainBundle(options: TrainOptions): Promise<TrainResult> {
 
   // The extra models (the serving funnel) with the evaluation models, whether or not the shipped ones are refit:
   // refit models learned from the test period, and a funnel scored with them would be optimistic (leaky).
+  // Cold protocol: the users of the test period without any history before it, where only the funnel's
+  // non-collaborative parts (popularity, trending, fresh, context) can help.
+  const coldTest = new Map([...test].filter(([userId]) => !trainSeen.has(userId)));
+  const coldEval = (rs: readonly Recommender[]) => evaluateRetrieval({ recommenders: rs, test: coldTest, trainSeen, ks, catalogSize: dataset.videos.length, progress });
+  const cold = await coldEval(recommenders.filter((r) => r.name === "popularity" || r.name === "twoTower"));
   let funnel: EvaluationReport["funnel"];
   if (options.extraRecommenders) {
     t = Date.now();
@@ -507,7 +740,9 @@ export async function trainBundle(options: TrainOptions): Promise<TrainResult> {
     funnel = await withModelFolder(evalModels, async (bundleDir) => {
       const extra = await extraRecommenders({ dataset, bundleDir, testFrom: split.validationUntil });
       try {
-        return extra.length ? await evaluateRetrieval({ recommenders: extra, test, trainSeen, ks, catalogSize: dataset.videos.length, progress }) : undefined;
+        if (extra.length === 0) return undefined;
+        Object.assign(cold, await coldEval(extra));
+        return await evaluateRetrieval({ recommenders: extra, test, trainSeen, ks, catalogSize: dataset.videos.length, progress });
       } finally {
         for (const r of extra) await (r as { close?: () => Promise<void> }).close?.();
       }
@@ -582,6 +817,7 @@ export async function trainBundle(options: TrainOptions): Promise<TrainResult> {
       ],
     };
     if (funnel) report.funnel = funnel;
+    report.protocols = { ...(warm ? { warm } : {}), cold: { users: coldTest.size, retrieval: cold } };
     const r = report;
     manifest = {
       format: BUNDLE_FORMAT,

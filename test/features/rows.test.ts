@@ -6,6 +6,7 @@ import { PRIORS, userFeatures, videoFeatures } from "../../src/features/derived"
 import { aggregatesAt } from "../../src/features/replay";
 import { normalize } from "../../src/features/normalizers";
 import {
+  AFFINITY_DENSE,
   DENSE_COLUMNS,
   rawRankerDense,
   buildRankerRows,
@@ -79,13 +80,15 @@ describe("row builders", () => {
 
   it("dense values are the fitted normalisers applied to rawRankerDense (what the statistics were fitted on)", () => {
     const spec = rankerSpec(artifacts);
-    expect(spec.dense).toEqual(DENSE_COLUMNS.map((c) => c.name));
+    // The normalised columns, then the scale-free affinity columns (no normaliser; 0/1/0 without neighbours).
+    expect(spec.dense).toEqual([...DENSE_COLUMNS.map((c) => c.name), ...AFFINITY_DENSE]);
     const u = data.users[3];
     for (const video of data.videos.slice(0, 4)) {
       const input = { user: u, userAgg: state.users.get(u.id), video, videoAgg: state.videos.get(video.id), context: { now, position: 3 } };
       const raw = rawRankerDense(input);
       const row = buildRankerRows(artifacts, [input]);
       raw.forEach((x, i) => expect(row.dense[i]).toBe(Math.fround(normalize(artifacts.dense[spec.dense[i]], x))));
+      expect(Array.from(row.dense.subarray(raw.length))).toEqual([0, 1, 0]);
     }
   });
 

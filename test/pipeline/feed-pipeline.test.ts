@@ -117,7 +117,7 @@ describe("feed pipeline: failure handling", () => {
     expect(Object.keys(page.items[0].heads).sort()).toEqual([...heads].sort());
     const durations = page.items.map((i) => i.video.durationSec);
     expect(durations).toEqual([...durations].sort((a, b) => a - b));
-    expect(page.trace!.stages.some((s) => s.stage.startsWith("Rank (test-ranker-1, blend-v1)"))).toBe(true);
+    expect(page.trace!.stages.some((s) => s.stage.startsWith("Rank (test-ranker-1, blend-v2)"))).toBe(true);
 
     const broken: RankerModel = { heads, version: "x", score: async () => ({ click: new Float32Array(1) }) };
     const tk2 = createTestkit({ videos: catalog(), models: { ranker: broken } });

@@ -11,12 +11,13 @@ import { createTestkit } from "../../src/testkit";
 const pipeline = (p: unknown) => configSchema.parse({ pipeline: p }).pipeline;
 
 describe("pipeline definition", () => {
-  const full = createTestkit().runtime;
+  const full = createTestkit({ neighbours: "generated" }).runtime;
   const bare = createTestkit({ twoTower: false, content: false }).runtime;
 
   it("builds the default config into a table of contents, stages ordered by phase", () => {
     const def = definePipeline({ pipeline: pipeline({}), registry: createRegistry(), runtime: full });
     expect(def.sources.map((s) => [s.name, s.quota, s.enabled])).toEqual([
+      ["Neighbours", 300, true],
       ["TwoTower", 300, true],
       ["MultiQuery", 150, true],
       ["Content", 150, true],
@@ -40,7 +41,8 @@ describe("pipeline definition", () => {
 
   it("disables fail-open sources whose store is missing, with a warning; fail-closed ones are BAD_CONFIG", () => {
     const def = definePipeline({ pipeline: pipeline({}), registry: createRegistry(), runtime: bare });
-    expect(def.sources.filter((s) => !s.enabled).map((s) => s.name)).toEqual(["TwoTower", "MultiQuery", "Content"]);
+    expect(def.sources.filter((s) => !s.enabled).map((s) => s.name)).toEqual(["Neighbours", "TwoTower", "MultiQuery", "Content"]);
+    expect(def.warnings).toContain("source Neighbours disabled: the runtime has no neighbours");
     expect(def.warnings).toContain("source Content disabled: the runtime has no content");
     expect(() => definePipeline({ pipeline: pipeline({ sources: [{ name: "Content", failOpen: false }] }), registry: createRegistry(), runtime: bare })).toThrow(
       expect.objectContaining({ code: "BAD_CONFIG", message: expect.stringMatching(/pipeline\.sources\[0\].*fail-closed.*no content/) }),
@@ -108,5 +110,18 @@ describe("merge, cursor, session cache, blend", () => {
     // Clickbait loses to a video people finish.
     expect(blendScore({ click: 0.3, completion: 0.05 })).toBeLessThan(blendScore({ click: 0.25, completion: 0.6 }));
     expect(() => validateBlend({ ...DEFAULT_BLEND, like: -1 })).toThrow(/ranking\.blend\.like/);
+  });
+
+  it("blend-v2: collaborative affinity multiplies by exp(affinity · relative); 0 leaves blend-v1; cold users are unchanged", () => {
+    const heads = { click: 0.2, completion: 0.5, like: 0.2, dislike: 0.1 };
+    const v1 = blendScore(heads, { ...DEFAULT_BLEND, affinity: 0 });
+    expect(blendScore(heads)).toBeCloseTo(v1, 12); // affinity 0: a user without history
+    expect(blendScore(heads, DEFAULT_BLEND, 0.5)).toBeCloseTo(v1 * Math.exp(DEFAULT_BLEND.affinity * 0.5), 6);
+    // A candidate at the user's best affinity beats a far likelier click without any.
+    expect(blendScore({ click: 0.01 }, DEFAULT_BLEND, 1)).toBeGreaterThan(blendScore({ click: 0.9 }, DEFAULT_BLEND, 0));
+    // Between close affinities, the heads decide.
+    expect(blendScore({ click: 0.3 }, DEFAULT_BLEND, 0.8)).toBeGreaterThan(blendScore({ click: 0.1 }, DEFAULT_BLEND, 0.81));
+    expect(() => validateBlend({ ...DEFAULT_BLEND, affinity: -1 })).toThrow(/ranking\.blend\.affinity/);
+    expect(validateBlend({ version: "old", click: 1, completion: 1, like: 0.5, dislike: 1 } as typeof DEFAULT_BLEND)).toBeTruthy();
   });
 });

@@ -24,9 +24,10 @@ describe("window counter", () => {
   });
 
   it("finds the violation a run of one creator makes, and none once it is broken up", () => {
+    const caps = { ...DEFAULT_CAPS, maxPerCreator: 2 };
     const seq = [video(0, "a", "x"), video(1, "b", "x"), video(2, "c", "x"), video(3, "d", "y")];
-    const counter = createWindowCounter(internKeys(seq), DEFAULT_CAPS);
-    expect(counter.violationsAround(2, seq.length)).toBe(violationsBetween(seq, 2, 2, DEFAULT_CAPS));
+    const counter = createWindowCounter(internKeys(seq), caps);
+    expect(counter.violationsAround(2, seq.length)).toBe(violationsBetween(seq, 2, 2, caps));
     expect(counter.violationsAround(2, seq.length)).toBeGreaterThan(0);
     const broken = [seq[0], seq[3], seq[1], seq[2]];
     expect(createWindowCounter(internKeys(broken), { ...DEFAULT_CAPS, windowSize: 2 }).violationsAround(1, 4)).toBe(0);

@@ -4,6 +4,7 @@ import {
   createContentSource,
   createFreshSource,
   createMultiQuerySource,
+  createNeighboursSource,
   createSocialSource,
   createSubscriptionsSource,
   createTrendingSource,
@@ -16,9 +17,23 @@ describe("built-in sources", () => {
   it("every source returns [] (never throws) for an unknown user with nothing to go on", async () => {
     const tk = createTestkit({ videos: [] });
     const q = await tk.query("nobody");
-    for (const s of [createTwoTowerSource(), createMultiQuerySource(), createContentSource(), createTrendingSource(), createSocialSource(), createSubscriptionsSource(), createFreshSource()]) {
+    for (const s of [createNeighboursSource(), createTwoTowerSource(), createMultiQuerySource(), createContentSource(), createTrendingSource(), createSocialSource(), createSubscriptionsSource(), createFreshSource()]) {
       expect(await tk.runSource(s, q), s.name).toEqual([]);
     }
+  });
+
+  it("Neighbours: the item neighbours of recent watches, best affinity first, seen excluded, SIMILAR_TO the watch behind it", async () => {
+    const tk = createTestkit({ neighbours: "generated" });
+    await tk.record([tk.events.watch("u1", "v1"), tk.events.watch("u1", "v6")]); // comedy
+    const out = await tk.runSource(createNeighboursSource(), await tk.query("u1"), { limit: 4 });
+    expect(out.length).toBeGreaterThan(0);
+    expect(out.every((c) => tk.catalog.video(c.videoId)!.category === "comedy" && !["v1", "v6"].includes(c.videoId))).toBe(true);
+    expect(out.every((c) => c.reason.code === "SIMILAR_TO" && ["v1", "v6"].includes(c.reason.params.videoId))).toBe(true);
+    for (let i = 1; i < out.length; i++) expect(out[i].score).toBeLessThanOrEqual(out[i - 1].score);
+    // No neighbours in the runtime, or no history: nothing to propose.
+    expect(await createTestkit().runSource(createNeighboursSource(), await tk.query("u1"))).toEqual([]);
+    expect(await tk.runSource(createNeighboursSource(), await tk.query("u2"))).toEqual([]);
+    expect(() => createNeighboursSource({ minRelativeAffinity: 2 } as never)).toThrow(/minRelativeAffinity/);
   });
 
   it("TwoTower: nearest videos to the user embedding, seen excluded, PERSONALIZED", async () => {

@@ -106,9 +106,10 @@ describe("evaluateRetrieval", () => {
 
   it("averages per-user metrics, skips users with nothing to find, drops excluded and repeated ids", async () => {
     const out = await evaluateRetrieval({ recommenders: [fixed, asyncEmpty], test, trainSeen, ks: [1, 2], catalogSize: 10 });
-    // u1 list after cleaning: [a, c] → @1 recall ½, @2 recall ½; u2 list: [x, a] → @1 0, @2 0.
+    // u1 list after cleaning: [a, c] → @1 recall 1 (1 of min(1, 2)), @2 recall ½; u2 list: [x, a] → @1 0, @2 0.
     expect(out.fixed.users).toBe(2);
-    expect(out.fixed["recall@1"]).toBeCloseTo(0.25, 12);
+    expect(out.fixed["recall@1"]).toBeCloseTo(0.5, 12);
+    expect(out.fixed["recall@2"]).toBeCloseTo(0.25, 12);
     expect(out.fixed["hit@2"]).toBeCloseTo(0.5, 12);
     expect(out.fixed["ndcg@1"]).toBeCloseTo(0.5, 12);
     // Coverage@2 over u1 [a, c] and u2 [x, a]: {a, c, x} of 10.
