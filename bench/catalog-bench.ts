@@ -3,7 +3,8 @@
  * by the bundle's content model and ONNX video tower, inserted into the vector indexes, applied before the answer),
  * acknowledgement latency per batch, and upload-to-retrievable lag: on the writing process it is the ack itself (the
  * writer applies before answering); on a second replica (Redis mode) the time from ack until the video is in that
- * replica's two-tower index. Also the memory the added videos take.
+ * replica's two-tower index. Also the memory the added videos take, and the feed's latency in the same process (one
+ * request at a time) alone and while the load runs.
  *
  *   npm run bench:catalog -- [--bundle <dir>] [--videos 20000] [--batch 100] [--concurrency 4]
  *       [--redis redis://127.0.0.1:6379] [--skip embedded,redis] [--dir .bench-out/catalog]
@@ -66,6 +67,9 @@ interface ModeResult {
   replicaLag?: ReturnType<typeof summarize>;
   heapPer100k: number;
   rssPer100k: number;
+  /** Feed requests in the same process (one at a time): before the load, and while it runs. */
+  feedAlone: ReturnType<typeof summarize> & { degraded: number };
+  feedDuring: ReturnType<typeof summarize> & { degraded: number };
 }
 
 async function run(mode: "embedded" | "redis", bundleDir: string): Promise<ModeResult> {
@@ -74,7 +78,9 @@ async function run(mode: "embedded" | "redis", bundleDir: string): Promise<ModeR
   const config = configSchema.parse({
     paths: { varDir },
     backends: mode === "redis" ? { redisUrl: args.redis, redisKeyPrefix: prefix } : {},
-    ranking: { executionProviders: ["cpu"], inferenceThread: "main" },
+    ranking: { executionProviders: ["cpu"] },
+    // Every feed request ranks (no load shedding): the question is what the catalogue load does to a ranking.
+    pipeline: { overload: { maxEventLoopLagMs: 1_000_000 } },
     server: { maxEventBatch: Math.max(1000, batchSize) },
   });
   let loaded: LoadedRuntime | undefined;
@@ -137,9 +143,29 @@ async function run(mode: "embedded" | "redis", bundleDir: string): Promise<ModeR
       }, 2);
     }
     const writer = loaded.liveCatalog.writer;
+    // Feed latency in this process, one request at a time: 3 s alone, then beside the catalogue load.
+    const users = dataset.users.map((u) => u.id);
+    const service = loaded.feed;
+    let served = 0;
+    /** Latencies, and how many pages said a source, the ranker or the state degraded (timeouts under load). */
+    const feedLoop = async (until: () => boolean): Promise<{ ms: number[]; degraded: number }> => {
+      const ms: number[] = [];
+      let degraded = 0;
+      while (!until()) {
+        const s = performance.now();
+        const page = await service.feed({ userId: users[served++ % users.length], surface: "home", first: 20, context: {}, debug: false });
+        ms.push(performance.now() - s);
+        if (page.fallbacks.some((f) => f.kind !== "POPULARITY")) degraded++;
+      }
+      return { ms, degraded };
+    };
+    const aloneUntil = performance.now() + 3000;
+    const feedAlone = await feedLoop(() => performance.now() > aloneUntil);
     const before = heapMiB();
     const ackMs: number[] = [];
     let next = 0;
+    let loading = true;
+    const during = feedLoop(() => !loading);
     const t0 = performance.now();
     await Promise.all(
       Array.from({ length: concurrency }, async () => {
@@ -157,6 +183,8 @@ async function run(mode: "embedded" | "redis", bundleDir: string): Promise<ModeR
       }),
     );
     const seconds = (performance.now() - t0) / 1000;
+    loading = false;
+    const feedDuring = await during;
     if (mode === "redis") {
       const deadline = performance.now() + 30_000;
       while (acked.size > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
@@ -176,6 +204,8 @@ async function run(mode: "embedded" | "redis", bundleDir: string): Promise<ModeR
       replicaLag: lags.length ? summarize(lags) : undefined,
       heapPer100k: per100k(after.heap - before.heap),
       rssPer100k: per100k(after.rss - before.rss),
+      feedAlone: { ...summarize(feedAlone.ms), degraded: feedAlone.degraded },
+      feedDuring: { ...summarize(feedDuring.ms), degraded: feedDuring.degraded },
     };
   } finally {
     await replica?.close();
@@ -209,7 +239,7 @@ async function main(): Promise<void> {
     console.log(`\n${formatMachine(machineInfo())}${gc ? "" : " (no --expose-gc: memory figures are rough)"}\n`);
     console.log(
       markdownTable(
-        ["mode", "videos", "videos/s", "ack p50 ms", "ack p99 ms", "replica lag p50 / p99 ms", "heap MiB / 100k", "RSS MiB / 100k"],
+        ["mode", "videos", "videos/s", "ack p50 ms", "ack p99 ms", "replica lag p50 / p99 ms", "heap MiB / 100k", "RSS MiB / 100k", "feed p50 / p99 ms alone", "feed p50 / p99 ms during load"],
         results.map((r) => [
           r.mode,
           r.videos,
@@ -219,6 +249,8 @@ async function main(): Promise<void> {
           r.replicaLag ? `${ms(r.replicaLag.p50)} / ${ms(r.replicaLag.p99)}` : "— (applied before the ack)",
           Math.round(r.heapPer100k),
           Math.round(r.rssPer100k),
+          `${ms(r.feedAlone.p50)} / ${ms(r.feedAlone.p99)} (${r.feedAlone.count} req, ${r.feedAlone.degraded} degraded)`,
+          `${ms(r.feedDuring.p50)} / ${ms(r.feedDuring.p99)} (${r.feedDuring.count} req, ${r.feedDuring.degraded} degraded)`,
         ]),
       ),
     );
