@@ -135,6 +135,12 @@ export const configSchema = z.object({
       neo4jUri: z.string().optional(),
       neo4jUser: z.string().default("neo4j"),
       neo4jPassword: z.string().optional(),
+      /** Neo4j database; the server's default database when unset. */
+      neo4jDatabase: z.string().min(1).optional(),
+      /** Prepended to every Neo4j label and relationship type (`Rf` → :RfUser, :RF_FOLLOWS): deployments sharing a database. */
+      neo4jLabelPrefix: z.string().default(""),
+      /** ENGAGED edges older than this are pruned from Neo4j (keep it above the Social source's sinceDays, 14). */
+      neo4jEngagementRetentionDays: z.number().positive().default(30),
     })
     .default({}),
   ranking: z
@@ -298,6 +304,8 @@ const ENV: ReadonlyArray<[string, string[], "string" | "number" | "list" | "bool
   ["NEO4J_URI", ["backends", "neo4jUri"], "string"],
   ["NEO4J_USER", ["backends", "neo4jUser"], "string"],
   ["NEO4J_PASSWORD", ["backends", "neo4jPassword"], "string"],
+  ["NEO4J_DATABASE", ["backends", "neo4jDatabase"], "string"],
+  ["NEO4J_LABEL_PREFIX", ["backends", "neo4jLabelPrefix"], "string"],
   ["REELFEED_EXECUTION_PROVIDERS", ["ranking", "executionProviders"], "list"],
   ["REELFEED_PLUGINS", ["pipeline", "plugins"], "list"],
   ["REELFEED_CONSUME", ["events", "consume"], "boolean"],

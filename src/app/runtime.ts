@@ -217,11 +217,11 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
     const vectors = await openVectors(config, bundleDir, manifest, videoIds, progress);
     for (const index of Object.values(vectors)) closers.push(() => index.close());
 
-    // Graph: the history's follows and engagements. Neo4j keeps them across restarts, but its store has no
-    // "already loaded" marker, so it is replayed too (MERGE makes edges idempotent; engagement counts grow).
+    // Graph: the history's follows and engagements. Neo4j keeps them across restarts and marks the history it
+    // holds, so a restart skips the load (and its writes are idempotent if one dies half-way).
     const graph = await openGraphStore(config);
     closers.push(() => graph.close());
-    await bootstrapGraph(graph, { follows: dataset.follows, events: dataset.events, progress });
+    await bootstrapGraph(graph, { follows: dataset.follows, events: dataset.events, progress, dataId: manifest.dataFingerprint });
 
     // Real-time state and the durable log.
     let redis: Redis | undefined;
@@ -319,7 +319,9 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
       log,
       store: state,
       videoOf,
-      onEvents: async (events) => void (await applyToGraph(graph, events)),
+      // A shared graph (Neo4j) is written by consuming instances only (idempotent writes, so several consumers
+      // writing one event change nothing twice); an in-process graph is every instance's own.
+      onEvents: graph.kind === "embedded" || config.events.consume ? async (events) => void (await applyToGraph(graph, events)) : undefined,
       pollMs: consumerPollMs,
       onError: (e) => onError(e, "event consumer"),
       // A serving replica (events.consume false) leaves the shared Redis state to the consuming instance and tails

@@ -40,12 +40,15 @@ export async function openGraphStore(
   config: ReelfeedConfig,
   options: Pick<EmbeddedGraphStoreOptions, "kindWeights" | "halfLifeMs" | "maxEngagementsPerUser"> = {},
 ): Promise<GraphStore> {
-  const { neo4jUri, neo4jUser, neo4jPassword } = config.backends;
+  const { neo4jUri, neo4jUser, neo4jPassword, neo4jDatabase, neo4jLabelPrefix, neo4jEngagementRetentionDays } = config.backends;
   if (neo4jUri) {
     return createNeo4jGraphStore({
       uri: neo4jUri,
       user: neo4jUser,
       password: neo4jPassword,
+      database: neo4jDatabase,
+      labelPrefix: neo4jLabelPrefix,
+      engagementRetentionMs: neo4jEngagementRetentionDays * 86_400_000,
       kindWeights: options.kindWeights,
       halfLifeMs: options.halfLifeMs,
     });

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config";
 import { ReelfeedError } from "../../src/errors";
 import { createEmbeddedGraphStore } from "../../src/stores/graph-store-embedded";
-import { createNeo4jGraphStore } from "../../src/stores/graph-store-neo4j";
+import { createNeo4jGraphStore, neo4jLabels, neo4jSchema } from "../../src/stores/graph-store-neo4j";
 import { openGraphStore } from "../../src/stores/open-stores";
 import { describeGraphStoreContract } from "./graph-store.contract";
 
@@ -27,6 +27,43 @@ describe.skipIf(!process.env.NEO4J_URI)("Neo4j", () => {
     }
   });
   describeGraphStoreContract("neo4j", async () => createNeo4jGraphStore({ uri, user, password }), { idPrefix });
+
+  it("own labels, a bootstrap marker, idempotent engagement writes and pruning (live)", async () => {
+    const labelPrefix = `RfT${Math.random().toString(36).slice(2, 8).replace(/[^a-z0-9]/g, "x")}`;
+    const l = neo4jLabels(labelPrefix);
+    const g = await createNeo4jGraphStore({ uri, user, password, labelPrefix, pruneEveryMs: 0 });
+    const driver = neo4j.driver(uri, neo4j.auth.basic(user, password), { disableLosslessIntegers: true });
+    try {
+      const count = async () =>
+        (await driver.executeQuery(`MATCH (:${l.user} {id: "b"})-[e:${l.engaged}]->(:${l.video} {id: "v"}) RETURN e.count AS c, e.ts AS ts`)).records.map((r) => [r.get("c"), r.get("ts")]);
+      await g.applyWrites([{ type: "follow", followerId: "a", followeeId: "b", ts: NOW - 10 * DAY }]);
+      const like = { type: "engage" as const, userId: "b", videoId: "v", kind: "like" as const, ts: NOW - DAY };
+      await g.applyWrites([like]);
+      await g.applyWrites([like]); // a retry, a replay, a second consumer: no change
+      expect(await count()).toEqual([[1, NOW - DAY]]);
+      await g.applyWrites([{ ...like, ts: NOW }]);
+      expect(await count()).toEqual([[2, NOW]]);
+      expect((await g.followeesEngaged("a", { since: 0, now: NOW, limit: 5 })).map((h) => h.videoId)).toEqual(["v"]);
+      // The default labels hold none of it.
+      expect((await driver.executeQuery("MATCH (u:User {id: 'b'})-[e:ENGAGED]->(:Video {id: 'v'}) WHERE e.ts = $ts RETURN e", { ts: NOW })).records).toHaveLength(0);
+
+      expect(await g.bootstrapped("data-x")).toBe(false);
+      await g.markBootstrapped("data-x");
+      expect(await g.bootstrapped("data-x")).toBe(true);
+
+      await g.applyWrites([{ type: "engage", userId: "b", videoId: "old", kind: "watch", ts: NOW - 60 * DAY }]);
+      expect(await g.pruneEngagements(NOW - 30 * DAY)).toBe(1);
+      expect((await g.followeesEngaged("a", { since: 0, now: NOW, limit: 5 })).map((h) => h.videoId)).toEqual(["v"]);
+    } finally {
+      await driver.executeQuery(`MATCH (n) WHERE n:${l.user} OR n:${l.video} OR n:${l.meta} DETACH DELETE n`);
+      for (const statement of neo4jSchema(l)) {
+        const [, kind, name] = /CREATE (CONSTRAINT|INDEX) (\S+)/.exec(statement)!;
+        await driver.executeQuery(`DROP ${kind} ${name} IF EXISTS`);
+      }
+      await driver.close();
+      await g.close();
+    }
+  });
 });
 
 const NOW = 1_700_000_000_000;
