@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { embedVideoText } from "../../src/features/content-embeddings";
+import { createFreshSource } from "../../src/sources/fresh-source";
 import { TESTKIT_NOW } from "../../src/testkit";
 import { REMOVE_VIDEOS, startCatalogHarness, UPSERT_CREATORS, UPSERT_USERS, UPSERT_VIDEOS, videoInput, type CatalogHarness } from "./harness";
 
@@ -163,6 +164,19 @@ describe("upsertUsers and upsertCreators", () => {
     const c = await h.gql(UPSERT_CREATORS, { c: [{ id: "c-new", name: "New Channel", country: "br", updatedAt: Date.now() }, { id: "c-bad", country: "Brazil", updatedAt: Date.now() }] });
     expect(c.body.data.upsertCreators).toMatchObject({ accepted: 1, rejected: 1 });
     expect(h.kit.catalog.creator("c-new")).toMatchObject({ name: "New Channel", country: "BR" });
+  });
+
+  it("drives the language logic: Fresh boosts uploads in the profile's (updated) language", async () => {
+    const t = TESTKIT_NOW - 10_000;
+    await h.gql(UPSERT_VIDEOS, { v: [videoInput("lang-de", { language: "de", uploadedAt: t }), videoInput("lang-fr", { language: "fr", uploadedAt: t })] });
+    // The source on the query the pipeline would hydrate for this user now (profile from the live catalog).
+    const fresh = async () => new Map((await h.kit.runSource(createFreshSource(), await h.kit.query("u8-lang"), { limit: 50 })).map((c) => [c.videoId, c.score]));
+    await h.gql(UPSERT_USERS, { u: [{ id: "u8-lang", age: 25, country: "DE", language: "de", updatedAt: Date.now() - 1000 }] });
+    let scores = await fresh();
+    expect(scores.get("lang-de")!).toBeGreaterThan(scores.get("lang-fr")!);
+    await h.gql(UPSERT_USERS, { u: [{ id: "u8-lang", age: 25, country: "DE", language: "fr-CA", updatedAt: Date.now() }] });
+    scores = await fresh();
+    expect(scores.get("lang-fr")!).toBeGreaterThan(scores.get("lang-de")!);
   });
 
   it("drives the region rule: a video blocked in the user's (updated) country is filtered", async () => {
