@@ -270,7 +270,10 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
   /** Shared mode's commit: the hook for records it has not seen, then this consumer's share; false when refused. */
   async function commitShared(recs: readonly LogRecord[], through: string): Promise<boolean> {
     if (onEvents) {
-      const fresh = recs.filter((r) => compareCursors(r.cursor, hookCursor) > 0).map((r) => r.event);
+      // Log order: the records the hook has not seen are a suffix.
+      let i = 0;
+      while (i < recs.length && compareCursors(recs[i].cursor, hookCursor) <= 0) i++;
+      const fresh = recs.slice(i).map((r) => r.event);
       if (fresh.length > 0) await onEvents(fresh);
       // The hook has seen these now: a failed apply below retries the partitions only.
       if (compareCursors(through, hookCursor) > 0) hookCursor = through;

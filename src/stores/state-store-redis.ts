@@ -505,18 +505,25 @@ export function createRedisStateStore(options: RedisStateStoreOptions): SharedSt
   ): Promise<{ share: ConsumerShare; applied: number } | undefined> {
     const last = through ?? records[records.length - 1]?.cursor;
     if (last === undefined || share.partitions.size === 0) return { share, applied: 0 };
-    const mine = (partition: number, recordCursor: string): boolean => {
-      if (!share.partitions.has(partition)) return false;
-      const cp = share.partitions.get(partition);
-      return cp === undefined || compareCursors(recordCursor, cp) > 0;
+    // Records come in log order: per held partition, the index of the first record after its checkpoint (a few
+    // cursor comparisons per partition, not per record).
+    const firstAfter = new Map<number, number>();
+    for (const [partition, cp] of share.partitions) {
+      let i = 0;
+      if (cp !== undefined) while (i < records.length && compareCursors(records[i].cursor, cp) <= 0) i++;
+      firstAfter.set(partition, i);
+    }
+    const mine = (partition: number, i: number): boolean => {
+      const from = firstAfter.get(partition);
+      return from !== undefined && i >= from;
     };
     const user: boolean[] = [];
     const video: boolean[] = [];
     let applied = 0;
     records.forEach((r, i) => {
       const e = r.event;
-      user[i] = mine(partitionOf(e.userId, partitionCount), r.cursor);
-      video[i] = "videoId" in e && mine(partitionOf(e.videoId, partitionCount), r.cursor);
+      user[i] = mine(partitionOf(e.userId, partitionCount), i);
+      video[i] = "videoId" in e && mine(partitionOf(e.videoId, partitionCount), i);
       if (user[i] || video[i]) applied++;
     });
     const checks: CheckpointMove[] = [];
