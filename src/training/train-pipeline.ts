@@ -37,8 +37,8 @@ import {
 } from "./examples";
 import { initTf } from "./tf-backend";
 import { trainTwoTower, type TwoTowerModel } from "./two-tower";
-import { trainRanker, type RankerModel, type RankerWeights } from "./ranker";
-import { exportRankerOnnx, runOnnx } from "./onnx-export";
+import { trainRanker, type RankerModel } from "./ranker";
+import { runOnnx } from "./onnx-export";
 import { timeSplit, positiveInteractions, positivesByUser, seenByUser } from "./split";
 import { interactionsFromPositives, type Interaction, type Recommender } from "./baselines/recommender";
 import { createPopularityRecommender } from "./baselines/popularity-recommender";
@@ -109,8 +109,6 @@ interface FittedModels {
   content: { model: ContentModel; matrix: Float32Array; dim: number };
   twoTower: TwoTowerModel;
   ranker: RankerModel;
-  /** Subtracted from the click head's logit in the exported ranker (see {@link clickLogitOffset}). */
-  clickLogitOffset: number;
   videoIds: string[];
   videoMatrix: Float32Array;
   examples: { twoTower: number; ranker: number; rankerNegatives: string };
@@ -313,9 +311,6 @@ async function fitModels(dataset: Dataset, until: number, shared: Shared, option
     onEpochEnd: () => rkStep.tick(1),
   });
   rkStep.done();
-  const eligible = until === Infinity ? dataset.videos.length : dataset.videos.filter((v) => v.uploadedAt < until).length;
-  const clickOffset = clickLogitOffset(rankerExamples.negatives, eligible, rk.negativesPerPositive);
-  if (clickOffset > 0) progress.log(step(`ranker: click logit offset −${clickOffset.toFixed(2)} (negative-sampling correction, ${eligible} videos)`));
 
   // Real rows for the ONNX parity check: warm users from the examples, the cold rows too, and ranker rows.
   const spread = (n: number, max: number) => Array.from({ length: Math.min(n, max) }, (_, i) => Math.floor((i * n) / Math.min(n, max)));
@@ -325,7 +320,6 @@ async function fitModels(dataset: Dataset, until: number, shared: Shared, option
     content: shared.content,
     twoTower,
     ranker,
-    clickLogitOffset: clickOffset,
     videoIds,
     videoMatrix,
     examples: { twoTower: ttExamples.positives.length, ranker: rankerExamples.inputs.length, rankerNegatives: rankerExamples.negatives },
@@ -335,38 +329,6 @@ async function fitModels(dataset: Dataset, until: number, shared: Shared, option
       ranker: takeRows(rSpec, rankerTrainRows, spread(rankerTrainRows.size, 256)),
     },
   };
-}
-
-/**
- * The negative-sampling correction of the click head (He et al., "Practical Lessons from Predicting Clicks on Ads
- * at Facebook", ADKDD 2014: q = p / (p + (1 − p) / w), i.e. logit − log(1/w)). Without impressions each watch gets
- * `negativesPerPositive` unclicked rows out of the `eligible` uploaded videos, so the head learns odds inflated by
- * about eligible / negativesPerPositive: every retrieval candidate then scored pClick ≈ 0.95–0.99, and the blend,
- * which multiplies pClick by the post-click factors, was left ordering by like/dislike alone (measured on MovieLens,
- * docs/training.md). Shifted back, pClick spans orders of magnitude again and leads the blend, as designed. Ranking
- * by pClick alone and AUC are unchanged (a monotone shift). 0 with impressions: their clicks are real rates.
- */
-export function clickLogitOffset(negatives: RankerExamples["negatives"], eligible: number, negativesPerPositive: number): number {
-  return negatives === "sampled-negatives" && negativesPerPositive > 0 && eligible > negativesPerPositive ? Math.log(eligible / negativesPerPositive) : 0;
-}
-
-/** `weights` with `delta` added to the output bias of head `head` (its logit); the input is not modified. */
-export function shiftHeadLogit(weights: RankerWeights, head: string, delta: number): RankerWeights {
-  return {
-    ...weights,
-    heads: weights.heads.map((h) => {
-      if (h.name !== head || delta === 0) return h;
-      const layers = h.layers.slice();
-      const out = layers[layers.length - 1];
-      layers[layers.length - 1] = { ...out, bias: Float32Array.from(out.bias, (b) => b + delta) };
-      return { ...h, layers };
-    }),
-  };
-}
-
-/** The ranker ONNX a bundle ships: the trained ranker with the click head's sampling correction applied. */
-function shippedRankerOnnx(models: FittedModels): Uint8Array {
-  return models.clickLogitOffset === 0 ? models.ranker.exportOnnx() : exportRankerOnnx(shiftHeadLogit(models.ranker.weights(), "click", -models.clickLogitOffset));
 }
 
 /** A Recommender over the two-tower: the user's embedding from history before `testFrom`, dot every video. */
@@ -404,7 +366,7 @@ async function writeModelFiles(dir: string, models: FittedModels): Promise<void>
   await writeFile(join(dir, BUNDLE_FILES.userTower), models.twoTower.exportUserTowerOnnx());
   // The video tower embeds videos uploaded after training (the live catalogue, src/catalog).
   await writeFile(join(dir, BUNDLE_FILES.videoTower), models.twoTower.exportVideoTowerOnnx());
-  await writeFile(join(dir, BUNDLE_FILES.ranker), shippedRankerOnnx(models));
+  await writeFile(join(dir, BUNDLE_FILES.ranker), models.ranker.exportOnnx());
   await saveFeatureArtifacts(join(dir, BUNDLE_FILES.features), models.artifacts);
   await writeFile(join(dir, BUNDLE_FILES.videoIds), JSON.stringify(models.videoIds));
   await writeMatrix(join(dir, BUNDLE_FILES.videoEmbeddings), models.videoMatrix);
@@ -448,26 +410,12 @@ async function checkParity(models: FittedModels, progress: Progress): Promise<{ 
   const vtDiff = maxAbsDiff(Object.values(vtOnnx)[0], models.twoTower.embedVideos(videoRows));
   if (!(vtDiff <= 1e-4)) throw new Error(`ONNX export of the video tower does not match the trained model (max |Δ| ${vtDiff}); bundle not written`);
 
-  // The shipped bytes, click correction included: the expected click output is the trained model's, shifted. A
-  // float32 probability within 1e-5 of 1 no longer tells its logit, so those rows are compared unshifted (below).
+  // The shipped bytes against the trained model, head by head.
   const rows = models.paritySample.ranker;
-  const onnxOut = await runOnnx(shippedRankerOnnx(models), rows, rankerSpec(models.artifacts));
+  const onnxOut = await runOnnx(models.ranker.exportOnnx(), rows, rankerSpec(models.artifacts));
   const tfOut = models.ranker.predict(rows);
-  const rawOut = models.clickLogitOffset === 0 ? onnxOut : await runOnnx(models.ranker.exportOnnx(), rows, rankerSpec(models.artifacts));
   let rkDiff = 0;
-  for (const head of models.ranker.heads) {
-    if (head !== "click" || models.clickLogitOffset === 0) {
-      rkDiff = Math.max(rkDiff, maxAbsDiff(onnxOut[head], tfOut[head]));
-      continue;
-    }
-    rkDiff = Math.max(rkDiff, maxAbsDiff(rawOut[head], tfOut[head]));
-    const p = tfOut[head];
-    for (let i = 0; i < p.length; i++) {
-      if (!(p[i] > 1e-5 && p[i] < 1 - 1e-5)) continue;
-      const expected = 1 / (1 + Math.exp(-(Math.log(p[i] / (1 - p[i])) - models.clickLogitOffset)));
-      rkDiff = Math.max(rkDiff, Math.abs(onnxOut[head][i] - expected));
-    }
-  }
+  for (const head of models.ranker.heads) rkDiff = Math.max(rkDiff, maxAbsDiff(onnxOut[head], tfOut[head]));
   progress.log(`ONNX parity on real rows: user tower max |Δ| = ${ttDiff.toExponential(2)}, ranker max |Δ| = ${rkDiff.toExponential(2)}`);
   if (!(ttDiff <= 1e-4 && rkDiff <= 1e-4)) {
     throw new Error(`ONNX export does not match the trained model (user tower ${ttDiff}, ranker ${rkDiff}); bundle not written`);
@@ -809,9 +757,10 @@ export async function trainBundle(options: TrainOptions): Promise<TrainResult> {
         `ranker rows: ${evalModels.examples.rankerNegatives}; post-click heads are masked to clicked rows`,
         `two-tower: cold-start dropout ${twoTowerConfig.coldStartRate}, user-id dropout ${twoTowerConfig.userIdDropout}, ` +
           `item bias ${twoTowerConfig.itemBias ? (twoTowerConfig.popularityPrior ? "with a log-popularity prior" : "learned") : "off"} (training.md)`,
-        `ranker: ${rankerConfig.uniformNegativeShare * 100} % of sampled negatives uniform over the uploaded catalog, ` +
-          `cold-start dropout ${rankerConfig.coldStartRate}, user-id dropout ${rankerConfig.userIdDropout}; the shipped click head's logit is ` +
-          `shifted by −${shipped.clickLogitOffset.toFixed(2)} (negative-sampling correction; the ranker metrics above are before it, training.md)`,
+        `ranker: without impressions its rows are the candidates serving ranks (the item neighbours' best, the most viewed, a few ` +
+          `random videos) for each user's latest ${rankerConfig.labelledShare * 100} % of interactions, features from the history before it; ` +
+          `cold-start dropout ${rankerConfig.coldStartRate}, user-id dropout ${rankerConfig.userIdDropout}. The ranker metrics above are on ` +
+          `the test period's watches against uniformly sampled videos (training.md)`,
         ...(funnel ? [`serving funnel: evaluated with the evaluation models (fitted before the validation cut), history before the test period`] : []),
         `ONNX parity on real rows: user tower ${parity.userTower.toExponential(1)}, ranker ${parity.ranker.toExponential(1)} max |Δ|`,
       ],
