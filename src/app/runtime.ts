@@ -319,9 +319,10 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
       log,
       store: state,
       videoOf,
-      // A shared graph (Neo4j) is written by consuming instances only (idempotent writes, so several consumers
-      // writing one event change nothing twice); an in-process graph is every instance's own.
-      onEvents: graph.kind === "embedded" || config.events.consume ? async (events) => void (await applyToGraph(graph, events)) : undefined,
+      // An in-process graph is every instance's own: it sees every event. A shared graph (Neo4j) is written by the
+      // consumer that applies the event's user (idempotent writes: one passed twice after a takeover is harmless).
+      onEvents: graph.kind === "embedded" ? async (events) => void (await applyToGraph(graph, events)) : undefined,
+      onOwnedEvents: graph.kind === "embedded" ? undefined : async (events) => void (await applyToGraph(graph, events)),
       pollMs: consumerPollMs,
       onError: (e) => onError(e, "event consumer"),
       // A serving replica (events.consume false) leaves the shared Redis state to the consuming instance and tails

@@ -9,7 +9,7 @@ import type { StateStore } from "../stores/state-store";
 import { readOptionalText, writeFileAtomic } from "../util/fs";
 import { isCheckpointedStateStore } from "./checkpointed-store";
 import { compareCursors } from "./cursor";
-import { isSharedStateStore, type ConsumerShare } from "./shared-store";
+import { isSharedStateStore, partitionOf, type ConsumerShare } from "./shared-store";
 
 /**
  * Tails the event log and applies each batch to the real-time state (and to an optional hook: the social graph),
@@ -31,6 +31,14 @@ export interface EventConsumerOptions {
   videoOf: (id: string) => Video | undefined;
   /** Called with every batch before the store applies it (e.g. GraphStore follows/engagements). @default undefined */
   onEvents?: (events: readonly ReelEvent[]) => Promise<void> | void;
+  /**
+   * Called before they are applied with the events whose *user* this instance applies: every event for a single
+   * consumer, this consumer's partitions' share when consumers share a store, none on an instance that applies
+   * nothing (`applyState` false). For a store shared by every instance (a Neo4j graph): each event is written by one
+   * consumer instead of all. At least once (a batch retried, or taken over by another consumer, is passed again):
+   * make it idempotent. @default undefined
+   */
+  onOwnedEvents?: (events: readonly ReelEvent[]) => Promise<void> | void;
   /** Records read per batch. @default 1000 */
   batchSize?: number;
   /** Pause when caught up, ms; also the back-off after an error. @default 50 */
@@ -107,7 +115,7 @@ interface Waiter {
 }
 
 export function createEventConsumer(options: EventConsumerOptions): EventConsumer {
-  const { log, store, videoOf, onEvents, batchSize = 1000, pollMs = 50, cursorFile, onError = () => {}, applyState = true } = options;
+  const { log, store, videoOf, onEvents, onOwnedEvents, batchSize = 1000, pollMs = 50, cursorFile, onError = () => {}, applyState = true } = options;
   const { share: shareWork = true, consumerId = `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`, shareSyncMs = 1000 } = options;
   const shared = applyState && shareWork && isSharedStateStore(store) ? store : undefined;
   // The Redis store writes a batch all or nothing (one script); others may stop part-way through one.
@@ -180,6 +188,7 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
   async function commit(recs: readonly LogRecord[], through: string): Promise<void> {
     const events = recs.map((r) => r.event);
     if (onEvents && events.length > 0) await onEvents(events);
+    if (onOwnedEvents && applyState && events.length > 0) await onOwnedEvents(events);
     if (!applyState) {
       // Read only: nothing to persist, the next start resumes from the store's own checkpoint again.
     } else if (isCheckpointedStateStore(store) && atomicBatches) {
@@ -278,6 +287,10 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
       // The hook has seen these now: a failed apply below retries the partitions only.
       if (compareCursors(through, hookCursor) > 0) hookCursor = through;
     }
+    if (onOwnedEvents) {
+      const owned = ownedUserEvents(recs, share!);
+      if (owned.length > 0) await onOwnedEvents(owned);
+    }
     const result = await shared!.applyShare(recs, videoOf, share!, through);
     if (result === undefined) {
       share = undefined;
@@ -286,6 +299,18 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
     share = result.share;
     applied += result.applied;
     return true;
+  }
+
+  /** Events of `recs` whose user side falls in `s`'s partitions after each one's checkpoint (what applyShare applies). */
+  function ownedUserEvents(recs: readonly LogRecord[], s: ConsumerShare): ReelEvent[] {
+    const out: ReelEvent[] = [];
+    for (const r of recs) {
+      const p = partitionOf(r.event.userId, shared!.partitionCount);
+      if (!s.partitions.has(p)) continue;
+      const cp = s.partitions.get(p);
+      if (cp === undefined || compareCursors(r.cursor, cp) > 0) out.push(r.event);
+    }
+    return out;
   }
 
   /** The slowest of the hook's position (when there is a hook) and the held partitions' checkpoints. */
