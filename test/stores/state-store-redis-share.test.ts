@@ -88,6 +88,22 @@ describe.skipIf(await skipRedis())("redis state store: shared consumption (parti
     expect((await store.getUser("u1"))?.likes).toBe(2);
   });
 
+  it("recomputes a batch whose trending weights used a landmark another consumer has since moved", async () => {
+    const p = prefix("landmark");
+    const halfLife = 1000;
+    const a = createRedisStateStore({ redis, keyPrefix: p, trendingHalfLifeMs: halfLife });
+    const b = createRedisStateStore({ redis, keyPrefix: p, trendingHalfLifeMs: halfLife });
+    const watch = (id: string, videoId: string, ts: number): ReelEvent => ({ id, type: "watch", userId: "u", videoId, ts, watchedSec: 1, videoDurationSec: 2 });
+    await a.apply([watch("1", "x", 0)], () => undefined); // a caches landmark 0
+    await b.apply([watch("2", "y", 100_000)], () => undefined); // 100 half-lives on: b moves it to 100,000
+    expect(await redis.get(`${p}trend:landmark`)).toBe("100000");
+    // a's next batch (50 half-lives after its cached landmark 0: no rebase of its own) is first computed against
+    // 0, refused by the script, then recomputed against 100,000. Computed against 0 it would read as 2^100 views.
+    await a.apply([watch("3", "z", 50_000)], () => undefined);
+    const hits = new Map((await a.trending(undefined, 10, 50_000)).map((h) => [h.videoId, h.score]));
+    expect(hits.get("z")).toBeCloseTo(1, 9);
+  });
+
   it("applies only the sides of events in its own partitions", async () => {
     const p = prefix("sides");
     const store = createRedisStateStore({ redis, keyPrefix: p, partitions: 4, leaseMs: 10_000 });
