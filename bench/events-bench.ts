@@ -617,6 +617,15 @@ function processConsumers(prefix: string, n: number, pollMs: number, syncMs: num
     async start() {
       await (startedAll ??= spawnAll());
       go();
+      // Measure with the work shared: wait until every consumer holds leases (the first to start takes all, the
+      // others get theirs at its next renewal).
+      const deadline = Date.now() + 15_000;
+      for (;;) {
+        const owners = await redis!.mget(...Array.from({ length: 16 }, (_, i) => `${prefix}consume:lease:${i}`));
+        if (new Set(owners.filter((o) => o !== null)).size === n && owners.every((o) => o !== null)) return;
+        if (Date.now() > deadline) throw new Error(`${n} consumer processes did not share the partitions within 15 s (${owners.join(",")})`);
+        await sleep(50);
+      }
     },
     nudge() {},
     async finish() {
