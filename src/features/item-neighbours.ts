@@ -29,18 +29,24 @@ export interface ItemNeighbours {
   readonly halfLife: number;
 }
 
-/** One user's affinity over the catalog, computed once per history and shared by the source and the ranker. */
+/**
+ * One user's affinity over the catalog, computed once per history and shared by the source and the ranker: the
+ * videos some neighbour list reaches, best affinity first, in aligned columns (no per-video objects: a request
+ * reaches ~1,000 videos).
+ */
 export interface UserAffinity {
-  /** Item index → affinity (only items reached through some neighbour list). */
-  readonly scores: ReadonlyMap<number, number>;
-  /** Item index → how many history items list it as a neighbour. */
-  readonly hits: ReadonlyMap<number, number>;
-  /** Item index → the history item (model index) that contributed most: the "because you watched" of a reason. */
-  readonly because: ReadonlyMap<number, number>;
-  /** Item index → 0-based rank by affinity (best first). */
-  readonly ranks: ReadonlyMap<number, number>;
-  /** Item indices by affinity, best first (positive affinities only). */
-  readonly ordered: readonly number[];
+  /** Reached item indices, best affinity first (positive ones, then the rest). */
+  readonly items: Int32Array;
+  /** Affinity of items[r]. */
+  readonly scores: Float64Array;
+  /** How many history items list items[r] as a neighbour. */
+  readonly hits: Uint16Array;
+  /** The history item (model index) that contributed most to items[r]: the "because you watched" of a reason. */
+  readonly because: Int32Array;
+  /** Item index → r (its 0-based rank). */
+  readonly rankOf: ReadonlyMap<number, number>;
+  /** items[0 .. positive) have a positive affinity. */
+  readonly positive: number;
   /** The best affinity (0 when there is none). */
   readonly max: number;
 }
@@ -48,15 +54,40 @@ export interface UserAffinity {
 /** Default half-life of a history item's weight, in positions (newest = 0). */
 export const DEFAULT_NEIGHBOUR_HALF_LIFE = 20;
 
-const EMPTY: UserAffinity = { scores: new Map(), hits: new Map(), because: new Map(), ranks: new Map(), ordered: [], max: 0 };
+const EMPTY: UserAffinity = {
+  items: new Int32Array(0),
+  scores: new Float64Array(0),
+  hits: new Uint16Array(0),
+  because: new Int32Array(0),
+  rankOf: new Map(),
+  positive: 0,
+  max: 0,
+};
 
 /** Per history array (aggregates are immutable snapshots: a new watch makes a new array), per model. */
 const memo = new WeakMap<ItemNeighbours, WeakMap<readonly RecentWatch[], UserAffinity>>();
 
+/** Dense accumulators per model, reused by every computation (JavaScript runs one at a time) and reset after use. */
+interface Scratch {
+  score: Float64Array;
+  hits: Uint16Array;
+  because: Int32Array;
+  strongest: Float64Array;
+  /** The history item indices counted in this computation (a video watched twice counts once). */
+  counted: Uint8Array;
+}
+const scratches = new WeakMap<ItemNeighbours, Scratch>();
+
+/** The item indices a user's history reaches, best first; the first `n` of them as video ids. */
+export function topVideos(model: ItemNeighbours, affinity: UserAffinity, n: number): string[] {
+  const out: string[] = [];
+  for (let r = 0; r < affinity.positive && out.length < n; r++) out.push(model.itemIds[affinity.items[r]]);
+  return out;
+}
+
 /**
  * The user's affinity from their recent watches (oldest first, as UserAggregates.recent keeps them). Memoised per
- * history array: a request's ranker rows and its source share one computation, and so do a training example's
- * positive and negative rows.
+ * history array: a request's ranker rows and its source share one computation, and so do a training query's rows.
  */
 export function userAffinity(model: ItemNeighbours, recent: readonly RecentWatch[] | undefined): UserAffinity {
   if (!recent || recent.length === 0) return EMPTY;
@@ -64,39 +95,65 @@ export function userAffinity(model: ItemNeighbours, recent: readonly RecentWatch
   if (!perModel) memo.set(model, (perModel = new WeakMap()));
   const hit = perModel.get(recent);
   if (hit) return hit;
-  const scores = new Map<number, number>();
-  const hits = new Map<number, number>();
-  const because = new Map<number, number>();
-  const strongest = new Map<number, number>();
   const { offsets, targets, weights, index, halfLife } = model;
+  const n = model.itemIds.length;
+  let s = scratches.get(model);
+  if (!s) {
+    s = { score: new Float64Array(n), hits: new Uint16Array(n), because: new Int32Array(n), strongest: new Float64Array(n), counted: new Uint8Array(n) };
+    scratches.set(model, s);
+  }
+  const touched: number[] = [];
+  const history: number[] = [];
   const decay = Math.pow(0.5, 1 / halfLife);
   let w = 1;
-  const counted = new Set<number>();
   for (let p = recent.length - 1; p >= 0; p--, w *= decay) {
     const i = index.get(recent[p].videoId);
     // A video watched twice counts once, at its newest position.
-    if (i === undefined || counted.has(i)) continue;
-    counted.add(i);
+    if (i === undefined || s.counted[i]) continue;
+    s.counted[i] = 1;
+    history.push(i);
     for (let q = offsets[i]; q < offsets[i + 1]; q++) {
       const t = targets[q];
       const c = w * weights[q];
-      scores.set(t, (scores.get(t) ?? 0) + c);
-      hits.set(t, (hits.get(t) ?? 0) + 1);
-      if (c > (strongest.get(t) ?? -Infinity)) {
-        strongest.set(t, c);
-        because.set(t, i);
+      if (s.hits[t] === 0) {
+        touched.push(t);
+        s.strongest[t] = -Infinity;
+      }
+      s.score[t] += c;
+      s.hits[t]++;
+      if (c > s.strongest[t]) {
+        s.strongest[t] = c;
+        s.because[t] = i;
       }
     }
   }
-  const ordered: number[] = [];
-  for (const [t, s] of scores) if (s > 0) ordered.push(t);
-  // Ties by index: deterministic, whatever the Map's insertion order.
-  ordered.sort((a, b) => scores.get(b)! - scores.get(a)! || a - b);
-  const ranks = new Map<number, number>();
-  for (let r = 0; r < ordered.length; r++) ranks.set(ordered[r], r);
-  const result: UserAffinity = { scores, hits, because, ranks, ordered, max: ordered.length ? scores.get(ordered[0])! : 0 };
-  perModel.set(recent, result);
-  return result;
+  // Ties by index: deterministic, whatever the order of the history.
+  const score = s.score;
+  touched.sort((a, b) => score[b] - score[a] || a - b);
+  const m = touched.length;
+  const out = {
+    items: Int32Array.from(touched),
+    scores: new Float64Array(m),
+    hits: new Uint16Array(m),
+    because: new Int32Array(m),
+    rankOf: new Map<number, number>(),
+    positive: 0,
+    max: 0,
+  };
+  for (let r = 0; r < m; r++) {
+    const t = touched[r];
+    out.scores[r] = score[t];
+    out.hits[r] = s.hits[t];
+    out.because[r] = s.because[t];
+    out.rankOf.set(t, r);
+    if (score[t] > 0) out.positive = r + 1;
+    score[t] = 0;
+    s.hits[t] = 0;
+  }
+  for (const i of history) s.counted[i] = 0;
+  out.max = out.positive > 0 ? out.scores[0] : 0;
+  perModel.set(recent, out);
+  return out;
 }
 
 /** Ranks past this read as "not in the list" to the ranker's rank feature. */
@@ -113,11 +170,11 @@ export function affinityFeatures(model: ItemNeighbours | undefined, recent: read
   if (!model || !recent || recent.length === 0) return [0, 1, 0];
   const a = userAffinity(model, recent);
   const i = model.index.get(videoId);
-  if (i === undefined || a.max <= 0) return [0, 1, 0];
-  const s = a.scores.get(i) ?? 0;
-  const r = a.ranks.get(i);
-  const rank = r === undefined || r >= AFFINITY_RANK_HORIZON ? 1 : Math.log1p(r) / Math.log1p(AFFINITY_RANK_HORIZON);
-  return [s / a.max, rank, Math.log1p(a.hits.get(i) ?? 0) / Math.log1p(recent.length)];
+  const r = i === undefined ? undefined : a.rankOf.get(i);
+  if (r === undefined || a.max <= 0) return [0, 1, 0];
+  // Only positive affinities are ranked; a video the neighbours speak against reads as unranked.
+  const rank = r >= a.positive || r >= AFFINITY_RANK_HORIZON ? 1 : Math.log1p(r) / Math.log1p(AFFINITY_RANK_HORIZON);
+  return [a.scores[r] / a.max, rank, Math.log1p(a.hits[r]) / Math.log1p(recent.length)];
 }
 
 // ---------------------------------------------------------------------------------------------------------------

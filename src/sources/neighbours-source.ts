@@ -31,13 +31,12 @@ export function createNeighboursSource(options: NeighboursSourceOptions = {}): C
       const out: Candidate[] = [];
       // Reasons are shared per "because" video: candidates share reasons by reference and nothing mutates them.
       const reasons = new Map<number, Reason>();
-      for (const i of affinity.ordered) {
-        if (out.length >= ctx.limit) break;
-        const score = affinity.scores.get(i)!;
+      for (let r = 0; r < affinity.positive && out.length < ctx.limit; r++) {
+        const score = affinity.scores[r];
         if (score <= floor) break;
-        const videoId = model.itemIds[i];
+        const videoId = model.itemIds[affinity.items[r]];
         if (query.seen.has(videoId)) continue;
-        const from = affinity.because.get(i)!;
+        const from = affinity.because[r];
         let reason = reasons.get(from);
         if (!reason) reasons.set(from, (reason = { code: "SIMILAR_TO", params: { videoId: model.itemIds[from] } }));
         out.push({ videoId, score, reason });

@@ -21,7 +21,7 @@ import { BUNDLE_FILES, BUNDLE_FORMAT, writeMatrix, type BundleManifest } from ".
 import { fitItemNeighbours } from "./item-neighbours-fit";
 import { perUserTemporalSplit, type PerUserSplit } from "./warm-split";
 import { DEFAULT_EASE_MAX_ITEMS } from "./baselines/ease-recommender";
-import { DEFAULT_NEIGHBOUR_HALF_LIFE, userAffinity, type ItemNeighbours } from "../features/item-neighbours";
+import { DEFAULT_NEIGHBOUR_HALF_LIFE, topVideos, userAffinity, type ItemNeighbours } from "../features/item-neighbours";
 import { RECENT_HISTORY, type RecentWatch } from "../features/aggregates";
 import {
   buildAllExamples,
@@ -279,7 +279,7 @@ async function fitModels(dataset: Dataset, until: number, shared: Shared, option
       : buildCandidateRankerExamples(dataset, {
           history: early.history,
           labelled: early.labelled,
-          candidates: (agg) => userAffinity(early.model, agg?.recent).ordered.slice(0, rk.candidatesPerQuery + RECENT_HISTORY).map((i) => early.model.itemIds[i]),
+          candidates: (agg) => topVideos(early.model, userAffinity(early.model, agg?.recent), rk.candidatesPerQuery + RECENT_HISTORY),
           perQuery: rk.candidatesPerQuery,
           asOf: now,
           seed,
@@ -457,12 +457,8 @@ function neighboursRecommender(model: ItemNeighbours, historyOf: (userId: string
     name: "neighbours",
     fit: () => undefined,
     recommend(userId, k, exclude) {
-      const out: string[] = [];
-      for (const i of userAffinity(model, historyOf(userId)).ordered) {
-        if (out.length >= k) break;
-        if (!exclude.has(model.itemIds[i])) out.push(model.itemIds[i]);
-      }
-      return out;
+      const affinity = userAffinity(model, historyOf(userId));
+      return topVideos(model, affinity, k + exclude.size).filter((id) => !exclude.has(id)).slice(0, k);
     },
   };
 }
@@ -491,7 +487,7 @@ async function tuneOnValidation<T>(
 /**
  * The warm protocol (warm-split.ts): per-user temporal hold-out, baselines tuned on a validation slice cut from
  * train the same way, the funnel's models fitted on the train part exactly as `train` fits a bundle. Returns the
- * report section and the EASE λ validation chose, which every fit's item neighbours then use.
+ * report section and the item-neighbour settings validation chose, which every fit of the run then uses.
  */
 async function warmProtocol(
   dataset: Dataset,
@@ -520,7 +516,8 @@ async function warmProtocol(
         name: "neighbours",
         fit: (train) => {
           let base = fits.get(g.lambda);
-          if (!base) fits.set(g.lambda, (base = fitItemNeighbours(train, { ...NEIGHBOUR_DEFAULTS, ...options.neighbours, lambda: g.lambda })));
+          const settings = { ...NEIGHBOUR_DEFAULTS, ...options.neighbours, lambda: g.lambda, maxItems: EASE_TUNING_ITEMS };
+          if (!base) fits.set(g.lambda, (base = fitItemNeighbours(train, settings)));
           model = { ...base, halfLife: g.halfLife };
         },
         recommend: (userId, k, exclude) => neighboursRecommender(model!, historyOf).recommend(userId, k, exclude),
@@ -534,7 +531,7 @@ async function warmProtocol(
   const baselines = [createPopularityRecommender(), createItemKnnRecommender(knn), createEaseRecommender({ lambda })];
   for (const b of baselines) await b.fit(trainInteractions);
 
-  // The funnel's models, fitted on the train part as `train` would fit a bundle on it (with the λ validation chose).
+  // The funnel's models, fitted on the train part as `train` would fit a bundle on it (with the settings validation chose).
   const warmData: Dataset = { ...dataset, events: split.train };
   const until = split.train.reduce((m, e) => Math.max(m, e.ts), 0) + 1;
   const all = buildAllExamples(warmData, new Map(warmData.videos.map((v, i) => [v.id, i])), { cuts: [], seed: options.seed ?? 7, progress });
