@@ -4,6 +4,7 @@ import { resolveAuthMode } from "../auth/auth-mode";
 import { guardIngestor } from "../auth/guarded-ingestor";
 import type { ReelfeedConfig } from "../config";
 import type { CatalogWriter } from "../catalog/catalog-writer";
+import { registerCatalogueMetrics } from "../catalog/live-catalog";
 import { createCatalogHttpHandler } from "../events/catalog-endpoint";
 import { createEventsHttpHandler } from "../events/http-endpoint";
 import type { EventIngestor } from "../events/ingestor";
@@ -128,6 +129,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
     await loaded.close();
     throw err;
   }
+  registerCatalogueMetrics(server.metrics.registry, loaded.liveCatalog);
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>

@@ -3,7 +3,7 @@ import { ReelfeedError } from "../errors";
 import type { EventConsumer } from "../events/consumer";
 import type { IdempotentEventLog } from "../events/id-window-deduper";
 import type { CatalogApplier } from "./catalog-applier";
-import { changeItemId, type CatalogChange, type CatalogResult } from "./catalog-changes";
+import { changeItemId, type CatalogChange, type CatalogResult, type CatalogStatus } from "./catalog-changes";
 import { validateCreatorInput, validateRemoval, validateUserInput, validateVideoInput, type CatalogCheck, type CatalogValidationOptions } from "./validate-catalog";
 
 /**
@@ -27,6 +27,8 @@ export interface CatalogWriter {
   /** Validates, logs durably, waits for the local apply. Rejects only with PAYLOAD_TOO_LARGE or UNAVAILABLE (nothing logged). */
   write(items: readonly CatalogWriteItem[]): Promise<CatalogResult[]>;
   readonly maxBatch: number;
+  /** Items answered since start, by status (metrics). */
+  stats(): Record<CatalogStatus, number>;
 }
 
 export interface CatalogWriterOptions {
@@ -52,8 +54,14 @@ const VALIDATORS: Record<CatalogItemKind, (raw: unknown, o: CatalogValidationOpt
 
 export function createCatalogWriter(options: CatalogWriterOptions): CatalogWriter {
   const { log, applier, consumer, maxBatch = 1000, applyWaitMs = 5000, validation = {}, onError = () => {} } = options;
+  const counts: Record<CatalogStatus, number> = { ACCEPTED: 0, DUPLICATE: 0, STALE: 0, REJECTED: 0 };
+  const counted = (results: CatalogResult[]): CatalogResult[] => {
+    for (const r of results) counts[r.status]++;
+    return results;
+  };
   return {
     maxBatch,
+    stats: () => ({ ...counts }),
     async write(items) {
       if (items.length > maxBatch) {
         throw new ReelfeedError("PAYLOAD_TOO_LARGE", `batch of ${items.length} items is over the limit of ${maxBatch}`, { limit: maxBatch });
@@ -88,7 +96,7 @@ export function createCatalogWriter(options: CatalogWriterOptions): CatalogWrite
             at.push(index);
         }
       });
-      if (toLog.length === 0) return results;
+      if (toLog.length === 0) return counted(results);
       const uploadedHere = new Set(toLog.flatMap((c) => (c.kind === "video" ? [c.video.id] : [])));
       // The log speaks ReelEvent; a change is stored as its JSON with `id` as the idempotency key (the file log and
       // the Redis script read nothing else), in a log of its own that no event consumer reads.
@@ -110,7 +118,7 @@ export function createCatalogWriter(options: CatalogWriterOptions): CatalogWrite
           onError(err, "catalogue apply wait");
         }
       }
-      return results;
+      return counted(results);
     },
   };
 }

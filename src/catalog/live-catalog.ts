@@ -107,3 +107,21 @@ export async function openLiveCatalog(options: LiveCatalogOptions): Promise<Live
     },
   };
 }
+
+/** The live catalogue's series on /metrics: what was written through this process and what its applier applied. */
+export function registerCatalogueMetrics(
+  registry: { counterFrom(name: string, help: string, read: () => number): void },
+  live: Pick<LiveCatalog, "writer" | "applier">,
+): void {
+  for (const [status, what] of [
+    ["ACCEPTED", "written to the catalogue log"],
+    ["DUPLICATE", "already applied in that version (retries)"],
+    ["STALE", "older than the applied version"],
+    ["REJECTED", "invalid"],
+  ] as const) {
+    registry.counterFrom(`reelfeed_catalog_items_${status.toLowerCase()}_total`, `Catalogue write items answered ${status}: ${what}.`, () => live.writer.stats()[status]);
+  }
+  registry.counterFrom("reelfeed_catalog_changes_applied_total", "Catalogue changes this process applied from the log (every process applies all of them).", () => live.applier.stats().applied);
+  registry.counterFrom("reelfeed_catalog_videos_embedded_total", "Videos embedded (content model and video tower) by this process's applier.", () => live.applier.stats().videosEmbedded);
+  registry.counterFrom("reelfeed_catalog_takedowns_total", "Takedowns this process applied.", () => live.applier.stats().removed);
+}

@@ -169,6 +169,18 @@ describe("a takedown", () => {
   });
 });
 
+describe("/metrics", () => {
+  it("counts catalogue writes by status, changes applied, videos embedded and takedowns", async () => {
+    const text = await (await fetch(serving.url.replace(/\/graphql$/, "/metrics"))).text();
+    const value = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, "m").exec(text)?.[1]);
+    expect(value("reelfeed_catalog_items_accepted_total")).toBeGreaterThanOrEqual(4);
+    expect(value("reelfeed_catalog_items_rejected_total")).toBe(0);
+    expect(value("reelfeed_catalog_changes_applied_total")).toBeGreaterThanOrEqual(4);
+    expect(value("reelfeed_catalog_videos_embedded_total")).toBe(1);
+    expect(value("reelfeed_catalog_takedowns_total")).toBeGreaterThanOrEqual(1);
+  });
+});
+
 describe("a restart", () => {
   it("rebuilds uploads and takedowns from the catalogue log, vectors included", async () => {
     const removed = [...serving.loaded.catalog.newest()].length;
