@@ -41,6 +41,11 @@ export interface CatalogWriterOptions {
   /** How long an answer waits for the local apply; past it the (durable) write is still ACCEPTED. @default 5000 */
   applyWaitMs?: number;
   validation?: CatalogValidationOptions;
+  /**
+   * True while the local apply cannot happen soon (the Redis log's circuit is open: writes are buffered locally and
+   * the consumer cannot read them until Redis is back): the answer then does not wait. @default never
+   */
+  applyBlocked?: () => boolean;
   /** A local apply that did not finish in time (the change is durable and will be applied). @default ignore */
   onError?: (err: unknown, where: string) => void;
 }
@@ -53,7 +58,7 @@ const VALIDATORS: Record<CatalogItemKind, (raw: unknown, o: CatalogValidationOpt
 };
 
 export function createCatalogWriter(options: CatalogWriterOptions): CatalogWriter {
-  const { log, applier, consumer, maxBatch = 1000, applyWaitMs = 5000, validation = {}, onError = () => {} } = options;
+  const { log, applier, consumer, maxBatch = 1000, applyWaitMs = 5000, validation = {}, applyBlocked = () => false, onError = () => {} } = options;
   const counts: Record<CatalogStatus, number> = { ACCEPTED: 0, DUPLICATE: 0, STALE: 0, REJECTED: 0 };
   const counted = (results: CatalogResult[]): CatalogResult[] => {
     for (const r of results) counts[r.status]++;
@@ -110,7 +115,7 @@ export function createCatalogWriter(options: CatalogWriterOptions): CatalogWrite
           results[index] = { ...results[index], code: "NOT_IN_CATALOG", message: `no video ${id} yet: the id is blocked, an upload of it will be refused` };
         }
       });
-      if (consumer) {
+      if (consumer && !applyBlocked()) {
         consumer.nudge();
         try {
           await consumer.catchUp(applyWaitMs);

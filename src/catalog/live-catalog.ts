@@ -86,6 +86,7 @@ export async function openLiveCatalog(options: LiveCatalogOptions): Promise<Live
     consumer,
     maxBatch: config.server.maxEventBatch,
     validation: { maxFutureSkewMs: config.events.maxFutureSkewMs },
+    applyBlocked: () => "circuitOpen" in log && typeof log.circuitOpen === "function" && log.circuitOpen(),
     onError,
   });
   let started = false;

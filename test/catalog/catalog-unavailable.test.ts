@@ -1,4 +1,11 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openLiveCatalog } from "../../src/catalog/live-catalog";
+import { createCatalog } from "../../src/data/catalog";
+import { createRedisClient } from "../../src/stores/redis-client";
+import { freePort } from "../events/redis-test-helpers";
 import { configSchema } from "../../src/config";
 import { startServer, type RunningServer } from "../../src/server";
 import { createTestkit } from "../../src/testkit";
@@ -42,5 +49,25 @@ describe("a server without a live catalogue", () => {
     const res = await fetch(server.url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: UPSERT_VIDEOS, variables: { v: [videoInput("x")] } }) });
     const body = (await res.json()) as { errors: Array<{ extensions: Record<string, unknown> }> };
     expect(body.errors[0].extensions).toMatchObject({ code: "UNAVAILABLE" });
+  });
+});
+
+describe("Redis down", () => {
+  it("acknowledges from the local buffer at once (durable there), applying once the stream has it", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "rf-catalog-redis-down-"));
+    const redis = createRedisClient({ url: `redis://127.0.0.1:${await freePort()}` });
+    const catalog = createCatalog({ videos: [], users: [], creators: [] });
+    const live = await openLiveCatalog({ config: configSchema.parse({ paths: { varDir: dir } }), catalog, vectors: {}, redis, redisKeyPrefix: "rftest:down:" });
+    try {
+      const t0 = Date.now();
+      const results = await live.writer.write([{ kind: "video", raw: videoInput("buffered") }]);
+      expect(results[0].status).toBe("ACCEPTED");
+      expect(Date.now() - t0).toBeLessThan(2000);
+      expect(catalog.video("buffered")).toBeUndefined();
+    } finally {
+      await live.close();
+      redis.disconnect();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
