@@ -78,6 +78,9 @@ export async function openLiveCatalog(options: LiveCatalogOptions): Promise<Live
     applyState: false,
     onEvents: (records) => applier.apply(records as unknown as CatalogChange[]),
     pollMs,
+    // Never trimmed (see above), and no dead letter: a change that cannot be applied yet (a video tower failure) is
+    // retried, never parked, since it was acknowledged.
+    retainEveryMs: 0,
     onError: (e) => onError(e, "catalogue consumer"),
   });
   const writer = createCatalogWriter({
