@@ -448,8 +448,8 @@ function recentHistories(events: readonly ReelEvent[]): Map<string, RecentWatch[
   return out;
 }
 
-/** The warm protocol's settings (docs/training.md "Protocols"). */
-const WARM_PROTOCOL = { holdout: 0.2, minTrain: 5 };
+/** The warm protocol's settings (docs/training.md "Protocols"): whatever cut-offs the rest of the report uses. */
+const WARM_PROTOCOL = { holdout: 0.2, minTrain: 5, ks: [10, 20, 50] };
 
 /** A Recommender over item neighbours alone: the Neighbours source's ranking, without the rest of the funnel. */
 function neighboursRecommender(model: ItemNeighbours, historyOf: (userId: string) => readonly RecentWatch[] | undefined): Recommender {
@@ -494,7 +494,6 @@ async function warmProtocol(
   content: Shared["content"],
   options: TrainOptions,
   progress: Progress,
-  ks: readonly number[],
 ): Promise<{ report: WarmProtocolReport; neighbours: { lambda: number; halfLife: number } }> {
   const split = perUserTemporalSplit(dataset.events, WARM_PROTOCOL);
   progress.log(`warm protocol: ${split.evaluatedUsers} users, ${split.train.length} train / ${split.heldOut.length} held-out events (per-user temporal 80/20)`);
@@ -544,7 +543,8 @@ async function warmProtocol(
     neighboursRecommender(models.artifacts.neighbours!, (userId) => state.users.get(userId)?.recent),
     ...baselines,
   ];
-  const evaluate = (rs: readonly Recommender[]) => evaluateRetrieval({ recommenders: rs, test: split.test, trainSeen: split.trainSeen, ks, catalogSize: dataset.videos.length, progress });
+  const evaluate = (rs: readonly Recommender[]) =>
+    evaluateRetrieval({ recommenders: rs, test: split.test, trainSeen: split.trainSeen, ks: WARM_PROTOCOL.ks, catalogSize: dataset.videos.length, progress });
   const retrieval = await evaluate(recommenders);
   if (options.extraRecommenders) {
     const make = options.extraRecommenders;
@@ -609,7 +609,7 @@ export async function trainBundle(options: TrainOptions): Promise<TrainResult> {
   if (options.warmProtocol ?? true) {
     t = Date.now();
     const contentModels = { model: content.model, matrix: content.embeddings.matrix, dim: content.embeddings.dim };
-    const result = await warmProtocol(dataset, contentModels, options, progress, ks.filter((k) => k <= 50));
+    const result = await warmProtocol(dataset, contentModels, options, progress);
     warm = result.report;
     options = { ...options, neighbours: { ...options.neighbours, ...result.neighbours } };
     lap("warmProtocolMs", t);
