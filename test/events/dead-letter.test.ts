@@ -79,6 +79,21 @@ describe("dead letter (file log, in-process store)", () => {
     expect((await store.getUser("u1"))?.likes).toBe(1);
   });
 
+  it("a dead letter that cannot be written leaves the event where it is (retried later, never skipped)", async () => {
+    await log.append([like(1), poison(2), like(3)]);
+    const store = createMemoryStateStore();
+    const dead = createRedisClient({ url: "redis://127.0.0.1:1", connectTimeoutMs: 100 });
+    onTestFinished(() => dead.disconnect());
+    const errors: Error[] = [];
+    const consumer = createEventConsumer({ log, store, videoOf: () => undefined, deadLetter: createRedisDeadLetter({ redis: dead }), maxAttempts: 1, pollMs: 5, onError: (e) => errors.push(e) });
+    await consumer.start();
+    await new Promise((r) => setTimeout(r, 150));
+    await consumer.stop();
+    expect(errors.some((e) => e instanceof ReelfeedError && e.code === "UNAVAILABLE" && /dead letter/.test(e.message))).toBe(true);
+    expect((await store.getUser("u1"))?.likes).toBe(1);
+    expect(consumer.stats().deadLettered).toBe(0);
+  });
+
   it("never parks an event whose failure is retryable: it is applied once the backend answers", async () => {
     await log.append([like(1), like(2), like(3)]);
     const store = createMemoryStateStore();
