@@ -116,11 +116,17 @@ export function createCatalogWriter(options: CatalogWriterOptions): CatalogWrite
         }
       });
       if (consumer && !applyBlocked()) {
+        // A nudge only wakes a consumer that is sleeping; one in the middle of a pass (another writer's batch) would
+        // sleep its poll interval after it before the pass this answer waits for. Nudging until then keeps the ack
+        // at apply time instead of apply time + a poll interval.
         consumer.nudge();
+        const nudger = setInterval(() => consumer.nudge(), 2);
         try {
           await consumer.catchUp(applyWaitMs);
         } catch (err) {
           onError(err, "catalogue apply wait");
+        } finally {
+          clearInterval(nudger);
         }
       }
       return counted(results);
