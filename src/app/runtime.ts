@@ -362,6 +362,8 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
     let closed = false;
     let readyFlag = false;
     const startEvents = async (): Promise<void> => {
+      // Where the in-process graph's replay stopped: the consumer's hook goes on from exactly there.
+      let hookFrom: { hookFrom: string | undefined } | undefined;
       if (redis) {
         const others = await otherBootstraps(redis, redisKeyPrefix, manifest.dataFingerprint);
         if (others.length > 0) {
@@ -374,12 +376,13 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
         // events before it, so replay those into the graph only.
         const checkpoint = await state.checkpoint();
         if (graph.kind === "embedded" && checkpoint !== undefined) await replayGraphUntil(log, graph, checkpoint, progress);
+        if (graph.kind === "embedded") hookFrom = { hookFrom: checkpoint };
       } else {
         // The memory store starts empty: history first, then the consumer replays the log from its start.
         await applyHistory({ store: state, events: history, videoOf, progress });
       }
       if (closed) return;
-      await consumer.start();
+      await consumer.start(hookFrom);
       readyFlag = true;
     };
 

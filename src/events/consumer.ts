@@ -88,7 +88,12 @@ export interface ConsumerStats {
 }
 
 export interface EventConsumer {
-  start(): Promise<void>;
+  /**
+   * Starts tailing. `hookFrom`: the position the `onEvents` hook starts after, when the caller already gave it the
+   * log up to there (a start-up graph replay to a checkpoint it read itself; other consumers may have moved the
+   * store's checkpoint since). @default the store's checkpoint
+   */
+  start(at?: { hookFrom: string | undefined }): Promise<void>;
   /** Stops after the batch in flight. */
   stop(): Promise<void>;
   /** Cursor of the last applied record. */
@@ -371,13 +376,16 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
     get applied() {
       return applied;
     },
-    async start() {
+    async start(at) {
       if (running) return;
       if (shared) {
         // The hook starts where the whole store is applied to (what a graph replay at start-up covered).
-        cursor = hookCursor = await shared.checkpoint();
+        cursor = hookCursor = at ? at.hookFrom : await shared.checkpoint();
         share = await shared.joinShare(consumerId);
         sharedAt = Date.now();
+      } else if (!applyState && at) {
+        // Applying nothing: the position is the hook's alone.
+        cursor = at.hookFrom;
       } else if (isCheckpointedStateStore(store)) cursor = await store.checkpoint();
       else if (cursorFile) cursor = await readOptionalText(cursorFile);
       running = true;

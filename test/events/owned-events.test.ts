@@ -60,6 +60,24 @@ describe.skipIf(await skipRedis())("onOwnedEvents: a shared store's events writt
     expect(seen.replica).toEqual([]);
   });
 
+  it("start({ hookFrom }): the hook goes on after the caller's own replay point while the store applies everything", async () => {
+    const p = uniquePrefix("hookfrom");
+    onTestFinished(() => deleteKeys(redis, p));
+    const log = await createRedisEventLog({ redis, keyPrefix: p });
+    onTestFinished(() => log.close());
+    await log.append(Array.from({ length: 40 }, (_, i) => like(i)));
+    const recs = await log.read(undefined, 100);
+    const hooked: string[] = [];
+    const store = createRedisStateStore({ redis, keyPrefix: p, partitions: 4 });
+    const c = createEventConsumer({ log, store, videoOf: () => undefined, onEvents: (ev) => void hooked.push(...ev.map((e) => e.id)) });
+    await c.start({ hookFrom: recs[24].cursor });
+    await c.catchUp(5000);
+    await c.stop();
+    expect(hooked).toEqual(recs.slice(25).map((r) => r.event.id));
+    const users = await Promise.all(Array.from({ length: 23 }, (_, i) => store.getUser(`u${i}`)));
+    expect(users.reduce((n, u) => n + (u?.likes ?? 0), 0)).toBe(40);
+  });
+
   it("a single consumer of an unshared store passes every event", async () => {
     const dirLess = createMemoryStateStore();
     const p = uniquePrefix("ownedsolo");
