@@ -31,7 +31,12 @@ export async function openVectorIndex(config: ReelfeedConfig, options: OpenVecto
   const { name, dim, version, embedded = {} } = options;
   if (!/^[A-Za-z0-9_-]+$/.test(name)) throw badInput("name", `expected letters, digits, "_" or "-", got "${name}"`);
   const { qdrantUrl, qdrantApiKey } = config.backends;
-  if (qdrantUrl) return createQdrantVectorIndex({ url: qdrantUrl, apiKey: qdrantApiKey, collection: `reelfeed_${name}`, version, dim });
+  if (qdrantUrl) {
+    // A search nobody waits for any more should not hold a pool connection: give up with the slowest source's
+    // budget (pipeline.sources[].timeoutMs; a source has already failed open by then).
+    const searchTimeoutMs = Math.max(50, ...config.pipeline.sources.map((s) => s.timeoutMs));
+    return createQdrantVectorIndex({ url: qdrantUrl, apiKey: qdrantApiKey, collection: `reelfeed_${name}`, version, dim, searchTimeoutMs });
+  }
   return createEmbeddedVectorIndex({ ...embedded, dim });
 }
 
