@@ -3,9 +3,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serve, type Serving } from "../../src/app/serve";
+import { createVideoEmbedder } from "../../src/catalog/video-embedder";
 import { configSchema, type ReelfeedConfig } from "../../src/config";
 import { trainBundle } from "../../src/training/train-pipeline";
 import { silentProgress } from "../../src/util/progress";
+import { reelfeedErrorOf } from "../reelfeed-error-of";
 
 /**
  * The live catalogue end to end on a real (tiny) trained bundle served by the real start-up path: a video uploaded
@@ -86,6 +88,16 @@ describe("a video uploaded over GraphQL", () => {
     expect(serving.loaded.manifest.models.videoTower).toMatchObject({ file: "video-tower.onnx", dim: serving.loaded.manifest.embeddings.twoTowerDim });
     expect(serving.loaded.manifest.models.videoTower!.parityMaxAbsDiff).toBeLessThanOrEqual(1e-4);
     expect(serving.loaded.sessions.videoTower).toBeDefined();
+  });
+
+  it("refuses a video tower that does not fit the bundle: BAD_BUNDLE naming the model", async () => {
+    const { sessions, artifacts, manifest, catalog } = serving.loaded;
+    const video = catalog.newest()[0];
+    const wrongWidth = createVideoEmbedder({ videoTower: sessions.videoTower, artifacts, twoTowerDim: manifest.embeddings.twoTowerDim + 1 });
+    expect((await reelfeedErrorOf(wrongWidth.embed([video]), "BAD_BUNDLE")).message).toMatch(/video-tower: video tower returns \d+-wide vectors/);
+    // The user tower where the video tower belongs: its inputs are not the video rows'.
+    expect(() => createVideoEmbedder({ videoTower: sessions.userTower, artifacts })).toThrow(expect.objectContaining({ code: "BAD_BUNDLE" }));
+    expect(() => createVideoEmbedder({ videoTower: sessions.videoTower })).toThrow(expect.objectContaining({ code: "INTERNAL" }));
   });
 
   it("reports the live catalogue and the video tower in /health", async () => {
