@@ -10,6 +10,9 @@
  *       [--redis redis://127.0.0.1:6379] [--skip embedded,redis] [--dir .bench-out/catalog]
  *       [--bundle-users 1000] [--bundle-videos 2000]
  *
+ * Embedded mode also posts half as many videos again through the HTTP server (POST /catalog, NDJSON, the same
+ * concurrency): the write path with HTTP, parsing and auth (open, development mode) in front; `--skip http` leaves it out.
+ *
  * Without --bundle it trains a small synthetic bundle first (1,000 users, 2,000 videos; not timed). Targets (issue 11):
  * ≥ 2,000 videos/s embedded and into Redis in batches of 100, upload-to-retrievable lag p99 ≤ 1 s. Everything lives
  * under a scratch folder and a random Redis key prefix, both removed at the end; Redis is never flushed.
@@ -20,7 +23,9 @@ import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { loadRuntime, type LoadedRuntime } from "../src/app/runtime";
+import { catalogRoute } from "../src/app/serve";
 import { openLiveCatalog, type LiveCatalog } from "../src/catalog/live-catalog";
+import { startServer } from "../src/server";
 import { configSchema } from "../src/config";
 import { createCatalog } from "../src/data/catalog";
 import { createEmbeddedVectorIndex } from "../src/stores/vector-index-embedded";
@@ -68,6 +73,8 @@ interface ModeResult {
   heapPer100k: number;
   rssPer100k: number;
   /** Feed requests in the same process (one at a time): before the load, and while it runs. */
+  /** The same write path behind the HTTP server: POST /catalog (NDJSON), embedded mode only. */
+  http?: { videos: number; seconds: number; ack: ReturnType<typeof summarize> };
   feedAlone: ReturnType<typeof summarize> & { degraded: number };
   feedDuring: ReturnType<typeof summarize> & { degraded: number };
 }
@@ -196,7 +203,45 @@ async function run(mode: "embedded" | "redis", bundleDir: string): Promise<ModeR
     const last = batches[batches.length - 1][0].raw.id;
     if (!loaded.catalog.video(last) || !(await loaded.runtime.vectors.twoTower?.get(last))) throw new Error(`${last} is not retrievable after its ack`);
     const per100k = (d: number) => (d / total) * 100_000;
+
+    let http: ModeResult["http"];
+    if (mode === "embedded" && !skip.has("http")) {
+      const server = await startServer({
+        services: { feed: loaded.feed, catalog: loaded.catalog, catalogWriter: writer, httpHandlers: { "/catalog": catalogRoute(writer, config) } },
+        config,
+        port: 0,
+        host: "127.0.0.1",
+        production: false,
+        log: () => {},
+        warn: () => {},
+      });
+      try {
+        const url = server.url.replace(/\/graphql$/, "/catalog");
+        const bodies = batches.slice(0, Math.ceil(batches.length / 2)).map((b) => b.map((it) => JSON.stringify({ kind: "video", ...it.raw, id: `http-${it.raw.id}` })).join("\n"));
+        const httpAck: number[] = [];
+        let nextBody = 0;
+        const h0 = performance.now();
+        await Promise.all(
+          Array.from({ length: concurrency }, async () => {
+            for (;;) {
+              const i = nextBody++;
+              if (i >= bodies.length) return;
+              const s0 = performance.now();
+              const res = await fetch(url, { method: "POST", headers: { "content-type": "application/x-ndjson" }, body: bodies[i] });
+              const body = (await res.json()) as { results?: Array<{ status: string }> };
+              httpAck.push(performance.now() - s0);
+              if (res.status !== 200 || body.results?.some((r) => r.status !== "ACCEPTED")) throw new Error(`POST /catalog batch ${i}: ${res.status} ${JSON.stringify(body).slice(0, 300)}`);
+            }
+          }),
+        );
+        const videos = bodies.reduce((n, b) => n + b.split("\n").length, 0);
+        http = { videos, seconds: (performance.now() - h0) / 1000, ack: summarize(httpAck) };
+      } finally {
+        await server.stop();
+      }
+    }
     return {
+      http,
       mode,
       videos: total,
       seconds,
@@ -240,17 +285,22 @@ async function main(): Promise<void> {
     console.log(
       markdownTable(
         ["mode", "videos", "videos/s", "ack p50 ms", "ack p99 ms", "replica lag p50 / p99 ms", "heap MiB / 100k", "RSS MiB / 100k", "feed p50 / p99 ms alone", "feed p50 / p99 ms during load"],
-        results.map((r) => [
-          r.mode,
-          r.videos,
-          Math.round(r.videos / r.seconds),
-          ms(r.ack.p50),
-          ms(r.ack.p99),
-          r.replicaLag ? `${ms(r.replicaLag.p50)} / ${ms(r.replicaLag.p99)}` : "— (applied before the ack)",
-          Math.round(r.heapPer100k),
-          Math.round(r.rssPer100k),
-          `${ms(r.feedAlone.p50)} / ${ms(r.feedAlone.p99)} (${r.feedAlone.count} req, ${r.feedAlone.degraded} degraded)`,
-          `${ms(r.feedDuring.p50)} / ${ms(r.feedDuring.p99)} (${r.feedDuring.count} req, ${r.feedDuring.degraded} degraded)`,
+        results.flatMap((r) => [
+          [
+            r.mode,
+            r.videos,
+            Math.round(r.videos / r.seconds),
+            ms(r.ack.p50),
+            ms(r.ack.p99),
+            r.replicaLag ? `${ms(r.replicaLag.p50)} / ${ms(r.replicaLag.p99)}` : "— (applied before the ack)",
+            Math.round(r.heapPer100k),
+            Math.round(r.rssPer100k),
+            `${ms(r.feedAlone.p50)} / ${ms(r.feedAlone.p99)} (${r.feedAlone.count} req, ${r.feedAlone.degraded} degraded)`,
+            `${ms(r.feedDuring.p50)} / ${ms(r.feedDuring.p99)} (${r.feedDuring.count} req, ${r.feedDuring.degraded} degraded)`,
+          ],
+          ...(r.http
+            ? [[`${r.mode}, POST /catalog over HTTP`, r.http.videos, Math.round(r.http.videos / r.http.seconds), ms(r.http.ack.p50), ms(r.http.ack.p99), "— (applied before the ack)", "", "", "", ""]]
+            : []),
         ]),
       ),
     );
