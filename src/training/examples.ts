@@ -408,6 +408,28 @@ export function buildAllExamples(
   };
 }
 
+/** The rows of `parts`, one after the other (their `negatives` are the first part's). */
+export function concatRankerExamples(parts: readonly RankerExamples[]): RankerExamples {
+  const n = parts.reduce((m, p) => m + p.inputs.length, 0);
+  const labels = {} as Record<RankerHead, Float32Array>;
+  const masks = {} as Record<RankerHead, Float32Array>;
+  for (const head of RANKER_HEADS) {
+    labels[head] = new Float32Array(n);
+    masks[head] = new Float32Array(n);
+  }
+  const ts = new Float64Array(n);
+  let o = 0;
+  for (const p of parts) {
+    for (const head of RANKER_HEADS) {
+      labels[head].set(p.labels[head], o);
+      masks[head].set(p.masks[head], o);
+    }
+    ts.set(p.ts, o);
+    o += p.inputs.length;
+  }
+  return { inputs: parts.flatMap((p) => p.inputs), labels, masks, negatives: parts[0].negatives, ts };
+}
+
 /** Options of {@link buildCandidateRankerExamples}. */
 export interface CandidateExampleOptions {
   /**

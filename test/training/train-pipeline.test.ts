@@ -11,7 +11,8 @@ import { generateSynthetic } from "../../src/data/synthetic";
 import { writeGenericDataset } from "../../src/data/generic-writer";
 import { loadFeatureArtifacts } from "../../src/features/artifacts";
 import { BUNDLE_FILES, readManifest } from "../../src/training/bundle";
-import { trainBundle, type EvaluationContext, type TrainResult } from "../../src/training/train-pipeline";
+import { clickLogitOffset, shiftHeadLogit, trainBundle, type EvaluationContext, type TrainResult } from "../../src/training/train-pipeline";
+import type { RankerWeights } from "../../src/training/ranker";
 import { silentProgress } from "../../src/util/progress";
 
 /**
@@ -137,15 +138,37 @@ describe("trainBundle on a synthetic platform", () => {
   });
 });
 
-describe("the ranker's rows without impressions", () => {
-  it("are the candidates serving ranks, labelled by what each user watched next; the shipped ranker passes ONNX parity", async () => {
+describe("the click head's negative-sampling correction", () => {
+  it("is log(eligible / negatives per positive) for sampled negatives, 0 with impressions", () => {
+    expect(clickLogitOffset("sampled-negatives", 9000, 3)).toBeCloseTo(Math.log(3000), 10);
+    expect(clickLogitOffset("impressions", 9000, 3)).toBe(0);
+    expect(clickLogitOffset("sampled-negatives", 2, 3)).toBe(0);
+  });
+
+  it("shifts only the named head's output bias, without modifying the weights it is given", () => {
+    const dense = (bias: number[]) => ({ inDim: 1, outDim: bias.length, kernel: new Float32Array(bias.length), bias: Float32Array.from(bias), activation: "linear" as const });
+    const weights = { trunk: {} as RankerWeights["trunk"], heads: [{ name: "click", layers: [dense([0.5, 0.5]), dense([1])] }, { name: "like", layers: [dense([2])] }] } as RankerWeights;
+    const shifted = shiftHeadLogit(weights, "click", -3);
+    expect(Array.from(shifted.heads[0].layers[1].bias)).toEqual([-2]);
+    expect(Array.from(shifted.heads[0].layers[0].bias)).toEqual([0.5, 0.5]);
+    expect(shifted.heads[1]).toBe(weights.heads[1]);
+    expect(Array.from(weights.heads[0].layers[1].bias)).toEqual([1]);
+  });
+
+  it("without impressions: candidate rows plus newcomer rows, the click head shipped with the newcomers' correction, checked by ONNX Runtime", async () => {
     const { dataset } = generateSynthetic({ users: 120, videos: 200, days: 6, seed: 9 });
     const data = join(root, "no-impressions");
     await writeGenericDataset(data, { ...dataset, events: dataset.events.filter((e) => e.type !== "impression") });
     const out = join(root, "no-impressions-bundle");
     const { manifest, report } = await trainBundle({ ...SMALL, synthetic: undefined, data, format: "generic", ranker: { epochs: 1, maxExamples: 3000 }, out, refit: false, warmProtocol: false });
-    expect(report.notes!.join("\n")).toMatch(/ranker rows: candidates/);
-    // Candidate rows carry real rates: the click head ships as trained, checked by ONNX Runtime.
+    const notes = (report.notes ?? []).join("\n");
+    expect(notes).toMatch(/ranker rows: candidates/);
+    expect(notes).toMatch(/newcomer rows/);
+    const offset = Number(/shifted by −(\d+\.\d+)/.exec(notes)![1]);
+    const eligible = dataset.videos.filter((v) => v.uploadedAt < report.split.trainUntil).length;
+    expect(offset).toBeGreaterThan(1);
+    expect(offset).toBeCloseTo(Math.log(eligible / 3), 1);
+    // The pipeline's parity check compares the shipped (shifted) bytes with the trained model shifted.
     expect(manifest.models.ranker.parityMaxAbsDiff).toBeLessThanOrEqual(1e-4);
     expect(report.protocols?.warm).toBeUndefined();
   }, 120_000);
