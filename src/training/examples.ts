@@ -63,6 +63,26 @@ function outcomeIndex(events: readonly ReelEvent[]): Map<string, Outcome[]> {
   return index;
 }
 
+/**
+ * What (user, video) did from `from` to `to` (inclusive): a click by `clickBy`, the best completion (as the
+ * COMPLETION_THRESHOLD label), a like, a dislike.
+ */
+function outcomesBetween(index: ReadonlyMap<string, Outcome[]>, userId: string, videoId: string, from: number, to: number, clickBy = -Infinity) {
+  const list = index.get(`${userId}\u0000${videoId}`) ?? [];
+  let clicked = false;
+  let completion = 0;
+  let like = 0;
+  let dislike = 0;
+  for (let i = firstAtOrAfter(list, from); i < list.length && list[i].ts <= to; i++) {
+    const o = list[i];
+    if (o.type === "click" && o.ts <= clickBy) clicked = true;
+    if (o.type === "watch") completion = Math.max(completion, o.completion ?? 0);
+    if (o.type === "like") like = 1;
+    if (o.type === "dislike") dislike = 1;
+  }
+  return { clicked, completion: completion >= COMPLETION_THRESHOLD ? 1 : 0, like, dislike };
+}
+
 function firstAtOrAfter(list: readonly Outcome[], ts: number): number {
   let lo = 0;
   let hi = list.length;
@@ -155,19 +175,8 @@ function rankerCollector(
   };
 
   const outcomesAfter = (userId: string, videoId: string, ts: number, clickRequired: boolean) => {
-    const list = outcomes.get(`${userId}\u0000${videoId}`) ?? [];
-    let clicked = !clickRequired;
-    let completion = 0;
-    let like = 0;
-    let dislike = 0;
-    for (let i = firstAtOrAfter(list, ts); i < list.length && list[i].ts <= ts + OUTCOME_WINDOW_MS; i++) {
-      const o = list[i];
-      if (o.type === "click" && o.ts <= ts + CLICK_WINDOW_MS) clicked = true;
-      if (o.type === "watch") completion = Math.max(completion, o.completion ?? 0);
-      if (o.type === "like") like = 1;
-      if (o.type === "dislike") dislike = 1;
-    }
-    return { clicked, completion: completion >= COMPLETION_THRESHOLD ? 1 : 0, like, dislike };
+    const o = outcomesBetween(outcomes, userId, videoId, ts, ts + OUTCOME_WINDOW_MS, ts + CLICK_WINDOW_MS);
+    return { ...o, clicked: o.clicked || !clickRequired };
   };
 
   const visit: Visitor = (e, before, current) => {
@@ -480,19 +489,6 @@ export function buildCandidateRankerExamples(dataset: Dataset, options: Candidat
   const videos = new Map(dataset.videos.map((v) => [v.id, v]));
   const byUpload = [...dataset.videos].sort((a, b) => a.uploadedAt - b.uploadedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const outcomes = outcomeIndex(dataset.events);
-  const postClick = (userId: string, videoId: string, from: number) => {
-    let completion = 0;
-    let like = 0;
-    let dislike = 0;
-    const list = outcomes.get(`${userId}\u0000${videoId}`) ?? [];
-    for (let i = firstAtOrAfter(list, from); i < list.length && list[i].ts < asOf; i++) {
-      const o = list[i];
-      if (o.type === "watch") completion = Math.max(completion, o.completion ?? 0);
-      if (o.type === "like") like = 1;
-      if (o.type === "dislike") dislike = 1;
-    }
-    return { completion: completion >= COMPLETION_THRESHOLD ? 1 : 0, like, dislike };
-  };
   const state = replayEvents({ ...dataset, events: [...history] }, () => undefined, { until: asOf, progress });
   const mostViewed = [...state.videos.values()].sort((a, b) => b.views - a.views || (a.videoId < b.videoId ? -1 : 1)).map((v) => v.videoId);
   let uploaded = 0;
@@ -521,7 +517,8 @@ export function buildCandidateRankerExamples(dataset: Dataset, options: Candidat
     }
     for (const video of picked) {
       const positive = positives.has(video.id);
-      const o = positive ? postClick(userId, video.id, from) : { completion: 0, like: 0, dislike: 0 };
+      // The user's outcomes on a positive, from the labelled slice on (MovieLens: the rating's like or dislike).
+      const o = positive ? outcomesBetween(outcomes, userId, video.id, from, asOf - 1) : { completion: 0, like: 0, dislike: 0 };
       const post = positive ? 1 : 0;
       rows.push({
         ts: from,
