@@ -173,7 +173,7 @@ export const RANKER_DEFAULTS = {
   labelledShare: 0.2,
   /** Share of those drawn uniformly from the uploaded catalog, the rest by popularity (examples.ts). */
   uniformNegativeShare: UNIFORM_NEGATIVE_SHARE,
-  /** Share of rows trained as the same user without history (examples.ts rankerColdStart). */
+  /** With impressions: share of rows trained as the same user without history (examples.ts rankerColdStart). */
   coldStartRate: 0.3,
   /** Share of the other rows whose user id is replaced by an OOV bucket. */
   userIdDropout: 0.1,
