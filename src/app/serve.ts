@@ -5,6 +5,7 @@ import { guardIngestor } from "../auth/guarded-ingestor";
 import type { ReelfeedConfig } from "../config";
 import type { CatalogWriter } from "../catalog/catalog-writer";
 import { registerCatalogueMetrics } from "../catalog/live-catalog";
+import { registerEventMetrics } from "../schema/metrics";
 import { createCatalogHttpHandler } from "../events/catalog-endpoint";
 import { createEventsHttpHandler } from "../events/http-endpoint";
 import type { EventIngestor } from "../events/ingestor";
@@ -130,6 +131,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
     throw err;
   }
   registerCatalogueMetrics(server.metrics.registry, loaded.liveCatalog);
+  registerEventMetrics(server.metrics.registry, { kind: loaded.log.kind, stats: () => loaded.consumer.stats() });
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>

@@ -190,6 +190,9 @@ describe("/metrics", () => {
     expect(value("reelfeed_catalog_changes_applied_total")).toBeGreaterThanOrEqual(4);
     expect(value("reelfeed_catalog_videos_embedded_total")).toBe(1);
     expect(value("reelfeed_catalog_takedowns_total")).toBeGreaterThanOrEqual(1);
+    // The event log and consumer too (served pages' impressions and the events above went through them).
+    expect(value("reelfeed_events_applied_total")).toBeGreaterThan(0);
+    expect(text).toMatch(/^reelfeed_event_consumer_lag_bytes \d+$/m);
   });
 });
 
