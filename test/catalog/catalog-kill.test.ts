@@ -1,8 +1,6 @@
-import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import { openLiveCatalog } from "../../src/catalog/live-catalog";
@@ -11,6 +9,7 @@ import { createCatalog } from "../../src/data/catalog";
 import { createRedisClient, waitForRedis } from "../../src/stores/redis-client";
 import { deleteKeys, REDIS_URL, skipRedis, uniquePrefix } from "../events/redis-test-helpers";
 import { killBatch } from "./kill-batch";
+import { ingestThenKill } from "../events/kill-helpers";
 
 /**
  * Durable before acknowledged: a writer is kill -9'd mid-stream; a fresh process replaying the catalogue log finds
@@ -18,31 +17,7 @@ import { killBatch } from "./kill-batch";
  */
 
 async function writeThenKill(args: string[], minAcks: number): Promise<Set<number>> {
-  const child = spawn(process.execPath, ["--import", "tsx", "test/catalog/catalog-kill-child.ts", ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  const acked = new Set<number>();
-  let stderr = "";
-  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
-  const lines = createInterface({ input: child.stdout });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`child acked only ${acked.size} batches: ${stderr}`)), 60_000);
-    lines.on("line", (line) => {
-      const m = /^ACK (\d+)$/.exec(line);
-      if (m) acked.add(Number(m[1]));
-      if (acked.size >= minAcks) {
-        clearTimeout(timer);
-        child.kill("SIGKILL");
-        resolve();
-      }
-    });
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      if (acked.size < minAcks) reject(new Error(`child exited with ${code} after ${acked.size} acks: ${stderr}`));
-    });
-  });
-  await exited;
-  await new Promise((r) => setTimeout(r, 50));
-  return acked;
+  return (await ingestThenKill(args, minAcks, "test/catalog/catalog-kill-child.ts")).acked;
 }
 
 async function checkRecovered(varDir: string, acked: Set<number>, redis?: Redis, prefix?: string): Promise<void> {

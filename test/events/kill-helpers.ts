@@ -1,9 +1,12 @@
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 
-/** Runs test/events/kill-child.ts, waits until `minAcks` batches are acknowledged, kill -9s it, returns the acked batch numbers. */
-export async function ingestThenKill(args: string[], minAcks: number): Promise<{ acked: Set<number>; stderr: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", "test/events/kill-child.ts", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+/**
+ * Runs `script` (a child printing `ACK <batch>` per acknowledged batch; test/events/kill-child.ts by default), waits
+ * until `minAcks` batches are acknowledged, kill -9s it, returns the acked batch numbers.
+ */
+export async function ingestThenKill(args: string[], minAcks: number, script = "test/events/kill-child.ts"): Promise<{ acked: Set<number>; stderr: string }> {
+  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], { stdio: ["ignore", "pipe", "pipe"] });
   const acked = new Set<number>();
   let stderr = "";
   child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
