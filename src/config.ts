@@ -3,6 +3,8 @@ import { resolve } from "node:path";
 import { z } from "zod";
 import { SURFACES, type Surface } from "./data/types";
 import { ReelfeedError } from "./errors";
+import { experimentsConfigSchema } from "./experiments/experiment-config";
+import { planExperiments } from "./experiments/variant-configs";
 
 /**
  * One typed configuration for the whole product. Sources, lowest precedence first: built-in defaults (embedded
@@ -30,6 +32,13 @@ const sourceEntry = z.object({
 });
 
 const stageEntry = z.object({
+  name: z.string().min(1),
+  enabled: z.boolean().default(true),
+  options: z.record(z.string(), z.unknown()).default({}),
+});
+
+/** A plugin filter: runs after the built-in hard rules, in config order. */
+const filterEntry = z.object({
   name: z.string().min(1),
   enabled: z.boolean().default(true),
   options: z.record(z.string(), z.unknown()).default({}),
@@ -202,6 +211,11 @@ export const configSchema = z.object({
         { name: "Diversity" },
         { name: "Exploration" },
       ] as never),
+      /**
+       * Filters from plugins, run after the built-in hard rules (removed, policy, age, region, seen, not interested,
+       * blocked creator, reported), which always run and are not listed here.
+       */
+      filters: z.array(filterEntry).default([]),
       /** Plugin folders under plugins/ to load at start-up, by name. */
       plugins: z.array(z.string()).default([]),
       /**
@@ -282,6 +296,8 @@ export const configSchema = z.object({
     .default({}),
   auth: authConfigSchema,
   limits: limitsConfigSchema,
+  /** A/B experiments: variants overriding parts of the pipeline (src/experiments, docs/experiments.md). */
+  experiments: experimentsConfigSchema,
 });
 
 export type ReelfeedConfig = z.infer<typeof configSchema>;
@@ -289,6 +305,7 @@ export type AuthConfig = z.infer<typeof authConfigSchema>;
 export type LimitsConfig = z.infer<typeof limitsConfigSchema>;
 export type SourceEntry = z.infer<typeof sourceEntry>;
 export type StageEntry = z.infer<typeof stageEntry>;
+export type FilterEntry = z.infer<typeof filterEntry>;
 
 /** Environment variables and the config key each sets. */
 const ENV: ReadonlyArray<[string, string[], "string" | "number" | "list" | "boolean"]> = [
@@ -371,6 +388,8 @@ export function loadConfig(options: LoadConfigOptions = {}): ReelfeedConfig {
     const key = issue.path.join(".");
     throw new ReelfeedError("BAD_CONFIG", `config ${key}: ${issue.message}`, { key });
   }
+  // Every experiment variant must make a valid pipeline config too: checked now, with the variant's key named.
+  planExperiments({ base: parsed.data, experiments: parsed.data.experiments.definitions, schema: configSchema, maxPipelines: parsed.data.experiments.maxPipelines });
   return parsed.data;
 }
 
