@@ -73,6 +73,8 @@ export interface JoinedImpression {
   completed: boolean;
   liked: boolean;
   disliked: boolean;
+  /** The viewer said "not interested" in it. */
+  notInterested: boolean;
 }
 
 export interface JoinStats {
@@ -475,6 +477,9 @@ export function joinServedImpressions(events: readonly ReelEvent[]): { rows: Joi
       case "dislike":
         row.disliked = true;
         break;
+      case "not_interested":
+        row.notInterested = true;
+        break;
       default:
         break;
     }
@@ -501,6 +506,7 @@ function impressionRow(e: ImpressionEvent & { trackingId: string; served: NonNul
     completed: false,
     liked: false,
     disliked: false,
+    notInterested: false,
   };
 }
 
