@@ -34,9 +34,11 @@ async function probe(kind: string, ms: number, check: () => Promise<unknown>, ok
 
 export function createRuntimeHealth(loaded: LoadedRuntime, config: ReelfeedConfig, options: RuntimeHealthOptions = {}): () => Promise<HealthReport> {
   const { probeTimeoutMs = 500 } = options;
-  const { runtime, sessions, redis, log, graph } = loaded;
+  const { redis, log, graph } = loaded;
 
   return async () => {
+    // Read per call: a hot model swap (LoadedRuntime.swapBundle) replaces the runtime and its sessions.
+    const { runtime, sessions } = loaded;
     const backends: Record<string, BackendHealth> = {};
     const tasks: Array<Promise<void>> = [];
 

@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import type { Redis } from "ioredis";
 import type { ReelfeedConfig } from "../config";
 import { createCatalog, type Catalog } from "../data/catalog";
@@ -38,7 +38,12 @@ import type { CheckpointedStateStore } from "../events/checkpointed-store";
 import type { Progress } from "../util/progress";
 import { silentProgress } from "../util/progress";
 import { applyToGraph, bootstrapGraph } from "./graph-sync";
-import { createServingFeed, type ServingFeedOptions } from "./serving-feed";
+import { createServingFeed, type ExperimentFeedService, type ServingFeed, type ServingFeedOptions } from "./serving-feed";
+import { createMemoryCountsStore, createRedisCountsStore, type ExperimentCountsStore } from "../experiments/counts-store";
+import type { ExperimentConfig } from "../experiments/experiment-config";
+import { readExperimentsFile, watchExperimentsFile } from "../experiments/experiments-file";
+import { createExperimentMetrics, isRequestField, type ExperimentMetrics } from "../experiments/online-metrics";
+import type { ReelEvent } from "../data/types";
 import { applyHistory, bootstrapEvents, bootstrapRedisState, otherBootstraps } from "./state-bootstrap";
 
 /**
@@ -81,14 +86,30 @@ export interface LoadRuntimeOptions {
 }
 
 export interface LoadedRuntime {
-  runtime: FeedRuntime;
-  feed: PipelineFeedService;
-  definition: PipelineDefinition;
+  /** The runtime served now (a hot swap replaces its models). */
+  readonly runtime: FeedRuntime;
+  /** Routes each request to its experiment variants' pipeline (src/app/serving-feed.ts). */
+  feed: ExperimentFeedService;
+  /** The base pipeline. */
+  readonly definition: PipelineDefinition;
+  /** The experiments, their pipelines, reload and swap. */
+  serving: ServingFeed;
+  /** Online metrics per experiment variant (fed by the consumer and the router). */
+  experimentMetrics: ExperimentMetrics;
+  /**
+   * Hot-swaps the served models for another bundle's: opened and checked (checkModelSet) beside the serving ones,
+   * then swapped in; in-flight requests finish on the old models. A bundle that fails to load or its checks is
+   * refused (BAD_BUNDLE) and the old one keeps serving. Swaps run one at a time. The registry decides which bundle
+   * (src/training/registry.ts: gate, rollback); this only serves it.
+   */
+  swapBundle(bundleDir: string): Promise<SwapResult>;
+  /** The folder of the bundle served now. */
+  readonly bundleDir: string;
   catalog: Catalog;
   /** The bundle's data: catalog and history the state was bootstrapped from. */
   dataset: Dataset;
-  manifest: BundleManifest;
-  artifacts: FeatureArtifacts;
+  readonly manifest: BundleManifest;
+  readonly artifacts: FeatureArtifacts;
   contentModel?: ContentModel;
   ingestor: EventIngestor;
   consumer: EventConsumer;
@@ -100,7 +121,7 @@ export interface LoadedRuntime {
   /** The Redis client when `backends.redisUrl` is set. */
   redis?: Redis;
   /** ONNX Runtime sessions, for /health (provider in use, providers skipped). */
-  sessions: { userTower?: OnnxRuntimeSession; ranker?: OnnxRuntimeSession; videoTower?: OnnxRuntimeSession };
+  readonly sessions: { userTower?: OnnxRuntimeSession; ranker?: OnnxRuntimeSession; videoTower?: OnnxRuntimeSession };
   /**
    * Resolves once the state is bootstrapped and the consumer runs. At once in embedded mode; with a Redis that was
    * down at start-up, when it comes back (so it may stay pending).
@@ -112,6 +133,20 @@ export interface LoadedRuntime {
   close(): Promise<void>;
 }
 
+
+export interface SwapResult {
+  version: string;
+  previous: string;
+  bundleDir: string;
+  /** Settles when the requests that started on the previous models have finished (then they are released). */
+  drained: Promise<void>;
+}
+
+/** The experiments served at start: the experiments file's when one is configured (BAD_CONFIG when it is bad). */
+async function initialExperiments(config: ReelfeedConfig): Promise<ExperimentConfig[]> {
+  if (!config.experiments.file) return config.experiments.definitions;
+  return readExperimentsFile(config.experiments.file);
+}
 
 /** Sessions are cheap to leave to process exit, but a clean close lets tests open many runtimes in one process. */
 async function releaseAll(closers: Array<() => Promise<unknown> | unknown>, onError: (e: unknown, where: string) => void): Promise<void> {
@@ -268,61 +303,39 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
     closers.push(() => state.close());
     closers.push(() => log.close());
 
-    // ONNX models, on the configured execution providers, micro-batched.
-    const sessions: LoadedRuntime["sessions"] = {};
-    const openSession = async (name: string, file: string) => {
-      const open = config.ranking.inferenceThread === "worker" ? createOnnxWorkerSession : createOnnxRuntimeSession;
-      const session = await open({
-        model: join(bundleDir, file),
-        executionProviders: config.ranking.executionProviders,
-        intraOpNumThreads: config.ranking.onnxThreads,
-        name,
-        log: (m) => progress.log(m),
-      });
-      closers.push(() => session.release());
-      return session;
-    };
-    sessions.userTower = await openSession("user-tower", manifest.models.userTower.file);
-    const userTower: OnnxUserTowerModel = await createOnnxUserTowerModel({
-      session: sessions.userTower,
-      artifacts,
-      microBatchWindowMs: config.ranking.microBatchWindowMs,
-      maxBatchRows: config.ranking.maxBatchRows,
-    });
-    sessions.ranker = await openSession("ranker", manifest.models.ranker.file);
-    const ranker: OnnxRankerModel = createOnnxRankerModel({
-      session: sessions.ranker,
-      artifacts,
-      version: manifest.version,
-      heads: manifest.models.ranker.heads,
-      // Video aggregates are ranker features; when the state store is down the ranker still scores with the rest
-      // (the request already reports STATE_UNAVAILABLE) instead of the whole page falling back to source order.
-      state: {
-        getVideos: (ids) => state.getVideos(ids).catch((err: unknown) => (onError(err, "ranker video features"), new Map())),
-      },
-      microBatchWindowMs: config.ranking.microBatchWindowMs,
-      maxBatchRows: config.ranking.maxBatchRows,
-    });
-    progress.log(`models: user tower dim ${userTower.dim} and ranker [${ranker.heads.join(", ")}] on ${ranker.executionProvider}`);
-    // The video tower embeds videos added after training; bundles from before it ship none (no two-tower vector
-    // for a new upload then: the other sources still find it).
-    const videoTowerFile = manifest.models.videoTower?.file;
-    if (videoTowerFile && existsSync(join(bundleDir, videoTowerFile))) sessions.videoTower = await openSession("video-tower", videoTowerFile);
-    else progress.log("! the bundle ships no video tower: videos added at serving time get no two-tower vector (retrain to ship one)");
+    // ONNX models, on the configured execution providers, micro-batched: openModelSet, the same code that loads a
+    // canary's or a hot-swapped bundle's models. The active set is closed last (after a swap, the new one).
+    const first = await openModelSet({ bundleDir, manifest, artifacts, config, state, twoTower: vectors.twoTower, progress, onError });
+    let active = first;
+    closers.push(() => active.close());
+    const sessions = first.sessions;
+    const { userTower, ranker } = first;
 
     await warmUp({ userTower, ranker, vectors, catalog, progress, onError });
 
-    const runtime: FeedRuntime = { catalog, state, graph, vectors, models: { userTower, ranker, neighbours: artifacts.neighbours }, modelVersion: manifest.version };
+    let runtime: FeedRuntime = { catalog, state, graph, vectors, models: { userTower, ranker, neighbours: artifacts.neighbours }, modelVersion: manifest.version };
+
+    // Online experiment metrics: impressions joined to their outcomes per variant (the consumer hands each instance
+    // the events of the users it owns, so each event is counted once), request counters from the router.
+    const experimentCounts: ExperimentCountsStore = redis
+      ? createRedisCountsStore({ redis, keyPrefix: redisKeyPrefix, onError })
+      : createMemoryCountsStore({ persist: { file: join(config.paths.varDir, "experiments", "request-counters.json"), fields: isRequestField }, onError });
+    const experimentMetrics = createExperimentMetrics({ store: experimentCounts, attributionWindowMs: config.experiments.analysis.attributionWindowMs });
+    closers.push(() => experimentMetrics.close());
 
     // Events: ingestor → log → consumer → state + graph.
+    const graphHook = async (events: readonly ReelEvent[]): Promise<void> => void (await applyToGraph(graph, events));
     const consumer = createEventConsumer({
       log,
       store: state,
       videoOf,
       // An in-process graph is every instance's own: it sees every event. A shared graph (Neo4j) is written by the
       // consumer that applies the event's user (idempotent writes: one passed twice after a takeover is harmless).
-      onEvents: graph.kind === "embedded" ? async (events) => void (await applyToGraph(graph, events)) : undefined,
-      onOwnedEvents: graph.kind === "embedded" ? undefined : async (events) => void (await applyToGraph(graph, events)),
+      onEvents: graph.kind === "embedded" ? graphHook : undefined,
+      onOwnedEvents: async (events) => {
+        if (graph.kind !== "embedded") await graphHook(events);
+        experimentMetrics.onEvents(events);
+      },
       pollMs: consumerPollMs,
       onError: (e) => onError(e, "event consumer"),
       // A serving replica (events.consume false) leaves the shared Redis state to the consuming instance and tails
@@ -355,7 +368,77 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
     });
     closers.push(() => liveCatalog.close());
 
-    const { feed, definition } = await createServingFeed({ runtime, config, ingestor, pluginsDir, progress, onError, service });
+    // Canary variants: a bundle's models over this runtime's stores, opened (and checked) once per bundle folder.
+    const variantSets = new Map<string, Promise<ModelSet>>();
+    closers.push(async () => {
+      for (const set of variantSets.values()) await (await set.catch(() => undefined))?.close();
+    });
+    const runtimeForBundle = async (dir: string, base: FeedRuntime): Promise<FeedRuntime> => {
+      const path = resolve(dir);
+      let pending = variantSets.get(path);
+      if (!pending) {
+        pending = openModelSet({ bundleDir: path, config, state, progress, onError }).then(async (set) => {
+          await checkModelSet(set, catalog).catch(async (err: unknown) => {
+            await set.close();
+            throw err;
+          });
+          return set;
+        });
+        variantSets.set(path, pending);
+        pending.catch(() => variantSets.delete(path));
+      }
+      const set = await pending;
+      return { ...base, vectors: { ...base.vectors, twoTower: set.twoTower }, models: { userTower: set.userTower, ranker: set.ranker, neighbours: set.artifacts.neighbours }, modelVersion: set.manifest.version };
+    };
+    const serving = await createServingFeed({
+      runtime,
+      config,
+      ingestor,
+      pluginsDir,
+      progress,
+      onError,
+      service,
+      experiments: await initialExperiments(config),
+      runtimeForBundle,
+      experimentMetrics,
+    });
+    const experimentsFile = config.experiments.file;
+    if (experimentsFile) {
+      const watcher = watchExperimentsFile(experimentsFile, config.experiments.reloadMs, async (definitions) => {
+        await serving.reloadExperiments(definitions, `experiments.file(${experimentsFile}).definitions`);
+        progress.log(`experiments: reloaded ${definitions.length} from ${experimentsFile}`);
+      }, onError);
+      closers.push(() => watcher.close());
+    }
+
+    // Hot swap: the new bundle is opened and checked beside the serving one, every pipeline is built over it, then
+    // one pointer moves. Requests in flight finish on the old models, which are released once they have.
+    let swapping: Promise<unknown> = Promise.resolve();
+    const swapBundle = (dir: string): Promise<SwapResult> => {
+      const run = swapping.then(async (): Promise<SwapResult> => {
+        const path = resolve(dir);
+        const started = Date.now();
+        const set = await openModelSet({ bundleDir: path, config, state, progress, onError });
+        try {
+          await checkModelSet(set, catalog);
+          await warmUp({ userTower: set.userTower, ranker: set.ranker, vectors: { ...vectors, twoTower: set.twoTower }, catalog, progress, onError });
+          const next: FeedRuntime = { ...runtime, vectors: { ...vectors, twoTower: set.twoTower }, models: { userTower: set.userTower, ranker: set.ranker, neighbours: set.artifacts.neighbours }, modelVersion: set.manifest.version };
+          const { drained } = await serving.swapRuntime(next);
+          const previous = active;
+          active = set;
+          runtime = next;
+          // The first set's index is the runtime's own (closed with the stores); a swapped-in set owns its index.
+          void drained.then(() => previous.close());
+          progress.log(`models: now serving ${set.manifest.version} (was ${previous.manifest.version}), swapped in ${Date.now() - started} ms`);
+          return { version: set.manifest.version, previous: previous.manifest.version, bundleDir: path, drained };
+        } catch (err) {
+          await set.close();
+          throw err;
+        }
+      });
+      swapping = run.catch(() => undefined);
+      return run;
+    };
 
     // State bootstrap + consumer start: now in embedded mode; with Redis, as soon as it answers.
     const history = bootstrapEvents(dataset);
@@ -419,14 +502,30 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
     if (!config.events.consume) progress.log(`serving replica (events.consume false): another instance applies the event log to the Redis state under ${redisKeyPrefix}`);
     progress.log(`runtime ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     let closing: Promise<void> | undefined;
+    void sessions;
     return {
-      runtime,
-      feed,
-      definition,
+      // What a hot swap changes is read through getters: a caller always sees the models serving now.
+      get runtime() {
+        return runtime;
+      },
+      feed: serving.feed,
+      get definition() {
+        return serving.definition;
+      },
+      serving,
+      experimentMetrics,
+      swapBundle,
+      get bundleDir() {
+        return active.bundleDir;
+      },
       catalog,
       dataset,
-      manifest,
-      artifacts,
+      get manifest() {
+        return active.manifest;
+      },
+      get artifacts() {
+        return active.artifacts;
+      },
       contentModel,
       ingestor,
       consumer,
@@ -435,7 +534,9 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
       state,
       graph,
       redis,
-      sessions,
+      get sessions() {
+        return active.sessions;
+      },
       ready,
       isReady: () => readyFlag,
       close: () =>
@@ -501,5 +602,168 @@ async function warmUp(options: {
     progress.log(`warm-up: models and indexes exercised in ${Date.now() - started} ms`);
   } catch (err) {
     onError(err, "warm-up");
+  }
+}
+
+/**
+ * One bundle's models: feature artifacts, the ONNX user tower, ranker and video tower, and (unless given) its
+ * two-tower video vectors in an index of their own. The server's active bundle, a hot-swapped one and a canary
+ * variant's bundle are all opened here, so they are served the same way.
+ */
+export interface ModelSet {
+  bundleDir: string;
+  manifest: BundleManifest;
+  artifacts: FeatureArtifacts;
+  userTower: OnnxUserTowerModel;
+  ranker: OnnxRankerModel;
+  /** The bundle's two-tower index (the one given, or its own). */
+  twoTower?: VectorIndex;
+  sessions: { userTower?: OnnxRuntimeSession; ranker?: OnnxRuntimeSession; videoTower?: OnnxRuntimeSession };
+  /** Releases the sessions and the index this set opened. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface OpenModelSetOptions {
+  bundleDir: string;
+  config: ReelfeedConfig;
+  /** Where the ranker reads video aggregates (the serving state store). */
+  state: StateStore;
+  /** Already read. @default read from bundleDir */
+  manifest?: BundleManifest;
+  /** Already loaded. @default loaded from bundleDir */
+  artifacts?: FeatureArtifacts;
+  /** Serve this two-tower index (not closed by the set). @default the bundle's vectors, bulk-loaded into a new index */
+  twoTower?: VectorIndex;
+  progress?: Progress;
+  onError?: (error: unknown, where: string) => void;
+}
+
+export async function openModelSet(options: OpenModelSetOptions): Promise<ModelSet> {
+  const { bundleDir, config, state, progress = silentProgress, onError = () => {} } = options;
+  const owned: Array<() => Promise<unknown> | unknown> = [];
+  try {
+    const manifest = options.manifest ?? (await readManifest(bundleDir));
+    const artifacts = options.artifacts ?? (await loadFeatureArtifacts(join(bundleDir, BUNDLE_FILES.features)));
+    let twoTower = options.twoTower;
+    if (!options.twoTower) {
+      const idsPath = join(bundleDir, manifest.embeddings.videoIds);
+      const videoIds = JSON.parse(await readFile(idsPath, "utf8")) as string[];
+      if (!Array.isArray(videoIds)) throw new ReelfeedError("BAD_BUNDLE", `${idsPath}: expected a JSON list of ids`);
+      const file = manifest.embeddings.twoTower;
+      const dim = manifest.embeddings.twoTowerDim;
+      if (file && dim && existsSync(join(bundleDir, file))) {
+        const matrix = await readMatrix(join(bundleDir, file), videoIds.length, dim);
+        const index = await openVectorIndex(config, { name: "videos", version: manifest.version, dim });
+        owned.push(() => index.close());
+        if (index.kind === "embedded" || (await index.size()) !== videoIds.length) await loadVectors(index, videoIds, matrix);
+        twoTower = index;
+      }
+    }
+    const sessions: ModelSet["sessions"] = {};
+    const openSession = async (name: string, file: string) => {
+      const open = config.ranking.inferenceThread === "worker" ? createOnnxWorkerSession : createOnnxRuntimeSession;
+      const session = await open({
+        model: join(bundleDir, file),
+        executionProviders: config.ranking.executionProviders,
+        intraOpNumThreads: config.ranking.onnxThreads,
+        name,
+        log: (m) => progress.log(m),
+      });
+      owned.push(() => session.release());
+      return session;
+    };
+    sessions.userTower = await openSession("user-tower", manifest.models.userTower.file);
+    const userTower: OnnxUserTowerModel = await createOnnxUserTowerModel({
+      session: sessions.userTower,
+      artifacts,
+      microBatchWindowMs: config.ranking.microBatchWindowMs,
+      maxBatchRows: config.ranking.maxBatchRows,
+    });
+    sessions.ranker = await openSession("ranker", manifest.models.ranker.file);
+    const ranker: OnnxRankerModel = createOnnxRankerModel({
+      session: sessions.ranker,
+      artifacts,
+      version: manifest.version,
+      heads: manifest.models.ranker.heads,
+      // Video aggregates are ranker features; when the state store is down the ranker still scores with the rest
+      // (the request already reports STATE_UNAVAILABLE) instead of the whole page falling back to source order.
+      state: {
+        getVideos: (ids) => state.getVideos(ids).catch((err: unknown) => (onError(err, "ranker video features"), new Map())),
+      },
+      microBatchWindowMs: config.ranking.microBatchWindowMs,
+      maxBatchRows: config.ranking.maxBatchRows,
+    });
+    progress.log(`models ${manifest.version}: user tower dim ${userTower.dim} and ranker [${ranker.heads.join(", ")}] on ${ranker.executionProvider}`);
+    // The video tower embeds videos added after training; bundles from before it ship none (no two-tower vector
+    // for a new upload then: the other sources still find it).
+    const videoTowerFile = manifest.models.videoTower?.file;
+    if (videoTowerFile && existsSync(join(bundleDir, videoTowerFile))) sessions.videoTower = await openSession("video-tower", videoTowerFile);
+    else progress.log("! the bundle ships no video tower: videos added at serving time get no two-tower vector (retrain to ship one)");
+    let closing: Promise<void> | undefined;
+    return {
+      bundleDir,
+      manifest,
+      artifacts,
+      userTower,
+      ranker,
+      twoTower,
+      sessions,
+      close: () => (closing ??= releaseAll([...owned].reverse(), onError)),
+    };
+  } catch (err) {
+    await releaseAll([...owned].reverse(), onError);
+    throw err;
+  }
+}
+
+/** Largest ONNX-versus-training difference (manifest `parityMaxAbsDiff`, measured on real rows at export) served. */
+export const MAX_PARITY_DIFF = 1e-3;
+
+/**
+ * The checks a bundle passes before it serves a single request (hot swap, canary): the parity its export measured
+ * is within MAX_PARITY_DIFF, and the loaded models answer a probe request of real catalogue videos with an embedding
+ * of the declared width and finite probabilities in [0, 1] for every declared head. Throws BAD_BUNDLE naming what
+ * failed. Not a quality check: that is the promotion gate's (src/training/registry.ts).
+ */
+export async function checkModelSet(set: ModelSet, catalog: Catalog): Promise<void> {
+  const { manifest } = set;
+  const bad = (what: string): ReelfeedError => new ReelfeedError("BAD_BUNDLE", `${set.bundleDir}: ${what}`, { path: set.bundleDir, check: what });
+  for (const [name, diff] of [
+    ["user tower", manifest.models.userTower.parityMaxAbsDiff],
+    ["ranker", manifest.models.ranker.parityMaxAbsDiff],
+  ] as const) {
+    if (!(typeof diff === "number" && Number.isFinite(diff) && diff <= MAX_PARITY_DIFF)) {
+      throw bad(`${name} ONNX parity ${String(diff)} is over ${MAX_PARITY_DIFF} (or missing): the exported model does not compute what was trained`);
+    }
+  }
+  const query: FeedQuery = {
+    userId: "__reelfeed_bundle_check__",
+    surface: "home",
+    context: { device: "unknown", now: Date.now(), sessionVideoIds: [] },
+    relations: { notInterested: [], blockedCreators: [], reported: [], subscriptions: [], follows: [] },
+    seen: EMPTY_SEEN,
+    pageSize: 20,
+  };
+  let embedding: Float32Array;
+  try {
+    embedding = await set.userTower.embed(query);
+  } catch (err) {
+    throw bad(`the user tower fails on a probe request (${(err as Error).message})`);
+  }
+  if (embedding.length !== manifest.models.userTower.dim || !embedding.every(Number.isFinite)) {
+    throw bad(`the user tower returns ${embedding.length} values (declared ${manifest.models.userTower.dim}), or non-finite ones`);
+  }
+  const videos = catalog.newest().slice(0, 50);
+  let heads: Record<string, Float32Array>;
+  try {
+    heads = await set.ranker.score(query, videos);
+  } catch (err) {
+    throw bad(`the ranker fails on a probe request (${(err as Error).message})`);
+  }
+  for (const head of manifest.models.ranker.heads) {
+    const p = heads[head];
+    if (!p || p.length !== videos.length || !p.every((x) => Number.isFinite(x) && x >= 0 && x <= 1)) {
+      throw bad(`ranker head "${head}" is missing, of the wrong length, or not a probability`);
+    }
   }
 }

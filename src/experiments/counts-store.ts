@@ -1,0 +1,175 @@
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { dirname } from "node:path";
+import type { Redis } from "ioredis";
+import { writeFileAtomic } from "../util/fs";
+
+/**
+ * Where the per-variant counters of experiments live: sufficient statistics (counts, sums, sums of squares, latency
+ * histogram buckets) that simply add up, so replicas can each add theirs to one place and the report reads totals.
+ *
+ * - memory: this process only (embedded mode). The impression counters are rebuilt at start by the event consumer's
+ *   replay of the log; the request counters (latency, fallbacks), which no event carries, are persisted to a file.
+ * - redis: one hash per (experiment, variant) under the deployment's key prefix, HINCRBYFLOAT'd by every replica in
+ *   batches; survives restarts, shared across replicas.
+ */
+export type VariantCounts = Record<string, number>;
+/** experiment → variant → counters. */
+export type CountsSnapshot = Map<string, Map<string, VariantCounts>>;
+
+export interface ExperimentCountsStore {
+  readonly kind: "memory" | "redis";
+  /** Adds deltas (buffered; `flush` writes them). Never throws. */
+  add(experiment: string, variant: string, deltas: VariantCounts): void;
+  /** Totals, buffered deltas included. */
+  read(): Promise<CountsSnapshot>;
+  flush(): Promise<void>;
+  /** Flushes, stops the timer. Idempotent. */
+  close(): Promise<void>;
+}
+
+const sep = "\u0000";
+
+function addInto(target: Map<string, VariantCounts>, key: string, deltas: VariantCounts): void {
+  let c = target.get(key);
+  if (!c) target.set(key, (c = {}));
+  for (const [f, v] of Object.entries(deltas)) if (v !== 0) c[f] = (c[f] ?? 0) + v;
+}
+
+function toSnapshot(flat: Map<string, VariantCounts>): CountsSnapshot {
+  const out: CountsSnapshot = new Map();
+  for (const [key, counts] of flat) {
+    const [experiment, variant] = key.split(sep);
+    let m = out.get(experiment);
+    if (!m) out.set(experiment, (m = new Map()));
+    m.set(variant, { ...counts });
+  }
+  return out;
+}
+
+export interface MemoryCountsStoreOptions {
+  /**
+   * Persist these counters to `file` (flushed every `flushMs` and on close; read back at open): the request counters,
+   * which no event replay can rebuild. @default nothing persisted
+   */
+  persist?: { file: string; fields: (field: string) => boolean };
+  /** @default 5000 */
+  flushMs?: number;
+  onError?: (error: unknown, where: string) => void;
+}
+
+export function createMemoryCountsStore(options: MemoryCountsStoreOptions = {}): ExperimentCountsStore {
+  const { persist, flushMs = 5000, onError = () => {} } = options;
+  const totals = new Map<string, VariantCounts>();
+  if (persist && existsSync(persist.file)) {
+    try {
+      const saved = JSON.parse(readFileSync(persist.file, "utf8")) as Record<string, VariantCounts>;
+      for (const [k, v] of Object.entries(saved)) addInto(totals, k, v);
+    } catch (err) {
+      onError(err, `experiment counters ${persist.file} (starting from zero)`);
+    }
+  }
+  let dirty = false;
+  const flush = async (): Promise<void> => {
+    if (!persist || !dirty) return;
+    dirty = false;
+    const out: Record<string, VariantCounts> = {};
+    for (const [k, counts] of totals) {
+      const kept = Object.fromEntries(Object.entries(counts).filter(([f]) => persist.fields(f)));
+      if (Object.keys(kept).length > 0) out[k] = kept;
+    }
+    await mkdir(dirname(persist.file), { recursive: true });
+    await writeFileAtomic(persist.file, JSON.stringify(out) + "\n");
+  };
+  const timer = persist ? setInterval(() => void flush().catch((e: unknown) => onError(e, "experiment counters flush")), flushMs) : undefined;
+  timer?.unref();
+  let closed: Promise<void> | undefined;
+  return {
+    kind: "memory",
+    add(experiment, variant, deltas) {
+      addInto(totals, `${experiment}${sep}${variant}`, deltas);
+      dirty = true;
+    },
+    read: async () => toSnapshot(totals),
+    flush,
+    close: () =>
+      (closed ??= (async () => {
+        if (timer) clearInterval(timer);
+        await flush();
+      })()),
+  };
+}
+
+export interface RedisCountsStoreOptions {
+  redis: Redis;
+  /** The deployment's key prefix (backends.redisKeyPrefix). */
+  keyPrefix: string;
+  /** Buffered deltas are written this often, ms. @default 1000 */
+  flushMs?: number;
+  onError?: (error: unknown, where: string) => void;
+}
+
+export function createRedisCountsStore(options: RedisCountsStoreOptions): ExperimentCountsStore {
+  const { redis, keyPrefix, flushMs = 1000, onError = () => {} } = options;
+  const indexKey = `${keyPrefix}exp:index`;
+  const hashKey = (flatKey: string): string => {
+    const [experiment, variant] = flatKey.split(sep);
+    return `${keyPrefix}exp:counts:${experiment}:${variant}`;
+  };
+  let pending = new Map<string, VariantCounts>();
+  let inFlight: Promise<void> = Promise.resolve();
+  const flush = (): Promise<void> => {
+    inFlight = inFlight.then(async () => {
+      if (pending.size === 0) return;
+      const batch = pending;
+      pending = new Map();
+      const multi = redis.multi();
+      for (const [k, counts] of batch) {
+        multi.sadd(indexKey, k);
+        for (const [f, v] of Object.entries(counts)) multi.hincrbyfloat(hashKey(k), f, v);
+      }
+      try {
+        const results = await multi.exec();
+        const failed = results?.find(([err]) => err);
+        if (failed) throw failed[0];
+      } catch (err) {
+        // Not lost: merged back and retried on the next flush (a Redis outage delays the counters, no more).
+        for (const [k, counts] of batch) addInto(pending, k, counts);
+        throw err;
+      }
+    });
+    return inFlight.catch((err: unknown) => {
+      onError(err, "experiment counters (redis)");
+      inFlight = Promise.resolve();
+    });
+  };
+  const timer = setInterval(() => void flush(), flushMs);
+  timer.unref();
+  let closed: Promise<void> | undefined;
+  return {
+    kind: "redis",
+    add(experiment, variant, deltas) {
+      addInto(pending, `${experiment}${sep}${variant}`, deltas);
+    },
+    async read() {
+      const members = await redis.smembers(indexKey);
+      const flat = new Map<string, VariantCounts>();
+      const pipe = redis.pipeline();
+      for (const k of members) pipe.hgetall(hashKey(k));
+      const rows = (await pipe.exec()) ?? [];
+      members.forEach((k, i) => {
+        const [err, hash] = rows[i] ?? [];
+        if (err || !hash) return;
+        addInto(flat, k, Object.fromEntries(Object.entries(hash as Record<string, string>).map(([f, v]) => [f, Number(v)])));
+      });
+      for (const [k, counts] of pending) addInto(flat, k, counts);
+      return toSnapshot(flat);
+    },
+    flush,
+    close: () =>
+      (closed ??= (async () => {
+        clearInterval(timer);
+        await flush();
+      })()),
+  };
+}

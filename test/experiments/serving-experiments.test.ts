@@ -1,0 +1,168 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadRuntime, type LoadedRuntime } from "../../src/app/runtime";
+import type { ExperimentFeedPage } from "../../src/app/serving-feed";
+import type { ReelfeedConfig } from "../../src/config";
+import type { ReelEvent } from "../../src/data/types";
+import { summarizeResults } from "../../src/events/ingest";
+import { encodeExposures } from "../../src/experiments/assignment";
+import { silentProgress } from "../../src/util/progress";
+import { testConfig, trainTinyBundle } from "./experiment-fixtures";
+
+/**
+ * Experiments through the real serving runtime (embedded mode): one pipeline per overriding variant built at load,
+ * each request routed by its user's sticky assignment, the exposures in the page, the trace and every logged
+ * impression, and the online metrics per variant rebuilt identically after a restart.
+ */
+let root: string;
+let bundle: string;
+let runtime: LoadedRuntime | undefined;
+
+const DEFINITIONS = [
+  {
+    name: "no-explore",
+    variants: [{ name: "control" }, { name: "treatment", overrides: { pipeline: { stages: [{ name: "Freshness" }, { name: "Guardrails" }, { name: "Diversity" }] }, ranking: { candidatesToRank: 200 } } }],
+  },
+  { name: "aa", traffic: 0.7, variants: [{ name: "a" }, { name: "b" }] },
+];
+
+const config = (varDir: string, extra: Record<string, unknown> = {}): ReelfeedConfig => testConfig(varDir, { experiments: { definitions: DEFINITIONS }, ...extra });
+
+async function readLog(rt: LoadedRuntime): Promise<ReelEvent[]> {
+  const out: ReelEvent[] = [];
+  let cursor: string | undefined;
+  for (;;) {
+    const recs = await rt.log.read(cursor, 1000);
+    if (recs.length === 0) return out;
+    out.push(...recs.map((r) => r.event));
+    cursor = recs[recs.length - 1].cursor;
+  }
+}
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), "reelfeed-exp-"));
+  bundle = join(root, "bundle");
+  await trainTinyBundle(bundle);
+}, 180_000);
+afterAll(async () => {
+  await runtime?.close();
+  await rm(root, { recursive: true, force: true });
+});
+
+describe("experiments in the serving runtime", () => {
+  const varDir = () => join(root, "var");
+  const pages: Array<{ userId: string; page: ExperimentFeedPage }> = [];
+  let now = 0;
+
+  it("routes each user to their variants' pipeline and returns, traces and logs the exposures", async () => {
+    runtime = await loadRuntime({ bundleDir: bundle, config: config(varDir()), progress: silentProgress, service: { stateTimeoutMs: 2000 } });
+    const rt = runtime;
+    expect([...rt.serving.pipelines().keys()].sort()).toEqual(["", "no-explore=treatment"]);
+    now = rt.dataset.events[rt.dataset.events.length - 1].ts + 60_000;
+    for (const user of rt.dataset.users.slice(0, 40)) {
+      const page = await rt.feed.feed({ userId: user.id, surface: "home", context: { now }, first: 5, debug: true });
+      expect(page.items.length).toBeGreaterThan(0);
+      pages.push({ userId: user.id, page });
+      // Sticky: the exposures are the pure assignment, and asking again gives the same.
+      expect(page.experiments).toEqual(rt.serving.assign(user.id, now));
+      expect(page.trace?.experiments).toEqual(page.experiments);
+      const treated = page.experiments.some((x) => x.experiment === "no-explore" && x.variant === "treatment");
+      const stages = page.trace!.stages.map((s) => s.stage);
+      // The variant's pipeline has no Exploration stage; the control's has.
+      expect(stages.some((s) => s.endsWith("Exploration")), `${user.id} ${JSON.stringify(page.experiments)} ${stages.join(",")}`).toBe(!treated);
+    }
+    const variantsSeen = new Set(pages.flatMap(({ page }) => page.experiments.map((x) => `${x.experiment}=${x.variant}`)));
+    expect(variantsSeen).toEqual(new Set(["no-explore=control", "no-explore=treatment", "aa=a", "aa=b"]));
+    // Some users are outside the A/A experiment's 70 %.
+    expect(pages.some(({ page }) => !page.experiments.some((x) => x.experiment === "aa"))).toBe(true);
+
+    // Every served impression carries its request's exposures.
+    const expected = pages.reduce((n, { page }) => n + page.items.length, 0);
+    let served: ReelEvent[] = [];
+    for (const deadline = Date.now() + 15_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {
+      served = (await readLog(rt)).filter((e) => e.type === "impression" && e.served);
+      if (served.length >= expected) break;
+    }
+    expect(served).toHaveLength(expected);
+    const byUser = new Map(pages.map(({ userId, page }) => [userId, encodeExposures(page.experiments)]));
+    for (const e of served) {
+      if (e.type !== "impression") continue;
+      expect(e.served?.experiment).toBe(byUser.get(e.userId));
+    }
+  });
+
+  it("counts impressions and their joined outcomes per variant, and the same after a restart", async () => {
+    const rt = runtime!;
+    const outcomes: ReelEvent[] = [];
+    let t = now + 1000;
+    pages.forEach(({ userId, page }, p) => {
+      const top = page.items[0];
+      const base = { userId, trackingId: top.trackingId, videoId: top.video.id };
+      outcomes.push({ ...base, id: `x-c-${p}`, type: "click", ts: t++, surface: "home", position: top.position });
+      outcomes.push({ ...base, id: `x-w-${p}`, type: "watch", ts: t++, watchedSec: 10, videoDurationSec: top.video.durationSec });
+      if (p % 3 === 0) outcomes.push({ ...base, id: `x-l-${p}`, type: "like", ts: t++ });
+    });
+    expect(summarizeResults(await rt.ingestor.ingest(outcomes)).accepted).toBe(outcomes.length);
+    await rt.consumer.catchUp(10_000);
+
+    const expectFor = (experiment: string, variant: string) => {
+      const mine = pages.filter(({ page }) => page.experiments.some((x) => x.experiment === experiment && x.variant === variant));
+      return {
+        impressions: mine.reduce((n, { page }) => n + page.items.length, 0),
+        clicks: mine.length,
+        watchSec: mine.length * 10,
+        likes: mine.filter(({ page }) => pages.findIndex((q) => q.page === page) % 3 === 0).length,
+        requests: mine.length,
+      };
+    };
+    const check = async (r: LoadedRuntime) => {
+      const snap = await r.experimentMetrics.snapshot();
+      for (const [experiment, variant] of [["no-explore", "control"], ["no-explore", "treatment"], ["aa", "a"], ["aa", "b"]]) {
+        const c = snap.get(experiment)?.get(variant) ?? {};
+        const want = expectFor(experiment, variant);
+        expect({ impressions: c.impressions, clicks: c.clicks, watchSec: c.watchSec, likes: c.likes, requests: c.requests }, `${experiment}=${variant}`).toEqual(want);
+      }
+    };
+    await check(rt);
+
+    // Restart: the impression counters are rebuilt from the log, the request counters read back from their file.
+    await rt.close();
+    runtime = await loadRuntime({ bundleDir: bundle, config: config(varDir()), progress: silentProgress, service: { stateTimeoutMs: 2000 } });
+    await runtime.ready;
+    await runtime.consumer.catchUp(10_000);
+    await check(runtime);
+  });
+
+  it("reloads experiments from the file without a restart, and keeps serving the old ones on a bad edit", async () => {
+    await runtime?.close();
+    const file = join(root, "experiments.json");
+    await writeFile(file, JSON.stringify({ definitions: [DEFINITIONS[1]] }));
+    const errors: string[] = [];
+    runtime = await loadRuntime({
+      bundleDir: bundle,
+      config: config(join(root, "var-reload"), { experiments: { file, reloadMs: 50 } }),
+      progress: silentProgress,
+      onError: (e, where) => errors.push(`${where}: ${(e as Error).message}`),
+    });
+    const rt = runtime;
+    expect(rt.serving.experiments().map((e) => e.name)).toEqual(["aa"]);
+    const waitFor = async (cond: () => boolean) => {
+      for (const deadline = Date.now() + 5000; Date.now() < deadline && !cond(); ) await new Promise((r) => setTimeout(r, 25));
+      expect(cond()).toBe(true);
+    };
+    await writeFile(file, JSON.stringify({ definitions: DEFINITIONS }));
+    await waitFor(() => rt.serving.experiments().length === 2);
+    expect([...rt.serving.pipelines().keys()].sort()).toEqual(["", "no-explore=treatment"]);
+    const user = rt.dataset.users[0].id;
+    const page = await rt.feed.feed({ userId: user, surface: "home", context: {}, first: 3, debug: false });
+    expect(page.experiments.map((x) => x.experiment)).toContain("no-explore");
+
+    // A bad edit: refused with the key named, the running experiments stay.
+    await writeFile(file, JSON.stringify({ definitions: [{ ...DEFINITIONS[1], traffic: 3 }] }));
+    await waitFor(() => errors.length > 0);
+    expect(errors[0]).toContain(`experiments.file(${file}).definitions.0.traffic`);
+    expect(rt.serving.experiments().length).toBe(2);
+  });
+});
