@@ -1,8 +1,9 @@
+import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import type { Catalog } from "../data/catalog";
 import type { Creator, User, Video } from "../data/types";
 import type { VectorIndex } from "../stores/vector-index";
 import type { CatalogChange } from "./catalog-changes";
-import type { VideoEmbedder } from "./video-embedder";
+import type { VideoEmbedder, VideoVectors } from "./video-embedder";
 
 /**
  * Applies catalogue changes, in log order, to this process's catalog and vector indexes. Every process that serves
@@ -18,6 +19,12 @@ export interface CatalogApplierOptions {
   catalog: Catalog;
   vectors: { twoTower?: VectorIndex; content?: VectorIndex };
   embedder: VideoEmbedder;
+  /**
+   * Videos embedded per slice of a batch; between slices the applier yields to the event loop, so a feed request
+   * that arrives during a large batch (a burst of uploads, the start-up replay) waits for one slice, not the batch.
+   * @default 50
+   */
+  sliceSize?: number;
 }
 
 /** What a change would do if applied now (the write path answers DUPLICATE / STALE / REMOVED early with it). */
@@ -42,7 +49,8 @@ export interface CatalogApplier {
 }
 
 export function createCatalogApplier(options: CatalogApplierOptions): CatalogApplier {
-  const { catalog, vectors, embedder } = options;
+  const { catalog, vectors, embedder, sliceSize = 50 } = options;
+  if (!(Number.isInteger(sliceSize) && sliceSize > 0)) throw new RangeError(`catalog applier: sliceSize must be a positive integer, got ${sliceSize}`);
   const versions = { video: new Map<string, number>(), user: new Map<string, number>(), creator: new Map<string, number>() };
   const removedIds = new Set<string>();
   const stats: CatalogApplierStats = { applied: 0, skipped: 0, videosEmbedded: 0, removed: 0 };
@@ -122,10 +130,18 @@ export function createCatalogApplier(options: CatalogApplierOptions): CatalogApp
     for (const u of users) catalog.putUser(u);
     if (videos.size > 0) {
       const list = [...videos.values()];
-      const embedded = await embedder.embed(list);
+      // Embedding is the long part (content model in JS on this thread, the video tower in ONNX): in slices with the
+      // event loop free between them. Nothing is visible until the whole batch is embedded: then the catalog and the
+      // indexes take it at once, without yielding, so a request sees all of the batch or none of it.
+      const embedded: VideoVectors[] = [];
+      for (let at = 0; at < list.length; at += sliceSize) {
+        if (at > 0) await yieldToEventLoop();
+        embedded.push(...(await embedder.embed(list.slice(at, at + sliceSize))));
+      }
       stats.videosEmbedded += list.length;
-      // Catalog first: a vector whose video the catalog does not know yet is dropped by the merge, never served.
-      for (const v of list) catalog.putVideo(v);
+      // Catalog first: a vector whose video the catalog does not know yet is dropped by the merge, never served. One
+      // batch put: the newest / per-creator lists are merged once, not spliced once per video.
+      catalog.putVideos(list);
       const twoTower = list.flatMap((v, i) => (embedded[i].twoTower ? [{ id: v.id, vector: embedded[i].twoTower! }] : []));
       const content = list.flatMap((v, i) => (embedded[i].content ? [{ id: v.id, vector: embedded[i].content! }] : []));
       // An edit whose text no longer has a known word must not keep the old content vector.
@@ -135,10 +151,12 @@ export function createCatalogApplier(options: CatalogApplierOptions): CatalogApp
       if (vectors.content && noContent.length > 0) await vectors.content.delete(noContent);
     }
     if (removals.length > 0) {
+      const flagged: Video[] = [];
       for (const id of removals) {
         const v = catalog.video(id) ?? uploadedThenRemoved.get(id);
-        if (v && !v.policyFlags?.includes("removed")) catalog.putVideo({ ...v, policyFlags: [...(v.policyFlags ?? []), "removed"] });
+        if (v && !v.policyFlags?.includes("removed")) flagged.push({ ...v, policyFlags: [...(v.policyFlags ?? []), "removed"] });
       }
+      catalog.putVideos(flagged);
       stats.removed += removals.length;
       if (vectors.twoTower) await vectors.twoTower.delete(removals);
       if (vectors.content) await vectors.content.delete(removals);

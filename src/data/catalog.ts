@@ -16,6 +16,12 @@ export interface Catalog {
   videoCount(): number;
   /** Adds or replaces a video (new uploads at serving time; a takedown puts it back flagged "removed"). */
   putVideo(video: Video): void;
+  /**
+   * putVideo for a batch, in order (the last of two puts of one id wins), with the lists merged once: O(n + k log k)
+   * instead of k inserts into an n-long list (each an O(n) move: 2,000 uploads/s into a 100k catalog spent more
+   * CPU than the feeds reading it).
+   */
+  putVideos(videos: readonly Video[]): void;
   putUser(user: User): void;
   putCreator(creator: Creator): void;
 }
@@ -67,6 +73,39 @@ export function createCatalog(data: Pick<Dataset, "videos" | "users" | "creators
       if (list) insertByUpload(list, video);
       else byCreator.set(video.creatorId, [video]);
     },
+    putVideos(list) {
+      const replaced = new Set<Video>();
+      const latest = new Map<string, Video>();
+      for (const v of list) {
+        const old = videos.get(v.id);
+        if (old) replaced.add(old);
+        videos.set(v.id, v);
+        latest.delete(v.id); // re-inserted below: the batch's order among equal upload times is its last put's
+        latest.set(v.id, v);
+      }
+      if (!byCreator || !newest) return;
+      if (replaced.size > 0) {
+        removeAll(newest, replaced);
+        for (const creatorId of new Set([...replaced].map((v) => v.creatorId))) {
+          const l = byCreator.get(creatorId);
+          if (l) removeAll(l, replaced);
+        }
+      }
+      // Newest first; a stable sort keeps the batch's order among equal upload times, as one insert after another does.
+      const adds = [...latest.values()].filter((v) => !v.policyFlags?.includes("removed")).sort((a, b) => b.uploadedAt - a.uploadedAt);
+      mergeNewestFirst(newest, adds);
+      const perCreator = new Map<string, Video[]>();
+      for (const v of adds) {
+        const l = perCreator.get(v.creatorId);
+        if (l) l.push(v);
+        else perCreator.set(v.creatorId, [v]);
+      }
+      for (const [creatorId, group] of perCreator) {
+        const l = byCreator.get(creatorId);
+        if (l) mergeNewestFirst(l, group);
+        else byCreator.set(creatorId, group);
+      }
+    },
     putUser(user) {
       users.set(user.id, user);
     },
@@ -74,6 +113,27 @@ export function createCatalog(data: Pick<Dataset, "videos" | "users" | "creators
       creators.set(creator.id, creator);
     },
   };
+}
+
+/** Removes every element of `gone` from `list`, in place, in one pass. */
+function removeAll(list: Video[], gone: ReadonlySet<Video>): void {
+  let w = 0;
+  for (let r = 0; r < list.length; r++) if (!gone.has(list[r])) list[w++] = list[r];
+  list.length = w;
+}
+
+/**
+ * Merges newest-first `adds` into newest-first `list` in place, from the end: each added video lands after every
+ * listed one uploaded at the same time or later (insertByUpload's order), in O(list + adds).
+ */
+function mergeNewestFirst(list: Video[], adds: readonly Video[]): void {
+  let i = list.length - 1;
+  for (const a of adds) list.push(a); // grows the array packed; every slot is overwritten below
+  let k = list.length - 1;
+  for (let j = adds.length - 1; j >= 0; ) {
+    if (i >= 0 && list[i].uploadedAt < adds[j].uploadedAt) list[k--] = list[i--];
+    else list[k--] = adds[j--];
+  }
 }
 
 function removeRef(list: Video[], v: Video): void {

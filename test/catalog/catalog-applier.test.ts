@@ -68,4 +68,32 @@ describe("catalog applier", () => {
     await applier.apply([change(videoInput("d", { updatedAt: 1_700_000_000_002, title: "zzzqqq", tags: [], category: "xxyyzz" }))]);
     expect(await content.get("d")).toBeUndefined();
   });
+
+  it("embeds a large batch in slices with the event loop free between them, and shows the batch all at once", async () => {
+    const tiny = createTinyCatalog({ now: TESTKIT_NOW });
+    const catalog = createCatalog(tiny);
+    catalog.newest(); // built: puts merge into the lists
+    const { model } = fitContentModel(tiny.videos, { dim: 8, minDf: 1 });
+    const content = createEmbeddedVectorIndex({ dim: 8 });
+    const real = createVideoEmbedder({ contentModel: model });
+    const slices: number[] = [];
+    const counting: VideoEmbedder = {
+      ...real,
+      embed: (videos) => {
+        slices.push(videos.length);
+        return real.embed(videos);
+      },
+    };
+    const applier = createCatalogApplier({ catalog, vectors: { content }, embedder: counting, sliceSize: 40 });
+    const batch = Array.from({ length: 130 }, (_, i) => change(videoInput(`s${i}`, { updatedAt: 1_700_000_000_000 + i })));
+    // Queued before the apply starts: it runs during the apply only if the apply yields between its slices, and
+    // what it sees is what a request served then would see: none of the batch yet.
+    const between = new Promise<{ slices: number; visible: boolean }>((r) => setImmediate(() => r({ slices: slices.length, visible: catalog.video("s0") !== undefined })));
+    await applier.apply(batch);
+    expect(slices).toEqual([40, 40, 40, 10]);
+    expect(await between).toEqual({ slices: 1, visible: false });
+    expect(catalog.newest().filter((v) => v.id.startsWith("s"))).toHaveLength(130);
+    expect(await content.get("s129")).toBeDefined();
+    expect(() => createCatalogApplier({ catalog, vectors: {}, embedder: real, sliceSize: 0 })).toThrow(RangeError);
+  });
 });

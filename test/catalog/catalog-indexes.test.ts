@@ -38,4 +38,45 @@ describe("catalog indexes under live writes", () => {
     for (let c = 0; c < 7; c++) expect(catalog.videosByCreator(`c${c}`).map((v) => v.id)).toEqual(rebuilt.videosByCreator(`c${c}`).map((v) => v.id));
     expect(catalog.newest().some((v) => v.policyFlags?.includes("removed"))).toBe(false);
   });
+
+  it("putVideos (a batch merged at once) leaves the same lists as one putVideo after another", () => {
+    const random = seededRandom("catalog-indexes-batch");
+    // Coarse upload times: ties are common, and their order must be the sequential one too.
+    const make = (i: number): Video => ({ id: `v${i}`, creatorId: `c${Math.floor(random() * 5)}`, title: `t${i}`, tags: [], category: "x", durationSec: 10, uploadedAt: Math.floor(random() * 40) * 1000 });
+    const initial = Array.from({ length: 300 }, (_, i) => make(i));
+    const one = createCatalog({ videos: initial, users: [], creators: [] });
+    const batched = createCatalog({ videos: initial, users: [], creators: [] });
+    one.newest();
+    batched.newest();
+    let next = 300;
+    const current = new Map(initial.map((v) => [v.id, v]));
+    for (let round = 0; round < 40; round++) {
+      const batch: Video[] = [];
+      for (let k = Math.floor(random() * 30); k >= 0; k--) {
+        const r = random();
+        let v: Video;
+        if (r < 0.5) v = make(next++);
+        else {
+          const cur = current.get(`v${Math.floor(random() * next)}`)!;
+          // Edits (another creator, another time), takedowns, and the same id twice in one batch.
+          v = r < 0.8 ? { ...cur, creatorId: `c${Math.floor(random() * 5)}`, uploadedAt: Math.floor(random() * 40) * 1000 } : r < 0.9 ? { ...cur, policyFlags: ["removed"] } : { ...cur, title: `${cur.title}'` };
+        }
+        batch.push(v);
+        current.set(v.id, v);
+      }
+      for (const v of batch) one.putVideo(v);
+      batched.putVideos(batch);
+      expect(batched.newest().map((v) => v.id)).toEqual(one.newest().map((v) => v.id));
+      for (let c = 0; c < 5; c++) expect(batched.videosByCreator(`c${c}`).map((v) => v.id)).toEqual(one.videosByCreator(`c${c}`).map((v) => v.id));
+    }
+    for (const [id, v] of current) expect(batched.video(id)).toBe(v);
+  });
+
+  it("putVideos before the lists are built only records the videos (the lists are built from them later)", () => {
+    const catalog = createCatalog({ videos: [], users: [], creators: [] });
+    const v = (id: string, uploadedAt: number): Video => ({ id, creatorId: "c", title: id, tags: [], category: "x", durationSec: 1, uploadedAt });
+    catalog.putVideos([v("a", 1), v("b", 3), v("a", 2)]);
+    expect(catalog.newest().map((x) => [x.id, x.uploadedAt])).toEqual([["b", 3], ["a", 2]]);
+    expect(catalog.videosByCreator("c").map((x) => x.id)).toEqual(["b", "a"]);
+  });
 });
