@@ -7,12 +7,12 @@ import { VECTOR_KERNEL_WASM_BASE64 } from "./vector-kernel-wasm";
  *
  * Layout of the kernel's own memory (one WebAssembly.Memory per kernel), each part 64-byte aligned:
  *   [query: stride floats][scores: KERNEL_BATCH_ROWS floats][picked: KERNEL_BATCH_ROWS int32s]
- *   [matrix: capacity × stride floats]
+ *   [rowList: KERNEL_BATCH_ROWS int32s][matrix: capacity × stride floats]
  * Each row holds `dim` values followed by zeros up to `stride` (the next multiple of 4): the kernel reads whole
  * 4-float lanes, and the zero lanes add nothing to a score. Only `setRow`, `setQuery` and whole-row copies write
  * the memory, so the padding stays zero.
  *
- * Views: `matrix`, `query`, `picked` and the array `dots` returns are views of the memory's buffer. Growing the memory
+ * Views: `matrix`, `query`, `picked`, `rowList` and the array `dots` returns are views of the memory's buffer. Growing the memory
  * (`ensureCapacity` past the current pages) detaches every view of the old buffer, so read the getters again after
  * any call that may grow, and never keep a view across one. The getters always return views of the current buffer.
  */
@@ -41,6 +41,13 @@ export interface VectorKernel {
   /** As `dots`, with row `queryRow` of the matrix as the query (no copy): k-means scores points against centroids. */
   dotsWithRow(queryRow: number, from: number, to: number): Float32Array;
   /**
+   * As `dots`, for the `n` rows named by `rowList[0, n)` (at most KERNEL_BATCH_ROWS; each a row below `capacity`):
+   * element i of the result is the inner product with row rowList[i], the same float32 value `dots` gives it.
+   */
+  dotsAt(n: number): Float32Array;
+  /** `KERNEL_BATCH_ROWS`-long view of the row numbers `dotsAt` scores; write them, then call it. */
+  readonly rowList: Int32Array;
+  /**
    * Of the first `n` scores of the last `dots` call, picks those not below `threshold` (NaN included) into `picked`,
    * ascending; returns how many. `threshold` must be a float32 value (or ±Infinity): it is compared as one.
    */
@@ -61,6 +68,7 @@ const MAX_PAGES = 65_536;
 const ALIGN = 64;
 
 type DotsExport = (query: number, rows: number, n: number, stride: number, out: number) => void;
+type DotsAtExport = (query: number, matrix: number, idx: number, n: number, stride: number, out: number) => void;
 type AboveExport = (scores: number, n: number, threshold: number, picked: number) => number;
 
 /**
@@ -105,7 +113,8 @@ export function createVectorKernel(dim: number, initialCapacity = 1): VectorKern
   const queryOffset = 0;
   const outOffset = alignUp(rowBytes);
   const pickedOffset = alignUp(outOffset + KERNEL_BATCH_ROWS * 4);
-  const matrixOffset = alignUp(pickedOffset + KERNEL_BATCH_ROWS * 4);
+  const rowListOffset = alignUp(pickedOffset + KERNEL_BATCH_ROWS * 4);
+  const matrixOffset = alignUp(rowListOffset + KERNEL_BATCH_ROWS * 4);
   const maxCapacity = Math.floor((MAX_PAGES * PAGE_BYTES - matrixOffset) / rowBytes);
   const pagesFor = (rows: number): number => Math.ceil((matrixOffset + rows * rowBytes) / PAGE_BYTES);
 
@@ -115,15 +124,18 @@ export function createVectorKernel(dim: number, initialCapacity = 1): VectorKern
   const instance = new api.Instance(module, { env: { memory } });
   const dotsWasm = instance.exports.dots as DotsExport;
   const aboveWasm = instance.exports.above as AboveExport;
+  const dotsAtWasm = instance.exports.dots_at as DotsAtExport;
   let matrix = new Float32Array(0);
   let query = new Float32Array(0);
   let out = new Float32Array(0);
   let picked = new Int32Array(0);
+  let rowList = new Int32Array(0);
   const refreshViews = (buffer: ArrayBuffer): void => {
     matrix = new Float32Array(buffer, matrixOffset, capacity * stride);
     query = new Float32Array(buffer, queryOffset, stride);
     out = new Float32Array(buffer, outOffset, KERNEL_BATCH_ROWS);
     picked = new Int32Array(buffer, pickedOffset, KERNEL_BATCH_ROWS);
+    rowList = new Int32Array(buffer, rowListOffset, KERNEL_BATCH_ROWS);
   };
   refreshViews(memory.buffer);
 
@@ -152,6 +164,9 @@ export function createVectorKernel(dim: number, initialCapacity = 1): VectorKern
     },
     get picked() {
       return picked;
+    },
+    get rowList() {
+      return rowList;
     },
 
     ensureCapacity(rows) {
@@ -206,6 +221,19 @@ export function createVectorKernel(dim: number, initialCapacity = 1): VectorKern
       return out;
     },
 
+    dotsAt(n) {
+      live();
+      if (!(Number.isInteger(n) && n >= 0 && n <= KERNEL_BATCH_ROWS)) throw new RangeError(`vector kernel: bad row count ${n}`);
+      // The kernel does no bounds checks: a row number past the matrix would read whatever lies there.
+      const list = rowList;
+      for (let i = 0; i < n; i++) {
+        const r = list[i];
+        if (!(r >= 0 && r < capacity)) throw new RangeError(`vector kernel: row ${r} outside capacity ${capacity}`);
+      }
+      dotsAtWasm(queryOffset, matrixOffset, rowListOffset, n, stride, outOffset);
+      return out;
+    },
+
     pickAbove(n, threshold) {
       live();
       if (!(Number.isInteger(n) && n >= 0 && n <= KERNEL_BATCH_ROWS)) throw new RangeError(`vector kernel: bad score count ${n}`);
@@ -219,6 +247,7 @@ export function createVectorKernel(dim: number, initialCapacity = 1): VectorKern
       query = new Float32Array(0);
       out = new Float32Array(0);
       picked = new Int32Array(0);
+      rowList = new Int32Array(0);
     },
   };
 }

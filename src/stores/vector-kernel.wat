@@ -120,6 +120,40 @@
         (local.set $out (i32.add (local.get $out) (i32.const 4)))
         (br $rest))))
 
+  ;; out[i] = <query, row idx[i]> for i < n: the rows are named by the int32s at byte address $idx, each a row
+  ;; number counted from byte address $matrix. Rows appended to an IVF list since its build lie scattered over the
+  ;; matrix; one call scores them all. Each row is summed with the same operations in the same order as in `dots`,
+  ;; so a row scores the same here as there.
+  (func (export "dots_at")
+    (param $query i32) (param $matrix i32) (param $idx i32) (param $n i32) (param $stride i32) (param $out i32)
+    (local $rowBytes i32)
+    (local $queryEnd i32)
+    (local $end i32)
+    (local $q i32)
+    (local $row i32)
+    (local $a0 v128)
+    (local.set $rowBytes (i32.shl (local.get $stride) (i32.const 2)))
+    (local.set $queryEnd (i32.add (local.get $query) (local.get $rowBytes)))
+    (local.set $end (i32.add (local.get $out) (i32.shl (local.get $n) (i32.const 2))))
+    (block $rowsDone
+      (loop $rest
+        (br_if $rowsDone (i32.ge_u (local.get $out) (local.get $end)))
+        (local.set $row (i32.add (local.get $matrix) (i32.mul (i32.load (local.get $idx)) (local.get $rowBytes))))
+        (local.set $a0 (v128.const i32x4 0 0 0 0))
+        (local.set $q (local.get $query))
+        (block $chunksDone
+          (loop $chunks
+            (br_if $chunksDone (i32.ge_u (local.get $q) (local.get $queryEnd)))
+            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (v128.load (local.get $q)) (v128.load (local.get $row)))))
+            (local.set $q (i32.add (local.get $q) (i32.const 16)))
+            (local.set $row (i32.add (local.get $row) (i32.const 16)))
+            (br $chunks)))
+        (f32.store (local.get $out)
+          (f32x4.extract_lane 0 (call $hsum4 (local.get $a0) (local.get $a0) (local.get $a0) (local.get $a0))))
+        (local.set $idx (i32.add (local.get $idx) (i32.const 4)))
+        (local.set $out (i32.add (local.get $out) (i32.const 4)))
+        (br $rest))))
+
   ;; Writes to $idx, ascending, the i < n with !(scores[i] < threshold), NaN included; returns how many. A search
   ;; only looks at rows that can still enter its top k: picking them here, four lanes per compare, spares the JS
   ;; side a branch per row (and the mispredictions: a row passes at random, a few times in ten at first).

@@ -76,7 +76,7 @@ describe("embedded vector index: IVF", () => {
   it("IVF recall@100 against exact search is at least 0.9 on 50k × 32 clustered vectors", async () => {
     const { recall, ivf, exact } = await ivfRecall(50_000, 32, 100, 1, 10_000);
     expect(ivf.stats()).toMatchObject({ mode: "ivf", size: 50_000, indexedRows: 50_000, pendingRows: 0 });
-    expect(ivf.stats().nlist).toBeGreaterThan(150); // ~sqrt(50k)
+    expect(ivf.stats().nlist).toBeGreaterThan(1500); // 8·sqrt(50k)
     expect(exact.stats().mode).toBe("exact");
     expect(recall).toBeGreaterThanOrEqual(0.9);
   });
@@ -106,6 +106,65 @@ describe("embedded vector index: IVF", () => {
     await index.search(query, 5);
     expect(index.stats()).toMatchObject({ size: 2401, indexedRows: 2401, pendingRows: 0, deadRows: 0 });
     expect((await index.search(query, 1))[0].id).toBe("new");
+  });
+
+  it("puts vectors written after the build in their nearest lists, so a search probing one list finds them", async () => {
+    const dim = 16;
+    const data = clusteredVectors(4000, dim, 40, 6, 0.1);
+    const ids = Array.from({ length: 4000 }, (_, i) => `v${i}`);
+    // nprobe 1, no row floor: a search scans the one nearest list and its pending rows only.
+    const index = createEmbeddedVectorIndex({ dim, exactThreshold: 0, nlist: 40, nprobe: 1, probeRows: 0, queryCacheSize: 0 });
+    index.bulkLoad(ids.slice(0, 3500), data.subarray(0, 3500 * dim));
+    expect(index.stats()).toMatchObject({ indexedRows: 3500, pendingRows: 0 });
+    // 500 more (under the rebuild fraction): pending rows of their nearest lists.
+    await index.upsert(ids.slice(3500).map((id, i) => ({ id, vector: row(data, dim, 3500 + i) })));
+    expect(index.stats()).toMatchObject({ size: 4000, indexedRows: 3500, pendingRows: 500 });
+    const exact = createEmbeddedVectorIndex({ dim, exactThreshold: Infinity });
+    exact.bulkLoad(ids, data);
+    let foundSelf = 0;
+    let recall = 0;
+    for (let i = 3500; i < 4000; i += 25) {
+      const query = row(data, dim, i);
+      const hits = await index.search(query, 10);
+      if (hits[0].id === `v${i}`) foundSelf++;
+      const truth = new Set((await exact.search(query, 10)).map((h) => h.id));
+      recall += hits.filter((h) => truth.has(h.id)).length / 10 / 20;
+    }
+    expect(foundSelf).toBe(20);
+    expect(recall).toBeGreaterThanOrEqual(0.9);
+    // Replacing a pending row moves it to the list of its new vector; the old copy is gone.
+    const far = row(data, dim, 0);
+    await index.upsert([{ id: "v3999", vector: far }]);
+    const near0 = await index.search(far, 5);
+    expect(near0.map((h) => h.id)).toContain("v3999");
+    expect((await index.search(row(data, dim, 3999), 4000)).filter((h) => h.id === "v3999")).toHaveLength(1);
+    expect(index.stats()).toMatchObject({ size: 4000, pendingRows: 501, deadRows: 1 });
+  });
+
+  it("probes lists until probeRows rows are scanned, and the floor makes small lists as good as big ones", async () => {
+    const dim = 32;
+    const n = 20_000;
+    const data = clusteredVectors(n, dim, 50, 9);
+    const ids = Array.from({ length: n }, (_, i) => `v${i}`);
+    const exact = createEmbeddedVectorIndex({ dim, exactThreshold: Infinity });
+    exact.bulkLoad(ids, data);
+    const queries = clusteredVectors(20, dim, 50, 10);
+    const recallOf = async (options: { probeRows: number; nprobe: number }) => {
+      const index = createEmbeddedVectorIndex({ dim, exactThreshold: 0, nlist: 800, queryCacheSize: 0, ...options });
+      index.bulkLoad(ids, data);
+      let recall = 0;
+      for (let q = 0; q < 20; q++) {
+        const truth = new Set((await exact.search(row(queries, dim, q), 100)).map((h) => h.id));
+        recall += (await index.search(row(queries, dim, q), 100)).filter((h) => truth.has(h.id)).length / 100 / 20;
+      }
+      return recall;
+    };
+    // 800 lists of ~25 rows: 4 lists scan ~100 rows, too few for k = 100; a floor of 4000 rows probes ~160 lists.
+    const fewLists = await recallOf({ probeRows: 0, nprobe: 4 });
+    const withFloor = await recallOf({ probeRows: 4000, nprobe: 4 });
+    expect(withFloor).toBeGreaterThanOrEqual(0.95);
+    expect(withFloor).toBeGreaterThan(fewLists + 0.2);
+    expect(() => createEmbeddedVectorIndex({ dim: 4, probeRows: -1 })).toThrow(/probeRows/);
   });
 
   it("probes further lists when excludeIds empties the nearest ones", async () => {

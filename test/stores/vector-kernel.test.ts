@@ -64,6 +64,24 @@ describe("vector kernel", () => {
     });
   }
 
+  it("dotsAt scores the listed rows, in list order, exactly as dots scores them", () => {
+    for (const dim of [3, 64, 65]) {
+      const rows = 203;
+      const { kernel } = filled(dim, rows, dim + 1);
+      const whole = kernel.dots(0, rows).slice(0, rows);
+      const list = [202, 0, 17, 17, 5, 199, 64, 1];
+      kernel.rowList.set(list);
+      expect(Array.from(kernel.dotsAt(list.length).subarray(0, list.length))).toEqual(list.map((r) => whole[r]));
+      expect(kernel.dotsAt(0)).toBeInstanceOf(Float32Array);
+      // A row number past the matrix would read memory that is not a row: refused.
+      kernel.rowList[0] = kernel.capacity;
+      expect(() => kernel.dotsAt(1)).toThrow(RangeError);
+      kernel.rowList[0] = -1;
+      expect(() => kernel.dotsAt(1)).toThrow(RangeError);
+      expect(() => kernel.dotsAt(KERNEL_BATCH_ROWS + 1)).toThrow(RangeError);
+    }
+  });
+
   it("keeps the padding lanes zero, so they add nothing", () => {
     const kernel = createVectorKernel(65, 4);
     kernel.setRow(2, new Float32Array(65).fill(1), 0);

@@ -1,0 +1,197 @@
+import { seededRandom } from "../util/random";
+import { gather, sampleRows, trainTwoLevel, type Quantiser } from "./vector-coarse-quantiser";
+import { KERNEL_BATCH_ROWS, type VectorKernel } from "./vector-kernel";
+
+/**
+ * The inverted lists of the embedded index (IVF): every vector belongs to the list of its nearest centroid, and a
+ * query scans only the lists whose centroids score best against it. At a build the rows are laid out list by list,
+ * so a probe is one sequential scan; a vector written after the build is put in its list at once as a pending row
+ * (scattered over the matrix, scored through the kernel's row list), so it is found like the others until the
+ * next build lays it out.
+ */
+export interface IvfLists {
+  readonly nlist: number;
+  /** The coarse quantiser: the list centroids as kernel rows [0, nlist), and the list of a vector. */
+  readonly quantiser: Quantiser;
+  /** Rows [listStart[l], listStart[l+1]) were laid out in list l at the build. */
+  readonly listStart: Int32Array;
+  /** Rows [0, indexedRows) were laid out at the build; rows past it are pending (see `pendingOf`). */
+  readonly indexedRows: number;
+  /** The pending rows of list l, in the order they were added; undefined when it has none. */
+  pendingOf(list: number): readonly number[] | undefined;
+  /** Puts row `row` of `matrix` (rows `stride` floats apart), written after the build, in its nearest list. */
+  addPending(matrix: Float32Array, stride: number, row: number): void;
+  /**
+   * The lists in descending inner product of their centroid with `query`. Only the first `ordered` (at least
+   * `first`) positions are ordered up front (a partial selection: a query nearly always stops there); `sortAll`
+   * orders the rest when a query needs more lists. Ties by list number, so the order is the same as a full sort's.
+   * The order is valid until the next call.
+   */
+  rank(query: Float32Array, first: number): RankedLists;
+  dispose(): void;
+}
+
+export interface RankedLists {
+  order: Int32Array;
+  ordered: number;
+  sortAll(): void;
+}
+
+/**
+ * Lists per build when not fixed: 8·sqrt(N), at most MAX_NLIST. FAISS's rule of thumb is 4 to 16·sqrt(N); with
+ * lists ranked by inner product with their centroid (as FAISS does for inner-product search), a list that k-means
+ * left straddling two groups of vectors has a centroid between them that scores low for queries from either, and
+ * its vectors are missed. Smaller lists straddle less. Measured on 1M × 64 clustered vectors (k = 100, nprobe 32):
+ * recall@100 0.929 with sqrt(N) lists, 0.996 with 4·sqrt(N), and faster, as each probed list is smaller; on 100k ×
+ * 65 (k = 300) 0.74 with sqrt(N), 0.87 with 4·sqrt(N), 0.94 with 8·sqrt(N). See docs/benchmarks.md.
+ */
+export const LISTS_PER_SQRT_N = 8;
+/** Ranking the lists costs one inner product per list and query: past this it costs more than the probes. */
+export const MAX_NLIST = 16_384;
+/** Training points per list: enough for stable centroids, few enough that a 1M build takes seconds, not minutes. */
+const TRAIN_POINTS_PER_LIST = 32;
+
+export function defaultNlist(live: number): number {
+  return Math.min(MAX_NLIST, Math.round(LISTS_PER_SQRT_N * Math.sqrt(live)));
+}
+
+/**
+ * Trains the quantiser on a seeded sample of `liveRows` (row numbers in `kernel`'s matrix) and assigns every one of
+ * them. Returns the lists and `dest`: dest[i] is where liveRows[i] goes, list by list (a counting sort). The caller
+ * moves the rows there (`permuteRows`) and renumbers its ids; nothing here changes the matrix.
+ */
+export function buildIvfLists(
+  kernel: VectorKernel,
+  liveRows: Int32Array,
+  options: { nlist: number; seed: number },
+): { lists: IvfLists; dest: Int32Array } {
+  const { dim, stride } = kernel;
+  const live = liveRows.length;
+  const nlist = Math.max(1, Math.min(live, options.nlist));
+  // Seeded: builds must be reproducible.
+  const rng = seededRandom(options.seed);
+  const sampleSize = Math.min(live, Math.max(nlist * TRAIN_POINTS_PER_LIST, 1024));
+  const sample = gather(kernel.matrix, stride, dim, sampleRows(liveRows, sampleSize, rng));
+  const quantiser = trainTwoLevel(sample, dim, nlist, rng);
+
+  const assignment = new Int32Array(live);
+  const counts = new Int32Array(quantiser.nlist + 1);
+  const m = kernel.matrix;
+  for (let i = 0; i < live; i++) {
+    const list = quantiser.assign(m, liveRows[i] * stride);
+    assignment[i] = list;
+    counts[list + 1]++;
+  }
+  const listStart = new Int32Array(quantiser.nlist + 1);
+  for (let l = 0; l < quantiser.nlist; l++) listStart[l + 1] = listStart[l] + counts[l + 1];
+  const cursor = listStart.slice(0, quantiser.nlist);
+  const dest = new Int32Array(live);
+  for (let i = 0; i < live; i++) dest[i] = cursor[assignment[i]]++;
+  return { lists: createIvfLists(quantiser, listStart, live), dest };
+}
+
+function createIvfLists(quantiser: Quantiser, listStart: Int32Array, indexedRows: number): IvfLists {
+  const nlist = quantiser.nlist;
+  const pending: (number[] | undefined)[] = new Array(nlist);
+  // Ranking scratch, kept between queries: allocating it cost a query more than filling it.
+  const scores = new Float32Array(nlist);
+  const order = new Int32Array(nlist);
+  const chosen = new Uint8Array(nlist);
+  let best = new Int32Array(0);
+  const before = (a: number, b: number): boolean => scores[a] > scores[b] || (scores[a] === scores[b] && a < b);
+  const compare = (a: number, b: number): number => (before(a, b) ? -1 : before(b, a) ? 1 : 0);
+  const noop = (): void => {};
+
+  return {
+    nlist,
+    quantiser,
+    listStart,
+    indexedRows,
+
+    pendingOf(list) {
+      return pending[list];
+    },
+
+    addPending(matrix, stride, row) {
+      const list = quantiser.assign(matrix, row * stride);
+      (pending[list] ??= []).push(row);
+    },
+
+    rank(query, first) {
+      const centroids = quantiser.centroids;
+      centroids.setQuery(query);
+      for (let start = 0; start < nlist; start += KERNEL_BATCH_ROWS) {
+        const end = Math.min(nlist, start + KERNEL_BATCH_ROWS);
+        scores.set(centroids.dots(start, end).subarray(0, end - start), start);
+      }
+      for (let l = 0; l < nlist; l++) order[l] = l;
+      const m = Math.min(first, nlist);
+      if (m >= nlist / 4) {
+        order.sort(compare);
+        return { order, ordered: nlist, sortAll: noop };
+      }
+      // Selection of the m best by one pass with a sorted buffer (insertion), then the rest unsorted behind them.
+      if (best.length < m) best = new Int32Array(m);
+      let size = 0;
+      for (let l = 0; l < nlist; l++) {
+        if (size === m && !before(l, best[m - 1])) continue;
+        let i = size < m ? size++ : m - 1;
+        while (i > 0 && before(l, best[i - 1])) {
+          best[i] = best[i - 1];
+          i--;
+        }
+        best[i] = l;
+      }
+      chosen.fill(0);
+      for (let i = 0; i < m; i++) {
+        order[i] = best[i];
+        chosen[best[i]] = 1;
+      }
+      let w = m;
+      for (let l = 0; l < nlist; l++) if (!chosen[l]) order[w++] = l;
+      let sorted = false;
+      return {
+        order,
+        ordered: m,
+        sortAll() {
+          if (sorted) return;
+          sorted = true;
+          order.subarray(m).sort(compare);
+        },
+      };
+    },
+
+    dispose() {
+      quantiser.centroids.dispose();
+    },
+  };
+}
+
+/**
+ * Moves row r of the matrix to row dest[r], for a permutation `dest` of [0, dest.length), in place: each cycle of
+ * the permutation is followed with one row in hand. A second matrix to copy into would double the memory a
+ * build needs (two 1M indexes hold half a GiB each), and its fresh pages cost more to fault in, in a VM, than
+ * the copy itself.
+ */
+export function permuteRows(matrix: Float32Array, stride: number, dest: Int32Array): void {
+  const placed = new Uint8Array(dest.length);
+  let carry = new Float32Array(stride);
+  let displaced = new Float32Array(stride);
+  for (let start = 0; start < dest.length; start++) {
+    if (placed[start]) continue;
+    placed[start] = 1;
+    if (dest[start] === start) continue;
+    for (let d = 0; d < stride; d++) carry[d] = matrix[start * stride + d];
+    // Put the row in hand at its place and pick up the one it displaces, until the cycle closes at `start`.
+    for (let to = dest[start]; ; to = dest[to]) {
+      const at = to * stride;
+      if (to !== start) for (let d = 0; d < stride; d++) displaced[d] = matrix[at + d];
+      for (let d = 0; d < stride; d++) matrix[at + d] = carry[d];
+      placed[to] = 1;
+      if (to === start) break;
+      const t = carry;
+      carry = displaced;
+      displaced = t;
+    }
+  }
+}
