@@ -1,34 +1,42 @@
-import type { Device } from "../../src/data/types";
-import { definePlugin, type RerankStage } from "../../src/pipeline/types";
+import { definePlugin, defineStage, type Device, type ScoredCandidate, z } from "../../src/plugin";
+
+/** Devices a plugin option may name (the schema's Device enum). */
+const DEVICES = ["mobile", "desktop", "tv", "tablet", "unknown"] as const satisfies readonly Device[];
+
+const options = z
+  .object({
+    /** Longest video kept on the listed devices, seconds. @default 1200 (20 minutes) */
+    maxDurationSec: z.number().positive().default(1200),
+    /** Devices the rule applies to. @default ["mobile"] */
+    devices: z.array(z.enum(DEVICES)).min(1).default(["mobile"]),
+  })
+  .strict();
 
 /**
  * Re-rank stage "MaxDuration": on small screens, long videos are the ones people abandon. On the listed devices a
  * video longer than `maxDurationSec` is removed from the feed ("too_long_for_device"); other devices are untouched.
- *
- * Options (config `pipeline.stages[].options`):
- * - maxDurationSec (default 1200, 20 minutes);
- * - devices (default ["mobile"]).
+ * It removes and keeps the order, so it runs in the "arrange" phase (after score stages such as Freshness, before
+ * Exploration, in config order beside Guardrails and Diversity).
  */
-function readOptions(raw: Record<string, unknown>): { maxDurationSec: number; devices: ReadonlySet<Device> } {
-  const { maxDurationSec = 1200, devices = ["mobile"] } = raw;
-  if (typeof maxDurationSec !== "number" || !(maxDurationSec > 0)) {
-    throw new Error(`MaxDuration options.maxDurationSec: expected a positive number, got ${JSON.stringify(maxDurationSec)}`);
-  }
-  if (!Array.isArray(devices) || devices.some((d) => typeof d !== "string")) {
-    throw new Error(`MaxDuration options.devices: expected a list of device names, got ${JSON.stringify(devices)}`);
-  }
-  return { maxDurationSec, devices: new Set(devices as Device[]) };
-}
-
-export const maxDurationStage: RerankStage = {
+export const maxDurationStage = defineStage({
   name: "MaxDuration",
-  apply(query, ranked, ctx) {
-    const { maxDurationSec, devices } = readOptions(ctx.options);
-    if (!devices.has(query.context.device)) return { kept: [...ranked], removed: [] };
-    const kept = ranked.filter((c) => c.video.durationSec <= maxDurationSec);
-    const removed = ranked.filter((c) => c.video.durationSec > maxDurationSec).map((candidate) => ({ candidate, reason: "too_long_for_device" }));
-    return { kept, removed };
+  phase: "arrange",
+  options,
+  create({ maxDurationSec, devices }) {
+    const on = new Set<Device>(devices);
+    return {
+      apply(query, ranked) {
+        if (!on.has(query.context.device)) return { kept: ranked.slice(), removed: [] };
+        const kept: ScoredCandidate[] = [];
+        const removed = [];
+        for (const candidate of ranked) {
+          if (candidate.video.durationSec <= maxDurationSec) kept.push(candidate);
+          else removed.push({ candidate, reason: "too_long_for_device" });
+        }
+        return { kept, removed };
+      },
+    };
   },
-};
+});
 
-export default definePlugin({ name: "max-duration", version: "1.0.0", stages: [maxDurationStage] });
+export default definePlugin({ name: "max-duration", version: "2.0.0", stages: [maxDurationStage] });

@@ -1,103 +1,95 @@
 import { ReelfeedError } from "../errors";
-import { createDiversityStage } from "../rerank/diversity-stage";
-import { createExplorationStage } from "../rerank/exploration-stage";
-import { createFreshnessStage } from "../rerank/freshness-stage";
-import { createGuardrailsStage } from "../rerank/guardrails-stage";
-import { createContentSource } from "../sources/content-source";
-import { createFreshSource } from "../sources/fresh-source";
-import { createMultiQuerySource } from "../sources/multi-query-source";
-import { createNeighboursSource } from "../sources/neighbours-source";
-import { createSocialSource } from "../sources/social-source";
-import { createSubscriptionsSource } from "../sources/subscriptions-source";
-import { createTrendingSource } from "../sources/trending-source";
-import { createTwoTowerSource } from "../sources/two-tower-source";
-import type { CandidateSource, ReelfeedPlugin, RerankStage } from "./types";
+import { BUILTIN_FILTERS } from "../filters";
+import { BUILTIN_STAGES } from "../rerank";
+import { BUILTIN_SOURCES } from "../sources";
+import type { FilterFactory, ReasonDefinition, SourceFactory, StageFactory, StagePhase } from "./components";
+import type { ReelfeedPlugin } from "./plugin";
+import type { CandidateFilter, CandidateSource, RerankStage } from "./types";
+
+export type { StagePhase } from "./components";
 
 /**
- * Every source and stage the pipeline can name, built-in or from a plugin, by its stable PascalCase name. Config
- * entries are resolved against it at start-up; a name is registered once (a plugin cannot shadow a built-in).
- *
- * Stages carry a phase so the definition can run them in an order that keeps their guarantees (see
- * pipeline-definition.ts): "score" stages change scores and re-sort; "arrange" stages remove and reorder under
- * constraints (caps, hard rules); "explore" stages insert items into an arranged list.
+ * Every source, filter and stage the pipeline can name, built-in or from a plugin, by its stable PascalCase name,
+ * each a factory made by defineSource / defineFilter / defineStage: one path for both, so a plugin's options are
+ * validated at start-up exactly as a built-in's. Config entries are resolved against it at start-up; a name is
+ * registered once (a plugin cannot shadow a built-in or another plugin). Plugins' reason codes are registered
+ * here too, so the pipeline knows which qualified codes it may serve.
  */
-export type StagePhase = "score" | "arrange" | "explore";
 
 /** Where a component comes from: "builtin" or "plugin:<name>@<version>". */
 export type ComponentOrigin = string;
 
-export interface SourceRegistration {
+interface Registration<T> {
   name: string;
   origin: ComponentOrigin;
-  /** Builds the source with its config options (built-ins validate them and throw BAD_CONFIG). */
-  create(options: Record<string, unknown>): CandidateSource;
+  /** The plugin's name; undefined for a built-in. */
+  plugin?: string;
+  /** Validates the entry's options (BAD_CONFIG naming the option) and builds the component. */
+  create(options: unknown): T;
 }
-
-export interface StageRegistration {
-  name: string;
-  origin: ComponentOrigin;
+export type SourceRegistration = Registration<CandidateSource>;
+export type FilterRegistration = Registration<CandidateFilter>;
+export interface StageRegistration extends Registration<RerankStage> {
   phase: StagePhase;
-  create(options: Record<string, unknown>): RerankStage;
+}
+export interface ReasonRegistration extends ReasonDefinition {
+  origin: ComponentOrigin;
+  plugin: string;
 }
 
 export interface ComponentRegistry {
   readonly sources: ReadonlyMap<string, SourceRegistration>;
+  /** Built-in filters are registered (so config cannot take their names) but always run, first. */
+  readonly filters: ReadonlyMap<string, FilterRegistration>;
   readonly stages: ReadonlyMap<string, StageRegistration>;
+  /** Plugin reason codes by qualified code ("more-from-creators/FINISHED_CREATOR"). */
+  readonly reasons: ReadonlyMap<string, ReasonRegistration>;
 }
 
-const BUILTIN_SOURCES: ReadonlyArray<[string, (options: Record<string, unknown>) => CandidateSource]> = [
-  ["Neighbours", createNeighboursSource],
-  ["TwoTower", createTwoTowerSource],
-  ["MultiQuery", createMultiQuerySource],
-  ["Content", createContentSource],
-  ["Trending", createTrendingSource],
-  ["Social", createSocialSource],
-  ["Subscriptions", createSubscriptionsSource],
-  ["Fresh", createFreshSource],
-];
-
-const BUILTIN_STAGES: ReadonlyArray<[string, StagePhase, (options: Record<string, unknown>) => RerankStage]> = [
-  ["Freshness", "score", createFreshnessStage],
-  ["Guardrails", "arrange", createGuardrailsStage],
-  ["Diversity", "arrange", createDiversityStage],
-  ["Exploration", "explore", createExplorationStage],
-];
-
-export const BUILTIN_SOURCE_NAMES: readonly string[] = BUILTIN_SOURCES.map(([n]) => n);
-export const BUILTIN_STAGE_NAMES: readonly string[] = BUILTIN_STAGES.map(([n]) => n);
+export const BUILTIN_SOURCE_NAMES: readonly string[] = BUILTIN_SOURCES.map((f) => f.name);
+export const BUILTIN_FILTER_NAMES: readonly string[] = BUILTIN_FILTERS.map((f) => f.name);
+export const BUILTIN_STAGE_NAMES: readonly string[] = BUILTIN_STAGES.map((f) => f.name);
 
 export interface CreateRegistryOptions {
   /** Plugins already loaded and validated (plugin-loader.ts), in config order. @default [] */
   plugins?: readonly ReelfeedPlugin[];
 }
 
-/** The registry of built-ins plus the plugins' sources and stages. Throws BAD_PLUGIN on a name clash. */
+/** The registry of built-ins plus the plugins' components and reasons. Throws BAD_PLUGIN on a name clash. */
 export function createRegistry(options: CreateRegistryOptions = {}): ComponentRegistry {
   const { plugins = [] } = options;
   const sources = new Map<string, SourceRegistration>();
+  const filters = new Map<string, FilterRegistration>();
   const stages = new Map<string, StageRegistration>();
-  for (const [name, create] of BUILTIN_SOURCES) sources.set(name, { name, origin: "builtin", create });
-  for (const [name, phase, create] of BUILTIN_STAGES) stages.set(name, { name, origin: "builtin", phase, create });
+  const reasons = new Map<string, ReasonRegistration>();
+  const entry = <T>(factory: { name: string; create(options?: unknown): T }, origin: ComponentOrigin, plugin?: string): Registration<T> => ({
+    name: factory.name,
+    origin,
+    plugin,
+    create: (opts) => factory.create(opts),
+  });
+  for (const f of BUILTIN_SOURCES as readonly SourceFactory<any>[]) sources.set(f.name, entry(f, "builtin"));
+  for (const f of BUILTIN_FILTERS as readonly FilterFactory<any>[]) filters.set(f.name, entry(f, "builtin"));
+  for (const f of BUILTIN_STAGES as readonly StageFactory<any>[]) stages.set(f.name, { ...entry(f, "builtin"), phase: f.phase });
+
   const seenPlugins = new Set<string>();
   for (const plugin of plugins) {
     if (seenPlugins.has(plugin.name)) throw new ReelfeedError("BAD_PLUGIN", `plugin "${plugin.name}": loaded twice`, { plugin: plugin.name });
     seenPlugins.add(plugin.name);
     const origin = `plugin:${plugin.name}@${plugin.version}`;
-    const clash = (kind: string, name: string, other: ComponentOrigin): never => {
-      const owner = other === "builtin" ? "the built-in" : `the one from ${other}`;
-      throw new ReelfeedError("BAD_PLUGIN", `plugin "${plugin.name}": ${kind} "${name}" clashes with ${owner} ${kind}`, { plugin: plugin.name, [kind]: name });
+    const add = <R extends Registration<unknown>>(kind: string, map: Map<string, R>, name: string, reg: R): void => {
+      const prev = map.get(name);
+      if (prev) {
+        const owner = prev.origin === "builtin" ? "the built-in" : `the one from ${prev.origin}`;
+        throw new ReelfeedError("BAD_PLUGIN", `plugin "${plugin.name}": ${kind} "${name}" clashes with ${owner} ${kind}`, { plugin: plugin.name, [kind]: name });
+      }
+      map.set(name, reg);
     };
-    for (const source of plugin.sources ?? []) {
-      const prev = sources.get(source.name);
-      if (prev) clash("source", source.name, prev.origin);
-      // A plugin hands over an instance: its config options reach it per request in SourceContext.options.
-      sources.set(source.name, { name: source.name, origin, create: () => source });
-    }
-    for (const stage of plugin.stages ?? []) {
-      const prev = stages.get(stage.name);
-      if (prev) clash("stage", stage.name, prev.origin);
-      stages.set(stage.name, { name: stage.name, origin, phase: "arrange", create: () => stage });
-    }
+    for (const f of plugin.sources ?? []) add("source", sources, f.name, entry(f, origin, plugin.name));
+    for (const f of plugin.filters ?? []) add("filter", filters, f.name, entry(f, origin, plugin.name));
+    for (const f of plugin.stages ?? []) add("stage", stages, f.name, { ...entry(f, origin, plugin.name), phase: f.phase });
+    // validatePlugin checked each code is in the plugin's own namespace, so codes cannot clash across plugins.
+    for (const r of plugin.reasons ?? []) reasons.set(r.qualifiedCode, { ...r, origin, plugin: plugin.name });
   }
-  return { sources, stages };
+  return { sources, filters, stages, reasons };
 }

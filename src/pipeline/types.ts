@@ -8,8 +8,9 @@ import type { SeenSet, StateStore, UserRelations } from "../stores/state-store";
 import type { VectorIndex } from "../stores/vector-index";
 
 /**
- * The contracts of the feed pipeline: what a request looks like once hydrated, what candidate sources, filters
- * and re-rank stages receive and return, and what a plugin provides. Plugin authors build against this file.
+ * The contracts of the feed pipeline: what a request looks like once hydrated, and what candidate sources, filters
+ * and re-rank stages receive and return. Plugin authors import them from the public module, src/plugin (which
+ * re-exports every one a plugin needs, with how to define a plugin around them); this file is where they live.
  */
 
 export interface FeedContext {
@@ -57,10 +58,17 @@ export const REASON_CODES = [
 ] as const;
 export type ReasonCode = (typeof REASON_CODES)[number];
 
-/** Why a video was proposed, machine-readable: { code: "SIMILAR_TO", params: { videoId: "42" } }. */
+/**
+ * Why a video was proposed, machine-readable: { code: "SIMILAR_TO", params: { videoId: "42" } }. A plugin's own
+ * reason (declared with `defineReason`, namespaced by the plugin: "more-from-creators/FINISHED_CREATOR") carries
+ * it in `qualifiedCode` and a built-in `code` it falls back to, so a client that does not know the plugin still
+ * renders something sensible (the schema's `Reason.code` enum stays closed; `Reason.qualifiedCode` is the string).
+ */
 export interface Reason {
   code: ReasonCode;
   params: Record<string, string>;
+  /** A plugin reason's namespaced code; absent on built-in reasons (their qualified code is `code`). */
+  qualifiedCode?: string;
 }
 
 /** One source's proposal. */
@@ -152,8 +160,6 @@ export interface SourceContext {
   signal: AbortSignal;
   /** Most candidates to return (the source's quota). */
   limit: number;
-  /** The source's options from config. */
-  options: Record<string, unknown>;
 }
 
 /** A source proposes candidates. It must not throw for an unknown user: return [] instead. */
@@ -180,11 +186,27 @@ export interface CandidateFilter {
   apply(query: FeedQuery, candidates: readonly MergedCandidate[], runtime: FeedRuntime): FilterResult;
 }
 
+/**
+ * What a re-rank stage gets besides the query and the ranked list. A stage's options are not here: they were
+ * validated at start-up and handed to its factory (`defineStage`'s `create`).
+ */
 export interface StageContext {
   runtime: FeedRuntime;
-  options: Record<string, unknown>;
-  /** What this session was already served on earlier pages, in order (for caps that span pages). */
+  /**
+   * What this session was already served before this list, in order: empty when a session is first ranked; the
+   * ranked items when the popularity fill tops the session up (caps whose windows span the seam read it).
+   */
   servedEarlier: readonly Video[];
+  /**
+   * The ranked session's id (for a fill, `<id>:<items so far>`): the seed of every random choice a stage makes,
+   * so a session is reproducible and a continuation does not replay the first page's choices.
+   */
+  sessionId: string;
+  /**
+   * Real-time aggregates of the ranked videos (likes, dislikes, reports), read once per request for the ranker
+   * and shared with the stages. Undefined when the state store did not answer, and for the popularity fill.
+   */
+  videoStats?: ReadonlyMap<string, VideoAggregates>;
 }
 
 export interface StageResult {
@@ -197,16 +219,6 @@ export interface RerankStage {
   readonly name: string;
   apply(query: FeedQuery, ranked: readonly ScoredCandidate[], ctx: StageContext): StageResult;
 }
-
-export interface ReelfeedPlugin {
-  name: string;
-  version: string;
-  sources?: CandidateSource[];
-  stages?: RerankStage[];
-}
-
-/** The one place plugins are typed; validated by the registry at start-up. */
-export const definePlugin = (plugin: ReelfeedPlugin): ReelfeedPlugin => plugin;
 
 /** Rows for models: the feature code turns a query and videos into batches. Re-exported for plugin authors. */
 export type { FeatureBatch };

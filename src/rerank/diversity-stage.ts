@@ -1,6 +1,7 @@
+import { defineStage } from "../pipeline/components";
 import { z } from "zod";
 import type { Video } from "../data/types";
-import { optionsResolver } from "../pipeline/options";
+import { parseOptions } from "../pipeline/options";
 import type { Removal, RerankStage, ScoredCandidate } from "../pipeline/types";
 import { capBrokenByAppend, DEFAULT_CAPS, internKeys } from "./caps";
 
@@ -29,11 +30,11 @@ const schema = z
  * naming the cap: the popularity fill then tops the page up with other videos.
  */
 export function createDiversityStage(options: DiversityStageOptions = {}): RerankStage {
-  const resolver = optionsResolver("Diversity", schema, options);
+  const opts = parseOptions("Diversity", schema, options);
   return {
     name: "Diversity",
     apply(_query, ranked, ctx) {
-      const caps = resolver.resolve(ctx.options);
+      const caps = opts;
       const sequence: Video[] = ctx.servedEarlier.slice(-(caps.windowSize - 1));
       const prefix = sequence.length;
       const kept: ScoredCandidate[] = [];
@@ -79,3 +80,6 @@ export function createDiversityStage(options: DiversityStageOptions = {}): Reran
     },
   };
 }
+
+/** The Diversity stage as the pipeline registers it: config entries name it "Diversity". */
+export const diversityStage = defineStage({ name: "Diversity", phase: "arrange", options: schema, create: createDiversityStage });

@@ -1,11 +1,11 @@
+import { defineStage } from "../pipeline/components";
 import { z } from "zod";
 import type { Video } from "../data/types";
 import { DAY_MS } from "../features/aggregates";
-import { optionsResolver } from "../pipeline/options";
+import { parseOptions } from "../pipeline/options";
 import { withScore, type RerankStage } from "../pipeline/types";
 import { seededRandom } from "../util/random";
 import { createWindowCounter, DEFAULT_CAPS, internKeys } from "./caps";
-import { sessionIdOf } from "./stage-context";
 
 /** Options of the exploration stage. */
 export interface ExplorationStageOptions {
@@ -50,14 +50,13 @@ const schema = z
  * break the diversity caps is not made: exploration widens the feed, it never narrows it.
  */
 export function createExplorationStage(options: ExplorationStageOptions = {}): RerankStage {
-  const resolver = optionsResolver("Exploration", schema, options);
+  const opts = parseOptions("Exploration", schema, options);
   return {
     name: "Exploration",
     apply(query, ranked, ctx) {
-      const opts = resolver.resolve(ctx.options);
       const n = ranked.length;
       if (opts.share === 0 || n < 2) return { kept: [...ranked], removed: [] };
-      const seed = opts.seed ?? sessionIdOf(ctx) ?? `${query.userId}:${query.context.now}`;
+      const seed = opts.seed ?? ctx.sessionId;
       // servedEarlier's length keeps a continuation (a later fill) from replaying the first page's choices.
       const random = seededRandom(`${seed}#${ctx.servedEarlier.length}`);
       const every = Math.max(2, Math.round(1 / opts.share));
@@ -130,3 +129,6 @@ export function createExplorationStage(options: ExplorationStageOptions = {}): R
     },
   };
 }
+
+/** The Exploration stage as the pipeline registers it: config entries name it "Exploration". */
+export const explorationStage = defineStage({ name: "Exploration", phase: "explore", options: schema, create: createExplorationStage });

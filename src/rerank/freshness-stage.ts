@@ -1,6 +1,7 @@
+import { defineStage } from "../pipeline/components";
 import { z } from "zod";
 import { DAY_MS } from "../features/aggregates";
-import { optionsResolver } from "../pipeline/options";
+import { parseOptions } from "../pipeline/options";
 import { withScore, type RerankStage } from "../pipeline/types";
 
 /** Options of the freshness stage. */
@@ -19,11 +20,11 @@ const schema = z.object({ boost: z.number().min(0).default(0.1), decayDays: z.nu
  * pipeline runs it before the stages that arrange the list (see pipeline-definition.ts).
  */
 export function createFreshnessStage(options: FreshnessStageOptions = {}): RerankStage {
-  const resolver = optionsResolver("Freshness", schema, options);
+  const opts = parseOptions("Freshness", schema, options);
   return {
     name: "Freshness",
     apply(query, ranked, ctx) {
-      const { boost, decayDays } = resolver.resolve(ctx.options);
+      const { boost, decayDays } = opts;
       const now = query.context.now;
       // Boosted scores and the order are computed on typed arrays; one new candidate per item is all it allocates.
       const scores = new Float64Array(ranked.length);
@@ -39,3 +40,6 @@ export function createFreshnessStage(options: FreshnessStageOptions = {}): Reran
     },
   };
 }
+
+/** The Freshness stage as the pipeline registers it: config entries name it "Freshness". */
+export const freshnessStage = defineStage({ name: "Freshness", phase: "score", options: schema, create: createFreshnessStage });

@@ -1,7 +1,7 @@
+import { defineStage } from "../pipeline/components";
 import { z } from "zod";
-import { optionsResolver } from "../pipeline/options";
+import { parseOptions } from "../pipeline/options";
 import type { Removal, RerankStage, ScoredCandidate } from "../pipeline/types";
-import { videoStatsOf } from "./stage-context";
 
 /** Options of the guardrails stage. */
 export interface GuardrailsStageOptions {
@@ -30,12 +30,11 @@ const schema = z
  * another creator; an item that cannot be placed without a run (only one creator left) is removed.
  */
 export function createGuardrailsStage(options: GuardrailsStageOptions = {}): RerankStage {
-  const resolver = optionsResolver("Guardrails", schema, options);
+  const opts = parseOptions("Guardrails", schema, options);
   return {
     name: "Guardrails",
     apply(_query, ranked, ctx) {
-      const opts = resolver.resolve(ctx.options);
-      const stats = videoStatsOf(ctx);
+      const stats = ctx.videoStats;
       const removed: Removal<ScoredCandidate>[] = [];
       const pending: ScoredCandidate[] = [];
       for (const c of ranked) {
@@ -71,3 +70,6 @@ export function createGuardrailsStage(options: GuardrailsStageOptions = {}): Rer
     },
   };
 }
+
+/** The Guardrails stage as the pipeline registers it: config entries name it "Guardrails". */
+export const guardrailsStage = defineStage({ name: "Guardrails", phase: "arrange", options: schema, create: createGuardrailsStage });

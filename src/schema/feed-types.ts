@@ -31,6 +31,12 @@ export class ReasonType {
 
   @Field(() => [ReasonParamType])
   params!: ReasonParamType[];
+
+  @Field(() => String, {
+    description:
+      "The most specific code: `code` itself for a built-in reason, or a plugin's namespaced code (`<plugin>/<CODE>`, e.g. `more-from-creators/FINISHED_CREATOR`), whose `code` is then the built-in code to fall back to. Clients that do not know a plugin code render `code`.",
+  })
+  qualifiedCode!: string;
 }
 
 @ObjectType("FeedItem")

@@ -55,9 +55,10 @@ export function toHeadScores(heads: Record<string, number>): HeadScoreType[] {
     .map((head) => ({ head, probability: heads[head] }));
 }
 
-export function toReason(reason: Reason): { code: ReasonCodeEnum; params: ReasonParamType[] } {
+export function toReason(reason: Reason): { code: ReasonCodeEnum; params: ReasonParamType[]; qualifiedCode: string } {
   return {
     code: reason.code as ReasonCodeEnum,
+    qualifiedCode: reason.qualifiedCode ?? reason.code,
     params: Object.keys(reason.params)
       .sort()
       .map((key) => ({ key, value: reason.params[key] })),

@@ -1,5 +1,6 @@
+import { defineSource } from "../pipeline/components";
 import { z } from "zod";
-import { byCodeUnits } from "../pipeline/merge";
+import { byCodeUnits } from "../pipeline/steps/merge";
 import { parseOptions } from "../pipeline/options";
 import type { Candidate, CandidateSource, Reason } from "../pipeline/types";
 import { throwIfAborted } from "./vector-math";
@@ -70,3 +71,6 @@ export function createContentSource(options: ContentSourceOptions = {}): Candida
     },
   };
 }
+
+/** The Content source as the pipeline registers it: config entries name it "Content". */
+export const contentSource = defineSource({ name: "Content", options: schema, create: createContentSource });

@@ -1,3 +1,4 @@
+import { defineSource } from "../pipeline/components";
 import { z } from "zod";
 import { DAY_MS } from "../features/aggregates";
 import { parseOptions } from "../pipeline/options";
@@ -86,3 +87,6 @@ export function createFreshSource(options: FreshSourceOptions = {}): CandidateSo
     },
   };
 }
+
+/** The Fresh source as the pipeline registers it: config entries name it "Fresh". */
+export const freshSource = defineSource({ name: "Fresh", options: schema, create: createFreshSource });

@@ -1,5 +1,6 @@
+import { defineSource } from "../pipeline/components";
 import { z } from "zod";
-import { byCodeUnits } from "../pipeline/merge";
+import { byCodeUnits } from "../pipeline/steps/merge";
 import { parseOptions } from "../pipeline/options";
 import type { Candidate, CandidateSource, Reason } from "../pipeline/types";
 import { meanVector, throwIfAborted } from "./vector-math";
@@ -114,3 +115,6 @@ export function createMultiQuerySource(options: MultiQuerySourceOptions = {}): C
     },
   };
 }
+
+/** The MultiQuery source as the pipeline registers it: config entries name it "MultiQuery". */
+export const multiQuerySource = defineSource({ name: "MultiQuery", options: schema, create: createMultiQuerySource });

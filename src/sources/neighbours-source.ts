@@ -1,3 +1,4 @@
+import { defineSource } from "../pipeline/components";
 import { z } from "zod";
 import { userAffinity } from "../features/item-neighbours";
 import { parseOptions } from "../pipeline/options";
@@ -45,3 +46,6 @@ export function createNeighboursSource(options: NeighboursSourceOptions = {}): C
     },
   };
 }
+
+/** The Neighbours source as the pipeline registers it: config entries name it "Neighbours". */
+export const neighboursSource = defineSource({ name: "Neighbours", options: schema, create: createNeighboursSource });

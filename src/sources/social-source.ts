@@ -1,3 +1,4 @@
+import { defineSource } from "../pipeline/components";
 import { z } from "zod";
 import { DAY_MS } from "../features/aggregates";
 import { parseOptions } from "../pipeline/options";
@@ -41,3 +42,6 @@ export function createSocialSource(options: SocialSourceOptions = {}): Candidate
     },
   };
 }
+
+/** The Social source as the pipeline registers it: config entries name it "Social". */
+export const socialSource = defineSource({ name: "Social", options: schema, create: createSocialSource });

@@ -1,6 +1,7 @@
+import { defineSource } from "../pipeline/components";
 import { z } from "zod";
 import { DAY_MS } from "../features/aggregates";
-import { byCodeUnits } from "../pipeline/merge";
+import { byCodeUnits } from "../pipeline/steps/merge";
 import { parseOptions } from "../pipeline/options";
 import type { Candidate, CandidateSource } from "../pipeline/types";
 
@@ -46,3 +47,6 @@ export function createSubscriptionsSource(options: SubscriptionsSourceOptions = 
     },
   };
 }
+
+/** The Subscriptions source as the pipeline registers it: config entries name it "Subscriptions". */
+export const subscriptionsSource = defineSource({ name: "Subscriptions", options: schema, create: createSubscriptionsSource });

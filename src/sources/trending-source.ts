@@ -1,3 +1,4 @@
+import { defineSource } from "../pipeline/components";
 import { z } from "zod";
 import { parseOptions } from "../pipeline/options";
 import type { CandidateSource } from "../pipeline/types";
@@ -25,3 +26,6 @@ export function createTrendingSource(options: TrendingSourceOptions = {}): Candi
       fetchPopular(ctx.runtime, { country: query.context.country, limit: ctx.limit, now: query.context.now, padFromCatalog, exclude: query.seen }),
   };
 }
+
+/** The Trending source as the pipeline registers it: config entries name it "Trending". */
+export const trendingSource = defineSource({ name: "Trending", options: schema, create: createTrendingSource });

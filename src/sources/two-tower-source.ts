@@ -1,3 +1,4 @@
+import { defineSource } from "../pipeline/components";
 import { z } from "zod";
 import { parseOptions } from "../pipeline/options";
 import type { CandidateSource, Reason } from "../pipeline/types";
@@ -32,3 +33,6 @@ export function createTwoTowerSource(options: TwoTowerSourceOptions = {}): Candi
     },
   };
 }
+
+/** The TwoTower source as the pipeline registers it: config entries name it "TwoTower". */
+export const twoTowerSource = defineSource({ name: "TwoTower", options: schema, create: createTwoTowerSource });

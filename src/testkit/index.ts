@@ -1,27 +1,34 @@
-import { configSchema, type ReelfeedConfig, type SourceEntry, type StageEntry } from "../config";
+import { configSchema, type FilterEntry, type ReelfeedConfig, type SourceEntry, type StageEntry } from "../config";
 import { createCatalog, type Catalog } from "../data/catalog";
 import type { Creator, ReelEvent, User, Video } from "../data/types";
 import type { ItemNeighbours } from "../features/item-neighbours";
 import { safetyFilters } from "../filters";
+import { isServableReason } from "../pipeline/components";
 import type { FeedPage, FeedRequest } from "../pipeline/feed-page";
 import { createFeedService, type FeedServiceOptions, type PipelineFeedService } from "../pipeline/feed-pipeline";
-import { definePipeline, type PipelineDefinition } from "../pipeline/pipeline-definition";
+import { definePipeline, type FunnelSettingsInput, type PipelineDefinition } from "../pipeline/pipeline-definition";
 import { createRegistry } from "../pipeline/registry";
 import { withTimeout } from "../pipeline/timeout";
 import type {
   Candidate,
+  CandidateFilter,
   CandidateSource,
   FeedQuery,
   FeedRuntime,
+  FilterFactory,
+  FilterResult,
   MergedCandidate,
   RankerModel,
   ReelfeedPlugin,
   RerankStage,
   ScoredCandidate,
+  SourceFactory,
+  StageContext,
+  StageFactory,
   StageResult,
   UserTowerModel,
-} from "../pipeline/types";
-import type { PipelineStageContext } from "../rerank/stage-context";
+  VideoAggregates,
+} from "../plugin";
 import { createEmbeddedGraphStore } from "../stores/graph-store-embedded";
 import type { GraphStore } from "../stores/graph-store";
 import { EMPTY_SEEN } from "../stores/seen-set";
@@ -36,8 +43,10 @@ export { categoryEmbeddings, createTinyCatalog, type TinyCatalog, type TinyCatal
 
 /**
  * A testkit for plugin authors (and the pipeline's own tests): a real FeedRuntime on in-memory stores (the
- * in-process state store, embedded graph and vector index) over a small catalog, no server and no files. Sources
- * and stages run exactly as the pipeline runs them; `feed` goes through the real pipeline.
+ * in-process state store, embedded graph and vector index) over a small catalog, no server and no files. Sources,
+ * filters and stages run exactly as the pipeline runs them — a factory (defineSource / defineFilter / defineStage)
+ * is built with its options through the same validation as at start-up — and `feed` goes through the real
+ * pipeline. Its types are the public plugin module's (src/plugin).
  */
 export interface TestkitOptions {
   /** Catalog videos. @default a generated 60-video catalog (createTinyCatalog) */
@@ -69,6 +78,8 @@ export interface TestkitOptions {
   sources?: Array<Partial<SourceEntry> & { name: string }>;
   /** Stage entries. @default the config's default stages */
   stages?: Array<Partial<StageEntry> & { name: string }>;
+  /** Plugin filter entries (the built-in hard rules always run first). @default [] */
+  filters?: Array<Partial<FilterEntry> & { name: string }>;
   /** Plugins to register (already imported; the loader is for folders). @default [] */
   plugins?: ReelfeedPlugin[];
   /**
@@ -96,16 +107,41 @@ export interface Testkit {
   advance(ms: number): void;
   /** A hydrated FeedQuery for `userId`, read from the state store like the pipeline does. */
   query(userId: string, overrides?: Partial<Omit<FeedQuery, "context">> & { context?: Partial<FeedQuery["context"]> }): Promise<FeedQuery>;
-  /** Runs a source as the pipeline would: signal with a timeout, quota as `limit`. */
-  runSource(source: CandidateSource, query: FeedQuery, options?: { limit?: number; options?: Record<string, unknown>; timeoutMs?: number }): Promise<readonly Candidate[]>;
-  /** Runs a stage on a ranked list. */
+  /**
+   * Runs a source as the pipeline would: signal with a timeout, quota as `limit`. A factory is first built with
+   * `options` (validated as from config: a bad one throws BAD_CONFIG naming it). Every candidate's reason is
+   * checked as the pipeline checks a plugin's: a code neither built-in nor declared by a registered plugin throws.
+   */
+  runSource(
+    source: CandidateSource | SourceFactory<any>,
+    query: FeedQuery,
+    options?: { limit?: number; options?: Record<string, unknown>; timeoutMs?: number },
+  ): Promise<readonly Candidate[]>;
+  /** Runs a filter (a factory is built with `options` first) on merged candidates. */
+  runFilter(
+    filter: CandidateFilter | FilterFactory<any>,
+    candidates: readonly MergedCandidate[],
+    options?: { query?: FeedQuery; options?: Record<string, unknown> },
+  ): FilterResult;
+  /**
+   * Runs a stage (a factory is built with `options` first) on a ranked list. `sessionId` defaults to
+   * "<userId>:<now>" of the query.
+   */
   runStage(
-    stage: RerankStage,
+    stage: RerankStage | StageFactory<any>,
     ranked: readonly ScoredCandidate[],
-    options?: { query?: FeedQuery; options?: Record<string, unknown>; servedEarlier?: readonly Video[]; sessionId?: string },
+    options?: {
+      query?: FeedQuery;
+      options?: Record<string, unknown>;
+      servedEarlier?: readonly Video[];
+      sessionId?: string;
+      videoStats?: ReadonlyMap<string, VideoAggregates>;
+    },
   ): StageResult;
   /** Ranked candidates for stage tests: the given videos in order, scores descending from 1 unless given. */
   ranked(videoIds: readonly string[], scores?: readonly number[]): ScoredCandidate[];
+  /** Merged candidates for filter tests: the given videos in order, each proposed by source "Test". */
+  merged(videoIds: readonly string[]): MergedCandidate[];
   /** A feed page through the real pipeline (defaults: surface home, first 10, debug on). */
   feed(request: Partial<FeedRequest> & { userId: string }): Promise<FeedPage>;
   /** Applies events to the state store and the graph (engagements, follows), as the event consumer does. */
@@ -192,18 +228,18 @@ export function createTestkit(options: TestkitOptions = {}): Testkit {
     (e): SourceEntry => ({ enabled: true, quota: 200, weight: 1, failOpen: true, options: {}, ...e, timeoutMs: e.timeoutMs ?? defaultTimeoutMs }),
   );
   const stages = (options.stages ?? defaults.stages).map((e): StageEntry => ({ enabled: true, options: {}, ...e }));
-  const definition = definePipeline({ pipeline: { sources, stages }, registry: createRegistry({ plugins }), runtime });
+  const filters = (options.filters ?? []).map((e): FilterEntry => ({ enabled: true, options: {}, ...e }));
+  const registry = createRegistry({ plugins });
   // State and ranker budgets as generous as the sources': an in-memory store never legitimately takes 50 ms, but a
   // loaded CI machine can stall that long; the timeout paths are tested with explicit values.
-  const service = createFeedService({
-    runtime,
-    definition,
-    clock: () => now,
-    onError: () => {},
-    stateTimeoutMs: defaultTimeoutMs,
-    rankerTimeoutMs: defaultTimeoutMs,
-    ...options.service,
-  });
+  const settings: FunnelSettingsInput = { hydrate: { stateTimeoutMs: defaultTimeoutMs }, rank: { timeoutMs: defaultTimeoutMs } };
+  const definition = definePipeline({ pipeline: { sources, filters, stages }, registry, runtime, settings });
+  const service = createFeedService({ runtime, definition, clock: () => now, onError: () => {}, ...options.service });
+  const build = <T>(component: T | { create(options?: unknown): T }, opts: Record<string, unknown> | undefined, kind: string): T => {
+    if (typeof (component as { create?: unknown }).create === "function") return (component as { create(options?: unknown): T }).create(opts ?? {});
+    if (opts && Object.keys(opts).length) throw new Error(`testkit: options go to the ${kind}'s factory (pass the define${kind}(...) result, not a built ${kind})`);
+    return component as T;
+  };
 
   let eventSeq = 0;
   const id = () => `tk-${++eventSeq}`;
@@ -250,18 +286,31 @@ export function createTestkit(options: TestkitOptions = {}): Testkit {
       const { context, ...rest } = overrides;
       return { ...base, userAgg, relations, seen, ...rest, context: { ...base.context, ...context } };
     },
-    runSource(source, query, opts = {}) {
-      const { limit = 50, options: sourceOptions = {}, timeoutMs = defaultTimeoutMs } = opts;
-      return withTimeout(`source ${source.name}`, timeoutMs, (signal) => source.fetch(query, { runtime, signal, limit, options: sourceOptions }));
+    async runSource(factoryOrSource, query, opts = {}) {
+      const { limit = 50, timeoutMs = defaultTimeoutMs } = opts;
+      const source = build<CandidateSource>(factoryOrSource, opts.options, "Source");
+      const out = await withTimeout(`source ${source.name}`, timeoutMs, (signal) => source.fetch(query, { runtime, signal, limit }));
+      for (const c of out) {
+        if (!isServableReason(c.reason, registry.reasons)) {
+          throw new Error(`testkit: ${source.name} proposed ${c.videoId} with reason ${JSON.stringify(c.reason)}, which the pipeline would drop: use a built-in code or one the plugin declares (defineReason) and registers (createTestkit({ plugins }))`);
+        }
+      }
+      return out;
     },
-    runStage(stage, ranked, opts = {}) {
-      const ctx: PipelineStageContext = {
+    runFilter(factoryOrFilter, candidates, opts = {}) {
+      const filter = build<CandidateFilter>(factoryOrFilter, opts.options, "Filter");
+      return filter.apply(opts.query ?? emptyQuery(firstUser), candidates, runtime);
+    },
+    runStage(factoryOrStage, ranked, opts = {}) {
+      const stage = build<RerankStage>(factoryOrStage, opts.options, "Stage");
+      const query = opts.query ?? emptyQuery(firstUser);
+      const ctx: StageContext = {
         runtime,
-        options: opts.options ?? {},
         servedEarlier: opts.servedEarlier ?? [],
-        sessionId: opts.sessionId,
+        sessionId: opts.sessionId ?? `${query.userId}:${query.context.now}`,
+        videoStats: opts.videoStats,
       };
-      return stage.apply(opts.query ?? emptyQuery(firstUser), ranked, ctx);
+      return stage.apply(query, ranked, ctx);
     },
     ranked(videoIds, scores) {
       return videoIds.map((vid, i): ScoredCandidate => {
@@ -270,6 +319,14 @@ export function createTestkit(options: TestkitOptions = {}): Testkit {
         const reason = { code: "PERSONALIZED" as const, params: {} };
         const merged: MergedCandidate = { videoId: vid, video, sources: [{ source: "Test", score: 1, reason }], sourceScore: 1 };
         return { ...merged, score: scores?.[i] ?? 1 - i / (videoIds.length + 1), heads: {}, reason };
+      });
+    },
+    merged(videoIds) {
+      return videoIds.map((vid, i): MergedCandidate => {
+        const video = catalog.video(vid);
+        if (!video) throw new Error(`testkit.merged: unknown video ${vid}`);
+        const score = 1 / (1 + i);
+        return { videoId: vid, video, sources: [{ source: "Test", score, reason: { code: "PERSONALIZED", params: {} } }], sourceScore: score };
       });
     },
     feed(request) {

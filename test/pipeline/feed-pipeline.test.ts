@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { Video } from "../../src/data/types";
 import { ReelfeedError } from "../../src/errors";
 import type { FeedPage } from "../../src/pipeline/feed-page";
-import { definePlugin, type CandidateSource, type FeedQuery, type RankerModel } from "../../src/pipeline/types";
+import { definePlugin, defineSource, type FeedQuery, type RankerModel } from "../../src/plugin";
 import { DEFAULT_CAPS, firstCapViolation } from "../../src/rerank/caps";
 import type { StateStore } from "../../src/stores/state-store";
 import { createTestkit, createTinyCatalog, TESTKIT_NOW } from "../../src/testkit";
@@ -19,17 +19,21 @@ function catalog(): Video[] {
   }));
 }
 
-const throwing: CandidateSource = {
+const throwing = defineSource({
   name: "Exploding",
-  async fetch() {
-    throw new Error("backend on fire");
-  },
-};
-const hanging: CandidateSource = {
+  create: () => ({
+    async fetch() {
+      throw new Error("backend on fire");
+    },
+  }),
+});
+const hanging = defineSource({
   name: "Hanging",
-  fetch: (_q, ctx) => new Promise((_resolve, reject) => ctx.signal.addEventListener("abort", () => setTimeout(() => reject(new Error("late")), 500))),
-};
-const ignoresSignal: CandidateSource = { name: "Deaf", fetch: () => new Promise(() => {}) };
+  create: () => ({
+    fetch: (_q, ctx) => new Promise((_resolve, reject) => ctx.signal.addEventListener("abort", () => setTimeout(() => reject(new Error("late")), 500))),
+  }),
+});
+const ignoresSignal = defineSource({ name: "Deaf", create: () => ({ fetch: () => new Promise(() => {}) }) });
 const faults = definePlugin({ name: "faults", version: "0.0.1", sources: [throwing, hanging, ignoresSignal] });
 
 async function allPages(get: (after?: string) => Promise<FeedPage>, max = 50): Promise<FeedPage[]> {
@@ -254,7 +258,7 @@ describe("feed pipeline: sessions and pages", () => {
     // A source that holds its ranking open until released: the first request occupies the only slot.
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
-    const slow: CandidateSource = { name: "Slow", fetch: async () => (await held, []) };
+    const slow = defineSource({ name: "Slow", create: () => ({ fetch: async () => (await held, []) }) });
     const tk = createTestkit({
       videos: catalog(),
       plugins: [definePlugin({ name: "slow", version: "0.0.1", sources: [slow] })],

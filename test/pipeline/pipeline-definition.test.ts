@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { configSchema } from "../../src/config";
 import { blendScore, DEFAULT_BLEND, validateBlend } from "../../src/ranking/blend";
 import { decodeCursor, encodeCursor } from "../../src/pipeline/cursor";
-import { mergeCandidates } from "../../src/pipeline/merge";
+import { mergeCandidates } from "../../src/pipeline/steps/merge";
 import { definePipeline, describePipeline } from "../../src/pipeline/pipeline-definition";
 import { createRegistry } from "../../src/pipeline/registry";
 import { createSessionCache } from "../../src/pipeline/session-cache";

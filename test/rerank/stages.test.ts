@@ -3,7 +3,7 @@ import type { VideoAggregates } from "../../src/features/aggregates";
 import { emptyVideoAggregates } from "../../src/features/aggregates";
 import { DEFAULT_CAPS, firstCapViolation } from "../../src/rerank/caps";
 import { createDiversityStage, createExplorationStage, createFreshnessStage, createGuardrailsStage } from "../../src/rerank";
-import type { PipelineStageContext } from "../../src/rerank/stage-context";
+import type { StageContext } from "../../src/plugin";
 import { createTestkit, createTinyCatalog, TESTKIT_NOW } from "../../src/testkit";
 
 describe("re-rank stages", () => {
@@ -13,7 +13,7 @@ describe("re-rank stages", () => {
   it("Guardrails: drops predicted dislikes and badly rated videos, breaks creator runs", () => {
     const ranked = tk.ranked(ids(6)).map((c, i) => ({ ...c, heads: { dislike: i === 1 ? 0.9 : 0.1 } }));
     const stats = new Map<string, VideoAggregates>([["v3", { ...emptyVideoAggregates("v3"), likes: 2, dislikes: 40 }]]);
-    const ctx: PipelineStageContext = { runtime: tk.runtime, options: {}, servedEarlier: [], videoStats: stats };
+    const ctx: StageContext = { runtime: tk.runtime, servedEarlier: [], sessionId: "s", videoStats: stats };
     const r = createGuardrailsStage().apply({} as never, ranked, ctx);
     expect(r.removed.map((x) => [x.candidate.videoId, x.reason])).toEqual([["v2", "predicted_dislike"], ["v3", "low_like_ratio"]]);
     // A run of one creator: v1, v21, v41, v61 are all c1.
@@ -41,7 +41,7 @@ describe("re-rank stages", () => {
   it("Freshness: boosts new uploads by score × (1 + boost·e^(−age/decay)) and re-sorts", () => {
     const ranked = tk.ranked(["v1", "v2"], [1, 1]);
     const q = { context: { now: TESTKIT_NOW } } as never;
-    const r = createFreshnessStage({ boost: 0.1, decayDays: 30 }).apply(q, ranked, { runtime: tk.runtime, options: {}, servedEarlier: [] });
+    const r = createFreshnessStage({ boost: 0.1, decayDays: 30 }).apply(q, ranked, { runtime: tk.runtime, servedEarlier: [], sessionId: "s" });
     for (const c of r.kept) {
       const age = (TESTKIT_NOW - c.video.uploadedAt) / 86_400_000;
       expect(c.score).toBeCloseTo(1 + 0.1 * Math.exp(-age / 30), 9);

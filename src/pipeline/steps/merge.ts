@@ -1,5 +1,5 @@
-import type { Catalog } from "../data/catalog";
-import type { Attribution, Candidate, MergedCandidate } from "./types";
+import type { Catalog } from "../../data/catalog";
+import type { Attribution, Candidate, MergedCandidate } from "../types";
 
 /** One source's answer for a request, as the merge reads it. */
 export interface SourceOutput {
