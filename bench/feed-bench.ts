@@ -43,8 +43,14 @@ import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { randomBytes } from "node:crypto";
+import { loadavg } from "node:os";
 import autocannon from "autocannon";
+import { SignJWT } from "jose";
 import { Redis } from "ioredis";
+import { generateApiKey, hashApiKey } from "../src/auth/api-keys";
+import { writeKeyFile } from "../src/auth/key-file";
+import type { Scope } from "../src/auth/scopes";
 import { configSchema } from "../src/config";
 import { loadDataset } from "../src/data/load-dataset";
 import { FALLBACK_KINDS } from "../src/pipeline/feed-page";
@@ -56,6 +62,7 @@ import { formatMachine, machineInfo } from "./lib/machine-info";
 import { formatInt, formatMs, markdownTable } from "./lib/markdown-table";
 import { runOpenLoop } from "./lib/open-loop";
 import { createPeakRssSampler } from "./lib/peak-rss-sampler";
+import { profileShares, urlContains, type CpuProfile, type FrameGroup, type ProfileShares } from "./lib/profile-share";
 import { deleteKeysWithPrefix } from "./lib/redis-prefix-cleanup";
 import { summarize, type Summary } from "./lib/percentile";
 
@@ -79,6 +86,13 @@ const { values: args } = parseArgs({
     config: { type: "string", default: "{}" },
     servers: { type: "string", default: "1" },
     redis: { type: "string", default: process.env.REDIS_URL ?? "redis://127.0.0.1:6379" },
+    mode: { type: "string", default: "load" },
+    rounds: { type: "string", default: "4" },
+    phase: { type: "string", default: "10" },
+    "feed-rate": { type: "string", default: "40" },
+    "catalog-rate": { type: "string", default: "2000" },
+    "catalog-batch": { type: "string", default: "100" },
+    deployments: { type: "string", default: "embedded,redis" },
   },
 });
 
@@ -97,6 +111,15 @@ const unknownShare = num("unknown-share", args["unknown-share"]!, { int: false }
 const quotaScale = num("quota-scale", args["quota-scale"]!, { int: false, min: 0.1 });
 const serverCount = num("servers", args.servers!, { min: 1 });
 const rates = args.rates!.split(",").filter((r) => r.trim() !== "").map((r) => num("rates", r.trim(), { int: false, min: 0.1 }));
+const rounds = num("rounds", args.rounds!, { min: 1 });
+const phaseSec = num("phase", args.phase!, { min: 1 });
+const feedRate = num("feed-rate", args["feed-rate"]!, { int: false, min: 0.1 });
+const catalogRate = num("catalog-rate", args["catalog-rate"]!, { int: false, min: 1 });
+const catalogBatch = num("catalog-batch", args["catalog-batch"]!, { min: 1 });
+const deployments = args.deployments!.split(",").map((d) => {
+  if (d !== "embedded" && d !== "redis") throw new Error(`--deployments: expected embedded and/or redis, got "${d}"`);
+  return d;
+});
 const dir = resolve(args.dir!);
 const progress = createProgress();
 const machine = machineInfo();
@@ -185,9 +208,9 @@ function procStatus(pid: number): { rss: number; hwm: number } {
   return { rss: kb("VmRSS"), hwm: kb("VmHWM") };
 }
 
-/** utime + stime of a process, seconds (clock ticks at the usual 100 Hz). */
-function procCpuSec(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+/** utime + stime of a process (or, with `tid`, of one of its threads), seconds (clock ticks at the usual 100 Hz). */
+function procCpuSec(pid: number, tid?: number): number {
+  const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, "utf8");
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
@@ -278,9 +301,9 @@ interface LoadOutcome {
 }
 
 /** Closed loop over every server at once: the connections split evenly, one autocannon per server. */
-async function runLoad(urls: readonly string[], bodies: string[], seconds: number): Promise<LoadOutcome> {
+async function runLoad(urls: readonly string[], bodies: string[], seconds: number, headers?: readonly Record<string, string>[]): Promise<LoadOutcome> {
   const share = Math.max(1, Math.round(connections / urls.length));
-  const parts = await Promise.all(urls.map((url, i) => runLoadOn(url, bodies, seconds, share, i)));
+  const parts = await Promise.all(urls.map((url, i) => runLoadOn(url, bodies, seconds, share, i, headers)));
   const fallbacks: Record<string, number> = {};
   for (const p of parts) for (const [k, v] of Object.entries(p.fallbacks)) fallbacks[k] = (fallbacks[k] ?? 0) + v;
   return {
@@ -294,7 +317,8 @@ async function runLoad(urls: readonly string[], bodies: string[], seconds: numbe
   };
 }
 
-async function runLoadOn(url: string, bodies: string[], seconds: number, connectionCount: number, offset: number): Promise<LoadOutcome> {
+/** `headers`: extra headers of request i are headers[i % headers.length] (credentials: --mode auth). */
+async function runLoadOn(url: string, bodies: string[], seconds: number, connectionCount: number, offset: number, headers?: readonly Record<string, string>[]): Promise<LoadOutcome> {
   const latencies: number[] = [];
   const fallbacks: Record<string, number> = {};
   let next = offset * 1024;
@@ -309,7 +333,11 @@ async function runLoadOn(url: string, bodies: string[], seconds: number, connect
       {
         method: "POST",
         headers: { "content-type": "application/json" },
-        setupRequest: (req: Record<string, unknown>) => ({ ...req, body: bodies[next++ % bodies.length] }),
+        setupRequest: (req: Record<string, unknown>) => {
+          const i = next++;
+          const body = bodies[i % bodies.length];
+          return headers ? { ...req, body, headers: { "content-type": "application/json", ...headers[i % headers.length] } } : { ...req, body };
+        },
         onResponse: (status: number, body: string) => {
           if (status !== 200) {
             non200++;
@@ -333,7 +361,7 @@ async function runLoadOn(url: string, bodies: string[], seconds: number, connect
 }
 
 /** Open loop at `rate` requests/s over keep-alive connections opened as needed (node:http: lighter than fetch). */
-async function runRate(urls: readonly string[], bodies: string[], rate: number, seconds: number, pids: readonly number[]): Promise<RateResult> {
+async function runRate(urls: readonly string[], bodies: string[], rate: number, seconds: number, pids: readonly number[]): Promise<RateResult & { latenciesMs: number[] }> {
   const agent = new Agent({ keepAlive: true, maxSockets: 1024 });
   const targets = urls.map((u) => new URL(u));
   const fallbacks: Record<string, number> = {};
@@ -362,7 +390,7 @@ async function runRate(urls: readonly string[], bodies: string[], rate: number, 
   const serverCpuPct = ((totalCpuSec(pids) - cpu0) / (result.wallMs / 1000)) * 100;
   agent.destroy();
   if (result.firstError) progress.log(`! open loop at ${rate}/s: ${result.failed} failed; first: ${result.firstError.message}`);
-  return { offeredPerSec: rate, startedPerSec: result.startRatePerSec, latency: summarize(result.latenciesMs), failed: result.failed, fallbacks, serverCpuPct };
+  return { offeredPerSec: rate, startedPerSec: result.startRatePerSec, latency: summarize(result.latenciesMs), failed: result.failed, fallbacks, serverCpuPct, latenciesMs: result.latenciesMs };
 }
 
 async function debugRequest(url: string, body: string): Promise<Trace> {
@@ -476,7 +504,7 @@ async function benchSize(total: number, baseDir: string, dataset: Awaited<Return
     const openLoop: RateResult[] = [];
     for (const rate of rates) {
       progress.log(`${formatInt(total)} videos: open loop at ${rate} requests/s for ${durationSec} s`);
-      const r = await runRate(urls, bodies, rate, durationSec, pids);
+      const { latenciesMs: _raw, ...r } = await runRate(urls, bodies, rate, durationSec, pids);
       openLoop.push(r);
       progress.log(`  started ${r.startedPerSec.toFixed(0)}/s, p50 ${formatMs(r.latency.p50)} ms, p99 ${formatMs(r.latency.p99)} ms, server CPU ${Math.round(r.serverCpuPct)} %`);
       if (r.latency.p99 > 1000) break;
@@ -629,11 +657,487 @@ function report(results: readonly SizeResult[], command: string): string {
   return lines.join("\n");
 }
 
+// ─── --mode auth and --mode catalog-load: A/B comparisons inside one run ───────────────────────────────────────
+
+interface RunningServer {
+  child: ChildProcess;
+  url: string;
+  loadMs: number;
+}
+
+/** Sends `message` to a feed-server child and resolves with its first answer of type `reply`. */
+function ask<T extends { type: string }>(child: ChildProcess, message: object, reply: string): Promise<T> {
+  return new Promise((resolveAsk) => {
+    const onMessage = (m: T) => {
+      if (m.type !== reply) return;
+      child.off("message", onMessage);
+      resolveAsk(m);
+    };
+    child.on("message", onMessage);
+    child.send(message);
+  });
+}
+
+/**
+ * Runs `phase` with the server's CPU profiler on (sampling every `intervalUs`), writing the profile to `path`; also
+ * the CPU time of the server's main thread and of the whole process over the phase.
+ *
+ * The profiler samples on wall time: on a box with more runnable threads than cores, a sample's interval includes
+ * time the thread waited for a core, so profile milliseconds are not CPU milliseconds. The share of busy samples a
+ * piece of code has is still its share of the main thread's CPU (waiting hits every piece of code alike), so CPU
+ * per group = its share of busy samples × the main thread's CPU time (/proc/<pid>/task/<pid>): `cpuUs` below.
+ */
+async function profiled<T>(server: RunningServer, path: string, intervalUs: number, phase: () => Promise<T>): Promise<{ result: T; profile: CpuProfile; mainCpuSec: number; processCpuSec: number }> {
+  const pid = server.child.pid!;
+  server.child.send({ type: "profile-start", intervalUs });
+  const main0 = procCpuSec(pid, pid);
+  const all0 = procCpuSec(pid);
+  const result = await phase();
+  const mainCpuSec = procCpuSec(pid, pid) - main0;
+  const processCpuSec = procCpuSec(pid) - all0;
+  await ask(server.child, { type: "profile-stop", path }, "profiled");
+  return { result, profile: JSON.parse(readFileSync(path, "utf8")) as CpuProfile, mainCpuSec, processCpuSec };
+}
+
+/** A group's main-thread CPU time, µs: its share of the profile's busy samples × the main thread's CPU time. */
+const cpuUs = (shares: ProfileShares, group: number, mainCpuSec: number): number => (shares.busyUs > 0 ? (group / shares.busyUs) * mainCpuSec * 1e6 : 0);
+
+interface ClosedPhase {
+  requests: number;
+  cpuSec: number;
+  wallSec: number;
+  latencies: number[];
+  errors: number;
+  firstError?: string;
+}
+
+/** One closed-loop phase against one server: its requests, latencies and the server's CPU time (all threads). */
+async function closedPhase(server: RunningServer, bodies: string[], seconds: number, headers?: readonly Record<string, string>[]): Promise<ClosedPhase> {
+  const pid = server.child.pid!;
+  const cpu0 = procCpuSec(pid);
+  const t0 = performance.now();
+  const load = await runLoadOn(server.url, bodies, seconds, connections, 0, headers);
+  return {
+    requests: load.requests,
+    cpuSec: procCpuSec(pid) - cpu0,
+    wallSec: (performance.now() - t0) / 1000,
+    latencies: load.latencies,
+    errors: load.non200 + load.graphqlErrors,
+    firstError: load.firstError,
+  };
+}
+
+const cpuMsPerRequest = (phases: readonly { cpuSec: number; requests: number }[]): number =>
+  (phases.reduce((s, p) => s + p.cpuSec, 0) * 1000) / Math.max(1, phases.reduce((s, p) => s + p.requests, 0));
+const pct = (x: number, digits = 2): string => `${(x * 100).toFixed(digits)} %`;
+
+/** Mean and the half-width of a ~95 % interval (2 standard errors) of paired differences. */
+function meanInterval(values: readonly number[]): { mean: number; half: number } {
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  if (values.length < 2) return { mean, half: NaN };
+  const sd = Math.sqrt(values.reduce((a, b) => a + (b - mean) ** 2, 0) / (values.length - 1));
+  return { mean, half: (2 * sd) / Math.sqrt(values.length) };
+}
+
+/**
+ * The code that is issue 12's checks: credentials → API key (SHA-256, timingSafeEqual) or user token (jose) → rate
+ * limits (rate-limiter-flexible) → the operation guard (shape, scopes, acting-for, cost). All of it lives in
+ * src/auth/ and the two libraries; src/server.ts's caller() only calls them.
+ */
+const AUTH_GROUPS = {
+  "all checks": urlContains("/src/auth/", "/node_modules/jose/", "/node_modules/rate-limiter-flexible/"),
+  "operation guard": urlContains("/src/auth/operation-guard.ts"),
+  "rate limits": urlContains("/src/auth/rate-limits.ts", "/node_modules/rate-limiter-flexible/"),
+  "credentials + key / token": urlContains("/src/auth/authenticator.ts", "/src/auth/credentials.ts", "/src/auth/api-keys.ts", "/src/auth/user-tokens.ts", "/node_modules/jose/"),
+};
+
+/**
+ * --mode auth (issue 12: "auth and limit checks cost < 2 % of request CPU"). Two servers of the same size: one with
+ * auth.mode "off", one with auth as production runs it — a keys file (20 hashed keys, ours `feed:read` only) and
+ * HS256 user tokens, per-key and per-user rate limits counted on every request (budgets too high to ever refuse),
+ * the operation guard (always on, in both). Closed-loop phases of `--phase` seconds alternate off / API key / user
+ * token, the order rotated each round, so drift of this shared box spreads over all three; each phase's CPU is the
+ * server process's (all threads, /proc) over its requests. Then one phase per variant with the CPU profiler on
+ * (100 µs sampling) attributes the main thread's time to the auth code directly.
+ */
+async function benchAuth(total: number, baseDir: string, dataset: Awaited<ReturnType<typeof loadDataset>>["dataset"]): Promise<{ md: string; failed: boolean }> {
+  const bundleDir = join(dir, `bundle-${total}`);
+  await ensureScaledBundle({ baseDir, dir: bundleDir, total, dataset, progress });
+  const varDir = join(dir, `var-auth-${total}`);
+  await rm(varDir, { recursive: true, force: true });
+  await mkdir(varDir, { recursive: true });
+  const keysFile = join(varDir, "keys.json");
+  const keys = Array.from({ length: 20 }, () => generateApiKey());
+  await writeKeyFile(keysFile, keys.map((k, i) => ({ id: `partner-${i}`, hash: hashApiKey(k), scopes: ["feed:read"] as Scope[] })));
+  const jwt = { secret: randomBytes(32).toString("hex"), issuer: "https://id.bench.example", audience: "reelfeed" };
+  const unlimited = { perSecond: 1_000_000_000, burst: 0 };
+  const onConfig = { ...serverConfig, auth: { keysFile, jwt }, limits: { rate: { perKey: unlimited, perUser: unlimited } } };
+  const offConfig = { ...serverConfig, auth: { mode: "off" } };
+
+  const lastTs = dataset.events.reduce((m, e) => Math.max(m, e.ts), 0);
+  const bodies = makeBodies(dataset.users.map((u) => u.id), new Date(lastTs + 3_600_000).toISOString(), 8192, false);
+  // A viewer's token per body, its subject the body's userId (a token may only ask for its own feed).
+  const secret = new TextEncoder().encode(jwt.secret);
+  const tokens = new Map<string, string>();
+  const tokenHeaders: Record<string, string>[] = [];
+  for (const body of bodies) {
+    const userId = (JSON.parse(body) as { variables: { userId: string } }).variables.userId;
+    let token = tokens.get(userId);
+    if (!token) {
+      token = await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject(userId).setIssuer(jwt.issuer).setAudience(jwt.audience).setIssuedAt().setExpirationTime("2h").sign(secret);
+      tokens.set(userId, token);
+    }
+    tokenHeaders.push({ authorization: `Bearer ${token}` });
+  }
+  const keyHeaders = [{ authorization: `Bearer ${keys[keys.length - 1]}` }];
+
+  const servers: RunningServer[] = [];
+  try {
+    progress.log(`auth: ${formatInt(total)} videos: starting the auth-off and the auth-on server`);
+    const off = await startServer({ bundleDir, total, seed: 1, varDir: join(varDir, "off"), config: offConfig }, join(dir, `server-auth-off-${total}.log`));
+    servers.push(off);
+    const on = await startServer({ bundleDir, total, seed: 1, varDir: join(varDir, "on"), config: onConfig }, join(dir, `server-auth-on-${total}.log`));
+    servers.push(on);
+    const variants = [
+      { name: "auth off (auth.mode \"off\")", server: off, headers: undefined },
+      { name: "API key (Bearer, feed:read) + per-key limit", server: on, headers: keyHeaders },
+      { name: "user token (HS256 JWT) + per-user limit", server: on, headers: tokenHeaders },
+    ];
+    // Warm-up: JIT, caches, and every token the phases send seen once (the authenticator remembers verified tokens
+    // until their exp, as a viewer's client sends the same one all session; bench:auth has the first-sight cost).
+    for (const v of variants) {
+      const w = await closedPhase(v.server, bodies, Math.max(2, warmupSec), v.headers);
+      if (w.errors) throw new Error(`${v.name}: warm-up failed: ${w.firstError}`);
+    }
+    const phases: ClosedPhase[][] = variants.map(() => []);
+    for (let r = 0; r < rounds; r++) {
+      for (let k = 0; k < variants.length; k++) {
+        const i = (r + k) % variants.length;
+        const p = await closedPhase(variants[i].server, bodies, phaseSec, variants[i].headers);
+        phases[i].push(p);
+        progress.log(`auth round ${r + 1}/${rounds}: ${variants[i].name}: ${formatInt(p.requests / p.wallSec)} req/s, ${formatMs((p.cpuSec * 1000) / p.requests)} ms CPU/request`);
+      }
+    }
+    const profiles: Array<{ shares: ProfileShares; mainCpuSec: number; processCpuSec: number }> = [];
+    const profiledPhases: ClosedPhase[] = [];
+    for (const [i, v] of variants.entries()) {
+      const { result, profile, mainCpuSec, processCpuSec } = await profiled(v.server, join(dir, `server-auth-${i}-${total}.cpuprofile`), 100, () =>
+        closedPhase(v.server, bodies, phaseSec, v.headers),
+      );
+      profiledPhases.push(result);
+      profiles.push({ shares: profileShares(profile, AUTH_GROUPS), mainCpuSec, processCpuSec });
+    }
+    const errors = [...phases.flat(), ...profiledPhases].reduce((n, p) => n + p.errors, 0);
+    const firstError = [...phases.flat(), ...profiledPhases].find((p) => p.firstError)?.firstError;
+    if (errors) progress.log(`! ${errors} failed requests; first: ${firstError}`);
+
+    const offCpu = cpuMsPerRequest(phases[0]);
+    const lines: string[] = [];
+    lines.push(
+      `Auth on vs off, ${formatInt(total)} videos: ${rounds} rounds × ${phaseSec} s closed-loop phases per variant (${connections} connections, ` +
+        `order rotated each round), after ${Math.max(2, warmupSec)} s of warm-up each. CPU per request = the server process's ` +
+        `CPU time (user + system, all threads, /proc) over the requests of its phases. ${errors} failed requests.`,
+      "",
+      markdownTable(
+        ["variant", "requests", "req/s", "p50 ms", "p99 ms", "server CPU ms / request", "per round", "Δ vs off (share of its CPU)", "paired Δ per round, mean ± 2 SE"],
+        variants.map((v, i) => {
+          const ps = phases[i];
+          const cpu = cpuMsPerRequest(ps);
+          const lat = summarize(ps.flatMap((p) => p.latencies));
+          const paired = meanInterval(ps.map((p, r) => (p.cpuSec * 1000) / p.requests - (phases[0][r].cpuSec * 1000) / phases[0][r].requests));
+          return [
+            v.name,
+            formatInt(ps.reduce((n, p) => n + p.requests, 0)),
+            formatInt(ps.reduce((n, p) => n + p.requests, 0) / ps.reduce((n, p) => n + p.wallSec, 0)),
+            formatMs(lat.p50),
+            formatMs(lat.p99),
+            cpu.toFixed(2),
+            ps.map((p) => ((p.cpuSec * 1000) / p.requests).toFixed(2)).join(" / "),
+            i === 0 ? "—" : `${(cpu - offCpu).toFixed(2)} ms (${pct((cpu - offCpu) / cpu, 1)})`,
+            i === 0 ? "—" : `${paired.mean.toFixed(2)} ± ${paired.half.toFixed(2)} ms`,
+          ];
+        }),
+      ),
+      "",
+      `CPU profile of one more ${phaseSec} s phase per variant (main thread, 100 µs sampling): CPU time with auth code on the stack per request ` +
+        `(its share of the busy samples × the main thread's CPU time, /proc; see profiled() for why not the profile's own milliseconds), and as a share ` +
+        `of the same phase's server CPU per request (all threads). Auth off runs the operation guard too (it is always on).`,
+      "",
+      markdownTable(
+        ["variant", "requests", "server CPU ms / req", "main thread", ...Object.keys(AUTH_GROUPS).map((g) => `${g} µs / req`), "all checks, share of request CPU"],
+        variants.map((v, i) => {
+          const { shares, mainCpuSec, processCpuSec } = profiles[i];
+          const n = Math.max(1, profiledPhases[i].requests);
+          const per = (g: string) => cpuUs(shares, shares.groups[g], mainCpuSec) / n;
+          return [
+            v.name,
+            formatInt(profiledPhases[i].requests),
+            ((processCpuSec * 1000) / n).toFixed(2),
+            pct(mainCpuSec / processCpuSec, 0),
+            ...Object.keys(AUTH_GROUPS).map((g) => per(g).toFixed(1)),
+            pct(per("all checks") / ((processCpuSec * 1e6) / n)),
+          ];
+        }),
+      ),
+      "",
+    );
+    return { md: lines.join("\n"), failed: errors > 0 };
+  } finally {
+    await Promise.all(servers.map((x) => stopServer(x.child)));
+  }
+}
+
+/** Main-thread time of the serving process by what was on the stack (--mode catalog-load's profile). */
+const CATALOG_GROUPS: Record<string, FrameGroup> = {
+  "catalogue (all)": urlContains("/src/catalog/", "/src/events/catalog-endpoint.ts"),
+  "POST /catalog parse + validate": urlContains("/src/events/catalog-endpoint.ts", "/src/catalog/validate-catalog.ts"),
+  "content embedding": [urlContains("/src/catalog/video-embedder.ts"), urlContains("/src/features/content-embeddings")],
+  "video tower (rows + ONNX call)": [urlContains("/src/catalog/video-embedder.ts"), urlContains("/src/features/rows", "/src/ranking/onnx-session", "onnxruntime")],
+  "catalog puts": [urlContains("/src/catalog/catalog-applier.ts"), urlContains("/src/data/catalog.ts")],
+  "vector index writes": [urlContains("/src/catalog/catalog-applier.ts"), urlContains("/src/stores/vector-index")],
+  "catalogue log append": [urlContains("/src/catalog/catalog-writer.ts"), urlContains("/src/stores/event-log-")],
+  "log reads (both consumers)": [urlContains("/src/events/consumer.ts"), urlContains("/src/stores/event-log-")],
+  "feed: GraphQL + pipeline": urlContains("/src/pipeline/", "/src/schema/", "/node_modules/graphql/", "/node_modules/@apollo/"),
+  "feed: vector search": [urlContains("/src/sources/"), urlContains("/src/stores/vector-index")],
+  "feed: ranking": [urlContains("/src/pipeline/", "/src/ranking/rank"), urlContains("/src/ranking/")],
+  "garbage collector": (f) => f.functionName === "(garbage collector)",
+};
+
+interface CatalogPhase {
+  load: boolean;
+  feed: number[];
+  feedFailed: number;
+  feedFirstError?: string;
+  feedStarted: number;
+  servingCpuSec: number;
+  writerCpuSec: number;
+  wallSec: number;
+  loop: { p50Ms: number; p99Ms: number; maxMs: number };
+  catalog?: { videos: number; seconds: number; ackMs: number[]; failed: number; firstError?: string };
+}
+
+/** POST with keep-alive; resolves with status and body text. */
+function post(agent: Agent, target: URL, body: string, contentType: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolvePost, reject) => {
+    const req = httpRequest(
+      { agent, host: target.hostname, port: target.port, path: target.pathname, method: "POST", headers: { "content-type": contentType, "content-length": Buffer.byteLength(body) } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolvePost({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
+        res.on("error", reject);
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+/**
+ * --mode catalog-load (issue 11: "no change to feed latency while a catalogue load runs"). Per deployment:
+ * - embedded: one server; the catalogue load is POST /catalog (NDJSON, `--catalog-batch` videos a request) to the
+ *   serving process itself, which logs, embeds (content model + ONNX video tower) and indexes before it answers.
+ * - redis: the serving instance (consumes the event log) and a second, writer instance (events.consume false) on one
+ *   Redis key prefix; the load goes to the writer, which acknowledges into the catalogue stream; the serving
+ *   instance follows the stream and applies (embeds, indexes) every change itself, as every replica does.
+ * Phases of `--phase` seconds alternate quiet / load (order flipped each round): the feed at `--feed-rate` requests/s
+ * open loop throughout, the catalogue at `--catalog-rate` videos/s open loop in load phases. Then one quiet and one
+ * load phase with the serving process's CPU profiler on attribute its main thread's time.
+ */
+async function benchCatalogLoad(total: number, baseDir: string, dataset: Awaited<ReturnType<typeof loadDataset>>["dataset"], deployment: "embedded" | "redis"): Promise<{ md: string; failed: boolean }> {
+  const bundleDir = join(dir, `bundle-${total}`);
+  await ensureScaledBundle({ baseDir, dir: bundleDir, total, dataset, progress });
+  const varDir = join(dir, `var-catalog-${deployment}-${total}`);
+  await rm(varDir, { recursive: true, force: true });
+  const prefix = `rf-bench-feedcat-${process.pid}-${total}:`;
+  const base = { ...serverConfig, auth: { mode: "off" } };
+  const redisBackends = { redisUrl: args.redis, redisKeyPrefix: prefix };
+  const lastTs = dataset.events.reduce((m, e) => Math.max(m, e.ts), 0);
+  const bodies = makeBodies(dataset.users.map((u) => u.id), new Date(lastTs + 3_600_000).toISOString(), 8192, false);
+  // New uploads from the bundle's own vocabulary (the content model has real work), ids unique to this run.
+  const words = dataset.videos.flatMap((v) => v.title.split(/\s+/)).filter((w) => w.length > 2);
+  const tags = [...new Set(dataset.videos.flatMap((v) => v.tags))];
+  const pick = <T>(list: readonly T[], i: number): T => list[(i * 2654435761) % list.length];
+  const run = randomBytes(3).toString("hex");
+  let nextVideo = 0;
+  const catalogBody = (): string =>
+    Array.from({ length: catalogBatch }, () => {
+      const i = nextVideo++;
+      const now = Date.now();
+      return JSON.stringify({
+        kind: "video",
+        id: `up-${run}-${i}`,
+        creatorId: pick(dataset.creators, i).id,
+        title: `${pick(words, i)} ${pick(words, i + 7)} ${pick(words, i + 13)}`,
+        tags: [pick(tags, i), pick(tags, i + 3)],
+        category: pick(dataset.videos, i).category,
+        language: "en",
+        durationSec: 30 + (i % 900),
+        uploadedAt: now - 1000,
+        updatedAt: now,
+      });
+    }).join("\n");
+
+  const servers: RunningServer[] = [];
+  try {
+    progress.log(`catalog-load ${deployment}: ${formatInt(total)} videos: starting ${deployment === "redis" ? "the serving and the writer instance" : "the server"}`);
+    const serving = await startServer(
+      { bundleDir, total, seed: 1, varDir: join(varDir, "serving"), config: deployment === "redis" ? { ...base, backends: redisBackends, events: { consume: true } } : base },
+      join(dir, `server-catalog-${deployment}-${total}.log`),
+    );
+    servers.push(serving);
+    const writer =
+      deployment === "redis"
+        ? await startServer({ bundleDir, total, seed: 1, varDir: join(varDir, "writer"), config: { ...base, backends: redisBackends, events: { consume: false } } }, join(dir, `server-catalog-writer-${total}.log`))
+        : serving;
+    if (writer !== serving) servers.push(writer);
+    const catalogTarget = new URL(writer.url.replace(/\/graphql$/, "/catalog"));
+
+    /** The catalogue load: batches started on schedule (open loop) for `seconds`, each checked all ACCEPTED. */
+    const catalogLoad = async (seconds: number, ratePerSec = catalogRate / catalogBatch): Promise<NonNullable<CatalogPhase["catalog"]>> => {
+      const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+      let videos = 0;
+      const result = await runOpenLoop({
+        ratePerSec,
+        tasks: Math.max(1, Math.round(ratePerSec * seconds)),
+        run: async () => {
+          const { status, text } = await post(agent, catalogTarget, catalogBody(), "application/x-ndjson");
+          const results = status === 200 ? (JSON.parse(text) as { results: Array<{ status: string }> }).results : undefined;
+          if (!results || results.some((r) => r.status !== "ACCEPTED")) throw new Error(`POST /catalog: HTTP ${status}: ${text.slice(0, 300)}`);
+          videos += results.length;
+        },
+      });
+      agent.destroy();
+      return { videos, seconds: result.wallMs / 1000, ackMs: result.latenciesMs, failed: result.failed, firstError: result.firstError?.message };
+    };
+
+    const phase = async (load: boolean): Promise<CatalogPhase> => {
+      const sPid = serving.child.pid!;
+      const wPid = writer.child.pid!;
+      serving.child.send({ type: "loop-reset" });
+      const cpu0 = procCpuSec(sPid);
+      const wCpu0 = writer === serving ? 0 : procCpuSec(wPid);
+      const t0 = performance.now();
+      const [feed, catalog] = await Promise.all([runRate([serving.url], bodies, feedRate, phaseSec, [sPid]), load ? catalogLoad(phaseSec) : undefined]);
+      const wallSec = (performance.now() - t0) / 1000;
+      const servingCpuSec = procCpuSec(sPid) - cpu0;
+      const writerCpuSec = writer === serving ? 0 : procCpuSec(wPid) - wCpu0;
+      const loop = await ask<{ type: string; p50Ms: number; p99Ms: number; maxMs: number }>(serving.child, { type: "loop-read" }, "loop");
+      return { load, feed: feed.latenciesMs, feedFailed: feed.failed, feedStarted: feed.startedPerSec, servingCpuSec, writerCpuSec, wallSec, loop, catalog };
+    };
+
+    progress.log(`catalog-load ${deployment}: warm-up (feed ${warmupSec} s, then a short catalogue load)`);
+    if (warmupSec > 0) await runLoad([serving.url], bodies, warmupSec);
+    const warm = await catalogLoad(2, 5);
+    if (warm.failed) throw new Error(`catalogue warm-up failed: ${warm.firstError}`);
+    const phases: CatalogPhase[] = [];
+    for (let r = 0; r < rounds; r++) {
+      for (const load of r % 2 === 0 ? [false, true] : [true, false]) {
+        const p = await phase(load);
+        phases.push(p);
+        const s = summarize(p.feed);
+        progress.log(
+          `catalog-load ${deployment} round ${r + 1}/${rounds} ${load ? "load " : "quiet"}: feed p50 ${formatMs(s.p50)} p99 ${formatMs(s.p99)} ms` +
+            (p.catalog ? `, catalogue ${formatInt(p.catalog.videos / p.catalog.seconds)} videos/s (ack p99 ${formatMs(summarize(p.catalog.ackMs).p99)} ms)` : "") +
+            `, loop delay p99 ${formatMs(p.loop.p99Ms)} ms`,
+        );
+      }
+    }
+    const prof: Array<{ phase: CatalogPhase; shares: ProfileShares; mainCpuSec: number }> = [];
+    for (const load of [false, true]) {
+      const { result, profile, mainCpuSec } = await profiled(serving, join(dir, `server-catalog-${deployment}-${load ? "load" : "quiet"}-${total}.cpuprofile`), 1000, () => phase(load));
+      prof.push({ phase: result, shares: profileShares(profile, CATALOG_GROUPS), mainCpuSec });
+    }
+
+    const failures = phases.reduce((n, p) => n + p.feedFailed + (p.catalog?.failed ?? 0), 0);
+    const firstError = phases.find((p) => p.feedFailed)?.feedFirstError ?? phases.find((p) => p.catalog?.failed)?.catalog?.firstError;
+    if (failures) progress.log(`! ${failures} failed requests; first: ${firstError}`);
+    const row = (load: boolean): string[] => {
+      const ps = phases.filter((p) => p.load === load);
+      const lat = summarize(ps.flatMap((p) => p.feed));
+      const requests = ps.reduce((n, p) => n + p.feed.length, 0);
+      const wall = ps.reduce((n, p) => n + p.wallSec, 0);
+      const cat = ps.flatMap((p) => (p.catalog ? [p.catalog] : []));
+      const videos = cat.reduce((n, c) => n + c.videos, 0);
+      const ack = summarize(cat.flatMap((c) => c.ackMs));
+      return [
+        load ? `catalogue load (${formatInt(catalogRate)} videos/s offered)` : "quiet",
+        formatInt(requests),
+        ps.map((p) => formatMs(summarize(p.feed).p50)).join(" / "),
+        formatMs(lat.p50),
+        formatMs(lat.p99),
+        formatMs(lat.max),
+        ((ps.reduce((n, p) => n + p.servingCpuSec, 0) * 1000) / Math.max(1, requests)).toFixed(1),
+        `${Math.round((ps.reduce((n, p) => n + p.servingCpuSec, 0) / wall) * 100)} %`,
+        deployment === "redis" ? `${Math.round((ps.reduce((n, p) => n + p.writerCpuSec, 0) / wall) * 100)} %` : "—",
+        `${formatMs(Math.max(...ps.map((p) => p.loop.p99Ms)))} / ${formatMs(Math.max(...ps.map((p) => p.loop.maxMs)))}`,
+        cat.length ? `${formatInt(videos / cat.reduce((n, c) => n + c.seconds, 0))} (${formatInt(videos)})` : "—",
+        cat.length ? `${formatMs(ack.p50)} / ${formatMs(ack.p99)}` : "—",
+      ];
+    };
+    const lines: string[] = [];
+    lines.push(
+      `Catalogue load beside the feed, ${deployment === "redis" ? "Redis: serving instance + writer instance" : "embedded: one process"}, ${formatInt(total)} videos: ` +
+        `${rounds} rounds of a quiet and a load phase (${phaseSec} s each, order flipped each round); feed open loop at ${feedRate} requests/s; ` +
+        `catalogue ${formatInt(catalogRate)} videos/s offered in batches of ${catalogBatch} (POST /catalog, open loop) to ${deployment === "redis" ? "the writer instance" : "the serving process"}. ` +
+        `${failures} failed requests.`,
+      "",
+      markdownTable(
+        ["phase", "feed requests", "feed p50 per phase", "feed p50 ms", "feed p99 ms", "feed max ms", "serving CPU ms / feed request", "serving CPU", "writer CPU", "loop delay p99 / max ms", "videos/s (added)", "ack p50 / p99 ms"],
+        [row(false), row(true)],
+      ),
+      "",
+      `Serving process's main thread by what was on the stack (CPU profile of one more quiet and one more load phase; CPU ms = share of busy samples × ` +
+        `the main thread's CPU time; per second of the phase, and per feed request):`,
+      "",
+      markdownTable(
+        ["code", "quiet CPU ms/s", "load CPU ms/s", "quiet CPU ms / feed req", "load CPU ms / feed req"],
+        [
+          ["main thread (all)", ...prof.map((p) => formatMs((p.mainCpuSec * 1000) / p.phase.wallSec)), ...prof.map((p) => formatMs((p.mainCpuSec * 1000) / Math.max(1, p.phase.feed.length)))],
+          ...Object.keys(CATALOG_GROUPS).map((g) => [
+            g,
+            ...prof.map((p) => formatMs(cpuUs(p.shares, p.shares.groups[g], p.mainCpuSec) / 1000 / p.phase.wallSec)),
+            ...prof.map((p) => formatMs(cpuUs(p.shares, p.shares.groups[g], p.mainCpuSec) / 1000 / Math.max(1, p.phase.feed.length))),
+          ]),
+        ],
+      ),
+      "",
+    );
+    return { md: lines.join("\n"), failed: failures > 0 };
+  } finally {
+    await Promise.all(servers.map((x) => stopServer(x.child)));
+    if (deployment === "redis") {
+      const redis = new Redis(args.redis!, { maxRetriesPerRequest: 1, lazyConnect: true });
+      await redis.connect().then(() => deleteKeysWithPrefix(redis, prefix)).catch((err: unknown) => progress.log(`! could not delete ${prefix}*: ${(err as Error).message}`));
+      redis.disconnect();
+    }
+  }
+}
+
 await mkdir(dir, { recursive: true });
 const baseDir = join(dir, "base-bundle");
 await ensureParent(baseDir);
 await ensureBaseBundle(baseDir, progress);
 const { dataset } = await loadDataset(join(baseDir, BUNDLE_FILES.data), { format: "generic" });
+if (args.mode === "auth" || args.mode === "catalog-load") {
+  const sections: string[] = [];
+  let anyFailed = false;
+  for (const total of sizes) {
+    const jobs = args.mode === "auth" ? [() => benchAuth(Math.max(total, dataset.videos.length), baseDir, dataset)] : deployments.map((d) => () => benchCatalogLoad(Math.max(total, dataset.videos.length), baseDir, dataset, d));
+    for (const job of jobs) {
+      const { md: section, failed: sectionFailed } = await job();
+      sections.push(section);
+      anyFailed ||= sectionFailed;
+    }
+  }
+  benchRss.stop();
+  const command = `npm run bench:feed -- ${process.argv.slice(2).join(" ")}`;
+  const md = [`Machine: ${formatMachine(machine)}; load average at the end ${loadavg().map((l) => l.toFixed(1)).join(" ")}`, "", `Command: \`${command}\``, "", ...sections].join("\n");
+  console.log(`\n${md}`);
+  if (args.md) await writeFile(args.md, md + "\n");
+  process.exit(anyFailed ? 1 : 0);
+}
+if (args.mode !== "load") throw new Error(`--mode: expected load, auth or catalog-load, got "${args.mode}"`);
 const results: SizeResult[] = [];
 let failed = false;
 for (const total of sizes) {

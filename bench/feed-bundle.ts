@@ -28,7 +28,7 @@ const DAY_MS = 86_400_000;
 const POLICY: readonly PolicyFlag[] = ["violence", "adult", "spam", "copyright", "misinformation"];
 const COUNTRIES = ["US", "IN", "GB", "BR", "DE", "FR", "JP", "ES", "MX", "CA"];
 /** Bump when extendCatalog or the vector derivation changes: cached scaled bundles are then rebuilt. */
-const SCALE_FORMAT = "feed-bench-scale/1";
+const SCALE_FORMAT = "feed-bench-scale/2";
 
 /** Trains the base bundle into `dir` unless a bundle is already there (reruns skip training). */
 export async function ensureBaseBundle(dir: string, progress: Progress): Promise<BundleManifest> {
@@ -170,7 +170,7 @@ export interface ScaledBundleOptions {
 }
 
 /**
- * Writes (or finds, cached) the scaled bundle: the base bundle's models, features and data/ linked in, video-ids.json
+ * Writes (or finds, cached) the scaled bundle: the base bundle's models (video tower included), features and data/ linked in, video-ids.json
  * and both embedding matrices with `total` rows. The manifest is the base one (same version: same models).
  */
 export async function ensureScaledBundle(options: ScaledBundleOptions): Promise<void> {
@@ -192,7 +192,9 @@ export async function ensureScaledBundle(options: ScaledBundleOptions): Promise<
   const ids = [...baseIds, ...videos.slice(dataset.videos.length).map((v) => v.id)];
   await rm(dir, { recursive: true, force: true });
   await writeDirAtomic(dir, async (tmp) => {
-    for (const file of [BUNDLE_FILES.manifest, BUNDLE_FILES.features, manifest.models.userTower.file, manifest.models.ranker.file, BUNDLE_FILES.contentModel]) {
+    // The video tower too: the live catalogue (bench:feed --mode catalog-load) embeds new uploads with it.
+    const models = [manifest.models.userTower.file, manifest.models.ranker.file, ...(manifest.models.videoTower ? [manifest.models.videoTower.file] : [])];
+    for (const file of [BUNDLE_FILES.manifest, BUNDLE_FILES.features, ...models, BUNDLE_FILES.contentModel]) {
       if (existsSync(join(baseDir, file))) await linkOrCopy(join(baseDir, file), join(tmp, file));
     }
     await symlink(resolve(baseDir, BUNDLE_FILES.data), join(tmp, BUNDLE_FILES.data), "dir");
