@@ -3,7 +3,7 @@ import { configSchema } from "../../src/config";
 import { blendScore, DEFAULT_BLEND, validateBlend } from "../../src/ranking/blend";
 import { decodeCursor, encodeCursor } from "../../src/pipeline/cursor";
 import { mergeCandidates } from "../../src/pipeline/steps/merge";
-import { definePipeline, describePipeline } from "../../src/pipeline/pipeline-definition";
+import { definePipeline, describePipeline, settingsFromConfig } from "../../src/pipeline/pipeline-definition";
 import { createRegistry } from "../../src/pipeline/registry";
 import { createSessionCache } from "../../src/pipeline/session-cache";
 import { createTestkit } from "../../src/testkit";
@@ -30,6 +30,27 @@ describe("pipeline definition", () => {
     // The defaults are listed in the order they run: nothing to warn about at start-up.
     expect(def.warnings).toEqual([]);
     expect(describePipeline(def)).toMatch(/✓ TwoTower\s+quota  300 {2}weight 1 {2}timeout 100ms {2}fail-open/);
+  });
+
+  it("describes the whole funnel as configured: every step in run order with its settings", () => {
+    const config = configSchema.parse({
+      ranking: { candidatesToRank: 300, timeoutMs: 80 },
+      pipeline: { sessions: { ttlMs: 600_000 }, rewatchSurfaces: ["subscriptions"], stages: [{ name: "Diversity", options: { windowSize: 8 } }] },
+    });
+    const def = definePipeline({ pipeline: config.pipeline, registry: createRegistry(), runtime: full, settings: settingsFromConfig(config) });
+    const toc = describePipeline(def);
+    const steps = toc.split("\n").filter((l) => /^\d /.test(l)).map((l) => l.split(/\s+/)[1]);
+    expect(steps).toEqual(["hydrate", "sources", "merge", "filters", "rank", "stages", "fill", "page"]);
+    expect(toc).toMatch(/rewatch surfaces: subscriptions/);
+    expect(toc).toMatch(/shed to the fill past 16 concurrent rankings or 50ms/);
+    expect(toc).toMatch(/best 300 by source score → ranker heads \(80ms\) → blend blend-v2/);
+    expect(toc).toMatch(/✓ Seen\s+\[builtin\]/);
+    expect(toc).toMatch(/✓ Diversity\s+phase arrange\s+\[builtin\]\s+\{"windowSize":8\}/);
+    expect(toc).toMatch(/sessions kept 600s idle \(at most 10000\)/);
+    expect([def.rank.candidatesToRank, def.page.sessionTtlMs, def.overload.maxConcurrentRankings]).toEqual([300, 600_000, 16]);
+    expect(() => definePipeline({ pipeline: config.pipeline, registry: createRegistry(), runtime: full, settings: { rank: { candidatesToRank: 0 } } })).toThrow(
+      /config ranking\.candidatesToRank: expected a positive integer/,
+    );
   });
 
   it("runs stages by phase and warns when the config lists them in another order", () => {
