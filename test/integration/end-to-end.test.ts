@@ -287,7 +287,9 @@ describe("embedded mode: serve --bundle over HTTP", () => {
     await mkdir(join(pluginsDir, "broken-index"), { recursive: true });
     await writeFile(
       join(pluginsDir, "broken-index", "index.ts"),
-      `export default { name: "broken-index", version: "1.0.0", sources: [{ name: "BrokenIndex", async fetch() { throw new Error("vector index offline"); } }] };\n`,
+      `import { definePlugin, defineSource } from ${JSON.stringify(join(process.cwd(), "src/plugin/index.ts"))};\n` +
+        `const broken = defineSource({ name: "BrokenIndex", create: () => ({ async fetch() { throw new Error("vector index offline"); } }) });\n` +
+        `export default definePlugin({ name: "broken-index", version: "1.0.0", sources: [broken] });\n`,
     );
     const config = testConfig(join(dir, "var"), { plugins: ["broken-index"], extraSources: ["BrokenIndex"] });
     const { feed: variant } = await createServingFeed({ runtime: serving.loaded.runtime, config, pluginsDir, service });
