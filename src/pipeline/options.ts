@@ -17,29 +17,3 @@ export function parseOptions<S extends z.ZodTypeAny>(component: string, schema: 
   }
   return parsed.data;
 }
-
-/**
- * For a component that takes options both at construction (factory argument) and per request (the entry's
- * `options` in StageContext/SourceContext): returns a resolver that merges the request's options over the
- * factory's, parsed once per distinct options object (the pipeline passes the same object on every request).
- */
-export function optionsResolver<S extends z.ZodTypeAny>(
-  component: string,
-  schema: S,
-  factoryOptions: object | undefined,
-): { base: z.infer<S>; resolve(requestOptions: Record<string, unknown> | undefined): z.infer<S> } {
-  const base = parseOptions(component, schema, factoryOptions ?? {});
-  const cache = new WeakMap<object, z.infer<S>>();
-  return {
-    base,
-    resolve(requestOptions) {
-      if (!requestOptions || Object.keys(requestOptions).length === 0) return base;
-      let parsed = cache.get(requestOptions);
-      if (!parsed) {
-        parsed = parseOptions(component, schema, { ...factoryOptions, ...requestOptions });
-        cache.set(requestOptions, parsed);
-      }
-      return parsed;
-    },
-  };
-}

@@ -270,8 +270,8 @@ export function withSettings(def: PipelineDefinition, input: FunnelSettingsInput
 }
 
 /**
- * The whole funnel as configured, one line per step or entry, in the order a request runs: for start-up logs and
- * `reelfeed pipeline`.
+ * The whole funnel as configured, one line per step or entry, in the order a request runs: `serve` prints it at
+ * start-up (with the warnings), so the log says what runs.
  */
 export function describePipeline(def: PipelineDefinition): string {
   const { hydrate, merge, rank, fill, page, overload } = def;

@@ -1,6 +1,6 @@
-import { defineStage } from "../pipeline/components";
 import { z } from "zod";
 import type { Video } from "../data/types";
+import { defineStage } from "../pipeline/components";
 import { parseOptions } from "../pipeline/options";
 import type { Removal, RerankStage, ScoredCandidate } from "../pipeline/types";
 import { capBrokenByAppend, DEFAULT_CAPS, internKeys } from "./caps";

@@ -1,7 +1,7 @@
-import { defineStage } from "../pipeline/components";
 import { z } from "zod";
 import type { Video } from "../data/types";
 import { DAY_MS } from "../features/aggregates";
+import { defineStage } from "../pipeline/components";
 import { parseOptions } from "../pipeline/options";
 import { withScore, type RerankStage } from "../pipeline/types";
 import { seededRandom } from "../util/random";

@@ -1,6 +1,6 @@
-import { defineStage } from "../pipeline/components";
 import { z } from "zod";
 import { DAY_MS } from "../features/aggregates";
+import { defineStage } from "../pipeline/components";
 import { parseOptions } from "../pipeline/options";
 import { withScore, type RerankStage } from "../pipeline/types";
 

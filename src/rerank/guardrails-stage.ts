@@ -1,5 +1,5 @@
-import { defineStage } from "../pipeline/components";
 import { z } from "zod";
+import { defineStage } from "../pipeline/components";
 import { parseOptions } from "../pipeline/options";
 import type { Removal, RerankStage, ScoredCandidate } from "../pipeline/types";
 

@@ -1,5 +1,5 @@
-import { defineSource } from "../pipeline/components";
 import { z } from "zod";
+import { defineSource } from "../pipeline/components";
 import { byCodeUnits } from "../pipeline/steps/merge";
 import { parseOptions } from "../pipeline/options";
 import type { Candidate, CandidateSource, Reason } from "../pipeline/types";

@@ -1,6 +1,6 @@
-import { defineSource } from "../pipeline/components";
 import { z } from "zod";
 import { userAffinity } from "../features/item-neighbours";
+import { defineSource } from "../pipeline/components";
 import { parseOptions } from "../pipeline/options";
 import type { Candidate, CandidateSource, Reason } from "../pipeline/types";
 

@@ -1,6 +1,6 @@
-import { defineSource } from "../pipeline/components";
 import { z } from "zod";
 import { DAY_MS } from "../features/aggregates";
+import { defineSource } from "../pipeline/components";
 import { parseOptions } from "../pipeline/options";
 import type { CandidateSource } from "../pipeline/types";
 

@@ -1,6 +1,6 @@
-import { defineSource } from "../pipeline/components";
 import { z } from "zod";
 import { DAY_MS } from "../features/aggregates";
+import { defineSource } from "../pipeline/components";
 import { byCodeUnits } from "../pipeline/steps/merge";
 import { parseOptions } from "../pipeline/options";
 import type { Candidate, CandidateSource } from "../pipeline/types";

@@ -1,5 +1,5 @@
-import { defineSource } from "../pipeline/components";
 import { z } from "zod";
+import { defineSource } from "../pipeline/components";
 import { parseOptions } from "../pipeline/options";
 import type { CandidateSource } from "../pipeline/types";
 import { fetchPopular } from "./popular";
