@@ -28,7 +28,13 @@ commands:
                      (default --now: just after the bundle's newest event, so runs are reproducible)
   export-training  write point-in-time training data from the event log in the generic layout
                      --out <dir> [--bundle <dir>]
-  models           list trained bundles; --activate <version> makes one the default
+  models           list trained bundles (* active)
+                     --activate <version> [--force]: checks (files, ONNX parity) and the promotion gate (refuses a
+                       bundle worse than the active one on the warm protocol unless --force); a server started from
+                       the registry hot-swaps to it
+                     --rollback: back to the previously active bundle
+  experiments      list the configured experiments; report <name> [--json]: per-variant online metrics with
+                     confidence intervals and p-values (from Redis, or embedded from var/events)
   schema           print the GraphQL SDL (--write updates schema.graphql)
   keys create      create an API key: prints it once, stores only its hash
                      --scopes feed:read,events:write,catalog:write,debug,admin [--id <name>] [--file <keys.json>]
@@ -89,6 +95,9 @@ async function main(argv: string[]): Promise<number> {
       k: { type: "string" },
       now: { type: "string" },
       activate: { type: "string" },
+      force: { type: "boolean" },
+      rollback: { type: "boolean" },
+      json: { type: "boolean" },
       write: { type: "boolean" },
       scopes: { type: "string" },
       file: { type: "string" },
@@ -129,7 +138,19 @@ async function main(argv: string[]): Promise<number> {
         progress,
         extraRecommenders: (ctx) => funnelRecommenders(ctx, config),
       });
-      if (!flags["no-activate"]) await registerBundle(config.paths.varDir, out);
+      if (!flags["no-activate"]) {
+        // Registered first, then activated through the promotion gate: a retrain worse than the served bundle stays
+        // registered but inactive (models --activate <version> --force to serve it anyway).
+        const { activateBundle } = await import("./training/registry");
+        const entry = await registerBundle(config.paths.varDir, out, false);
+        try {
+          const { gate } = await activateBundle(config.paths.varDir, entry.version);
+          progress.log(`activated ${entry.version} (gate: ${gate.reason})`);
+        } catch (err) {
+          if (!(err instanceof ReelfeedError)) throw err;
+          progress.log(`! registered ${entry.version} but not activated: ${err.message}`);
+        }
+      }
       progress.log(`bundle ${result.manifest.version} written to ${out} (report: ${out}/report.md)`);
       return 0;
     }
@@ -172,11 +193,11 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case "models": {
-      const { readRegistry, activateBundle } = await import("./training/registry");
+      const { readRegistry, activateBundle, rollbackBundle } = await import("./training/registry");
       const version = flag(flags, "activate");
-      if (version) {
-        const entry = await activateBundle(config.paths.varDir, version);
-        process.stdout.write(`active: ${entry.version} (${entry.path})\n`);
+      if (version || flags.rollback) {
+        const { entry, previous, gate } = version ? await activateBundle(config.paths.varDir, version, { force: flags.force === true }) : await rollbackBundle(config.paths.varDir);
+        process.stdout.write(`active: ${entry.version} (${entry.path}), was ${previous ?? "none"}; gate: ${gate.passed ? "passed" : "REFUSED, forced"} — ${gate.reason}\n`);
         return 0;
       }
       const registry = readRegistry(config.paths.varDir);
@@ -184,6 +205,28 @@ async function main(argv: string[]): Promise<number> {
       for (const b of registry.bundles) {
         const metrics = Object.entries(b.metrics).map(([k, v]) => `${k}=${Number(v).toFixed(4)}`).join(" ");
         process.stdout.write(`${b.version === registry.active ? "*" : " "} ${b.version}  ${b.createdAt}  ${b.path}  ${metrics}\n`);
+      }
+      return 0;
+    }
+    case "experiments": {
+      const action = positionals[1] ?? "list";
+      if (action === "report") {
+        const name = positionals[2];
+        if (!name) throw new ReelfeedError("BAD_USER_INPUT", "experiments report <name>: name the experiment", { argument: "name" });
+        const { experimentReportFromStores } = await import("./experiments/offline-report");
+        const { renderExperimentReport } = await import("./experiments/report");
+        const report = await experimentReportFromStores(config, name);
+        process.stdout.write(flags.json ? JSON.stringify(report, null, 2) + "\n" : renderExperimentReport(report));
+        return 0;
+      }
+      if (action !== "list") throw new ReelfeedError("BAD_USER_INPUT", `experiments ${action}: expected list or report <name>`, { argument: "action" });
+      const { readExperimentsFile } = await import("./experiments/experiments-file");
+      const definitions = config.experiments.file ? await readExperimentsFile(config.experiments.file) : config.experiments.definitions;
+      if (definitions.length === 0) process.stdout.write("no experiments configured (config experiments.definitions or experiments.file)\n");
+      for (const e of definitions) {
+        const window = [e.start === undefined ? "" : `from ${new Date(e.start).toISOString()}`, e.stop === undefined ? "" : `until ${new Date(e.stop).toISOString()}`].filter(Boolean).join(" ");
+        const variants = e.variants.map((v) => `${v.name}${v.weight !== 1 ? `×${v.weight}` : ""}${Object.keys(v.overrides).length ? ` {${Object.keys(v.overrides).join(", ")}}` : ""}`).join(", ");
+        process.stdout.write(`${e.name}  traffic ${(e.traffic * 100).toFixed(1)} %  ${window}  variants: ${variants}\n`);
       }
       return 0;
     }

@@ -22,6 +22,7 @@ import { createOnnxWorkerSession } from "../ranking/onnx-worker-session";
 import { createOnnxRankerModel, type OnnxRankerModel } from "../ranking/ranker-model";
 import { createOnnxUserTowerModel, type OnnxUserTowerModel } from "../ranking/user-tower-model";
 import { BUNDLE_FILES, readManifest, readMatrix, type BundleManifest } from "../training/bundle";
+import { MAX_PARITY_DIFF } from "../training/registry";
 import { createFileEventLog } from "../stores/event-log-file";
 import type { EventLog } from "../stores/event-log";
 import { createRedisEventLog } from "../stores/event-log-redis";
@@ -715,9 +716,6 @@ export async function openModelSet(options: OpenModelSetOptions): Promise<ModelS
     throw err;
   }
 }
-
-/** Largest ONNX-versus-training difference (manifest `parityMaxAbsDiff`, measured on real rows at export) served. */
-export const MAX_PARITY_DIFF = 1e-3;
 
 /**
  * The checks a bundle passes before it serves a single request (hot swap, canary): the parity its export measured

@@ -6,11 +6,13 @@ import type { ReelfeedConfig } from "../config";
 import type { CatalogWriter } from "../catalog/catalog-writer";
 import { registerCatalogueMetrics } from "../catalog/live-catalog";
 import { registerEventMetrics } from "../schema/metrics";
+import { createExperimentsAdmin } from "../experiments/admin";
+import { registerExperimentMetrics } from "../experiments/experiment-metrics-export";
 import { createCatalogHttpHandler } from "../events/catalog-endpoint";
 import { createEventsHttpHandler } from "../events/http-endpoint";
 import type { EventIngestor } from "../events/ingestor";
 import { startServer, type RunningServer, type ScopedHttpHandler } from "../server";
-import { activeBundlePath, registerBundle } from "../training/registry";
+import { activeBundlePath, readRegistry, registerBundle, registryPath } from "../training/registry";
 import type { Progress } from "../util/progress";
 import { createProgress } from "../util/progress";
 import { loadRuntime, type LoadedRuntime, type LoadRuntimeOptions } from "./runtime";
@@ -89,6 +91,11 @@ export interface ServeOptions {
    * @default process.env.NODE_ENV === "production"
    */
   production?: boolean;
+  /**
+   * How often the registry is checked for a newly activated bundle (hot swap), ms; only when the bundle came from
+   * the registry (no --bundle, no paths.bundle). @default 2000
+   */
+  registryPollMs?: number;
 }
 
 export interface Serving {
@@ -105,7 +112,8 @@ export async function serve(options: ServeOptions): Promise<Serving> {
   // Refuse an unauthenticated production start now, not after minutes of training a bootstrap bundle.
   resolveAuthMode(config.auth, production);
   const started = Date.now();
-  const bundleDir = await ensureBundle(resolveBundle({ flag: options.bundle, config }), config, progress);
+  const choice = resolveBundle({ flag: options.bundle, config });
+  const bundleDir = await ensureBundle(choice, config, progress);
   const loaded = await loadRuntime({ ...options.runtime, bundleDir, config, progress });
   let server: RunningServer;
   try {
@@ -119,6 +127,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
         catalog: loaded.catalog,
         ingestor: loaded.ingestor,
         catalogWriter: loaded.liveCatalog.writer,
+        experiments: createExperimentsAdmin({ experiments: () => loaded.serving.experiments(), metrics: loaded.experimentMetrics, config }),
         httpHandlers: {
           "/events": eventsRoute(loaded.ingestor, config),
           "/catalog": catalogRoute(loaded.liveCatalog.writer, config),
@@ -132,11 +141,18 @@ export async function serve(options: ServeOptions): Promise<Serving> {
   }
   registerCatalogueMetrics(server.metrics.registry, loaded.liveCatalog);
   registerEventMetrics(server.metrics.registry, { kind: loaded.log.kind, stats: () => loaded.consumer.stats() });
+  const experimentSeries = registerExperimentMetrics(server.metrics.registry, { metrics: loaded.experimentMetrics, experiments: () => loaded.serving.experiments() });
+  // A server serving the registry's active bundle follows it: `models --activate` / `--rollback` hot-swap it here.
+  const follower = choice.kind === "train" || choice.from === "registry" ? followRegistry(loaded, config, progress, options.registryPollMs ?? 2000) : undefined;
+  const swaps = server.metrics.registry.counter("reelfeed_model_swaps_total", "Hot model swaps by outcome (swapped, refused).", ["outcome"]);
+  follower?.onOutcome((outcome) => swaps.inc({ outcome }));
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       let t = Date.now();
+      experimentSeries.close();
+      follower?.close();
       await server.stop();
       progress.log(`reelfeed: HTTP server stopped (${Date.now() - t} ms)`);
       t = Date.now();
@@ -200,6 +216,50 @@ export function eventsRoute(ingestor: EventIngestor, config: ReelfeedConfig): Sc
 export function catalogRoute(writer: CatalogWriter, config: ReelfeedConfig): ScopedHttpHandler {
   const handler = createCatalogHttpHandler({ writer, maxBodyBytes: config.server.maxBodyBytes });
   return { scope: "catalog:write", handler: (req, res) => handler(req, res) };
+}
+
+/**
+ * Polls the registry; when its active bundle is not the one served, hot-swaps to it (LoadedRuntime.swapBundle). A
+ * bundle that fails to load or its checks is refused, logged and counted, and the served one stays; the same
+ * activation is not retried until the registry changes again.
+ */
+function followRegistry(
+  loaded: LoadedRuntime,
+  config: ReelfeedConfig,
+  progress: Progress,
+  intervalMs: number,
+): { close(): void; onOutcome(fn: (outcome: "swapped" | "refused") => void): void } {
+  const path = registryPath(config.paths.varDir);
+  const stamp = (): string => (existsSync(path) ? `${statSync(path).mtimeMs}:${statSync(path).size}` : "");
+  let seen = stamp();
+  let busy = false;
+  const listeners: Array<(outcome: "swapped" | "refused") => void> = [];
+  const tick = async (): Promise<void> => {
+    const now = stamp();
+    if (busy || now === seen) return;
+    seen = now;
+    busy = true;
+    try {
+      const registry = readRegistry(config.paths.varDir);
+      const entry = registry.bundles.find((b) => b.version === registry.active);
+      if (!entry || resolve(entry.path) === resolve(loaded.bundleDir)) return;
+      progress.log(`reelfeed: registry activated ${entry.version}: hot-swapping from ${loaded.manifest.version}`);
+      try {
+        await loaded.swapBundle(entry.path);
+        listeners.forEach((fn) => fn("swapped"));
+      } catch (err) {
+        listeners.forEach((fn) => fn("refused"));
+        progress.log(`reelfeed: ! bundle ${entry.version} refused, still serving ${loaded.manifest.version}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    } catch (err) {
+      progress.log(`reelfeed: ! registry ${path}: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      busy = false;
+    }
+  };
+  const timer = setInterval(() => void tick(), intervalMs);
+  timer.unref();
+  return { close: () => clearInterval(timer), onOutcome: (fn) => void listeners.push(fn) };
 }
 
 /** Where the bootstrap bundle is written (exported for docs and tests). */

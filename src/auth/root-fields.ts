@@ -47,6 +47,8 @@ export const ROOT_FIELD_RULES: { Query: Record<string, RootFieldRule>; Mutation:
     video: { scope: "feed:read", cost: () => 1 },
     // A public profile (no watch history): readable with feed:read, for any user.
     user: { scope: "feed:read", cost: () => 1 },
+    // Experiment results: operators only (src/schema/experiments-resolver.ts); reads counters, no ranking.
+    experimentReport: { scope: "admin", cost: () => 2 },
   },
   Mutation: {
     recordEvents: {

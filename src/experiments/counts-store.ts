@@ -52,7 +52,7 @@ export interface MemoryCountsStoreOptions {
    * Persist these counters to `file` (flushed every `flushMs` and on close; read back at open): the request counters,
    * which no event replay can rebuild. @default nothing persisted
    */
-  persist?: { file: string; fields: (field: string) => boolean };
+  persist?: { file: string; fields: (field: string) => boolean; readOnly?: boolean };
   /** @default 5000 */
   flushMs?: number;
   onError?: (error: unknown, where: string) => void;
@@ -71,7 +71,7 @@ export function createMemoryCountsStore(options: MemoryCountsStoreOptions = {}):
   }
   let dirty = false;
   const flush = async (): Promise<void> => {
-    if (!persist || !dirty) return;
+    if (!persist || persist.readOnly || !dirty) return;
     dirty = false;
     const out: Record<string, VariantCounts> = {};
     for (const [k, counts] of totals) {
@@ -81,7 +81,7 @@ export function createMemoryCountsStore(options: MemoryCountsStoreOptions = {}):
     await mkdir(dirname(persist.file), { recursive: true });
     await writeFileAtomic(persist.file, JSON.stringify(out) + "\n");
   };
-  const timer = persist ? setInterval(() => void flush().catch((e: unknown) => onError(e, "experiment counters flush")), flushMs) : undefined;
+  const timer = persist && !persist.readOnly ? setInterval(() => void flush().catch((e: unknown) => onError(e, "experiment counters flush")), flushMs) : undefined;
   timer?.unref();
   let closed: Promise<void> | undefined;
   return {

@@ -4,6 +4,7 @@ import { buildSchema } from "type-graphql";
 import { CatalogMutationsResolver } from "./catalog-mutations";
 import { CatalogResolver } from "./catalog-resolver";
 import { EventsResolver } from "./events-resolver";
+import { ExperimentsResolver } from "./experiments-resolver";
 import { FeedResolver } from "./feed-resolver";
 
 /**
@@ -12,5 +13,5 @@ import { FeedResolver } from "./feed-resolver";
  */
 export async function buildReelfeedSchema(): Promise<GraphQLSchema> {
   // validate: false — arguments are checked in the resolvers (validation.ts), not by class-validator.
-  return buildSchema({ resolvers: [FeedResolver, CatalogResolver, EventsResolver, CatalogMutationsResolver], validate: false });
+  return buildSchema({ resolvers: [FeedResolver, CatalogResolver, EventsResolver, CatalogMutationsResolver, ExperimentsResolver], validate: false });
 }

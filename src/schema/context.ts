@@ -5,6 +5,7 @@ import type { CatalogWriter } from "../catalog/catalog-writer";
 import type { Catalog } from "../data/catalog";
 import { ReelfeedError } from "../errors";
 import type { EventIngestor } from "../events/ingestor";
+import type { ExperimentsAdmin } from "../experiments/admin";
 import type { FeedService } from "../pipeline/feed-page";
 import type { EventsContext } from "./events-resolver";
 import type { ServerMetrics } from "./metrics";
@@ -17,6 +18,8 @@ export interface ReelfeedServices {
   ingestor?: EventIngestor;
   /** The live-catalogue writes (upsertVideos, removeVideos, ...); absent: they answer UNAVAILABLE. */
   catalogWriter?: CatalogWriter;
+  /** Experiment reports (the admin `experimentReport` query); absent: it answers UNAVAILABLE. */
+  experiments?: ExperimentsAdmin;
 }
 
 /** Per-request GraphQL context (`@Ctx() ctx: ReelfeedContext`). */

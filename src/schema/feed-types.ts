@@ -171,6 +171,15 @@ export class CandidateTraceType {
   finalPosition?: number;
 }
 
+@ObjectType("ExperimentExposure", { description: "An experiment the request was bucketed into, and its variant (sticky per user)." })
+export class ExperimentExposureType {
+  @Field(() => String)
+  name!: string;
+
+  @Field(() => String)
+  variant!: string;
+}
+
 @ObjectType("FeedTrace", { description: "Why this video, why not that one: per stage and per candidate." })
 export class FeedTraceType {
   @Field(() => ID)
@@ -187,6 +196,9 @@ export class FeedTraceType {
 
   @Field(() => [CandidateTraceType])
   candidates!: CandidateTraceType[];
+
+  @Field(() => [ExperimentExposureType], { description: "The experiments and variants that chose this request's pipeline." })
+  experiments!: ExperimentExposureType[];
 }
 
 @ObjectType("FeedConnection")
@@ -205,4 +217,7 @@ export class FeedConnectionType {
 
   @Field(() => FeedTraceType, { nullable: true, description: "Present only when `debug: true`." })
   trace?: FeedTraceType;
+
+  @Field(() => [ExperimentExposureType], { description: "The experiments this request was bucketed into (empty when none): log them with client events." })
+  experiments!: ExperimentExposureType[];
 }

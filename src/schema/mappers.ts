@@ -77,8 +77,15 @@ export function toFeedItem(item: FeedItem, catalog: Catalog): FeedItemType {
   };
 }
 
+/** The exposures the experiment router adds to a page (src/app/serving-feed.ts); none from a bare pipeline. */
+function exposuresOf(x: object): Array<{ name: string; variant: string }> {
+  const list = (x as { experiments?: Array<{ experiment: string; variant: string }> }).experiments;
+  return Array.isArray(list) ? list.map((e) => ({ name: e.experiment, variant: e.variant })) : [];
+}
+
 export function toFeedTrace(trace: FeedTrace): FeedTraceType {
   return {
+    experiments: exposuresOf(trace),
     requestId: trace.requestId,
     modelVersion: trace.modelVersion,
     totalMs: trace.totalMs,
@@ -116,6 +123,7 @@ export function toFeedConnection(page: FeedPage, catalog: Catalog, debug: boolea
     modelVersion: page.modelVersion,
     fallbacks: page.fallbacks.map((f) => ({ kind: f.kind as FallbackKindEnum, component: f.component, message: f.message })),
     trace: debug && page.trace ? toFeedTrace(page.trace) : undefined,
+    experiments: exposuresOf(page),
   };
 }
 

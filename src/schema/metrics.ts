@@ -38,6 +38,11 @@ export interface MetricsRegistry {
   /** A monotonic total kept elsewhere (the event consumer's counters), read when scraped: TYPE counter. */
   counterFrom(name: string, help: string, read: () => number): void;
   histogram(name: string, help: string, labelNames: readonly string[], buckets: readonly number[]): Histogram;
+  /**
+   * Labelled values read when scraped (per experiment variant, say). Label values must come from a bounded set the
+   * server controls (config names), never from input.
+   */
+  series(name: string, help: string, type: "gauge" | "counter", read: () => Array<{ labels: Labels; value: number }>): void;
   /** Prometheus text format, version 0.0.4. */
   render(): string;
 }
@@ -61,6 +66,16 @@ export function createMetricsRegistry(): MetricsRegistry {
     },
     gauge(name, help, read) {
       metrics.push({ render: () => [`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${read()}`].join("\n") });
+    },
+    series(name, help, type, read) {
+      metrics.push({
+        render: () =>
+          [
+            `# HELP ${name} ${help}`,
+            `# TYPE ${name} ${type}`,
+            ...read().map(({ labels, value }) => `${name}{${labelKey(Object.keys(labels), labels)}} ${Number.isFinite(value) ? value : "NaN"}`),
+          ].join("\n"),
+      });
     },
     counterFrom(name, help, read) {
       metrics.push({ render: () => [`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${read()}`].join("\n") });
