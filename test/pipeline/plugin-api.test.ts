@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { configSchema } from "../../src/config";
 import { createFeedService } from "../../src/pipeline/feed-pipeline";
 import { buildPipeline, describePipeline } from "../../src/pipeline/pipeline-definition";
-import { definePlugin, defineSource, defineStage, withScore } from "../../src/plugin";
+import { definePlugin, defineSource, defineStage, withScore, z } from "../../src/plugin";
 import { createTestkit } from "../../src/testkit";
 import { createHarness } from "../schema/harness";
 import editorsPicks, { EDITORS_PICK, editorsPicksSource, minDurationFilter } from "../fixtures/plugins/editors-picks";
@@ -91,6 +91,11 @@ describe("the public plugin module", () => {
       expect((err as Error).message).toContain(`config ${key}: plugin "editors-picks"`);
       expect((err as Error).message).toMatch(reason);
     }
+    // A create() that throws is the plugin's bug, not the operator's: BAD_PLUGIN, still with the entry's key.
+    const buggy = defineSource({ name: "Buggy", options: z.object({ n: z.number().default(1) }).strict(), create: () => { throw new TypeError("oops"); } });
+    expect(() => createTestkit({ plugins: [definePlugin({ name: "buggy", version: "1.0.0", sources: [buggy] })], sources: [{ name: "Buggy" }] })).toThrow(
+      expect.objectContaining({ code: "BAD_PLUGIN", details: expect.objectContaining({ plugin: "buggy", key: "pipeline.sources[0]" }), message: expect.stringMatching(/create\(options\) threw: oops/) }),
+    );
     // Names: a built-in hard rule cannot be listed (it always runs), an unknown filter is named.
     await expect(buildPipeline({ config: config({ filters: [{ name: "Seen" }] }), runtime, pluginsDir: fixtures })).rejects.toThrow(
       /pipeline\.filters\[0\]\.name: "Seen" is a built-in hard rule/,
