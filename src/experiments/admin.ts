@@ -14,7 +14,7 @@ export interface ExperimentsAdmin {
 
 export function createExperimentsAdmin(options: {
   experiments: () => readonly ExperimentConfig[];
-  metrics: Pick<ExperimentMetrics, "snapshot">;
+  metrics: Pick<ExperimentMetrics, "snapshot" | "pending">;
   config: ReelfeedConfig;
 }): ExperimentsAdmin {
   const { experiments, metrics, config } = options;
@@ -25,7 +25,7 @@ export function createExperimentsAdmin(options: {
       if (!experiment) {
         throw new ReelfeedError("NOT_FOUND", `no experiment "${name}" (running: ${experiments().map((e) => e.name).join(", ") || "none"})`, { argument: "name" });
       }
-      return buildExperimentReport(experiment, await metrics.snapshot(), config.experiments.analysis);
+      return buildExperimentReport(experiment, await metrics.snapshot(), config.experiments.analysis, metrics.pending());
     },
   };
 }

@@ -21,6 +21,11 @@ export interface ExperimentCountsStore {
   readonly kind: "memory" | "redis";
   /** Adds deltas (buffered; `flush` writes them). Never throws. */
   add(experiment: string, variant: string, deltas: VariantCounts): void;
+  /**
+   * Adds one unit's (user's) deltas, and keeps the per-unit sums the delta method needs (unitSums): `units`, and
+   * for every field f, `u2.f` = Σ_u f_u² and `ux.f` = Σ_u f_u·n_u where n is `UNIT_DENOMINATOR`.
+   */
+  addUnit(experiment: string, variant: string, unit: string, deltas: VariantCounts): void;
   /** Totals, buffered deltas included. */
   read(): Promise<CountsSnapshot>;
   flush(): Promise<void>;
@@ -29,6 +34,26 @@ export interface ExperimentCountsStore {
 }
 
 const sep = "\u0000";
+
+/** The per-unit denominator of the ratio metrics (impressions per user). */
+export const UNIT_DENOMINATOR = "impressions";
+
+/**
+ * The update of the per-unit sums when one unit's totals `before` grow by `deltas` (pure; the Redis store runs the
+ * same arithmetic in Lua). Σ f_u² grows by 2·f·d + d², Σ f_u·n_u by f·dn + n·d + d·dn.
+ */
+export function unitSumDeltas(before: VariantCounts, deltas: VariantCounts): VariantCounts {
+  const n = before[UNIT_DENOMINATOR] ?? 0;
+  const dn = deltas[UNIT_DENOMINATOR] ?? 0;
+  const out: VariantCounts = {};
+  for (const [f, d] of Object.entries(deltas)) {
+    const x = before[f] ?? 0;
+    out[`u2.${f}`] = 2 * x * d + d * d;
+    out[`ux.${f}`] = x * dn + n * d + d * dn;
+  }
+  if (n === 0 && dn > 0) out.units = 1;
+  return out;
+}
 
 function addInto(target: Map<string, VariantCounts>, key: string, deltas: VariantCounts): void {
   let c = target.get(key);
@@ -61,6 +86,7 @@ export interface MemoryCountsStoreOptions {
 export function createMemoryCountsStore(options: MemoryCountsStoreOptions = {}): ExperimentCountsStore {
   const { persist, flushMs = 5000, onError = () => {} } = options;
   const totals = new Map<string, VariantCounts>();
+  const units = new Map<string, Map<string, VariantCounts>>();
   if (persist && existsSync(persist.file)) {
     try {
       const saved = JSON.parse(readFileSync(persist.file, "utf8")) as Record<string, VariantCounts>;
@@ -90,6 +116,15 @@ export function createMemoryCountsStore(options: MemoryCountsStoreOptions = {}):
       addInto(totals, `${experiment}${sep}${variant}`, deltas);
       dirty = true;
     },
+    addUnit(experiment, variant, unit, deltas) {
+      const key = `${experiment}${sep}${variant}`;
+      let perUnit = units.get(key);
+      if (!perUnit) units.set(key, (perUnit = new Map()));
+      const before = perUnit.get(unit) ?? {};
+      addInto(totals, key, { ...deltas, ...unitSumDeltas(before, deltas) });
+      addInto(perUnit, unit, deltas);
+      dirty = true;
+    },
     read: async () => toSnapshot(totals),
     flush,
     close: () =>
@@ -109,9 +144,41 @@ export interface RedisCountsStoreOptions {
   onError?: (error: unknown, where: string) => void;
 }
 
+/**
+ * One unit's deltas, atomically: the unit's own totals (hash KEYS[2], fields `<unit>|<f>`), the variant's totals and
+ * per-unit sums (hash KEYS[1]); the same arithmetic as unitSumDeltas. ARGV: unit, denominator field, then f, d pairs.
+ */
+const ADD_UNIT_LUA = `
+local unit = ARGV[1]
+local den = ARGV[2]
+local n = tonumber(redis.call('HGET', KEYS[2], unit .. '|' .. den) or '0')
+local dn = 0
+for i = 3, #ARGV, 2 do
+  if ARGV[i] == den then dn = tonumber(ARGV[i + 1]) end
+end
+for i = 3, #ARGV, 2 do
+  local f = ARGV[i]
+  local d = tonumber(ARGV[i + 1])
+  local x = tonumber(redis.call('HGET', KEYS[2], unit .. '|' .. f) or '0')
+  redis.call('HINCRBYFLOAT', KEYS[2], unit .. '|' .. f, d)
+  redis.call('HINCRBYFLOAT', KEYS[1], f, d)
+  redis.call('HINCRBYFLOAT', KEYS[1], 'u2.' .. f, 2 * x * d + d * d)
+  redis.call('HINCRBYFLOAT', KEYS[1], 'ux.' .. f, x * dn + n * d + d * dn)
+end
+if n == 0 and dn > 0 then redis.call('HINCRBYFLOAT', KEYS[1], 'units', 1) end
+return 1
+`;
+
 export function createRedisCountsStore(options: RedisCountsStoreOptions): ExperimentCountsStore {
   const { redis, keyPrefix, flushMs = 1000, onError = () => {} } = options;
   const indexKey = `${keyPrefix}exp:index`;
+  const unitsKey = (flatKey: string): string => {
+    const [experiment, variant] = flatKey.split(sep);
+    return `${keyPrefix}exp:units:${experiment}:${variant}`;
+  };
+  // Unit rows wait here between flushes; they are applied by the script (not summable before: the squares need the
+  // unit's running totals).
+  let pendingUnits: Array<{ key: string; unit: string; deltas: VariantCounts }> = [];
   const hashKey = (flatKey: string): string => {
     const [experiment, variant] = flatKey.split(sep);
     return `${keyPrefix}exp:counts:${experiment}:${variant}`;
@@ -120,23 +187,34 @@ export function createRedisCountsStore(options: RedisCountsStoreOptions): Experi
   let inFlight: Promise<void> = Promise.resolve();
   const flush = (): Promise<void> => {
     inFlight = inFlight.then(async () => {
-      if (pending.size === 0) return;
+      if (pending.size === 0 && pendingUnits.length === 0) return;
       const batch = pending;
+      const unitBatch = pendingUnits;
       pending = new Map();
+      pendingUnits = [];
       const multi = redis.multi();
       for (const [k, counts] of batch) {
         multi.sadd(indexKey, k);
         for (const [f, v] of Object.entries(counts)) multi.hincrbyfloat(hashKey(k), f, v);
       }
+      for (const { key, unit, deltas } of unitBatch) {
+        multi.sadd(indexKey, key);
+        multi.eval(ADD_UNIT_LUA, 2, hashKey(key), unitsKey(key), unit, UNIT_DENOMINATOR, ...Object.entries(deltas).flatMap(([f, d]) => [f, String(d)]));
+      }
+      let results: Array<[Error | null, unknown]> | null;
       try {
-        const results = await multi.exec();
-        const failed = results?.find(([err]) => err);
-        if (failed) throw failed[0];
+        results = await multi.exec();
       } catch (err) {
-        // Not lost: merged back and retried on the next flush (a Redis outage delays the counters, no more).
+        // EXEC never ran (connection down): nothing applied, so merged back and retried on the next flush (a Redis
+        // outage delays the counters, no more).
         for (const [k, counts] of batch) addInto(pending, k, counts);
+        pendingUnits = [...unitBatch, ...pendingUnits];
         throw err;
       }
+      // A command that failed inside a transaction that ran is not retried: the others applied, a retry would count
+      // them twice.
+      const failed = results?.find(([err]) => err);
+      if (failed) throw failed[0];
     });
     return inFlight.catch((err: unknown) => {
       onError(err, "experiment counters (redis)");
@@ -151,7 +229,12 @@ export function createRedisCountsStore(options: RedisCountsStoreOptions): Experi
     add(experiment, variant, deltas) {
       addInto(pending, `${experiment}${sep}${variant}`, deltas);
     },
+    addUnit(experiment, variant, unit, deltas) {
+      pendingUnits.push({ key: `${experiment}${sep}${variant}`, unit, deltas });
+    },
     async read() {
+      // Unit rows are not summable before the script has run (their squares need the unit's totals): write first.
+      await flush();
       const members = await redis.smembers(indexKey);
       const flat = new Map<string, VariantCounts>();
       const pipe = redis.pipeline();
@@ -162,7 +245,6 @@ export function createRedisCountsStore(options: RedisCountsStoreOptions): Experi
         if (err || !hash) return;
         addInto(flat, k, Object.fromEntries(Object.entries(hash as Record<string, string>).map(([f, v]) => [f, Number(v)])));
       });
-      for (const [k, counts] of pending) addInto(flat, k, counts);
       return toSnapshot(flat);
     },
     flush,

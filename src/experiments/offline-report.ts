@@ -49,7 +49,7 @@ export async function experimentReportFromStores(config: ReelfeedConfig, name: s
     }
   });
   metrics.onEvents(batch);
-  const report = buildExperimentReport(experiment, await metrics.snapshot(), config.experiments.analysis);
-  await store.close();
+  const report = buildExperimentReport(experiment, await metrics.snapshot(), config.experiments.analysis, metrics.pending());
+  await metrics.close();
   return report;
 }

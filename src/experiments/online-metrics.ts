@@ -11,7 +11,12 @@ import type { CountsSnapshot, ExperimentCountsStore, VariantCounts } from "./cou
  * cannot disagree — and its row is added to the counters of every (experiment, variant) it was exposed to.
  *
  * The request counters (latency histogram, fallbacks) come from the serving side (`recordRequest`): they are not in
- * any event. Both go to an ExperimentCountsStore (memory or Redis) as sums, so replicas add up.
+ * any event. Both go to an ExperimentCountsStore (memory or Redis) as sums, so replicas add up; the impression rows
+ * also update per-user sums (users are what is randomized: the report's delta-method tests need them).
+ *
+ * An impression's window closes when the event time seen passes its time + the window (a replay closes them as it
+ * goes), or when it has waited the window in wall-clock time since it arrived here (a quiet system). Only closed
+ * impressions are in the counters: an impression whose outcomes may still come would bias every rate down.
  *
  * With Redis, the consumer hands each instance the events of the users it owns (src/events/shared-store.ts): a
  * user's impressions and outcomes meet in one instance, and every event is counted by one instance.
@@ -22,6 +27,8 @@ export const LATENCY_BOUNDS_MS = [2, 5, 10, 15, 20, 25, 30, 40, 50, 60, 75, 100,
 
 /** The impression counters (rebuilt from the event log) and the request counters (persisted separately). */
 export const IMPRESSION_FIELDS = ["impressions", "clicks", "watchSec", "watchSecSq", "completions", "likes", "dislikes", "notInterested", "outcomes"] as const;
+/** Counters joined impressions add per user (the ratio metrics' numerators, and their denominator). */
+const UNIT_FIELDS = new Set(["impressions", "clicks", "watchSec", "completions", "likes", "dislikes", "notInterested"]);
 export const isRequestField = (f: string): boolean => f === "requests" || f === "fallbackRequests" || f === "latencyMsSum" || f === "latencyMsSq" || f.startsWith("lat.");
 
 export interface ExperimentMetricsOptions {
@@ -30,6 +37,8 @@ export interface ExperimentMetricsOptions {
   attributionWindowMs?: number;
   /** Most impressions held waiting for outcomes; past it the oldest are counted early. @default 500000 */
   maxPending?: number;
+  /** Wall clock, for windows closing on a quiet system. @default Date.now */
+  clock?: () => number;
 }
 
 export interface ExperimentMetrics {
@@ -37,10 +46,7 @@ export interface ExperimentMetrics {
   onEvents(events: readonly ReelEvent[]): void;
   /** A served feed request: its latency and whether it took a fallback, for each exposure. */
   recordRequest(exposures: readonly Exposure[], latencyMs: number, fallback: boolean): void;
-  /**
-   * Counters for the report: the store's totals plus, provisionally, the impressions still inside their attribution
-   * window here (joined with what arrived so far).
-   */
+  /** Counters for the report: the store's totals (impressions whose attribution window has closed). */
   snapshot(): Promise<CountsSnapshot>;
   /** Impressions waiting for their attribution window to close. */
   pending(): number;
@@ -51,6 +57,9 @@ export interface ExperimentMetrics {
 
 interface Pending {
   ts: number;
+  /** Wall-clock time it arrived here. */
+  seenAt: number;
+  userId: string;
   exposures: Exposure[];
   events: ReelEvent[];
 }
@@ -79,7 +88,7 @@ export function latencyBucket(ms: number): number {
 }
 
 export function createExperimentMetrics(options: ExperimentMetricsOptions): ExperimentMetrics {
-  const { store, attributionWindowMs = 30 * 60_000, maxPending = 500_000 } = options;
+  const { store, attributionWindowMs = 30 * 60_000, maxPending = 500_000, clock = Date.now } = options;
   const key = (trackingId: string, videoId: string): string => `${trackingId}\u0000${videoId}`;
   // Insertion order is (nearly) serving order: the oldest impressions are at the front.
   const waiting = new Map<string, Pending>();
@@ -88,15 +97,27 @@ export function createExperimentMetrics(options: ExperimentMetricsOptions): Expe
   const count = (p: Pending): void => {
     const counts = rowCounts(p.events);
     if (!counts) return;
-    for (const x of p.exposures) store.add(x.experiment, x.variant, counts);
+    const perUnit = Object.fromEntries(Object.entries(counts).filter(([f]) => UNIT_FIELDS.has(f)));
+    const rest = Object.fromEntries(Object.entries(counts).filter(([f]) => !UNIT_FIELDS.has(f)));
+    for (const x of p.exposures) {
+      store.addUnit(x.experiment, x.variant, p.userId, perUnit);
+      store.add(x.experiment, x.variant, rest);
+    }
   };
   const closeDue = (): void => {
+    const wall = clock();
     for (const [k, p] of waiting) {
-      if (p.ts + attributionWindowMs > watermark && waiting.size <= maxPending) break;
+      if (p.ts + attributionWindowMs > watermark && p.seenAt + attributionWindowMs > wall && waiting.size <= maxPending) break;
       waiting.delete(k);
       count(p);
     }
   };
+  const drain = (): void => {
+    for (const p of waiting.values()) count(p);
+    waiting.clear();
+  };
+  const timer = setInterval(closeDue, Math.max(50, Math.min(attributionWindowMs / 4, 10_000)));
+  timer.unref();
 
   return {
     onEvents(events) {
@@ -109,7 +130,7 @@ export function createExperimentMetrics(options: ExperimentMetricsOptions): Expe
           const exposures = decodeExposures(e.served.experiment);
           // A re-logged impression (same tracking id and video) is the join's duplicate: the first one counts.
           if (exposures.length === 0 || waiting.has(k)) continue;
-          waiting.set(k, { ts: e.ts, exposures, events: [e] });
+          waiting.set(k, { ts: e.ts, seenAt: clock(), userId: e.userId, exposures, events: [e] });
         } else {
           waiting.get(k)?.events.push(e);
         }
@@ -127,28 +148,12 @@ export function createExperimentMetrics(options: ExperimentMetricsOptions): Expe
       };
       for (const x of exposures) store.add(x.experiment, x.variant, deltas);
     },
-    async snapshot() {
-      const totals = await store.read();
-      for (const p of waiting.values()) {
-        const counts = rowCounts(p.events);
-        if (!counts) continue;
-        for (const x of p.exposures) {
-          let m = totals.get(x.experiment);
-          if (!m) totals.set(x.experiment, (m = new Map()));
-          const c = m.get(x.variant) ?? {};
-          for (const [f, v] of Object.entries(counts)) c[f] = (c[f] ?? 0) + v;
-          m.set(x.variant, c);
-        }
-      }
-      return totals;
-    },
+    snapshot: () => store.read(),
     pending: () => waiting.size,
-    drain() {
-      for (const p of waiting.values()) count(p);
-      waiting.clear();
-    },
+    drain,
     async close() {
-      this.drain();
+      clearInterval(timer);
+      drain();
       await store.close();
     },
   };

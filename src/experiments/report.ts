@@ -1,11 +1,16 @@
 import type { CountsSnapshot, VariantCounts } from "./counts-store";
 import type { ExperimentConfig, ExperimentsConfig } from "./experiment-config";
 import { LATENCY_BOUNDS_MS } from "./online-metrics";
-import { twoProportionZTest, welchTTest, type Comparison } from "./stats";
+import { ratioDeltaZTest, twoProportionZTest, welchTTest, type Comparison } from "./stats";
 
 /**
  * An experiment's report: per variant the online metrics, and per treatment variant each metric compared with the
  * control (the first variant) with a confidence interval and a two-sided test.
+ *
+ * Which test: users are randomized, so the per-impression metrics are ratios of per-user sums, tested with the delta
+ * method on those sums (ratioDeltaZTest): a user's impressions are not independent draws, and the per-impression
+ * z-test would find differences in an A/A test far more often than α (test/experiments/simulation.test.ts measures
+ * both). The guardrails are per request: latency by Welch's t-test, the fallback rate by the two-proportion z-test.
  *
  * Repeated looks: the report may be read at any time, but it is a fixed-horizon design. A difference is declared
  * `significant` only once every variant has `analysis.minImpressionsPerVariant` impressions; before that the
@@ -44,6 +49,8 @@ export const METRICS: readonly MetricDefinition[] = [
 
 export interface VariantSummary {
   name: string;
+  /** Users with a closed impression. */
+  users: number;
   impressions: number;
   requests: number;
   /** Metric name → value (rate or mean); NaN without data. */
@@ -65,6 +72,8 @@ export interface MetricComparison extends Comparison {
 
 export interface ExperimentReport {
   experiment: string;
+  /** Impressions still inside their attribution window (not in the numbers yet). */
+  pendingImpressions: number;
   control: string;
   alpha: number;
   minImpressionsPerVariant: number;
@@ -98,9 +107,25 @@ function value(m: MetricDefinition, c: VariantCounts): number {
   return d > 0 ? (c[m.numerator] ?? 0) / d : NaN;
 }
 
-export function compareMetric(m: MetricDefinition, control: VariantCounts, treatment: VariantCounts, alpha: number): Comparison {
+/** The per-user sums of a ratio metric, when the counters have them. */
+function unitSums(m: MetricDefinition, c: VariantCounts) {
+  return {
+    units: c.units ?? 0,
+    sumX: c[m.numerator] ?? 0,
+    sumN: c[m.denominator] ?? 0,
+    sumX2: c[`u2.${m.numerator}`] ?? 0,
+    sumN2: c[`u2.${m.denominator}`] ?? 0,
+    sumXN: c[`ux.${m.numerator}`] ?? 0,
+  };
+}
+
+/** `perImpression`: the naive test that treats impressions as independent (shown for comparison, never decides). */
+export function compareMetric(m: MetricDefinition, control: VariantCounts, treatment: VariantCounts, alpha: number, perImpression = false): Comparison {
   const n1 = control[m.denominator] ?? 0;
   const n2 = treatment[m.denominator] ?? 0;
+  if (!perImpression && m.denominator === "impressions" && (control.units ?? 0) >= 2 && (treatment.units ?? 0) >= 2) {
+    return ratioDeltaZTest(unitSums(m, control), unitSums(m, treatment), alpha);
+  }
   if (m.shape === "proportion") return twoProportionZTest(control[m.numerator] ?? 0, n1, treatment[m.numerator] ?? 0, n2, alpha);
   const sq = m.squares!;
   return welchTTest(
@@ -110,7 +135,7 @@ export function compareMetric(m: MetricDefinition, control: VariantCounts, treat
   );
 }
 
-export function buildExperimentReport(experiment: ExperimentConfig, snapshot: CountsSnapshot, analysis: ExperimentsConfig["analysis"]): ExperimentReport {
+export function buildExperimentReport(experiment: ExperimentConfig, snapshot: CountsSnapshot, analysis: ExperimentsConfig["analysis"], pendingImpressions = 0): ExperimentReport {
   const { alpha, minImpressionsPerVariant } = analysis;
   const byVariant = snapshot.get(experiment.name) ?? new Map<string, VariantCounts>();
   const countsOf = (v: string): VariantCounts => byVariant.get(v) ?? {};
@@ -118,6 +143,7 @@ export function buildExperimentReport(experiment: ExperimentConfig, snapshot: Co
     const c = countsOf(v.name);
     return {
       name: v.name,
+      users: c.units ?? 0,
       impressions: c.impressions ?? 0,
       requests: c.requests ?? 0,
       values: Object.fromEntries(METRICS.map((m) => [m.name, value(m, c)])),
@@ -143,7 +169,7 @@ export function buildExperimentReport(experiment: ExperimentConfig, snapshot: Co
       };
     }),
   }));
-  return { experiment: experiment.name, control, alpha, minImpressionsPerVariant, decided, variants, comparisons };
+  return { experiment: experiment.name, pendingImpressions, control, alpha, minImpressionsPerVariant, decided, variants, comparisons };
 }
 
 const f = (v: number, digits = 4): string => (Number.isFinite(v) ? v.toFixed(digits) : "n/a");
@@ -153,9 +179,10 @@ export function renderExperimentReport(r: ExperimentReport): string {
   const lines: string[] = [];
   lines.push(`experiment ${r.experiment} — control ${r.control}, α = ${r.alpha}, horizon ${r.minImpressionsPerVariant} impressions per variant: ${r.decided ? "reached (decided)" : "not reached (look, do not decide)"}`);
   lines.push("");
-  lines.push(["variant", "impressions", "requests", ...METRICS.map((m) => m.name), "p50 ms", "p99 ms"].join("\t"));
+  if (r.pendingImpressions > 0) lines.push(`(${r.pendingImpressions} impressions still inside their attribution window are not counted yet)`);
+  lines.push(["variant", "users", "impressions", "requests", ...METRICS.map((m) => m.name), "p50 ms", "p99 ms"].join("\t"));
   for (const v of r.variants) {
-    lines.push([v.name, v.impressions, v.requests, ...METRICS.map((m) => f(v.values[m.name])), f(v.latencyP50Ms, 1), f(v.latencyP99Ms, 1)].join("\t"));
+    lines.push([v.name, v.users, v.impressions, v.requests, ...METRICS.map((m) => f(v.values[m.name])), f(v.latencyP50Ms, 1), f(v.latencyP99Ms, 1)].join("\t"));
   }
   for (const c of r.comparisons) {
     lines.push("");

@@ -180,7 +180,7 @@ export interface Comparison {
   df?: number;
   /** Two-sided p-value. */
   pValue: number;
-  test: "two-proportion-z" | "welch-t";
+  test: "two-proportion-z" | "welch-t" | "ratio-delta-z";
 }
 
 /** Two-proportion z-test of x1/n1 (control) against x2/n2 (treatment). */
@@ -243,5 +243,58 @@ export function welchTTest(
     df: dfOk ? df : undefined,
     pValue: !Number.isFinite(t) ? NaN : se === 0 ? 1 : Math.min(1, 2 * studentTSf(Math.abs(t), df)),
     test: "welch-t",
+  };
+}
+
+/** Per-variant sums over randomization units (users) for a ratio metric ΣX / ΣN. */
+export interface RatioSums {
+  /** Units (users) with at least one trial. */
+  units: number;
+  /** ΣX, ΣN over units, and the sums of their per-unit squares and products: Σ X_u², Σ N_u², Σ X_u·N_u. */
+  sumX: number;
+  sumN: number;
+  sumX2: number;
+  sumN2: number;
+  sumXN: number;
+}
+
+/** The ratio ΣX / ΣN and its delta-method variance with the unit (user) as the independent draw. */
+export function ratioVariance(s: RatioSums): { ratio: number; variance: number } {
+  const k = s.units;
+  if (k < 2 || s.sumN <= 0) return { ratio: s.sumN > 0 ? s.sumX / s.sumN : NaN, variance: NaN };
+  const ratio = s.sumX / s.sumN;
+  const mx = s.sumX / k;
+  const mn = s.sumN / k;
+  const vx = (s.sumX2 - k * mx * mx) / (k - 1);
+  const vn = (s.sumN2 - k * mn * mn) / (k - 1);
+  const cxn = (s.sumXN - k * mx * mn) / (k - 1);
+  const variance = Math.max(0, (vx - 2 * ratio * cxn + ratio * ratio * vn) / (k * mn * mn));
+  return { ratio, variance };
+}
+
+/**
+ * Difference of two ratio metrics (clicks per impression, seconds watched per impression, ...) when users, not
+ * impressions, were randomized: a user's impressions are correlated (some users click a lot), so treating every
+ * impression as independent understates the variance and an A/A test "finds" differences far more often than α.
+ * The delta method on per-user sums gives the right variance (Deng et al., "Applying the Delta Method in Metric
+ * Analytics", 2018); z-test on the difference, the units being many.
+ */
+export function ratioDeltaZTest(control: RatioSums, treatment: RatioSums, alpha = 0.05): Comparison {
+  const c = ratioVariance(control);
+  const t = ratioVariance(treatment);
+  const diff = t.ratio - c.ratio;
+  const se = Math.sqrt(c.variance + t.variance);
+  const z = se > 0 ? diff / se : diff === 0 && Number.isFinite(se) ? 0 : NaN;
+  const zc = normalQuantile(1 - alpha / 2);
+  return {
+    control: c.ratio,
+    treatment: t.ratio,
+    diff,
+    ciLow: diff - zc * se,
+    ciHigh: diff + zc * se,
+    relative: c.ratio !== 0 ? diff / c.ratio : NaN,
+    statistic: z,
+    pValue: Number.isNaN(z) ? NaN : Math.min(1, 2 * normalSf(Math.abs(z))),
+    test: "ratio-delta-z",
   };
 }

@@ -27,6 +27,9 @@ export class ExperimentVariantSummaryType {
   @Field(() => String)
   name!: string;
 
+  @Field(() => Int, { description: "Users with an impression whose attribution window has closed." })
+  users!: number;
+
   @Field(() => Int)
   impressions!: number;
 
@@ -51,7 +54,7 @@ export class ExperimentMetricComparisonType {
   @Field(() => String, { description: "primary or guardrail" })
   kind!: string;
 
-  @Field(() => String, { description: "two-proportion-z or welch-t" })
+  @Field(() => String, { description: "ratio-delta-z (per-impression metrics, users randomized), welch-t or two-proportion-z (guardrails)" })
   test!: string;
 
   @Field(() => Float, { nullable: true })
@@ -99,6 +102,9 @@ export class ExperimentReportType {
   @Field(() => String)
   experiment!: string;
 
+  @Field(() => Int, { description: "Impressions still inside their attribution window: not in the numbers yet." })
+  pendingImpressions!: number;
+
   @Field(() => String)
   control!: string;
 
@@ -121,12 +127,14 @@ export class ExperimentReportType {
 export function toExperimentReportType(r: ExperimentReport): ExperimentReportType {
   return {
     experiment: r.experiment,
+    pendingImpressions: r.pendingImpressions,
     control: r.control,
     alpha: r.alpha,
     minImpressionsPerVariant: r.minImpressionsPerVariant,
     decided: r.decided,
     variants: r.variants.map((v) => ({
       name: v.name,
+      users: v.users,
       impressions: v.impressions,
       requests: v.requests,
       metrics: Object.entries(v.values).map(([metric, value]) => ({ metric, value: num(value) })),

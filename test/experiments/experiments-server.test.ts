@@ -45,7 +45,7 @@ describe("experiments over HTTP", () => {
   let serving: Serving;
   beforeAll(async () => {
     const config = testConfig(join(root, "var-http"), {
-      experiments: { definitions: [{ name: "aa", variants: [{ name: "a" }, { name: "b" }] }], analysis: { minImpressionsPerVariant: 10 } },
+      experiments: { definitions: [{ name: "aa", variants: [{ name: "a" }, { name: "b" }] }], analysis: { minImpressionsPerVariant: 10, attributionWindowMs: 200 } },
     });
     serving = await serve({ config, bundle: trained, port: 0, handleSignals: false, progress: silentProgress, runtime: { service: { stateTimeoutMs: 2000 } } });
   });

@@ -118,11 +118,16 @@ describe("experiments in the serving runtime", () => {
       };
     };
     const check = async (r: LoadedRuntime) => {
+      // Close every attribution window now (they close by event time or after 30 min of wall clock otherwise).
+      r.experimentMetrics.drain();
       const snap = await r.experimentMetrics.snapshot();
       for (const [experiment, variant] of [["no-explore", "control"], ["no-explore", "treatment"], ["aa", "a"], ["aa", "b"]]) {
         const c = snap.get(experiment)?.get(variant) ?? {};
         const want = expectFor(experiment, variant);
         expect({ impressions: c.impressions, clicks: c.clicks, watchSec: c.watchSec, likes: c.likes, requests: c.requests }, `${experiment}=${variant}`).toEqual(want);
+        // One user per page here: the per-user sums of the delta method.
+        expect(c.units).toBe(want.requests);
+        expect(c["u2.impressions"]).toBe(pages.filter(({ page }) => page.experiments.some((x) => x.experiment === experiment && x.variant === variant)).reduce((n, { page }) => n + page.items.length ** 2, 0));
       }
     };
     await check(rt);

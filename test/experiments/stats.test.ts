@@ -6,6 +6,8 @@ import {
   normalCdf,
   normalQuantile,
   normalSf,
+  ratioDeltaZTest,
+  ratioVariance,
   studentTQuantile,
   studentTSf,
   twoProportionZTest,
@@ -90,5 +92,43 @@ describe("Welch t-test", () => {
     expect(r.statistic).toBeCloseTo(1 / Math.sqrt(s1 + s2), 9);
     expect(r.pValue).toBeGreaterThan(0.27);
     expect(r.pValue).toBeLessThan(0.28);
+  });
+});
+
+describe("ratio metrics with users randomized (delta method)", () => {
+  const sums = (users: Array<[number, number]>) => ({
+    units: users.length,
+    sumX: users.reduce((s, [x]) => s + x, 0),
+    sumN: users.reduce((s, [, n]) => s + n, 0),
+    sumX2: users.reduce((s, [x]) => s + x * x, 0),
+    sumN2: users.reduce((s, [, n]) => s + n * n, 0),
+    sumXN: users.reduce((s, [x, n]) => s + x * n, 0),
+  });
+
+  it("with one trial per user it is Welch's statistic on the per-user values", () => {
+    const a = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3].map((x) => [x, 1] as [number, number]);
+    const b = [2, 7, 1, 8, 2, 8, 1, 8, 2, 8, 4].map((x) => [x, 1] as [number, number]);
+    const r = ratioDeltaZTest(sums(a), sums(b));
+    const w = welchTTest(
+      { n: a.length, sum: sums(a).sumX, sumSq: sums(a).sumX2 },
+      { n: b.length, sum: sums(b).sumX, sumSq: sums(b).sumX2 },
+    );
+    expect(r.statistic).toBeCloseTo(w.statistic, 12);
+    expect(r.diff).toBeCloseTo(w.diff, 12);
+  });
+
+  it("clustered clicks: wider than the per-impression z-test", () => {
+    // Half the users click everything, half nothing, 20 impressions each: per impression it looks like a huge
+    // sample, but there are only 20 independent users per variant.
+    const users = (clickers: number, total: number) => Array.from({ length: total }, (_, i) => [i < clickers ? 20 : 0, 20] as [number, number]);
+    const c = sums(users(10, 20));
+    const t = sums(users(13, 20));
+    const delta = ratioDeltaZTest(c, t);
+    const naive = twoProportionZTest(c.sumX, c.sumN, t.sumX, t.sumN);
+    expect(delta.diff).toBeCloseTo(naive.diff, 12);
+    expect(delta.pValue).toBeGreaterThan(0.05);
+    expect(naive.pValue).toBeLessThan(0.05);
+    // Var(R) by hand for the control: per-user X ∈ {0, 20}, N = 20: var(X) = 400·20/(4·19), cov = 0, R = 0.5.
+    expect(ratioVariance(c).variance).toBeCloseTo(((400 * 20) / (4 * 19)) / (20 * 400), 12);
   });
 });
