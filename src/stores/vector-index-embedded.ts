@@ -91,6 +91,11 @@ export interface EmbeddedVectorIndex extends VectorIndex {
   bulkLoad(ids: readonly string[], matrix: Float32Array): void;
   /** Builds (or rebuilds) the IVF lists now instead of at the next search; a no-op below `exactThreshold`. */
   buildIndex(): void;
+  /**
+   * Changes how far later searches probe (as FAISS sets `nprobe` on a built index), keeping the lists: a
+   * recall/speed curve needs one build, not one per point. Options left out keep their value.
+   */
+  setProbes(probes: Pick<EmbeddedVectorIndexOptions, "nprobe" | "probeRows">): void;
   stats(): EmbeddedVectorIndexStats;
 }
 
@@ -98,8 +103,6 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
   const {
     dim,
     exactThreshold = 16_384,
-    nprobe = 32,
-    probeRows = 4096,
     nlist: fixedNlist = 0,
     rebuildFraction = 0.2,
     initialCapacity = 1024,
@@ -107,8 +110,16 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
     queryCacheSize = 4096,
   } = options;
   if (!Number.isInteger(dim) || dim <= 0) throw badInput("dim", `expected a positive integer, got ${dim}`);
-  if (!Number.isInteger(nprobe) || nprobe <= 0) throw badInput("nprobe", `expected a positive integer, got ${nprobe}`);
-  if (!Number.isInteger(probeRows) || probeRows < 0) throw badInput("probeRows", `expected a non-negative integer, got ${probeRows}`);
+  let nprobe = 32;
+  let probeRows = 4096;
+  const setProbes = (probes: Pick<EmbeddedVectorIndexOptions, "nprobe" | "probeRows">): void => {
+    const { nprobe: lists = nprobe, probeRows: floor = probeRows } = probes;
+    if (!Number.isInteger(lists) || lists <= 0) throw badInput("nprobe", `expected a positive integer, got ${lists}`);
+    if (!Number.isInteger(floor) || floor < 0) throw badInput("probeRows", `expected a non-negative integer, got ${floor}`);
+    nprobe = lists;
+    probeRows = floor;
+  };
+  setProbes(options);
   if (!Number.isInteger(fixedNlist) || fixedNlist < 0) throw badInput("nlist", `expected a non-negative integer, got ${fixedNlist}`);
   if (!(exactThreshold >= 0)) throw badInput("exactThreshold", `expected a non-negative number, got ${exactThreshold}`);
 
@@ -405,6 +416,13 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
     buildIndex() {
       assertOpen();
       if (rowOf.size >= exactThreshold && rowOf.size > 0) buildIvf();
+    },
+
+    setProbes(probes) {
+      assertOpen();
+      setProbes(probes);
+      // Entries hold the answers of the old probe limit.
+      cache.clear();
     },
 
     stats() {

@@ -267,3 +267,84 @@ function partitionDescending(keys: Float64Array, lo: number, hi: number): void {
   partitionBounds[0] = i;
   partitionBounds[1] = j;
 }
+
+/**
+ * Orders positions [0, n) by a float32 score each, best first, only as far as asked: the IVF lists by their
+ * centroid's score for a query, of which a query probes a few dozen out of thousands. The same packed keys as TopK
+ * (position in the low bits, so ties keep a fixed order and no comparator is called back per comparison), and only
+ * the scores above a threshold taken from a sample are packed and selected: ranking 8,000 lists had cost a 1M
+ * search as much as its probes.
+ */
+export class ScoreOrder {
+  private keys = new Float64Array(0);
+  private keyWords = new Uint32Array(0);
+
+  /** Writes to `order[0, m)` the best `m` positions, best first; the rest of `order` only after `orderRest`. */
+  orderFirst(scores: Float32Array, n: number, m: number, order: Int32Array): void {
+    this.reserve(n);
+    const first = Math.min(m, n);
+    let candidates = -1;
+    if (first * SAMPLE_STRIDE < n && n >= 1024) candidates = this.packAboveSampledThreshold(scores, n, first);
+    // Too few passed (or too small to bother): all of them.
+    if (candidates < first) candidates = this.packAll(scores, n);
+    const { keys, keyWords } = this;
+    if (first > 0 && first < candidates) selectLargest(keys, candidates, first);
+    if (first > 1) sortDescending(keys, 0, first - 1);
+    for (let i = 0; i < first; i++) order[i] = keyWords[2 * i + LOW_WORD] & POSITION_MASK;
+  }
+
+  /** After `orderFirst(…, n, m, order)`: all of `order`, best first (its first m unchanged). */
+  orderRest(scores: Float32Array, n: number, order: Int32Array): void {
+    this.reserve(n);
+    this.packAll(scores, n);
+    sortDescending(this.keys, 0, n - 1);
+    const keyWords = this.keyWords;
+    for (let i = 0; i < n; i++) order[i] = keyWords[2 * i + LOW_WORD] & POSITION_MASK;
+  }
+
+  private reserve(n: number): void {
+    if (n > POSITION_MASK + 1) throw new RangeError(`ScoreOrder: ${n} positions exceed ${POSITION_MASK + 1}`);
+    if (this.keys.length < n) {
+      this.keys = new Float64Array(n);
+      this.keyWords = new Uint32Array(this.keys.buffer);
+    }
+  }
+
+  private packAll(scores: Float32Array, n: number): number {
+    for (let i = 0; i < n; i++) this.pack(i, scores[i], i);
+    return n;
+  }
+
+  /**
+   * Packs the scores at or above a threshold that about twice `first` of a 1-in-SAMPLE_STRIDE sample reach; returns
+   * how many. When at least `first` pass, the best `first` are all among them (every other score is below a
+   * threshold that `first` scores reach).
+   */
+  private packAboveSampledThreshold(scores: Float32Array, n: number, first: number): number {
+    const samples = Math.floor(n / SAMPLE_STRIDE);
+    const want = Math.min(samples, Math.ceil((2 * first) / SAMPLE_STRIDE) + 4);
+    for (let j = 0; j < samples; j++) this.pack(j, scores[j * SAMPLE_STRIDE], j);
+    selectLargest(this.keys, samples, want);
+    let threshold = Infinity;
+    for (let j = 0; j < want; j++) {
+      const s = scores[(this.keyWords[2 * j + LOW_WORD] & POSITION_MASK) * SAMPLE_STRIDE];
+      if (s < threshold) threshold = s;
+    }
+    // NaN never passes: it ranks last.
+    let w = 0;
+    for (let i = 0; i < n; i++) {
+      const s = scores[i];
+      if (s >= threshold) this.pack(w++, s, i);
+    }
+    return w;
+  }
+
+  private pack(at: number, s: number, position: number): void {
+    // NaN (a float32 overflow) goes last, as in TopK.
+    this.keys[at] = s === Infinity ? INFINITY_KEY : s === -Infinity || s !== s ? -INFINITY_KEY : s;
+    this.keyWords[2 * at + LOW_WORD] |= position;
+  }
+}
+
+/** One score in this many goes into the sample that sets ScoreOrder's threshold. */
+const SAMPLE_STRIDE = 8;

@@ -108,12 +108,13 @@ describe("embedded vector index: IVF", () => {
     expect((await index.search(query, 1))[0].id).toBe("new");
   });
 
-  it("puts vectors written after the build in their nearest lists, so a search probing one list finds them", async () => {
+  it("puts vectors written after the build in their nearest lists, so a search probing a few lists finds them", async () => {
     const dim = 16;
     const data = clusteredVectors(4000, dim, 40, 6, 0.1);
     const ids = Array.from({ length: 4000 }, (_, i) => `v${i}`);
-    // nprobe 1, no row floor: a search scans the one nearest list and its pending rows only.
-    const index = createEmbeddedVectorIndex({ dim, exactThreshold: 0, nlist: 40, nprobe: 1, probeRows: 0, queryCacheSize: 0 });
+    // 4 of 40 lists, no row floor: a search scans those lists and their pending rows only. (A vector joins the list
+    // nearest in L2, as at a build, while queries rank lists by inner product: the two can differ, so not 1 list.)
+    const index = createEmbeddedVectorIndex({ dim, exactThreshold: 0, nlist: 40, nprobe: 4, probeRows: 0, queryCacheSize: 0 });
     index.bulkLoad(ids.slice(0, 3500), data.subarray(0, 3500 * dim));
     expect(index.stats()).toMatchObject({ indexedRows: 3500, pendingRows: 0 });
     // 500 more (under the rebuild fraction): pending rows of their nearest lists.
@@ -165,6 +166,26 @@ describe("embedded vector index: IVF", () => {
     expect(withFloor).toBeGreaterThanOrEqual(0.95);
     expect(withFloor).toBeGreaterThan(fewLists + 0.2);
     expect(() => createEmbeddedVectorIndex({ dim: 4, probeRows: -1 })).toThrow(/probeRows/);
+  });
+
+  it("setProbes changes later searches as creating the index with those probes would, keeping the build", async () => {
+    const dim = 16;
+    const data = clusteredVectors(5000, dim, 20, 12);
+    const ids = Array.from({ length: 5000 }, (_, i) => `v${i}`);
+    const tuned = createEmbeddedVectorIndex({ dim, exactThreshold: 0, nlist: 100 });
+    const fresh = createEmbeddedVectorIndex({ dim, exactThreshold: 0, nlist: 100, nprobe: 2, probeRows: 0 });
+    tuned.bulkLoad(ids, data);
+    fresh.bulkLoad(ids, data);
+    const query = row(data, dim, 42);
+    const before = await tuned.search(query, 200);
+    await tuned.search(query, 200); // cached now
+    tuned.setProbes({ nprobe: 2, probeRows: 0 });
+    const after = await tuned.search(query, 200);
+    expect(after).toEqual(await fresh.search(query, 200));
+    expect(after).not.toEqual(before);
+    expect(tuned.stats()).toMatchObject({ nlist: 100, indexedRows: 5000 });
+    tuned.setProbes({ probeRows: 4096 }); // nprobe stays 2
+    expect(() => tuned.setProbes({ nprobe: 0 })).toThrow(/nprobe/);
   });
 
   it("probes further lists when excludeIds empties the nearest ones", async () => {
