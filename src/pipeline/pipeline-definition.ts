@@ -1,9 +1,9 @@
 import type { FilterEntry, ReelfeedConfig, SourceEntry, StageEntry } from "../config";
 import type { Surface } from "../data/types";
 import { ReelfeedError } from "../errors";
-import { builtinFilters } from "../filters";
+import { BUILTIN_FILTERS } from "../filters";
 import { DEFAULT_BLEND, validateBlend, type BlendConfig } from "../ranking/blend";
-import type { StagePhase } from "./components";
+import type { FilterFactory, StagePhase } from "./components";
 import { loadPlugins } from "./plugin-loader";
 import { createRegistry, type ComponentOrigin, type ComponentRegistry, type ReasonRegistration } from "./registry";
 import type { CandidateFilter, CandidateSource, FeedRuntime, RerankStage, StoreName } from "./types";
@@ -142,12 +142,15 @@ function defined<T extends object>(o: T | undefined): Partial<T> {
 }
 
 export interface DefinePipelineOptions {
-  /** `config.pipeline`: the source, filter and stage entries (plugins must already be in the registry). */
-  pipeline: Pick<ReelfeedConfig["pipeline"], "sources" | "stages"> & { filters?: readonly FilterEntry[] };
+  /**
+   * `config.pipeline`: the source, filter and stage entries (plugins must already be in the registry), and how the
+   * built-in age rule treats an unknown age (`unknownAge`, default "minor").
+   */
+  pipeline: Pick<ReelfeedConfig["pipeline"], "sources" | "stages"> & { filters?: readonly FilterEntry[]; unknownAge?: "minor" | "adult" };
   registry: ComponentRegistry;
   /** The runtime the pipeline will serve from: checked against each source's `requires`. */
   runtime: FeedRuntime;
-  /** The built-in hard rules, in run order. @default builtinFilters() */
+  /** Replaces the built-in hard rules (in run order). @default the built-ins (filters/index.ts), cheapest first */
   filters?: readonly CandidateFilter[];
   /** Settings of hydrate, merge, rank, fill, page and overload. @default DEFAULT_FUNNEL_SETTINGS */
   settings?: FunnelSettingsInput;
@@ -183,7 +186,7 @@ function atEntry(err: unknown, key: string, plugin: string | undefined): unknown
 }
 
 export function definePipeline(options: DefinePipelineOptions): PipelineDefinition {
-  const { pipeline, registry, runtime, filters = builtinFilters(), settings } = options;
+  const { pipeline, registry, runtime, settings } = options;
   const warnings: string[] = [];
 
   const checkNames = (entries: ReadonlyArray<{ name: string }>, kind: "sources" | "filters" | "stages", known: ReadonlyMap<string, { origin: string }>): void => {
@@ -257,11 +260,20 @@ export function definePipeline(options: DefinePipelineOptions): PipelineDefiniti
     ...resolveFunnelSettings(DEFAULT_FUNNEL_SETTINGS, settings),
     sources,
     // The built-in hard rules first: they are cheap and remove most; a plugin's rule costs what it costs.
-    filters: [...filters.map((filter): FilterStep => ({ name: filter.name, origin: "builtin", filter, options: {} })), ...pluginFilters],
+    filters: [...builtinSteps(options.filters, pipeline.unknownAge), ...pluginFilters],
     stages: stages.map(({ index: _index, ...step }) => step),
     reasons: registry.reasons,
     warnings,
   };
+}
+
+/** The built-in hard rules as steps: built through their factories, the age rule with config's `unknownAge`. */
+function builtinSteps(replacement: readonly CandidateFilter[] | undefined, unknownAge: "minor" | "adult" = "minor"): FilterStep[] {
+  if (replacement) return replacement.map((filter) => ({ name: filter.name, origin: "builtin", filter, options: {} }));
+  return BUILTIN_FILTERS.map((f): FilterStep => {
+    const opts = f.name === "AgeRestricted" ? { unknownAge } : {};
+    return { name: f.name, origin: "builtin", filter: (f as FilterFactory<unknown>).create(opts), options: opts };
+  });
 }
 
 /** The definition with other settings (the feed service's own overrides), validated; the lists are shared. */
@@ -329,7 +341,6 @@ export async function buildPipeline(options: BuildPipelineOptions): Promise<Pipe
     pipeline: config.pipeline,
     registry: createRegistry({ plugins }),
     runtime,
-    filters: builtinFilters({ unknownAge: config.pipeline.unknownAge }),
     settings: settingsFromConfig(config),
   });
 }

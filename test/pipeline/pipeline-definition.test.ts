@@ -44,7 +44,15 @@ describe("pipeline definition", () => {
     expect(toc).toMatch(/rewatch surfaces: subscriptions/);
     expect(toc).toMatch(/shed to the fill past 16 concurrent rankings or 50ms/);
     expect(toc).toMatch(/best 300 by source score → ranker heads \(80ms\) → blend blend-v2/);
-    expect(toc).toMatch(/✓ Seen\s+\[builtin\]/);
+    expect(toc).toMatch(/✓ Seen\s+\[builtin\]\n/);
+    expect(toc).toMatch(/✓ AgeRestricted\s+\[builtin\]\s+\{"unknownAge":"minor"\}/);
+    const adult = definePipeline({ pipeline: { ...config.pipeline, unknownAge: "adult" }, registry: createRegistry(), runtime: full });
+    expect(describePipeline(adult)).toMatch(/AgeRestricted\s+\[builtin\]\s+\{"unknownAge":"adult"\}/);
+    const restricted = { ...full.catalog.newest()[0], id: "x", ageRestricted: true };
+    const ageRule = (d: typeof adult) => d.filters.find((f) => f.name === "AgeRestricted")!.filter;
+    const merged = [{ videoId: "x", video: restricted, sources: [], sourceScore: 1 }];
+    const anonymous = { context: {}, user: undefined } as never;
+    expect([ageRule(def).apply(anonymous, merged, full).kept.length, ageRule(adult).apply(anonymous, merged, full).kept.length]).toEqual([0, 1]);
     expect(toc).toMatch(/✓ Diversity\s+phase arrange\s+\[builtin\]\s+\{"windowSize":8\}/);
     expect(toc).toMatch(/sessions kept 600s idle \(at most 10000\)/);
     expect([def.rank.candidatesToRank, def.page.sessionTtlMs, def.overload.maxConcurrentRankings]).toEqual([300, 600_000, 16]);
