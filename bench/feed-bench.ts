@@ -33,6 +33,16 @@
  * and event stream under a fresh key prefix, deleted afterwards), the first consuming the log, the others serving
  * replicas (events.consume false); the load is spread evenly over them, and CPU, RSS and the Redis server's CPU are
  * summed / reported. Debug traces come from the first.
+ *
+ * Two comparison modes instead of the size sweep, each measured as ratios inside one run (phases alternate, so both
+ * sides see the same state of a shared, noisy box):
+ *
+ *   --mode auth [--rounds 4] [--phase 15]: auth off against auth as production runs it (API key from a keys file,
+ *       user JWTs, per-key / per-user rate limits, the operation guard): server CPU per request, and the auth code's
+ *       CPU from a profile (issue 12: < 2 % of request CPU). See benchAuth.
+ *   --mode catalog-load [--deployments embedded,redis] [--feed-rate 20] [--catalog-rate 2000] [--catalog-batch 100]:
+ *       the feed's latency and CPU with and without a catalogue load beside it, in one process and with a separate
+ *       writer instance on Redis (issue 11: no change to feed latency). See benchCatalogLoad.
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
@@ -93,6 +103,8 @@ const { values: args } = parseArgs({
     "catalog-rate": { type: "string", default: "2000" },
     "catalog-batch": { type: "string", default: "100" },
     deployments: { type: "string", default: "embedded,redis" },
+    "feed-concurrency": { type: "string", default: "4" },
+    "catalog-concurrency": { type: "string", default: "4" },
   },
 });
 
@@ -116,6 +128,8 @@ const phaseSec = num("phase", args.phase!, { min: 1 });
 const feedRate = num("feed-rate", args["feed-rate"]!, { int: false, min: 0.1 });
 const catalogRate = num("catalog-rate", args["catalog-rate"]!, { int: false, min: 1 });
 const catalogBatch = num("catalog-batch", args["catalog-batch"]!, { min: 1 });
+const feedConcurrency = num("feed-concurrency", args["feed-concurrency"]!, { min: 1 });
+const catalogConcurrency = num("catalog-concurrency", args["catalog-concurrency"]!, { min: 1 });
 const deployments = args.deployments!.split(",").map((d) => {
   if (d !== "embedded" && d !== "redis") throw new Error(`--deployments: expected embedded and/or redis, got "${d}"`);
   return d;
@@ -933,6 +947,52 @@ function post(agent: Agent, target: URL, body: string, contentType: string): Pro
   });
 }
 
+interface PacedResult {
+  latenciesMs: number[];
+  started: number;
+  failed: number;
+  firstError?: string;
+  wallMs: number;
+}
+
+/**
+ * Starts `run` on a fixed schedule (`ratePerSec`) for `seconds`, like an open loop, but with at most `maxInFlight`
+ * unfinished: a start that falls due while that many run waits for one to finish. Below capacity it is an open loop
+ * at the rate; past it, a closed loop of `maxInFlight`. Latency is from the actual start, so it is the service time
+ * under whatever else runs, not a queue that grows without bound once a 2-core box shared with other jobs cannot
+ * keep the rate (an open loop then measures only how long the phase lasted).
+ */
+async function runPaced(options: { ratePerSec: number; seconds: number; maxInFlight: number; run: (i: number) => Promise<void> }): Promise<PacedResult> {
+  const { ratePerSec, seconds, maxInFlight, run } = options;
+  const intervalMs = 1000 / ratePerSec;
+  const t0 = performance.now();
+  const end = t0 + seconds * 1000;
+  const latenciesMs: number[] = [];
+  const inFlight = new Set<Promise<void>>();
+  let failed = 0;
+  let firstError: string | undefined;
+  let started = 0;
+  for (let i = 0; t0 + i * intervalMs < end; i++) {
+    const wait = t0 + i * intervalMs - performance.now();
+    if (wait > 0) await sleep(wait);
+    while (inFlight.size >= maxInFlight) await Promise.race(inFlight);
+    if (performance.now() >= end) break;
+    const s0 = performance.now();
+    started++;
+    const p: Promise<void> = run(i).then(
+      () => void latenciesMs.push(performance.now() - s0),
+      (err: unknown) => {
+        failed++;
+        firstError ??= (err as Error).message;
+      },
+    );
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p));
+  }
+  await Promise.all(inFlight);
+  return { latenciesMs, started, failed, firstError, wallMs: performance.now() - t0 };
+}
+
 /**
  * --mode catalog-load (issue 11: "no change to feed latency while a catalogue load runs"). Per deployment:
  * - embedded: one server; the catalogue load is POST /catalog (NDJSON, `--catalog-batch` videos a request) to the
@@ -941,8 +1001,9 @@ function post(agent: Agent, target: URL, body: string, contentType: string): Pro
  *   Redis key prefix; the load goes to the writer, which acknowledges into the catalogue stream; the serving
  *   instance follows the stream and applies (embeds, indexes) every change itself, as every replica does.
  * Phases of `--phase` seconds alternate quiet / load (order flipped each round): the feed at `--feed-rate` requests/s
- * open loop throughout, the catalogue at `--catalog-rate` videos/s open loop in load phases. Then one quiet and one
- * load phase with the serving process's CPU profiler on attribute its main thread's time.
+ * throughout (at most `--feed-concurrency` in flight), the catalogue at `--catalog-rate` videos/s in load phases (at
+ * most `--catalog-concurrency` batches in flight); see runPaced. Then one quiet and one load phase with the serving
+ * process's CPU profiler on attribute its main thread's time.
  */
 async function benchCatalogLoad(total: number, baseDir: string, dataset: Awaited<ReturnType<typeof loadDataset>>["dataset"], deployment: "embedded" | "redis"): Promise<{ md: string; failed: boolean }> {
   const bundleDir = join(dir, `bundle-${total}`);
@@ -997,9 +1058,10 @@ async function benchCatalogLoad(total: number, baseDir: string, dataset: Awaited
     const catalogLoad = async (seconds: number, ratePerSec = catalogRate / catalogBatch): Promise<NonNullable<CatalogPhase["catalog"]>> => {
       const agent = new Agent({ keepAlive: true, maxSockets: 256 });
       let videos = 0;
-      const result = await runOpenLoop({
+      const result = await runPaced({
         ratePerSec,
-        tasks: Math.max(1, Math.round(ratePerSec * seconds)),
+        seconds,
+        maxInFlight: catalogConcurrency,
         run: async () => {
           const { status, text } = await post(agent, catalogTarget, catalogBody(), "application/x-ndjson");
           const results = status === 200 ? (JSON.parse(text) as { results: Array<{ status: string }> }).results : undefined;
@@ -1008,7 +1070,24 @@ async function benchCatalogLoad(total: number, baseDir: string, dataset: Awaited
         },
       });
       agent.destroy();
-      return { videos, seconds: result.wallMs / 1000, ackMs: result.latenciesMs, failed: result.failed, firstError: result.firstError?.message };
+      return { videos, seconds: result.wallMs / 1000, ackMs: result.latenciesMs, failed: result.failed, firstError: result.firstError };
+    };
+
+    /** The feed: `--feed-rate` requests/s, at most `--feed-concurrency` in flight; a non-200 or GraphQL error fails. */
+    const feedTarget = new URL(serving.url);
+    const feedLoad = async (seconds: number): Promise<PacedResult> => {
+      const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+      const result = await runPaced({
+        ratePerSec: feedRate,
+        seconds,
+        maxInFlight: feedConcurrency,
+        run: async (i) => {
+          const { status, text } = await post(agent, feedTarget, bodies[i % bodies.length], "application/json");
+          if (status !== 200 || text.startsWith('{"errors"') || text.includes('"errors":[')) throw new Error(`feed: HTTP ${status}: ${text.slice(0, 300)}`);
+        },
+      });
+      agent.destroy();
+      return result;
     };
 
     const phase = async (load: boolean): Promise<CatalogPhase> => {
@@ -1018,12 +1097,12 @@ async function benchCatalogLoad(total: number, baseDir: string, dataset: Awaited
       const cpu0 = procCpuSec(sPid);
       const wCpu0 = writer === serving ? 0 : procCpuSec(wPid);
       const t0 = performance.now();
-      const [feed, catalog] = await Promise.all([runRate([serving.url], bodies, feedRate, phaseSec, [sPid]), load ? catalogLoad(phaseSec) : undefined]);
+      const [feed, catalog] = await Promise.all([feedLoad(phaseSec), load ? catalogLoad(phaseSec) : undefined]);
       const wallSec = (performance.now() - t0) / 1000;
       const servingCpuSec = procCpuSec(sPid) - cpu0;
       const writerCpuSec = writer === serving ? 0 : procCpuSec(wPid) - wCpu0;
       const loop = await ask<{ type: string; p50Ms: number; p99Ms: number; maxMs: number }>(serving.child, { type: "loop-read" }, "loop");
-      return { load, feed: feed.latenciesMs, feedFailed: feed.failed, feedStarted: feed.startedPerSec, servingCpuSec, writerCpuSec, wallSec, loop, catalog };
+      return { load, feed: feed.latenciesMs, feedFailed: feed.failed, feedFirstError: feed.firstError, feedStarted: feed.started / phaseSec, servingCpuSec, writerCpuSec, wallSec, loop, catalog };
     };
 
     progress.log(`catalog-load ${deployment}: warm-up (feed ${warmupSec} s, then a short catalogue load)`);
@@ -1052,6 +1131,8 @@ async function benchCatalogLoad(total: number, baseDir: string, dataset: Awaited
     const failures = phases.reduce((n, p) => n + p.feedFailed + (p.catalog?.failed ?? 0), 0);
     const firstError = phases.find((p) => p.feedFailed)?.feedFirstError ?? phases.find((p) => p.catalog?.failed)?.catalog?.firstError;
     if (failures) progress.log(`! ${failures} failed requests; first: ${firstError}`);
+    const ps0 = (all: readonly CatalogPhase[]) =>
+      [false, true].map((load) => `${all.filter((p) => p.load === load).map((p) => p.feedStarted.toFixed(0)).join(" / ")} req/s ${load ? "loaded" : "quiet"}`).join(", ");
     const row = (load: boolean): string[] => {
       const ps = phases.filter((p) => p.load === load);
       const lat = summarize(ps.flatMap((p) => p.feed));
@@ -1078,8 +1159,9 @@ async function benchCatalogLoad(total: number, baseDir: string, dataset: Awaited
     const lines: string[] = [];
     lines.push(
       `Catalogue load beside the feed, ${deployment === "redis" ? "Redis: serving instance + writer instance" : "embedded: one process"}, ${formatInt(total)} videos: ` +
-        `${rounds} rounds of a quiet and a load phase (${phaseSec} s each, order flipped each round); feed open loop at ${feedRate} requests/s; ` +
-        `catalogue ${formatInt(catalogRate)} videos/s offered in batches of ${catalogBatch} (POST /catalog, open loop) to ${deployment === "redis" ? "the writer instance" : "the serving process"}. ` +
+        `${rounds} rounds of a quiet and a load phase (${phaseSec} s each, order flipped each round); feed at ${feedRate} requests/s (at most ${feedConcurrency} in flight), ` +
+        `achieved ${ps0(phases)}; catalogue ${formatInt(catalogRate)} videos/s offered in batches of ${catalogBatch} (POST /catalog, at most ${catalogConcurrency} in flight) ` +
+        `to ${deployment === "redis" ? "the writer instance" : "the serving process"}. ` +
         `${failures} failed requests.`,
       "",
       markdownTable(
