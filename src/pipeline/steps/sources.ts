@@ -29,9 +29,9 @@ export async function runSource(step: SourceStep, query: FeedQuery, env: FunnelE
     if (!Array.isArray(out)) throw new Error("fetch did not return an array");
     // A malformed candidate is dropped, not allowed to poison the merge with NaN; a plugin's reason must be one
     // the schema can serve (built-in, or declared by a plugin). Built-ins build theirs from constants: unchecked.
-    const reasons = definition.reasons;
+    const reasons = step.origin === "builtin" ? undefined : definition.reasons;
     const candidates = (out as Candidate[])
-      .filter((c) => typeof c?.videoId === "string" && Number.isFinite(c.score) && (step.origin === "builtin" || isServableReason(c.reason, reasons)))
+      .filter((c) => typeof c?.videoId === "string" && Number.isFinite(c.score) && (reasons === undefined || isServableReason(c.reason, reasons)))
       .slice(0, step.quota);
     run.tracer.stage({ stage: `source:${step.name}`, latencyMs: performance.now() - t0, input: out.length, output: candidates.length });
     return { source: step.name, weight: step.weight, candidates };
