@@ -44,6 +44,7 @@ import { createMemoryCountsStore, createRedisCountsStore, type ExperimentCountsS
 import type { ExperimentConfig } from "../experiments/experiment-config";
 import { readExperimentsFile, watchExperimentsFile } from "../experiments/experiments-file";
 import { createExperimentMetrics, isRequestField, type ExperimentMetrics } from "../experiments/online-metrics";
+import { createDriftMonitor, type DriftReport } from "../experiments/drift";
 import type { ReelEvent } from "../data/types";
 import { applyHistory, bootstrapEvents, bootstrapRedisState, otherBootstraps } from "./state-bootstrap";
 
@@ -97,6 +98,8 @@ export interface LoadedRuntime {
   serving: ServingFeed;
   /** Online metrics per experiment variant (fed by the consumer and the router). */
   experimentMetrics: ExperimentMetrics;
+  /** Feature drift (PSI) of the served bundle's ranker rows against its training rows. */
+  drift(): DriftReport;
   /**
    * Hot-swaps the served models for another bundle's: opened and checked (checkModelSet) beside the serving ones,
    * then swapped in; in-flight requests finish on the old models. A bundle that fails to load or its checks is
@@ -369,6 +372,14 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
     });
     closers.push(() => liveCatalog.close());
 
+    // Feature drift of the served bundle (src/experiments/drift.ts); a hot swap starts a new monitor for the new one.
+    const driftConfig = config.experiments.drift;
+    const newDrift = (set: ModelSet) => ({
+      version: set.manifest.version,
+      monitor: createDriftMonitor({ artifacts: set.artifacts, dataset, psiThreshold: driftConfig.psiThreshold, onError }),
+    });
+    let drift = newDrift(first);
+
     // Canary variants: a bundle's models over this runtime's stores, opened (and checked) once per bundle folder.
     const variantSets = new Map<string, Promise<ModelSet>>();
     closers.push(async () => {
@@ -402,6 +413,15 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
       experiments: await initialExperiments(config),
       runtimeForBundle,
       experimentMetrics,
+      observeServed: (page, query) => {
+        // Drift of the served bundle's rows only (a canary variant's bundle has its own artifacts).
+        const sample = page.items.slice(0, driftConfig.rowsPerRequest).map((i) => i.video);
+        if (sample.length === 0 || page.modelVersion !== drift.version) return;
+        state.getVideos(sample.map((v) => v.id)).then(
+          (aggs) => drift.monitor.observe(query, sample, aggs),
+          () => drift.monitor.observe(query, sample, new Map()),
+        );
+      },
     });
     const experimentsFile = config.experiments.file;
     if (experimentsFile) {
@@ -428,6 +448,7 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
           const previous = active;
           active = set;
           runtime = next;
+          drift = newDrift(set);
           // The first set's index is the runtime's own (closed with the stores); a swapped-in set owns its index.
           void drained.then(() => previous.close());
           progress.log(`models: now serving ${set.manifest.version} (was ${previous.manifest.version}), swapped in ${Date.now() - started} ms`);
@@ -515,6 +536,7 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
       },
       serving,
       experimentMetrics,
+      drift: () => drift.monitor.report(),
       swapBundle,
       get bundleDir() {
         return active.bundleDir;

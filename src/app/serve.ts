@@ -141,7 +141,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
   }
   registerCatalogueMetrics(server.metrics.registry, loaded.liveCatalog);
   registerEventMetrics(server.metrics.registry, { kind: loaded.log.kind, stats: () => loaded.consumer.stats() });
-  const experimentSeries = registerExperimentMetrics(server.metrics.registry, { metrics: loaded.experimentMetrics, experiments: () => loaded.serving.experiments() });
+  const experimentSeries = registerExperimentMetrics(server.metrics.registry, { metrics: loaded.experimentMetrics, experiments: () => loaded.serving.experiments(), drift: () => loaded.drift() });
   // A server serving the registry's active bundle follows it: `models --activate` / `--rollback` hot-swap it here.
   const follower = choice.kind === "train" || choice.from === "registry" ? followRegistry(loaded, config, progress, options.registryPollMs ?? 2000) : undefined;
   const swaps = server.metrics.registry.counter("reelfeed_model_swaps_total", "Hot model swaps by outcome (swapped, refused).", ["outcome"]);

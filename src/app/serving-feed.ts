@@ -9,7 +9,7 @@ import { planExperiments, type ExperimentPlan, type VariantPipeline } from "../e
 import { createFeedService, type FeedServiceOptions, type PipelineFeedService, type PipelineStats } from "../pipeline/feed-pipeline";
 import type { FeedPage, FeedRequest, FeedTrace } from "../pipeline/feed-page";
 import { buildPipeline, describePipeline, type PipelineDefinition } from "../pipeline/pipeline-definition";
-import type { FeedRuntime } from "../pipeline/types";
+import type { FeedQuery, FeedRuntime } from "../pipeline/types";
 import type { Progress } from "../util/progress";
 import { silentProgress } from "../util/progress";
 import { processEventLoopLag } from "../util/event-loop-lag";
@@ -52,6 +52,8 @@ export interface ServingFeedOptions {
   runtimeForBundle?: (bundleDir: string, base: FeedRuntime) => Promise<FeedRuntime>;
   /** Per-variant request metrics (latency, fallbacks). @default none recorded */
   experimentMetrics?: ExperimentMetrics;
+  /** Sees every served page with its query, off the request path (the drift monitor). Must not throw. @default none */
+  observeServed?: (page: FeedPage, query: FeedQuery) => void;
 }
 
 /** A served page with the experiments its request was in. */
@@ -99,8 +101,14 @@ interface Generation {
 const signatureOf = (p: VariantPipeline): string => JSON.stringify([p.config.pipeline, p.config.ranking, p.bundle ?? null]);
 
 export async function createServingFeed(options: ServingFeedOptions): Promise<ServingFeed> {
-  const { config, ingestor, pluginsDir, progress = silentProgress, onError, service = {}, runtimeForBundle, experimentMetrics } = options;
+  const { config, ingestor, pluginsDir, progress = silentProgress, onError, service = {}, runtimeForBundle, experimentMetrics, observeServed } = options;
   let current: Generation | undefined;
+  const served =
+    (log: ((page: FeedPage, query: FeedQuery) => Promise<void>) | undefined) =>
+    (page: FeedPage, query: FeedQuery): Promise<void> | undefined => {
+      observeServed?.(page, query);
+      return log?.(page, query);
+    };
 
   const build = async (pipelineConfig: ReelfeedConfig, runtime: FeedRuntime, label: string): Promise<{ service: PipelineFeedService; definition: PipelineDefinition }> => {
     const definition = await buildPipeline({ config: pipelineConfig, runtime, pluginsDir });
@@ -117,9 +125,11 @@ export async function createServingFeed(options: ServingFeedOptions): Promise<Se
       rewatchSurfaces: config.pipeline.rewatchSurfaces,
       // Assignment is pure: the logger recomputes the exposures from the served query's user and time under the
       // experiments of the generation serving now.
-      onServed: ingestor
-        ? createImpressionLogger({ ingestor, onError, experimentOf: (query) => (current ? encodeExposures(assignAll(current.plan.experiments, query.userId, query.context.now)) : undefined) })
-        : undefined,
+      onServed: served(
+        ingestor
+          ? createImpressionLogger({ ingestor, onError, experimentOf: (query) => (current ? encodeExposures(assignAll(current.plan.experiments, query.userId, query.context.now)) : undefined) })
+          : undefined,
+      ),
       onError,
       ...service,
     });

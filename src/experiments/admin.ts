@@ -25,7 +25,7 @@ export function createExperimentsAdmin(options: {
       if (!experiment) {
         throw new ReelfeedError("NOT_FOUND", `no experiment "${name}" (running: ${experiments().map((e) => e.name).join(", ") || "none"})`, { argument: "name" });
       }
-      return buildExperimentReport(experiment, await metrics.snapshot(), config.experiments.analysis, metrics.pending());
+      return buildExperimentReport(experiment, await metrics.snapshot(), config.experiments.analysis, metrics.pending(), config.experiments.drift.labelRatioThreshold);
     },
   };
 }

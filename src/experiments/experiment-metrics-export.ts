@@ -2,7 +2,8 @@ import type { MetricsRegistry } from "../schema/metrics";
 import type { CountsSnapshot } from "./counts-store";
 import type { ExperimentConfig } from "./experiment-config";
 import { IMPRESSION_FIELDS, type ExperimentMetrics } from "./online-metrics";
-import { histogramQuantile, METRICS } from "./report";
+import type { DriftReport } from "./drift";
+import { histogramQuantile, labelDrift, METRICS } from "./report";
 
 /**
  * The per-variant online metrics in /metrics. The registry renders synchronously and the counters may live in Redis,
@@ -12,13 +13,22 @@ import { histogramQuantile, METRICS } from "./report";
  * - reelfeed_experiment_total{experiment,variant,counter}: impressions, clicks, watchSec, completions, likes,
  *   dislikes, notInterested, outcomes, requests, fallbackRequests (totals across replicas with Redis);
  * - reelfeed_experiment_value{experiment,variant,metric}: ctr, watchSecPerImpression, completionRate, likeRate,
- *   dislikeRate, notInterestedRate, latencyMs (mean), fallbackRate, latencyP50Ms, latencyP99Ms.
+ *   dislikeRate, notInterestedRate, latencyMs (mean), fallbackRate, latencyP50Ms, latencyP99Ms, predictedCtr and
+ *   labelRatio (observed CTR / predicted: label drift);
+ * - reelfeed_drift_psi{feature}: PSI of each dense ranker feature, served rows against training rows, and
+ *   reelfeed_drift_rows{side} (reference, served), when a drift monitor is given.
  */
 export function registerExperimentMetrics(
   registry: MetricsRegistry,
-  options: { metrics: Pick<ExperimentMetrics, "snapshot">; experiments: () => readonly ExperimentConfig[]; refreshMs?: number; onError?: (e: unknown, where: string) => void },
+  options: {
+    metrics: Pick<ExperimentMetrics, "snapshot">;
+    experiments: () => readonly ExperimentConfig[];
+    drift?: () => DriftReport;
+    refreshMs?: number;
+    onError?: (e: unknown, where: string) => void;
+  },
 ): { refresh(): Promise<void>; close(): void } {
-  const { metrics, experiments, refreshMs = 5000, onError = () => {} } = options;
+  const { metrics, experiments, drift, refreshMs = 5000, onError = () => {} } = options;
   let snapshot: CountsSnapshot = new Map();
   let refreshedAt = 0;
   const refresh = async (): Promise<void> => {
@@ -50,7 +60,21 @@ export function registerExperimentMetrics(
       }),
       { labels: { experiment, variant, metric: "latencyP50Ms" }, value: histogramQuantile(counts, 0.5) },
       { labels: { experiment, variant, metric: "latencyP99Ms" }, value: histogramQuantile(counts, 0.99) },
+      { labels: { experiment, variant, metric: "predictedCtr" }, value: labelDrift(counts, 1).predictedCtr },
+      { labels: { experiment, variant, metric: "labelRatio" }, value: labelDrift(counts, 1).labelRatio },
     ]),
   );
+  if (drift) {
+    registry.series("reelfeed_drift_psi", "Population stability index of each dense ranker feature: served rows against the bundle's training rows.", "gauge", () =>
+      drift().features.map((f) => ({ labels: { feature: f.feature }, value: f.psi })),
+    );
+    registry.series("reelfeed_drift_rows", "Ranker rows behind the drift PSI (reference: training; served: sampled per request).", "gauge", () => {
+      const r = drift();
+      return [
+        { labels: { side: "reference" }, value: r.referenceRows },
+        { labels: { side: "served" }, value: r.servedRows },
+      ];
+    });
+  }
   return { refresh, close: () => clearInterval(timer) };
 }

@@ -28,7 +28,7 @@ export async function experimentReportFromStores(config: ReelfeedConfig, name: s
       if (!(await waitForRedis(redis, 3000))) throw new ReelfeedError("UNAVAILABLE", "Redis (backends.redisUrl) does not answer");
       const store = createRedisCountsStore({ redis, keyPrefix: config.backends.redisKeyPrefix });
       try {
-        return buildExperimentReport(experiment, await store.read(), config.experiments.analysis);
+        return buildExperimentReport(experiment, await store.read(), config.experiments.analysis, 0, config.experiments.drift.labelRatioThreshold);
       } finally {
         await store.close();
       }
@@ -49,7 +49,9 @@ export async function experimentReportFromStores(config: ReelfeedConfig, name: s
     }
   });
   metrics.onEvents(batch);
-  const report = buildExperimentReport(experiment, await metrics.snapshot(), config.experiments.analysis, metrics.pending());
+  // Read now: every impression whose window has passed by the clock is final.
+  metrics.closeBefore(Date.now());
+  const report = buildExperimentReport(experiment, await metrics.snapshot(), config.experiments.analysis, metrics.pending(), config.experiments.drift.labelRatioThreshold);
   await metrics.close();
   return report;
 }

@@ -52,6 +52,8 @@ export interface ExperimentMetrics {
   pending(): number;
   /** Counts every waiting impression now (at shutdown: outcomes after a restart are then not joined). */
   drain(): void;
+  /** Counts the waiting impressions whose window ended by event time `ts` (a replay read at wall-clock time). */
+  closeBefore(ts: number): void;
   close(): Promise<void>;
 }
 
@@ -79,6 +81,8 @@ function rowCounts(events: readonly ReelEvent[]): VariantCounts | undefined {
     dislikes: row.disliked ? 1 : 0,
     notInterested: row.notInterested ? 1 : 0,
     outcomes: row.outcomes,
+    // What the ranker expected: its click probability as served (label drift compares the observed CTR with it).
+    ...(Number.isFinite(row.scores.click) && { predictedClick: row.scores.click, predictedRows: 1 }),
   };
 }
 
@@ -151,6 +155,13 @@ export function createExperimentMetrics(options: ExperimentMetricsOptions): Expe
     snapshot: () => store.read(),
     pending: () => waiting.size,
     drain,
+    closeBefore(ts) {
+      for (const [k, p] of waiting) {
+        if (p.ts + attributionWindowMs > ts) continue;
+        waiting.delete(k);
+        count(p);
+      }
+    },
     async close() {
       clearInterval(timer);
       drain();

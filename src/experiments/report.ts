@@ -57,6 +57,11 @@ export interface VariantSummary {
   values: Record<string, number>;
   latencyP50Ms: number;
   latencyP99Ms: number;
+  /** Mean served click probability of the ranker (what it expected), and observed CTR / that: label drift. */
+  predictedCtr: number;
+  labelRatio: number;
+  /** The label ratio is outside [1/threshold, threshold] (config experiments.drift.labelRatioThreshold). */
+  labelDrift: boolean;
 }
 
 export interface MetricComparison extends Comparison {
@@ -135,7 +140,13 @@ export function compareMetric(m: MetricDefinition, control: VariantCounts, treat
   );
 }
 
-export function buildExperimentReport(experiment: ExperimentConfig, snapshot: CountsSnapshot, analysis: ExperimentsConfig["analysis"], pendingImpressions = 0): ExperimentReport {
+export function buildExperimentReport(
+  experiment: ExperimentConfig,
+  snapshot: CountsSnapshot,
+  analysis: ExperimentsConfig["analysis"],
+  pendingImpressions = 0,
+  labelRatioThreshold = 1.5,
+): ExperimentReport {
   const { alpha, minImpressionsPerVariant } = analysis;
   const byVariant = snapshot.get(experiment.name) ?? new Map<string, VariantCounts>();
   const countsOf = (v: string): VariantCounts => byVariant.get(v) ?? {};
@@ -149,6 +160,7 @@ export function buildExperimentReport(experiment: ExperimentConfig, snapshot: Co
       values: Object.fromEntries(METRICS.map((m) => [m.name, value(m, c)])),
       latencyP50Ms: histogramQuantile(c, 0.5),
       latencyP99Ms: histogramQuantile(c, 0.99),
+      ...labelDrift(c, labelRatioThreshold),
     };
   });
   const decided = variants.every((v) => v.impressions >= minImpressionsPerVariant);
@@ -172,6 +184,14 @@ export function buildExperimentReport(experiment: ExperimentConfig, snapshot: Co
   return { experiment: experiment.name, pendingImpressions, control, alpha, minImpressionsPerVariant, decided, variants, comparisons };
 }
 
+/** Observed CTR against the ranker's mean served click probability. */
+export function labelDrift(c: VariantCounts, threshold: number): { predictedCtr: number; labelRatio: number; labelDrift: boolean } {
+  const predictedCtr = (c.predictedRows ?? 0) > 0 ? (c.predictedClick ?? 0) / c.predictedRows : NaN;
+  const ctr = (c.impressions ?? 0) > 0 ? (c.clicks ?? 0) / c.impressions : NaN;
+  const labelRatio = predictedCtr > 0 ? ctr / predictedCtr : NaN;
+  return { predictedCtr, labelRatio, labelDrift: Number.isFinite(labelRatio) && (labelRatio > threshold || labelRatio < 1 / threshold) };
+}
+
 const f = (v: number, digits = 4): string => (Number.isFinite(v) ? v.toFixed(digits) : "n/a");
 
 /** The report as text (`reelfeed experiments report <name>`). */
@@ -180,9 +200,11 @@ export function renderExperimentReport(r: ExperimentReport): string {
   lines.push(`experiment ${r.experiment} — control ${r.control}, α = ${r.alpha}, horizon ${r.minImpressionsPerVariant} impressions per variant: ${r.decided ? "reached (decided)" : "not reached (look, do not decide)"}`);
   lines.push("");
   if (r.pendingImpressions > 0) lines.push(`(${r.pendingImpressions} impressions still inside their attribution window are not counted yet)`);
-  lines.push(["variant", "users", "impressions", "requests", ...METRICS.map((m) => m.name), "p50 ms", "p99 ms"].join("\t"));
+  lines.push(["variant", "users", "impressions", "requests", ...METRICS.map((m) => m.name), "p50 ms", "p99 ms", "predicted ctr", "ctr/predicted"].join("\t"));
   for (const v of r.variants) {
-    lines.push([v.name, v.users, v.impressions, v.requests, ...METRICS.map((m) => f(v.values[m.name])), f(v.latencyP50Ms, 1), f(v.latencyP99Ms, 1)].join("\t"));
+    lines.push(
+      [v.name, v.users, v.impressions, v.requests, ...METRICS.map((m) => f(v.values[m.name])), f(v.latencyP50Ms, 1), f(v.latencyP99Ms, 1), f(v.predictedCtr), f(v.labelRatio, 2) + (v.labelDrift ? " LABEL DRIFT" : "")].join("\t"),
+    );
   }
   for (const c of r.comparisons) {
     lines.push("");

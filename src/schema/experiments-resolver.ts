@@ -44,6 +44,15 @@ export class ExperimentVariantSummaryType {
 
   @Field(() => Float, { nullable: true })
   latencyP99Ms!: number | null;
+
+  @Field(() => Float, { nullable: true, description: "The ranker's mean click probability on what it served." })
+  predictedCtr!: number | null;
+
+  @Field(() => Float, { nullable: true, description: "Observed CTR / predictedCtr: label drift when far from 1." })
+  labelRatio!: number | null;
+
+  @Field(() => Boolean, { description: "labelRatio outside [1/t, t], t = experiments.drift.labelRatioThreshold" })
+  labelDrift!: boolean;
 }
 
 @ObjectType("ExperimentMetricComparison", { description: "treatment − control on one metric, with its confidence interval and two-sided test." })
@@ -140,6 +149,9 @@ export function toExperimentReportType(r: ExperimentReport): ExperimentReportTyp
       metrics: Object.entries(v.values).map(([metric, value]) => ({ metric, value: num(value) })),
       latencyP50Ms: num(v.latencyP50Ms),
       latencyP99Ms: num(v.latencyP99Ms),
+      predictedCtr: num(v.predictedCtr),
+      labelRatio: num(v.labelRatio),
+      labelDrift: v.labelDrift,
     })),
     comparisons: r.comparisons.map((c) => ({
       variant: c.variant,

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ReelEvent } from "../../src/data/types";
-import { createMemoryCountsStore, createRedisCountsStore, type CountsSnapshot, type ExperimentCountsStore } from "../../src/experiments/counts-store";
+import { createMemoryCountsStore, createRedisCountsStore, type CountsSnapshot, type ExperimentCountsStore, type VariantCounts } from "../../src/experiments/counts-store";
 import { createExperimentMetrics, isRequestField } from "../../src/experiments/online-metrics";
 import { deleteKeys, REDIS_URL, skipRedis, uniquePrefix } from "../events/redis-test-helpers";
 
@@ -47,9 +47,9 @@ const USERS = ["u0", "u1", "u2", "u3", "u4"];
 
 function expectTotals(snap: CountsSnapshot) {
   // Counters never incremented are absent (0).
-  const zero = { completions: 0, likes: 0, dislikes: 0, notInterested: 0 };
-  const a = { ...zero, ...snap.get("exp")!.get("a")! }; // u0, u2, u4
-  const b = { ...zero, ...snap.get("exp")!.get("b")! }; // u1, u3
+  const zero: VariantCounts = { completions: 0, likes: 0, dislikes: 0, notInterested: 0 };
+  const a: VariantCounts = { ...zero, ...snap.get("exp")!.get("a")! }; // u0, u2, u4
+  const b: VariantCounts = { ...zero, ...snap.get("exp")!.get("b")! }; // u1, u3
   expect(a).toMatchObject({ impressions: 9, clicks: 3, watchSec: 90, watchSecSq: 2700, completions: 0, likes: 1, notInterested: 0, units: 3 });
   expect(b).toMatchObject({ impressions: 6, clicks: 2, watchSec: 60, likes: 0, notInterested: 1, units: 2 });
   // Per-user sums: each user 3 impressions and 1 click, 30 s.

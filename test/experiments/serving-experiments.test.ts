@@ -1,6 +1,7 @@
+import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadRuntime, type LoadedRuntime } from "../../src/app/runtime";
 import type { ExperimentFeedPage } from "../../src/app/serving-feed";
@@ -18,6 +19,7 @@ import { testConfig, trainTinyBundle } from "./experiment-fixtures";
  * each request routed by its user's sticky assignment, the exposures in the page, the trace and every logged
  * impression, and the online metrics per variant rebuilt identically after a restart.
  */
+const ROOT = resolve(__dirname, "../..");
 let root: string;
 let bundle: string;
 let runtime: LoadedRuntime | undefined;
@@ -141,6 +143,40 @@ describe("experiments in the serving runtime", () => {
     await runtime.consumer.catchUp(10_000);
     await check(runtime);
   });
+
+  it("reelfeed experiments report <name> (CLI) reads the same counters from var/ without the server", async () => {
+    const configFile = join(root, "cli-config.json");
+    await writeFile(configFile, JSON.stringify({ experiments: { definitions: DEFINITIONS, analysis: { minImpressionsPerVariant: 10, attributionWindowMs: 1000 } } }));
+    const run = (args: string[]) =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((done) => {
+        const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", ...args], {
+          cwd: ROOT,
+          env: { ...process.env, REELFEED_VAR_DIR: varDir(), REELFEED_CONFIG: configFile, REDIS_URL: "" },
+          stdio: ["ignore", "pipe", "pipe"],
+        });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+        child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+        child.on("close", (code) => done({ code, stdout, stderr }));
+      });
+    const json = await run(["experiments", "report", "no-explore", "--json"]);
+    expect(json.code, json.stderr).toBe(0);
+    const report = JSON.parse(json.stdout);
+    const served = (variant: string) => pages.filter(({ page }) => page.experiments.some((x) => x.experiment === "no-explore" && x.variant === variant));
+    for (const v of report.variants) {
+      expect(v.impressions).toBe(served(v.name).reduce((n, { page }) => n + page.items.length, 0));
+      expect(v.requests).toBe(served(v.name).length);
+      expect(v.values.ctr).toBeCloseTo(served(v.name).length / v.impressions, 12);
+    }
+    const text = await run(["experiments", "report", "no-explore"]);
+    expect(text.stdout).toContain("treatment vs control");
+    expect(text.stdout).toMatch(/ctr\s+\S+ \[\S+, \S+\]\s+rel .* p = \S+ \(ratio-delta-z\)/);
+    console.log(text.stdout);
+    const missing = await run(["experiments", "report", "nope"]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('no experiment "nope"');
+  }, 60_000);
 
   it("reloads experiments from the file without a restart, and keeps serving the old ones on a bad edit", async () => {
     await runtime?.close();
