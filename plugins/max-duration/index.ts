@@ -1,4 +1,4 @@
-import { definePlugin, defineStage, type Device, type ScoredCandidate, z } from "../../src/plugin";
+import { definePlugin, defineStage, type Device, type ScoredCandidate, z } from "reelfeed/plugin";
 
 /** Devices a plugin option may name (the schema's Device enum). */
 const DEVICES = ["mobile", "desktop", "tv", "tablet", "unknown"] as const satisfies readonly Device[];

@@ -1,4 +1,4 @@
-import { COMPLETION_THRESHOLD, DAY_MS, byCodeUnits, definePlugin, defineReason, defineSource, type Candidate, z } from "../../src/plugin";
+import { COMPLETION_THRESHOLD, DAY_MS, byCodeUnits, definePlugin, defineReason, defineSource, type Candidate, z } from "reelfeed/plugin";
 
 /**
  * Why a video is proposed: the user finished one of this creator's videos recently. Clients that know the plugin

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createTestkit } from "../../src/testkit";
+import { createTestkit } from "reelfeed/testkit";
 import plugin, { FINISHED_CREATOR, moreFromCreatorsSource } from "./index";
 
 describe("more-from-creators plugin", () => {

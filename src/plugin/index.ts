@@ -1,7 +1,7 @@
 /**
- * The public module for plugin authors: everything a plugin needs, and nothing else, each export here on purpose.
- * A plugin imports from this file (and, in its tests, from src/testkit) only; everything else under src/ is
- * internal and may change without notice. The guide is docs/plugins.md.
+ * The public module for plugin authors, `reelfeed/plugin` (package.json `exports`): everything a plugin needs, and
+ * nothing else, each export here on purpose. A plugin imports from it (and, in its tests, from `reelfeed/testkit`)
+ * only; everything else under src/ is internal and may change without notice. The guide is docs/plugins.md.
  *
  * A plugin is a folder `plugins/<name>/index.ts` whose default export is `definePlugin({...})`: a name, a version,
  * and factories for candidate sources, filters and re-rank stages, each made with `defineSource` / `defineFilter` /
@@ -12,7 +12,7 @@
  * reach the GraphQL `Reason.qualifiedCode` (with `Reason.code` the built-in fallback).
  *
  * ```ts
- * import { definePlugin, defineSource, z } from "../../src/plugin";
+ * import { definePlugin, defineSource, z } from "reelfeed/plugin";
  *
  * const mySource = defineSource({
  *   name: "MySource",
