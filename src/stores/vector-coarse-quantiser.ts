@@ -154,6 +154,11 @@ export interface Quantiser {
   centroids: VectorKernel;
   /** The list of the vector at `src[offset .. offset+dim)`. */
   assign(src: Float32Array, offset: number): number;
+  /**
+   * The lists of rows `rows` of `kernel`'s matrix, the same as `assign` gives each: a build assigns every vector,
+   * and one kernel call per centroid and 4,096 rows costs far less than two calls per vector.
+   */
+  assignRows(kernel: VectorKernel, rows: Int32Array): Int32Array;
 }
 
 /**
@@ -197,9 +202,64 @@ export function trainTwoLevel(sample: Float32Array, dim: number, nlist: number, 
     loadRows(centroids, total, top, topK);
     // A top cluster that got no sample points has no leaves: an infinite |c|²/2 keeps it from being chosen.
     const assignableTopHalf = topHalf.map((h, t) => (childStart[t + 1] === childStart[t] ? Infinity : h));
+    /**
+     * For each of `members` (indices into `rows`), the centroid in [first, last) nearest in L2, as `nearest` picks
+     * it (first on ties; -1 when every score is -Infinity or NaN): each centroid in turn is the query of `kernel`,
+     * scored against the members' rows through its row list.
+     */
+    const nearestOf = (kernel: VectorKernel, rows: Int32Array, members: Int32Array, first: number, last: number, half: Float64Array, halfFrom: number, out: Int32Array): void => {
+      const best = new Float64Array(KERNEL_BATCH_ROWS);
+      const cm = centroids.matrix;
+      for (let start = 0; start < members.length; start += KERNEL_BATCH_ROWS) {
+        const end = Math.min(members.length, start + KERNEL_BATCH_ROWS);
+        const list = kernel.rowList;
+        for (let i = start; i < end; i++) list[i - start] = rows[members[i]];
+        best.fill(-Infinity);
+        for (let i = start; i < end; i++) out[members[i]] = -1;
+        for (let c = first; c < last; c++) {
+          kernel.setQuery(cm, c * centroids.stride);
+          const scores = kernel.dotsAt(end - start);
+          const h = half[c - halfFrom];
+          for (let i = 0; i < end - start; i++) {
+            const score = scores[i] - h;
+            if (score > best[i]) {
+              best[i] = score;
+              out[members[start + i]] = c;
+            }
+          }
+        }
+      }
+    };
     return {
       nlist: total,
       centroids,
+      assignRows(kernel, rows) {
+        const lists = new Int32Array(rows.length);
+        const all = identity(rows.length);
+        if (topK === 1) {
+          nearestOf(kernel, rows, all, 0, total, leafHalf, 0, lists);
+        } else {
+          const tops = new Int32Array(rows.length);
+          nearestOf(kernel, rows, all, total, total + topK, assignableTopHalf, total, tops);
+          // Members of each top, by a counting sort; -1 (every top -Infinity or NaN) is left to `assign`.
+          const counts = new Int32Array(topK + 1);
+          for (let i = 0; i < rows.length; i++) if (tops[i] >= 0) counts[tops[i] - total + 1]++;
+          for (let t = 0; t < topK; t++) counts[t + 1] += counts[t];
+          const byTop = new Int32Array(counts[topK]);
+          const cursor = counts.slice(0, topK);
+          for (let i = 0; i < rows.length; i++) if (tops[i] >= 0) byTop[cursor[tops[i] - total]++] = i;
+          for (let t = 0; t < topK; t++) {
+            const members = byTop.subarray(counts[t], counts[t + 1]);
+            if (members.length > 0) nearestOf(kernel, rows, members, childStart[t], childStart[t + 1], leafHalf, 0, lists);
+          }
+          for (let i = 0; i < rows.length; i++) if (tops[i] < 0) lists[i] = -1;
+        }
+        // The rare rest (a score of -Infinity or NaN everywhere it looked): one by one, as `assign` does it.
+        for (let i = 0; i < rows.length; i++) {
+          if (lists[i] < 0) lists[i] = this.assign(kernel.matrix, rows[i] * kernel.stride);
+        }
+        return lists;
+      },
       assign(src, off) {
         centroids.setQuery(src, off);
         if (topK === 1) return nearest(centroids, -1, 0, total, leafHalf, 0);

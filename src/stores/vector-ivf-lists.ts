@@ -79,14 +79,9 @@ export function buildIvfLists(
   const sample = gather(kernel.matrix, stride, dim, sampleRows(liveRows, sampleSize, rng));
   const quantiser = trainTwoLevel(sample, dim, nlist, rng);
 
-  const assignment = new Int32Array(live);
+  const assignment = quantiser.assignRows(kernel, liveRows);
   const counts = new Int32Array(quantiser.nlist + 1);
-  const m = kernel.matrix;
-  for (let i = 0; i < live; i++) {
-    const list = quantiser.assign(m, liveRows[i] * stride);
-    assignment[i] = list;
-    counts[list + 1]++;
-  }
+  for (let i = 0; i < live; i++) counts[assignment[i] + 1]++;
   const listStart = new Int32Array(quantiser.nlist + 1);
   for (let l = 0; l < quantiser.nlist; l++) listStart[l + 1] = listStart[l] + counts[l + 1];
   const cursor = listStart.slice(0, quantiser.nlist);
