@@ -12,7 +12,8 @@ import { encodeExposures } from "../../src/experiments/assignment";
 import { silentProgress } from "../../src/util/progress";
 import { Redis } from "ioredis";
 import { deleteKeys, REDIS_URL, skipRedis, uniquePrefix } from "../events/redis-test-helpers";
-import { testConfig, trainTinyBundle } from "./experiment-fixtures";
+import { reelfeedErrorOf } from "../reelfeed-error-of";
+import { copyBundle, testConfig, trainTinyBundle } from "./experiment-fixtures";
 
 /**
  * Experiments through the real serving runtime (embedded mode): one pipeline per overriding variant built at load,
@@ -207,6 +208,38 @@ describe("experiments in the serving runtime", () => {
     await waitFor(() => errors.length > 0);
     expect(errors[0]).toContain(`experiments.file(${file}).definitions.0.traffic`);
     expect(rt.serving.experiments().length).toBe(2);
+  });
+});
+
+describe("canary: a variant serving another bundle", () => {
+  it("serves the canary bundle's models to its variant only; a broken canary bundle fails the load", async () => {
+    await runtime?.close();
+    runtime = undefined;
+    const canary = await copyBundle(bundle, join(root, "canary"), "canary-v1");
+    const definitions = [{ name: "canary", traffic: 1, variants: [{ name: "control" }, { name: "canary", overrides: { bundle: canary } }] }];
+    const rt = await loadRuntime({ bundleDir: bundle, config: config(join(root, "var-canary"), { experiments: { definitions } }), progress: silentProgress, service: { stateTimeoutMs: 2000 } });
+    runtime = rt;
+    expect([...rt.serving.pipelines().keys()].sort()).toEqual(["", "canary=canary"]);
+    const versions = new Map<string, Set<string>>();
+    for (const user of rt.dataset.users.slice(0, 30)) {
+      const page = await rt.feed.feed({ userId: user.id, surface: "home", context: {}, first: 3, debug: false });
+      const variant = page.experiments[0].variant;
+      if (!versions.has(variant)) versions.set(variant, new Set());
+      versions.get(variant)!.add(page.modelVersion);
+    }
+    expect(versions.get("canary")).toEqual(new Set(["canary-v1"]));
+    expect(versions.get("control")).toEqual(new Set([rt.manifest.version]));
+
+    const broken = await copyBundle(bundle, join(root, "canary-broken"), "canary-broken", { manifest: (m) => (m.models.ranker.parityMaxAbsDiff = 1) });
+    const err = await reelfeedErrorOf(
+      loadRuntime({
+        bundleDir: bundle,
+        config: config(join(root, "var-canary-broken"), { experiments: { definitions: [{ ...definitions[0], variants: [{ name: "control" }, { name: "canary", overrides: { bundle: broken } }] }] } }),
+        progress: silentProgress,
+      }),
+      "BAD_BUNDLE",
+    );
+    expect(err.message).toContain("parity");
   });
 });
 
