@@ -19,7 +19,7 @@ import {
 } from "./normalizers";
 import { replayEvents } from "./replay";
 import { loadItemNeighbours, saveItemNeighbours, type ItemNeighbours } from "./item-neighbours";
-import { DEFAULT_ROW_LAYOUT, DENSE_COLUMNS, eventContext, rawRankerDense, type RowLayout } from "./rows";
+import { DEFAULT_ROW_LAYOUT, DENSE_COLUMNS, USER_TOWER_DENSE, eventContext, rawRankerDense, type RowLayout } from "./rows";
 import { countValues, createVocabulary, fitVocabulary, vocabularyFromJSON, type Vocabulary } from "./vocabulary";
 
 /**
@@ -55,6 +55,11 @@ export interface FeatureArtifacts {
    * binary file beside the JSON (NEIGHBOURS_FILE), loaded with it. Absent: affinity features read as "no history".
    */
   neighbours?: ItemNeighbours;
+  /**
+   * The user tower's dense inputs, in order (rows.ts USER_TOWER_DENSE when fitted). Absent in bundles made before
+   * it existed: they read every user column then the clock, as they were trained.
+   */
+  userTowerDense?: readonly string[];
 }
 
 export const FEATURE_ARTIFACTS_VERSION = 1;
@@ -174,6 +179,7 @@ export function fitFeatureArtifacts(input: FitFeatureArtifactsInput): FeatureArt
     vocabularies,
     ageBuckets: ageBucketsFit,
     dense,
+    userTowerDense: USER_TOWER_DENSE,
   };
 }
 
@@ -192,6 +198,7 @@ export function featureArtifactsToJSON(a: FeatureArtifacts): unknown {
     vocabularies,
     ageBuckets: a.ageBuckets,
     dense: a.dense,
+    ...(a.userTowerDense ? { userTowerDense: a.userTowerDense } : {}),
   };
 }
 
@@ -242,6 +249,14 @@ export function featureArtifactsFromJSON(json: unknown, where = "feature artifac
     if (n.kind !== c.kind) bad(`dense.${c.name}`, `expected kind ${c.kind}, got ${n.kind}`);
     dense[c.name] = n;
   }
+  let userTowerDense: string[] | undefined;
+  if (o.userTowerDense !== undefined) {
+    const known = new Set(DENSE_COLUMNS.map((c) => c.name));
+    if (!Array.isArray(o.userTowerDense) || o.userTowerDense.some((n) => typeof n !== "string" || !known.has(n) || !/^(user|ctx)\./.test(n))) {
+      bad("userTowerDense", "expected an array of user and clock dense column names");
+    }
+    userTowerDense = o.userTowerDense as string[];
+  }
   return {
     version: FEATURE_ARTIFACTS_VERSION,
     source: o.source as string,
@@ -251,6 +266,7 @@ export function featureArtifactsFromJSON(json: unknown, where = "feature artifac
     vocabularies,
     ageBuckets,
     dense,
+    ...(userTowerDense ? { userTowerDense } : {}),
   };
 }
 

@@ -290,12 +290,43 @@ function towerColumn<C extends CategoricalColumn>(c: C): C {
   return COLUMN_VOCABULARY[c.name] === "videoId" ? { ...c, dim: Math.min(c.dim, TOWER_VIDEO_ID_DIM) } : c;
 }
 
+/**
+ * The user tower's dense inputs for new bundles: the user's own history statistics, nothing about the moment of the
+ * request (time since the first and last visit, activity at this hour, the clock). Every training example is taken
+ * at an interaction, when the user has just been active, so the tower only ever learned "last seen seconds ago";
+ * a feed request after a week away (or an offline run ranking everyone at one moment) fed it values it never saw,
+ * and retrieval collapsed: on MovieLens-small's warm protocol the tower scored NDCG@20 0.083 ranked at one moment
+ * against 0.119 at each user's own last visit. Without the elapsed times it still lost 7 % at one moment against
+ * its own moments (0.124 vs 0.132) through the clock inputs; without any of them it scores the same at both and
+ * above item-kNN (docs/training.md). The tower retrieves by taste; the ranker, which keeps every time input (its
+ * candidate rows are made at the fit's end, gaps included), weighs the moment. Stored in the artifacts
+ * (`userTowerDense`) so each bundle keeps the inputs it was trained with.
+ */
+export const USER_TOWER_DENSE: readonly string[] = USER_DENSE.filter(
+  (d) => d.name !== "user.daysSinceFirstSeen" && d.name !== "user.daysSinceLastSeen" && d.name !== "user.activityAtHour",
+).map((d) => d.name);
+/** The user tower's inputs of bundles trained before `userTowerDense` existed: every user column, then the clock. */
+const LEGACY_USER_TOWER_DENSE: readonly string[] = [...USER_DENSE, ...CLOCK_DENSE].map((d) => d.name);
+/** Every column a user tower may take, in the order `userPart` computes them (userDense, then clockDense). */
+const USER_PART_DENSE: readonly string[] = LEGACY_USER_TOWER_DENSE;
+
+const towerDenseAt = new WeakMap<FeatureArtifacts, Int32Array>();
+/** Per user-tower dense input of `a`, its index among USER_PART_DENSE. */
+function userTowerDenseAt(a: FeatureArtifacts): Int32Array {
+  let at = towerDenseAt.get(a);
+  if (!at) {
+    at = Int32Array.from(a.userTowerDense ?? LEGACY_USER_TOWER_DENSE, (name) => USER_PART_DENSE.indexOf(name));
+    towerDenseAt.set(a, at);
+  }
+  return at;
+}
+
 export function userTowerSpec(a: FeatureArtifacts): FeatureSpec {
   const l = a.layout;
   return {
     categorical: USER_TOWER_CATEGORICAL.map((n) => cat(a, n)),
     bags: [bag(a, "history", l.historyLength), bag(a, "recentLikes", l.likesLength), bag(a, "userCategories", l.categoriesLength)].map(towerColumn),
-    dense: [...USER_DENSE, ...CLOCK_DENSE].map((d) => d.name),
+    dense: [...(a.userTowerDense ?? LEGACY_USER_TOWER_DENSE)],
   };
 }
 
@@ -507,6 +538,7 @@ export function buildUserTowerRows(a: FeatureArtifacts, inputs: readonly UserTow
   const n = inputs.length;
   const spec = userTowerSpec(a);
   const d = spec.dense.length;
+  const at = userTowerDenseAt(a);
   const categorical = spec.categorical.map(() => new Int32Array(n));
   const [history, recentLikes, userCategories] = spec.bags.map((c) => new Int32Array(n * c.length));
   const dense = new Float32Array(n * d);
@@ -521,8 +553,8 @@ export function buildUserTowerRows(a: FeatureArtifacts, inputs: readonly UserTow
     fillBag(history, r * l.historyLength, l.historyLength, u.history);
     fillBag(recentLikes, r * l.likesLength, l.likesLength, u.likes);
     fillBag(userCategories, r * l.categoriesLength, l.categoriesLength, u.categories);
-    dense.set(u.userDense, r * d);
-    dense.set(u.clockDense, r * d + u.userDense.length);
+    const nu = u.userDense.length;
+    for (let c = 0; c < d; c++) dense[r * d + c] = at[c] < nu ? u.userDense[at[c]] : u.clockDense[at[c] - nu];
   }
   return { size: n, categorical, bags: [history, recentLikes, userCategories], dense };
 }

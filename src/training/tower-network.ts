@@ -77,6 +77,8 @@ export interface TowerTensors {
   size: number;
   categorical: tf.Tensor1D[];
   bags: tf.Tensor2D[];
+  /** The bags' (sanitised) indices on the host, `size × length` each: what {@link embeddingBagMean} reads. */
+  bagIds: Int32Array[];
   /** null when the spec has no dense columns. */
   dense: tf.Tensor2D | null;
 }
@@ -190,14 +192,71 @@ export function sanitizeIndices(ids: Int32Array, vocabSize: number): Int32Array 
   return out;
 }
 
+/**
+ * Mean of each row's non-padding embeddings (index 0 is padding; a row of padding gives zeros): `table` is
+ * `[vocab, dim]`, `ids` is `rows × length` (host memory), the result `[rows, dim]`. The ONNX export computes the
+ * same (onnx-export.ts). One host-side op instead of gather → mask → multiply → sum → divide on
+ * `[rows, length, dim]` tensors: the wasm backend's gather and its gradient took about 30 % of a two-tower step on
+ * MovieLens-small, this op a few per cent (docs/training.md). The gradient is a scatter-add into a dense
+ * `[vocab, dim]` block, the same shape Adam already updated.
+ */
+export function embeddingBagMean(table: tf.Tensor2D | tf.Variable, ids: Int32Array, length: number): tf.Tensor2D {
+  const [vocab, dim] = table.shape as [number, number];
+  const rows = length > 0 ? ids.length / length : 0;
+  // 1 / (non-padding count) per row, shared by forward and gradient.
+  const scale = new Float32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let n = 0;
+    for (let j = r * length; j < (r + 1) * length; j++) if (ids[j] > 0) n++;
+    scale[r] = n > 0 ? 1 / n : 0;
+  }
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const values = (args[0] as tf.Tensor).dataSync() as Float32Array;
+    const out = new Float32Array(rows * dim);
+    for (let r = 0; r < rows; r++) {
+      if (scale[r] === 0) continue;
+      const o = r * dim;
+      for (let j = r * length; j < (r + 1) * length; j++) {
+        const id = ids[j];
+        if (id <= 0) continue;
+        const v = id * dim;
+        for (let d = 0; d < dim; d++) out[o + d] += values[v + d];
+      }
+      for (let d = 0; d < dim; d++) out[o + d] *= scale[r];
+    }
+    return {
+      value: tf.tensor2d(out, [rows, dim]),
+      gradFunc: (dy: tf.Tensor) => {
+        const g = dy.dataSync() as Float32Array;
+        const grad = new Float32Array(vocab * dim);
+        for (let r = 0; r < rows; r++) {
+          const s = scale[r];
+          if (s === 0) continue;
+          const o = r * dim;
+          for (let j = r * length; j < (r + 1) * length; j++) {
+            const id = ids[j];
+            if (id <= 0) continue;
+            const v = id * dim;
+            for (let d = 0; d < dim; d++) grad[v + d] += s * g[o + d];
+          }
+        }
+        return [tf.tensor2d(grad, [vocab, dim])];
+      },
+    };
+  }) as unknown as (t: tf.Tensor) => tf.Tensor2D;
+  return op(table);
+}
+
 /** Makes the tensors for a batch (validated, indices sanitised). */
 export function batchToTensors(spec: FeatureSpec, batch: FeatureBatch): TowerTensors {
   validateBatch(spec, batch);
   const { size } = batch;
+  const bagIds = spec.bags.map((c, i) => sanitizeIndices(batch.bags[i], c.vocabSize));
   return {
     size,
     categorical: spec.categorical.map((c, i) => tf.tensor1d(sanitizeIndices(batch.categorical[i], c.vocabSize), "int32")),
-    bags: spec.bags.map((c, i) => tf.tensor2d(sanitizeIndices(batch.bags[i], c.vocabSize), [size, c.length], "int32")),
+    bags: spec.bags.map((c, i) => tf.tensor2d(bagIds[i], [size, c.length], "int32")),
+    bagIds,
     dense: spec.dense.length > 0 ? tf.tensor2d(batch.dense, [size, spec.dense.length], "float32") : null,
   };
 }
@@ -336,14 +395,7 @@ export function createTower(options: TowerOptions): Tower {
   const features = (inputs: TowerTensors): tf.Tensor2D => {
     const parts: tf.Tensor2D[] = [];
     categorical.forEach((t, i) => parts.push(tf.gather(t, inputs.categorical[i]) as tf.Tensor2D));
-    bags.forEach((t, i) => {
-      const ids = inputs.bags[i];
-      const emb = tf.gather(t, ids) as unknown as tf.Tensor3D; // [size, length, dim]
-      const mask = tf.cast(tf.greater(ids, 0), "float32") as tf.Tensor2D; // [size, length]
-      const sum = tf.sum(tf.mul(emb, tf.expandDims(mask, 2)), 1) as tf.Tensor2D;
-      const count = tf.maximum(tf.sum(mask, 1, true), 1);
-      parts.push(tf.div(sum, count) as tf.Tensor2D);
-    });
+    bags.forEach((t, i) => parts.push(embeddingBagMean(t, inputs.bagIds[i], spec.bags[i].length)));
     if (inputs.dense) parts.push(inputs.dense);
     return parts.length === 1 ? parts[0] : (tf.concat(parts, 1) as tf.Tensor2D);
   };

@@ -12,7 +12,7 @@ import {
   saveFeatureArtifacts,
 } from "../../src/features/artifacts";
 import { aggregatesAt } from "../../src/features/replay";
-import { DENSE_COLUMNS, buildRankerRows, rankerSpec } from "../../src/features/rows";
+import { DENSE_COLUMNS, buildRankerRows, rankerSpec, userTowerSpec } from "../../src/features/rows";
 import { T0, tinyDataset } from "./fixtures";
 
 const dir = await mkdtemp(join(tmpdir(), "reelfeed-artifacts-"));
@@ -82,6 +82,7 @@ describe("feature artifacts", () => {
     expect(await readdir(dir)).toEqual(["features.json"]);
     const b = await loadFeatureArtifacts(path);
     expect(rankerSpec(b)).toEqual(rankerSpec(a));
+    expect(userTowerSpec(b)).toEqual(userTowerSpec(a));
     const s = aggregatesAt(data, until);
     const inputs = data.videos.map((video) => ({ user: data.users[2], userAgg: s.users.get("u2"), video, videoAgg: s.videos.get(video.id), context: { now: until, device: "tv" as const } }));
     expect(buildRankerRows(b, inputs)).toEqual(buildRankerRows(a, inputs));
@@ -116,6 +117,7 @@ describe("feature artifacts", () => {
       ["vocab", (j) => (j.vocabularies.tag = { oovBuckets: 1, values: [1] }), "vocabularies.tag"],
       ["layout", (j) => (j.layout.historyLength = 0), "layout.historyLength"],
       ["ages", (j) => (j.ageBuckets = { edges: [5, 1] }), "ageBuckets"],
+      ["tower inputs", (j) => (j.userTowerDense = ["video.ctr"]), "userTowerDense"],
     ];
     for (const [name, mutate, field] of cases) {
       const j = JSON.parse(JSON.stringify(good));

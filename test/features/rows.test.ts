@@ -164,6 +164,23 @@ describe("row builders", () => {
     }
   });
 
+  it("the user tower leaves out time since the first and last visit; bundles without the list keep every user column", () => {
+    const spec = userTowerSpec(artifacts);
+    expect(spec.dense).not.toContain("user.daysSinceLastSeen");
+    expect(spec.dense).not.toContain("user.daysSinceFirstSeen");
+    expect(spec.dense).toContain("user.watches");
+    // A bundle fitted before the list existed: its tower was trained on every user column then the clock.
+    const legacy = { ...artifacts, userTowerDense: undefined };
+    const legacySpec = userTowerSpec(legacy);
+    expect(legacySpec.dense.slice(0, 12)).toContain("user.daysSinceLastSeen");
+    const input = { user: data.users[0], userAgg: state.users.get(data.users[0].id), context: { now, device: data.users[0].device } };
+    const fresh = buildUserTowerRows(artifacts, [input]);
+    const old = buildUserTowerRows(legacy, [input]);
+    expect(old.dense).toHaveLength(legacySpec.dense.length);
+    // Each column carries the same value whichever layout asks for it.
+    for (const name of spec.dense) expect(fresh.dense[spec.dense.indexOf(name)]).toBe(old.dense[legacySpec.dense.indexOf(name)]);
+  });
+
   it("video tower rows depend on the video, its aggregates and time only", () => {
     const spec = videoTowerSpec(artifacts);
     const inputs = [...data.videos, newVideo].map((video) => ({ video, videoAgg: state.videos.get(video.id), now }));
