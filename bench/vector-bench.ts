@@ -49,7 +49,7 @@ const PRESETS: Record<string, Record<string, string>> = {
     "query-noise": "0.1",
     queries: "1000",
     "recall-queries": "200",
-    nprobes: "4,8,16,32,64",
+    nprobes: "4,6,8,12,16,24,32,64",
     "baseline-nprobes": "16,32,64",
     svg: "docs/images/vector-recall-qps-1m.svg",
   },
@@ -361,11 +361,16 @@ function recallQpsSvg(title: string, machineLine: string, configs: Config[], fai
   const points = configs.map((c) => ({ series: c.series, label: c.label, recall: c.recall, qps: median(c.cpuQps) }));
   const refs = faiss ? FAISS_HNSW_ISSUE_15 : [];
   const all = [...points, ...refs, ...(faiss ? [TARGET_FAISS_1M] : [])];
-  const xMin = Math.min(0.9, Math.floor(Math.min(...all.map((p) => p.recall)) * 20) / 20);
-  const xMax = 1;
+  // Recall on a scale of "nines", -log10(1 - recall): 0.9, 0.99 and 0.999 equally far apart, so the points near 1
+  // do not pile up at the right edge.
+  const nines = (r: number) => -Math.log10(Math.max(1 - r, 5e-4));
+  const xMin = Math.min(nines(0.9), Math.floor(Math.min(...all.map((p) => nines(p.recall))) * 4) / 4);
+  const xMax = nines(0.9995);
   const yMax = niceCeil(Math.max(...all.map((p) => p.qps)) * 1.08);
   const round = (v: number) => Math.round(v * 10) / 10;
-  const x = (r: number) => round(left + ((r - xMin) / (xMax - xMin)) * (W - left - right));
+  const x = (r: number) => round(left + ((nines(r) - xMin) / (xMax - xMin)) * (W - left - right));
+  /** Right end of the plot area. */
+  const right0 = left + (W - left - right);
   const y = (q: number) => round(H - bottom - (q / yMax) * (H - top - bottom));
   const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
   const out: string[] = [];
@@ -377,25 +382,23 @@ function recallQpsSvg(title: string, machineLine: string, configs: Config[], fai
     // The target: recall ≥ 0.95 at ≥ 1,814 q/s.
     const tx = x(TARGET_FAISS_1M.recall);
     const ty = y(TARGET_FAISS_1M.qps);
-    out.push(`<rect x="${tx}" y="${top}" width="${x(xMax) - tx}" height="${ty - top}" fill="#2a9d3a" fill-opacity="0.08" stroke="#2a9d3a" stroke-dasharray="4 3"/>`);
+    out.push(`<rect x="${tx}" y="${top}" width="${round(right0 - tx)}" height="${round(ty - top)}" fill="#2a9d3a" fill-opacity="0.08" stroke="#2a9d3a" stroke-dasharray="4 3"/>`);
     out.push(`<text x="${tx + 4}" y="${top + 14}" fill="#2a9d3a">target: ≥ 0.95 at ≥ 1,814 q/s</text>`);
   }
   // Axes and grid.
   for (let i = 0; i <= 5; i++) {
     const q = (yMax * i) / 5;
-    out.push(`<line x1="${left}" x2="${x(xMax)}" y1="${y(q)}" y2="${y(q)}" stroke="#ddd"/>`);
+    out.push(`<line x1="${left}" x2="${right0}" y1="${y(q)}" y2="${y(q)}" stroke="#ddd"/>`);
     out.push(`<text x="${left - 6}" y="${y(q) + 4}" text-anchor="end">${Math.round(q).toLocaleString("en-US")}</text>`);
   }
-  const xSteps = Math.round((xMax - xMin) / 0.01);
-  const every = xSteps > 10 ? Math.ceil(xSteps / 10) : 1;
-  for (let i = 0; i <= xSteps; i += every) {
-    const r = xMin + i * 0.01;
+  for (const r of [0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999]) {
+    if (nines(r) < xMin - 1e-9) continue;
     out.push(`<line x1="${x(r)}" x2="${x(r)}" y1="${top}" y2="${H - bottom}" stroke="#eee"/>`);
-    out.push(`<text x="${x(r)}" y="${H - bottom + 16}" text-anchor="middle">${r.toFixed(2)}</text>`);
+    out.push(`<text x="${x(r)}" y="${H - bottom + 16}" text-anchor="middle">${r}</text>`);
   }
-  out.push(`<line x1="${left}" x2="${x(xMax)}" y1="${H - bottom}" y2="${H - bottom}" stroke="#333"/>`);
+  out.push(`<line x1="${left}" x2="${right0}" y1="${H - bottom}" y2="${H - bottom}" stroke="#333"/>`);
   out.push(`<line x1="${left}" x2="${left}" y1="${top}" y2="${H - bottom}" stroke="#333"/>`);
-  out.push(`<text x="${(left + x(xMax)) / 2}" y="${H - 18}" text-anchor="middle">recall@${k} against exact inner-product search</text>`);
+  out.push(`<text x="${(left + right0) / 2}" y="${H - 18}" text-anchor="middle">recall@${k} against exact inner-product search (scale: -log10(1 - recall))</text>`);
   out.push(`<text transform="translate(18 ${(top + H - bottom) / 2}) rotate(-90)" text-anchor="middle">queries per CPU second (one thread, one query at a time)</text>`);
   const series = [
     { key: "new", name: "embedded IVF (this build)", color: "#1f5fbf" },
