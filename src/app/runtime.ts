@@ -44,8 +44,9 @@ import { createMemoryCountsStore, createRedisCountsStore, type ExperimentCountsS
 import type { ExperimentConfig } from "../experiments/experiment-config";
 import { readExperimentsFile, watchExperimentsFile } from "../experiments/experiments-file";
 import { createExperimentMetrics, isRequestField, type ExperimentMetrics } from "../experiments/online-metrics";
-import { createDriftMonitor, type DriftReport } from "../experiments/drift";
+import { createDriftMonitor, driftReferenceInWorker, type DriftReport } from "../experiments/drift";
 import type { ReelEvent } from "../data/types";
+import type { VideoAggregates } from "../features/aggregates";
 import { applyHistory, bootstrapEvents, bootstrapRedisState, otherBootstraps } from "./state-bootstrap";
 
 /**
@@ -376,7 +377,14 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
     const driftConfig = config.experiments.drift;
     const newDrift = (set: ModelSet) => ({
       version: set.manifest.version,
-      monitor: createDriftMonitor({ artifacts: set.artifacts, dataset, psiThreshold: driftConfig.psiThreshold, onError }),
+      monitor: createDriftMonitor({
+        artifacts: set.artifacts,
+        // The training rows are rebuilt from the bundle's history in a worker thread (seconds on MovieLens-small);
+        // drift off (rowsPerRequest 0): never built.
+        reference: driftConfig.rowsPerRequest > 0 ? driftReferenceInWorker(set.bundleDir) : new Promise<never>(() => {}),
+        psiThreshold: driftConfig.psiThreshold,
+        onError,
+      }),
     });
     let drift = newDrift(first);
 
@@ -417,10 +425,15 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
         // Drift of the served bundle's rows only (a canary variant's bundle has its own artifacts).
         const sample = page.items.slice(0, driftConfig.rowsPerRequest).map((i) => i.video);
         if (sample.length === 0 || page.modelVersion !== drift.version) return;
-        state.getVideos(sample.map((v) => v.id)).then(
-          (aggs) => drift.monitor.observe(query, sample, aggs),
-          () => drift.monitor.observe(query, sample, new Map()),
-        );
+        const monitor = drift.monitor;
+        const observe = (aggs: ReadonlyMap<string, VideoAggregates>): void => {
+          try {
+            monitor.observe(query, sample, aggs);
+          } catch (err) {
+            onError(err, "drift monitor");
+          }
+        };
+        state.getVideos(sample.map((v) => v.id)).then(observe, () => observe(new Map()));
       },
     });
     const experimentsFile = config.experiments.file;

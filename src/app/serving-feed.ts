@@ -43,7 +43,10 @@ export interface ServingFeedOptions {
   onError?: (error: unknown, where: string) => void;
   /** Feed-service settings config does not carry (state read budget, session TTL, ...). @default {} */
   service?: Partial<Omit<FeedServiceOptions, "runtime" | "definition" | "onServed" | "onError">>;
-  /** Experiments served. @default config.experiments.definitions */
+  /**
+   * Experiments served. The server passes config's (or the experiments file's); offline tools (recommend) serve the
+   * base pipeline. @default none
+   */
   experiments?: readonly ExperimentConfig[];
   /**
    * The runtime a variant's `bundle` override serves (a canary): the base runtime's stores with that bundle's models.
@@ -168,7 +171,14 @@ export async function createServingFeed(options: ServingFeedOptions): Promise<Se
   const plan = (definitions: readonly ExperimentConfig[], keyPrefix?: string): ExperimentPlan =>
     planExperiments({ base: config, experiments: definitions, schema: configSchema, keyPrefix, maxPipelines: config.experiments.maxPipelines });
 
-  current = await generation(plan(options.experiments ?? config.experiments.definitions), options.runtime);
+  current = await generation(plan(options.experiments ?? []), options.runtime);
+  // Reloads and swaps one at a time: each builds on the generation the previous one installed.
+  let changes: Promise<unknown> = Promise.resolve();
+  const serially = <T>(change: () => Promise<T>): Promise<T> => {
+    const run = changes.then(change);
+    changes = run.catch(() => undefined);
+    return run;
+  };
 
   const base = (): PipelineFeedService => current!.services.get("")!.service;
 
@@ -224,17 +234,19 @@ export async function createServingFeed(options: ServingFeedOptions): Promise<Se
     experiments: () => current!.plan.experiments,
     pipelines: () => new Map([...current!.services].map(([k, v]) => [k, v.definition])),
     assign: (userId, now) => assignAll(current!.plan.experiments, userId, now),
-    async reloadExperiments(definitions, keyPrefix) {
-      const old = current!;
-      const next = await generation(plan(definitions, keyPrefix), old.runtime, old);
-      current = next;
-      void retire(old);
-    },
-    async swapRuntime(runtime) {
-      const old = current!;
-      const next = await generation(old.plan, runtime);
-      current = next;
-      return { drained: retire(old) };
-    },
+    reloadExperiments: (definitions, keyPrefix) =>
+      serially(async () => {
+        const old = current!;
+        const next = await generation(plan(definitions, keyPrefix), old.runtime, old);
+        current = next;
+        void retire(old);
+      }),
+    swapRuntime: (runtime) =>
+      serially(async () => {
+        const old = current!;
+        const next = await generation(old.plan, runtime);
+        current = next;
+        return { drained: retire(old) };
+      }),
   };
 }

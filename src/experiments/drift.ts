@@ -1,3 +1,4 @@
+import { Worker } from "node:worker_threads";
 import type { Dataset, Video } from "../data/types";
 import type { VideoAggregates } from "../features/aggregates";
 import type { FeatureArtifacts } from "../features/artifacts";
@@ -11,8 +12,8 @@ import { buildRankerExamples } from "../training/examples";
  * what it serves against the rows the bundle was trained on. Both sides go through the same row builder
  * (src/features/rows.ts), so a difference is a difference in the data, not in the code.
  *
- * Reference: the training rows rebuilt from the bundle's own data (training/examples.ts, at most `referenceRows`,
- * seeded), binned into deciles of each feature. Served: a few served items per request (`rowsPerRequest`), binned
+ * Reference: the training rows rebuilt from the bundle's own data (training/examples.ts, at most 5 000, seeded, in a
+ * worker thread), binned into deciles of each feature. Served: a few served items per request (`rowsPerRequest`), binned
  * with the same edges. PSI = Σ (served − train) · ln(served / train) over the bins (proportions floored at 1e-4):
  * under 0.1 stable, 0.1–0.25 moderate, above 0.25 a major shift (the usual reading); `psiThreshold` flags a feature.
  *
@@ -81,73 +82,112 @@ export function psi(reference: readonly number[], current: readonly number[], fl
   return out;
 }
 
+/** The training side of the comparison: per dense feature, its decile edges and the training rows per bin. */
+export interface DriftReference {
+  features: string[];
+  edges: number[][];
+  counts: number[][];
+  rows: number;
+}
+
+/**
+ * The training rows rebuilt from a bundle's data (training/examples.ts, at most `maxRows`, seeded) through the shared
+ * row builder, binned per feature. Replays the whole history: seconds on MovieLens-small, so the server runs it in a
+ * worker thread (drift-reference-thread.ts).
+ */
+export function computeDriftReference(dataset: Dataset, artifacts: FeatureArtifacts, maxRows = 5000, bins = 10): DriftReference {
+  const features = rankerSpec(artifacts).dense;
+  const d = features.length;
+  const examples = buildRankerExamples(dataset, { until: Infinity, maxExamples: maxRows });
+  const rows = buildRankerRows(artifacts, examples.inputs);
+  const edges = features.map((_, j) => {
+    const col = new Float64Array(rows.size);
+    for (let r = 0; r < rows.size; r++) col[r] = rows.dense[r * d + j];
+    return quantileEdges(col, bins);
+  });
+  const counts = edges.map((e) => new Array<number>(e.length + 1).fill(0));
+  for (let r = 0; r < rows.size; r++) for (let j = 0; j < d; j++) counts[j][binOf(edges[j], rows.dense[r * d + j])]++;
+  return { features, edges, counts, rows: rows.size };
+}
+
+/** Runs computeDriftReference for a bundle in a worker thread: the event loop keeps serving meanwhile. */
+export function driftReferenceInWorker(bundleDir: string, maxRows = 5000, bins = 10): Promise<DriftReference> {
+  const entry = new URL("./drift-reference-thread.ts", import.meta.url).href;
+  // A worker thread does not inherit the tsx loader (src/ranking/onnx-worker-session.ts does the same).
+  const tsx = import.meta.resolve("tsx/esm/api");
+  const shim = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(shim, { eval: true, workerData: { bundleDir, maxRows, bins } });
+    worker.unref();
+    worker.once("message", (m: { reference?: DriftReference; error?: string }) => {
+      if (m.reference) resolve(m.reference);
+      else reject(new Error(m.error ?? "drift reference worker failed"));
+      void worker.terminate();
+    });
+    worker.once("error", reject);
+    worker.once("exit", (code) => reject(new Error(`drift reference worker exited with ${code}`)));
+  });
+}
+
 export interface DriftMonitorOptions {
+  /** The bundle's artifacts: served rows are built with them. */
   artifacts: FeatureArtifacts;
-  /** The bundle's data: the training rows are rebuilt from it. */
-  dataset: Dataset;
+  /** The training side (built in a worker: driftReferenceInWorker). */
+  reference: Promise<DriftReference>;
   /** config experiments.drift.psiThreshold */
   psiThreshold: number;
-  /** @default 5000 */
-  referenceRows?: number;
-  /** @default 10 */
-  bins?: number;
   onError?: (error: unknown, where: string) => void;
 }
 
 export function createDriftMonitor(options: DriftMonitorOptions): DriftMonitor {
-  const { artifacts, dataset, psiThreshold, referenceRows = 5000, bins = 10, onError = () => {} } = options;
+  const { artifacts, psiThreshold, onError = () => {} } = options;
   const names = rankerSpec(artifacts).dense;
   const d = names.length;
-  let edges: number[][] | undefined;
-  let reference: number[][] = [];
+  let ref: DriftReference | undefined;
   let served: number[][] = [];
-  let referenceCount = 0;
   let servedCount = 0;
-
-  // Built after start-up, off the first requests' path (it replays the bundle's history).
-  const ready = new Promise<void>((resolve) => {
-    setTimeout(() => {
-      try {
-        const examples = buildRankerExamples(dataset, { until: Infinity, maxExamples: referenceRows });
-        const rows = buildRankerRows(artifacts, examples.inputs);
-        referenceCount = rows.size;
-        edges = names.map((_, j) => {
-          const col = new Float64Array(rows.size);
-          for (let r = 0; r < rows.size; r++) col[r] = rows.dense[r * d + j];
-          return quantileEdges(col, bins);
-        });
-        reference = edges.map((e) => new Array(e.length + 1).fill(0));
-        served = edges.map((e) => new Array(e.length + 1).fill(0));
-        for (let r = 0; r < rows.size; r++) for (let j = 0; j < d; j++) reference[j][binOf(edges[j], rows.dense[r * d + j])]++;
-      } catch (err) {
-        onError(err, "drift reference");
-      }
-      resolve();
-    }, 0).unref?.();
-  });
+  // Rows served before the reference is built wait here (bounded), then are binned with its edges.
+  let early: Float32Array[] = [];
+  let earlyRows = 0;
+  const bin = (dense: Float32Array, n: number): void => {
+    for (let r = 0; r < n; r++) for (let j = 0; j < d; j++) served[j][binOf(ref!.edges[j], dense[r * d + j])]++;
+    servedCount += n;
+  };
+  const ready = options.reference
+    .then((r) => {
+      if (r.features.length !== d || r.features.some((f, j) => f !== names[j])) throw new Error("drift reference: features differ from the bundle's ranker spec");
+      ref = r;
+      served = r.edges.map((e) => new Array<number>(e.length + 1).fill(0));
+      for (const dense of early) bin(dense, dense.length / d);
+      early = [];
+    })
+    .catch((err: unknown) => onError(err, "drift reference"));
 
   return {
     ready,
     observe(query, videos, videoAggs) {
-      if (!edges || videos.length === 0) return;
+      if (videos.length === 0 || (!ref && earlyRows >= 10_000)) return;
       const context = rowContext(query);
       const inputs: RankerRowInput[] = videos.map((video) => ({ user: query.user, userAgg: query.userAgg, video, videoAgg: videoAggs.get(video.id), context }));
       const rows = buildRankerRows(artifacts, inputs);
-      for (let r = 0; r < rows.size; r++) for (let j = 0; j < d; j++) served[j][binOf(edges[j], rows.dense[r * d + j])]++;
-      servedCount += rows.size;
+      if (ref) bin(rows.dense, rows.size);
+      else {
+        early.push(rows.dense.slice(0, rows.size * d));
+        earlyRows += rows.size;
+      }
     },
     report() {
       const features: FeatureDrift[] = [];
-      if (edges && servedCount > 0) {
+      if (ref && servedCount > 0) {
         names.forEach((feature, j) => {
           // A constant column in training (one bin) cannot drift in distribution: skipped.
-          if (edges![j].length === 0) return;
-          const value = psi(reference[j], served[j]);
+          if (ref!.edges[j].length <= 1 && ref!.counts[j].filter((c) => c > 0).length <= 1) return;
+          const value = psi(ref!.counts[j], served[j]);
           features.push({ feature, psi: value, drifting: value >= psiThreshold });
         });
         features.sort((a, b) => b.psi - a.psi);
       }
-      return { ready: edges !== undefined, referenceRows: referenceCount, servedRows: servedCount, threshold: psiThreshold, features };
+      return { ready: ref !== undefined, referenceRows: ref?.rows ?? 0, servedRows: servedCount, threshold: psiThreshold, features };
     },
   };
 }
