@@ -439,8 +439,17 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
     const experimentsFile = config.experiments.file;
     if (experimentsFile) {
       const watcher = watchExperimentsFile(experimentsFile, config.experiments.reloadMs, async (definitions) => {
-        await serving.reloadExperiments(definitions, `experiments.file(${experimentsFile}).definitions`);
+        const { drained } = await serving.reloadExperiments(definitions, `experiments.file(${experimentsFile}).definitions`);
         progress.log(`experiments: reloaded ${definitions.length} from ${experimentsFile}`);
+        // A canary bundle no experiment serves any more is released once the requests still using it are done.
+        const used = new Set(serving.experiments().flatMap((e) => e.variants.flatMap((v) => (v.overrides.bundle ? [resolve(v.overrides.bundle)] : []))));
+        void drained.then(async () => {
+          for (const [path, set] of variantSets) {
+            if (used.has(path)) continue;
+            variantSets.delete(path);
+            await (await set.catch(() => undefined))?.close();
+          }
+        });
       }, onError);
       closers.push(() => watcher.close());
     }

@@ -85,7 +85,7 @@ export interface ServingFeed {
    * Serves these experiments from now on: validated and every pipeline built first; a bad definition throws
    * BAD_CONFIG (its key under `keyPrefix`) and the running experiments keep serving.
    */
-  reloadExperiments(definitions: readonly ExperimentConfig[], keyPrefix?: string): Promise<void>;
+  reloadExperiments(definitions: readonly ExperimentConfig[], keyPrefix?: string): Promise<{ drained: Promise<void> }>;
   /**
    * Serves another base runtime (a hot model swap): every pipeline is built over it first, then swapped in. Resolves
    * with a promise that settles when the requests that started on the old runtime have finished.
@@ -239,7 +239,7 @@ export async function createServingFeed(options: ServingFeedOptions): Promise<Se
         const old = current!;
         const next = await generation(plan(definitions, keyPrefix), old.runtime, old);
         current = next;
-        void retire(old);
+        return { drained: retire(old) };
       }),
     swapRuntime: (runtime) =>
       serially(async () => {

@@ -97,12 +97,13 @@ describe("experiments over HTTP", () => {
 
     // /metrics renders a snapshot refreshed in the background (a scrape starts one): the next scrape shows it.
     let metrics = "";
-    for (const until = Date.now() + 5000; Date.now() < until; await new Promise((res) => setTimeout(res, 1100))) {
+    const shownImpressions = () =>
+      [...metrics.matchAll(/reelfeed_experiment_total\{experiment="aa",variant="(a|b)",counter="impressions"\} (\d+)/g)].reduce((n, m) => n + Number(m[2]), 0);
+    for (const until = Date.now() + 10_000; Date.now() < until; await new Promise((res) => setTimeout(res, 1100))) {
       metrics = await (await fetch(serving.url.replace(/\/graphql$/, "/metrics"))).text();
-      if (/counter="impressions"\} [1-9]/.test(metrics)) break;
+      if (shownImpressions() === users.length * 5) break;
     }
-    const shown = [...metrics.matchAll(/reelfeed_experiment_total\{experiment="aa",variant="(a|b)",counter="impressions"\} (\d+)/g)];
-    expect(shown.reduce((n, m) => n + Number(m[2]), 0)).toBe(users.length * 5);
+    expect(shownImpressions()).toBe(users.length * 5);
     expect(metrics).toMatch(/reelfeed_experiment_value\{experiment="aa",variant="b",metric="latencyP99Ms"\} [\d.]+/);
   });
 });
