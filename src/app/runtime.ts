@@ -375,13 +375,15 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
 
     // Feature drift of the served bundle (src/experiments/drift.ts); a hot swap starts a new monitor for the new one.
     const driftConfig = config.experiments.drift;
+    const driftStop = new AbortController();
+    closers.push(() => driftStop.abort());
     const newDrift = (set: ModelSet) => ({
       version: set.manifest.version,
       monitor: createDriftMonitor({
         artifacts: set.artifacts,
         // The training rows are rebuilt from the bundle's history in a worker thread (seconds on MovieLens-small);
         // drift off (rowsPerRequest 0): never built.
-        reference: driftConfig.rowsPerRequest > 0 ? driftReferenceInWorker(set.bundleDir) : new Promise<never>(() => {}),
+        reference: driftConfig.rowsPerRequest > 0 ? driftReferenceInWorker(set.bundleDir, { delayMs: driftConfig.referenceDelayMs, signal: driftStop.signal }) : new Promise<never>(() => {}),
         psiThreshold: driftConfig.psiThreshold,
         onError,
       }),

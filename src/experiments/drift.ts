@@ -111,21 +111,34 @@ export function computeDriftReference(dataset: Dataset, artifacts: FeatureArtifa
 }
 
 /** Runs computeDriftReference for a bundle in a worker thread: the event loop keeps serving meanwhile. */
-export function driftReferenceInWorker(bundleDir: string, maxRows = 5000, bins = 10): Promise<DriftReference> {
+export function driftReferenceInWorker(
+  bundleDir: string,
+  options: { delayMs?: number; maxRows?: number; bins?: number; signal?: AbortSignal } = {},
+): Promise<DriftReference> {
+  const { delayMs = 0, maxRows = 5000, bins = 10, signal } = options;
   const entry = new URL("./drift-reference-thread.ts", import.meta.url).href;
   // A worker thread does not inherit the tsx loader (src/ranking/onnx-worker-session.ts does the same).
   const tsx = import.meta.resolve("tsx/esm/api");
   const shim = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
+  // Aborted (the runtime closed): never settles, the worker (if started) is stopped.
   return new Promise((resolve, reject) => {
-    const worker = new Worker(shim, { eval: true, workerData: { bundleDir, maxRows, bins } });
-    worker.unref();
-    worker.once("message", (m: { reference?: DriftReference; error?: string }) => {
-      if (m.reference) resolve(m.reference);
-      else reject(new Error(m.error ?? "drift reference worker failed"));
-      void worker.terminate();
-    });
-    worker.once("error", reject);
-    worker.once("exit", (code) => reject(new Error(`drift reference worker exited with ${code}`)));
+    const start = (): void => {
+      if (signal?.aborted) return;
+      const worker = new Worker(shim, { eval: true, workerData: { bundleDir, maxRows, bins } });
+      worker.unref();
+      signal?.addEventListener("abort", () => void worker.terminate(), { once: true });
+      worker.once("message", (m: { reference?: DriftReference; error?: string }) => {
+        if (m.reference) resolve(m.reference);
+        else reject(new Error(m.error ?? "drift reference worker failed"));
+        void worker.terminate();
+      });
+      worker.once("error", reject);
+      worker.once("exit", (code) => {
+        if (!signal?.aborted) reject(new Error(`drift reference worker exited with ${code}`));
+      });
+    };
+    if (delayMs > 0) setTimeout(start, delayMs).unref();
+    else start();
   });
 }
 

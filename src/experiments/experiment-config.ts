@@ -103,6 +103,11 @@ export const experimentsConfigSchema = z
         labelRatioThreshold: z.number().gt(1).default(1.5),
         /** Served ranker rows sampled per request for the drift histograms (0 turns drift off). */
         rowsPerRequest: z.number().int().nonnegative().default(5),
+        /**
+         * The training reference is rebuilt this long after start-up (ms), in a worker thread: not while the server
+         * warms up and replays its logs on the same cores.
+         */
+        referenceDelayMs: z.number().int().nonnegative().default(10_000),
       })
       .default({}),
   })

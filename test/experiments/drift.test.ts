@@ -52,7 +52,7 @@ describe("feature drift of served rows (serving runtime)", () => {
 
   /** Serves every user once at `now` and returns the drift report once the rows are in. */
   async function serveAt(varName: string, shift: number) {
-    const rt = await loadRuntime({ bundleDir: bundle, config: testConfig(join(root, varName)), progress: silentProgress, service: { stateTimeoutMs: 2000 } });
+    const rt = await loadRuntime({ bundleDir: bundle, config: testConfig(join(root, varName), { experiments: { drift: { referenceDelayMs: 0 } } }), progress: silentProgress, service: { stateTimeoutMs: 2000 } });
     runtimes.push(rt);
     const end = rt.dataset.events[rt.dataset.events.length - 1].ts;
     for (const user of rt.dataset.users.slice(0, 60)) await rt.feed.feed({ userId: user.id, surface: "home", context: { now: end + shift }, first: 5, debug: false });
