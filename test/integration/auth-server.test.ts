@@ -14,7 +14,8 @@ import { deleteKeys, REDIS_URL, skipRedis, uniquePrefix } from "../events/redis-
 import { startAuthServer, type AuthServer } from "./auth-harness";
 
 /**
- * Who may do what, over real HTTP: every root field (feed, similarVideos, trending, video, user, recordEvents) and
+ * Who may do what, over real HTTP: every root field (feed, similarVideos, trending, video, user, recordEvents,
+ * experimentReport; the catalogue mutations in catalog-auth.test.ts) and
  * every route (POST /events, /metrics, /health) without a key, with an unknown and a wrong key, with a key lacking
  * the scope, with the right key, with a user token for another user, over the rate limit; over-complex queries;
  * production start-up rules.
@@ -104,6 +105,14 @@ const TARGETS: Target[] = [
     ok: (r) => expect(r.body.results[0].status).toBe("ACCEPTED"),
   },
   {
+    name: "experimentReport",
+    scope: "admin",
+    perUser: false,
+    send: (s, h) => gql(s, `{ experimentReport(name: "none") { control } }`, undefined, h),
+    // Past auth the resolver runs: this harness serves no experiments, so the answer is the resolver's own UNAVAILABLE.
+    ok: (r) => expect(r.body.errors[0].extensions.code).toBe("UNAVAILABLE"),
+  },
+  {
     name: "GET /metrics",
     scope: "admin",
     perUser: false,
@@ -173,7 +182,7 @@ describe.each(TARGETS)("$name", (t) => {
   it("with a user token for another user: refused where the call acts for a user; the public catalogue reads stay open", async () => {
     const token = await userToken("u3");
     const r = await t.send(s, bearer(token), "u1");
-    if (t.name === "GET /metrics") {
+    if (t.scope === "admin") {
       expect(r.status).toBe(403);
       expect(r.body.errors[0].extensions).toMatchObject({ code: "FORBIDDEN", scope: "admin" });
     } else if (t.name === "POST /events") {
