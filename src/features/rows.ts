@@ -249,6 +249,13 @@ const RANKER_CATEGORICAL = ["userId", "videoId", "category", "creatorId", "count
 const USER_TOWER_CATEGORICAL = ["userId", "country", "device", "surface", "ageBucket"];
 const VIDEO_TOWER_CATEGORICAL = ["videoId", "category", "creatorId", "language"];
 
+/**
+ * The ranker's columns that depend on the request alone (user and context), never on the candidate: every row of a
+ * request carries the same values in them (buildRankerRows writes the user part once and copies it). Serving runs
+ * their branches of the model once per request (src/ranking/shared-inputs-graph.ts).
+ */
+export const RANKER_REQUEST_COLUMNS: readonly string[] = ["userId", "country", "device", "surface", "ageBucket", "history", "recentLikes", "userCategories"];
+
 const specCache = new WeakMap<FeatureArtifacts, FeatureSpec>();
 
 /** The ranker's columns. A fresh object per call: callers may keep or change it without affecting the builders. */
@@ -443,80 +450,160 @@ function sameUser(p: { user?: User; userAgg?: UserAggregates; ctx: RowContext },
 }
 
 /**
+ * What every ranker row of one artifacts object shares, resolved once (start-up, or the first request after a
+ * swap): the spec, each dense column's normaliser by position, and the normalised video block of a video with no
+ * aggregates (a new upload: most candidates of a large catalogue), whose only per-row values are its age and duration.
+ */
+interface RankerRowPlan {
+  spec: FeatureSpec;
+  d: number;
+  vNorm: Normalizer[];
+  xNorm: Normalizer[];
+  posNorm: Normalizer;
+  /** VIDEO_DENSE normalised for `videoFeatures(undefined, …)`; the ageDays and durationSec slots are filled per row. */
+  coldVideo: Float64Array;
+  ageAt: number;
+  durationAt: number;
+}
+
+const rankerPlans = new WeakMap<FeatureArtifacts, RankerRowPlan>();
+
+function rankerPlan(a: FeatureArtifacts): RankerRowPlan {
+  let plan = rankerPlans.get(a);
+  if (plan) return plan;
+  const spec = cachedRankerSpec(a);
+  const vNorm = normalizerList(a, VIDEO_DENSE);
+  const ageAt = VIDEO_DENSE.findIndex((d) => d.name === "video.ageDays");
+  const durationAt = VIDEO_DENSE.findIndex((d) => d.name === "video.durationSec");
+  // Any video and time give the same cold values outside the two per-video slots (videoFeatures' contract: without
+  // aggregates, every other field is a prior or 0).
+  const cold = videoFeatures(undefined, { id: "", creatorId: "", title: "", tags: [], category: "", durationSec: 0, uploadedAt: 0 }, 0);
+  const coldVideo = Float64Array.from(VIDEO_DENSE, (d, i) => normalize(vNorm[i], d.get(cold)));
+  plan = { spec, d: spec.dense.length, vNorm, xNorm: normalizerList(a, CROSS_DENSE), posNorm: normalizers(a).get("ctx.position")!, coldVideo, ageAt, durationAt };
+  rankerPlans.set(a, plan);
+  return plan;
+}
+
+/**
  * Ranker rows, one per input, in input order. Inputs of one request share the user and context: the user side is
- * computed once and reused while consecutive inputs carry the same user, aggregates and context values.
+ * computed once and reused while consecutive inputs carry the same user, aggregates and context values, and written
+ * once per row by copy. The video side comes from a per-video block (indices, tags, normalised duration) memoised
+ * per catalog entry; a video without aggregates takes the plan's cold block and computes only its age.
  */
 export function buildRankerRows(a: FeatureArtifacts, inputs: readonly RankerRowInput[]): FeatureBatch {
   const l = a.layout;
   const n = inputs.length;
-  const ranker = cachedRankerSpec(a);
-  const d = ranker.dense.length;
+  const plan = rankerPlan(a);
+  const { spec: ranker, d, vNorm, xNorm, posNorm, coldVideo, ageAt, durationAt } = plan;
   const categorical = ranker.categorical.map(() => new Int32Array(n));
+  const [userIdCol, videoIdCol, categoryCol, creatorCol, countryCol, deviceCol, surfaceCol, ageCol, languageCol] = categorical;
   const [tags, history, recentLikes, userCategories] = ranker.bags.map((c) => new Int32Array(n * c.length));
   const dense = new Float32Array(n * d);
-  const vNorm = normalizerList(a, VIDEO_DENSE);
-  const xNorm = normalizerList(a, CROSS_DENSE);
-  const posNorm = normalizers(a).get("ctx.position")!;
-  let cache: { user?: User; userAgg?: UserAggregates; ctx: RowContext; part: UserPart } | undefined;
+  const nu = USER_DENSE.length;
+  const nv = VIDEO_DENSE.length;
+  const nx = CROSS_DENSE.length;
+  const nc = CLOCK_DENSE.length;
+  const positionSlot = CONTEXT_DENSE.length - 1;
+  const neighbours = a.neighbours;
+  let cache: { user?: User; userAgg?: UserAggregates; ctx: RowContext; part: UserPart; row: number } | undefined;
   for (let r = 0; r < n; r++) {
     const { user, userAgg, video, videoAgg, context } = inputs[r];
-    if (!cache || !sameUser(cache, user, userAgg, context)) {
-      cache = { user, userAgg, ctx: context, part: userPart(a, user, userAgg, context) };
+    let o = r * d;
+    if (cache && sameUser(cache, user, userAgg, context)) {
+      // Same user and moment as the row the user part was last written to: copy its user bags and dense values.
+      // Plain loops: copyWithin is a call into the runtime, dearer than a few dozen element moves.
+      const from = cache.row;
+      copyRow(history, from, r, l.historyLength);
+      copyRow(recentLikes, from, r, l.likesLength);
+      copyRow(userCategories, from, r, l.categoriesLength);
+      for (let i = 0; i < nu; i++) dense[o + i] = dense[from * d + i];
+      for (let i = nu + nv + nx; i < nu + nv + nx + nc; i++) dense[o + i] = dense[from * d + i];
+    } else {
+      const part = userPart(a, user, userAgg, context);
+      cache = { user, userAgg, ctx: context, part, row: r };
+      fillBag(history, r * l.historyLength, l.historyLength, part.history);
+      fillBag(recentLikes, r * l.likesLength, l.likesLength, part.likes);
+      fillBag(userCategories, r * l.categoriesLength, l.categoriesLength, part.categories);
+      for (let i = 0; i < nu; i++) dense[o + i] = part.userDense[i];
+      for (let i = 0; i < nc; i++) dense[o + nu + nv + nx + i] = part.clockDense[i];
     }
     const u = cache.part;
-    categorical[0][r] = u.userIdx;
-    const vi = videoIndices(a, video);
-    categorical[1][r] = vi[0];
-    categorical[2][r] = vi[1];
-    categorical[3][r] = vi[2];
-    categorical[4][r] = u.countryIdx;
-    categorical[5][r] = u.deviceIdx;
-    categorical[6][r] = u.surfaceIdx;
-    categorical[7][r] = u.ageIdx;
-    categorical[8][r] = vi[3];
-    tags.set(vi.subarray(4), r * l.tagsLength);
-    fillBag(history, r * l.historyLength, l.historyLength, u.history);
-    fillBag(recentLikes, r * l.likesLength, l.likesLength, u.likes);
-    fillBag(userCategories, r * l.categoriesLength, l.categoriesLength, u.categories);
-    const vf = videoFeatures(videoAgg, video, context.now);
+    userIdCol[r] = u.userIdx;
+    countryCol[r] = u.countryIdx;
+    deviceCol[r] = u.deviceIdx;
+    surfaceCol[r] = u.surfaceIdx;
+    ageCol[r] = u.ageIdx;
+    const vb = videoBlock(a, video);
+    const vi = vb.indices;
+    videoIdCol[r] = vi[0];
+    categoryCol[r] = vi[1];
+    creatorCol[r] = vi[2];
+    languageCol[r] = vi[3];
+    for (let t = 0; t < l.tagsLength; t++) tags[r * l.tagsLength + t] = vi[4 + t];
+    o += nu;
+    if (videoAgg) {
+      const vf = videoFeatures(videoAgg, video, context.now);
+      for (let i = 0; i < nv; i++) dense[o + i] = normalize(vNorm[i], VIDEO_DENSE[i].get(vf));
+    } else {
+      for (let i = 0; i < nv; i++) dense[o + i] = coldVideo[i];
+      dense[o + ageAt] = normalize(vNorm[ageAt], VIDEO_DENSE[ageAt].get(videoFeatures(undefined, video, context.now)));
+      dense[o + durationAt] = vb.durationDense;
+    }
+    o += nv;
     const cf = crossFeatures(u.uf, u.recent, video, u.language);
-    let o = r * d;
-    for (let i = 0; i < u.userDense.length; i++) dense[o++] = u.userDense[i];
-    for (let i = 0; i < VIDEO_DENSE.length; i++) dense[o++] = normalize(vNorm[i], VIDEO_DENSE[i].get(vf));
-    for (let i = 0; i < CROSS_DENSE.length; i++) dense[o++] = normalize(xNorm[i], CROSS_DENSE[i].get(cf));
-    for (let i = 0; i < u.clockDense.length; i++) dense[o++] = u.clockDense[i];
-    dense[o++] = normalize(posNorm, CONTEXT_DENSE[CONTEXT_DENSE.length - 1].get(context));
-    const affinity = affinityFeatures(a.neighbours, userAgg?.recent, video.id);
+    for (let i = 0; i < nx; i++) dense[o + i] = normalize(xNorm[i], CROSS_DENSE[i].get(cf));
+    o += nx + nc;
+    dense[o++] = normalize(posNorm, CONTEXT_DENSE[positionSlot].get(context));
+    const affinity = affinityFeatures(neighbours, userAgg?.recent, video.id);
     for (let i = 0; i < affinity.length; i++) dense[o++] = affinity[i];
   }
   return { size: n, categorical, bags: [tags, history, recentLikes, userCategories], dense };
 }
 
-const videoIndexCache = new WeakMap<FeatureArtifacts, WeakMap<Video, Int32Array>>();
+/** Copies row `from`'s `width` values of a row-major array to row `to`. */
+function copyRow(a: Int32Array, from: number, to: number, width: number): void {
+  for (let i = 0; i < width; i++) a[to * width + i] = a[from * width + i];
+}
 
 /**
- * [videoId, category, creatorId, language, ...tags padded to tagsLength] of a video. These depend only on the
- * artifacts and the catalog entry, so they are memoised per Video object: the catalog serves the same objects
- * request after request (and replaces, never mutates, an entry on update).
+ * The part of a row that depends on the catalog entry alone: [videoId, category, creatorId, language, ...tags padded
+ * to tagsLength], and the normalised duration. Memoised per Video object (the catalog serves the same objects request
+ * after request, and replaces, never mutates, an entry on update), in one WeakMap per artifacts: each weakly held
+ * entry costs the garbage collector on every full mark, so a video has one entry, not one per use.
  */
-function videoIndices(a: FeatureArtifacts, video: Video): Int32Array {
-  let perVideo = videoIndexCache.get(a);
+interface VideoBlock {
+  indices: Int32Array;
+  durationDense: number;
+}
+
+const videoBlockCache = new WeakMap<FeatureArtifacts, WeakMap<Video, VideoBlock>>();
+
+function videoBlock(a: FeatureArtifacts, video: Video): VideoBlock {
+  let perVideo = videoBlockCache.get(a);
   if (!perVideo) {
     perVideo = new WeakMap();
-    videoIndexCache.set(a, perVideo);
+    videoBlockCache.set(a, perVideo);
   }
-  let vi = perVideo.get(video);
-  if (!vi) {
+  let vb = perVideo.get(video);
+  if (!vb) {
     const v = a.vocabularies;
-    vi = new Int32Array(4 + a.layout.tagsLength);
-    vi[0] = v.videoId.index(video.id);
-    vi[1] = v.category.index(video.category);
-    vi[2] = v.creatorId.index(video.creatorId);
-    vi[3] = v.language.index(video.language);
-    fillBag(vi, 4, a.layout.tagsLength, tagIndices(a, video));
-    perVideo.set(video, vi);
+    const indices = new Int32Array(4 + a.layout.tagsLength);
+    indices[0] = v.videoId.index(video.id);
+    indices[1] = v.category.index(video.category);
+    indices[2] = v.creatorId.index(video.creatorId);
+    indices[3] = v.language.index(video.language);
+    fillBag(indices, 4, a.layout.tagsLength, tagIndices(a, video));
+    const plan = rankerPlan(a);
+    const durationDense = normalize(plan.vNorm[plan.durationAt], VIDEO_DENSE[plan.durationAt].get(videoFeatures(undefined, video, 0)));
+    vb = { indices, durationDense };
+    perVideo.set(video, vb);
   }
-  return vi;
+  return vb;
+}
+
+/** [videoId, category, creatorId, language, ...tags padded to tagsLength] of a video (its block's indices). */
+function videoIndices(a: FeatureArtifacts, video: Video): Int32Array {
+  return videoBlock(a, video).indices;
 }
 
 /** Tag indices of a video: distinct, in the video's order, unknown tags hashed. */

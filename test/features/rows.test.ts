@@ -4,7 +4,9 @@ import { DAY_MS } from "../../src/features/aggregates";
 import { fitFeatureArtifacts } from "../../src/features/artifacts";
 import { PRIORS, userFeatures, videoFeatures } from "../../src/features/derived";
 import { aggregatesAt } from "../../src/features/replay";
+import { affinityFeatures } from "../../src/features/item-neighbours";
 import { normalize } from "../../src/features/normalizers";
+import { fitItemNeighbours } from "../../src/training/item-neighbours-fit";
 import {
   AFFINITY_DENSE,
   DENSE_COLUMNS,
@@ -90,6 +92,42 @@ describe("row builders", () => {
       raw.forEach((x, i) => expect(row.dense[i]).toBe(Math.fround(normalize(artifacts.dense[spec.dense[i]], x))));
       expect(Array.from(row.dense.subarray(raw.length))).toEqual([0, 1, 0]);
     }
+  });
+
+  it("rows from the per-video blocks and the once-per-request user part equal the table-driven reference, row for row", () => {
+    // Neighbours fitted on the tiny platform's watches, so the affinity columns are not all 0 / 1 / 0.
+    const neighbours = fitItemNeighbours(
+      data.events.filter((e) => e.type === "watch").map((e) => ({ userId: e.userId, videoId: e.videoId, ts: e.ts })),
+      { k: 4, lambda: 5, halfLife: 2 },
+    );
+    const a = { ...artifacts, neighbours };
+    const spec = rankerSpec(a);
+    const videos = [...data.videos, newVideo, { ...newVideo, id: "no-duration", durationSec: 0, language: "fr" }];
+    const contexts = [{ now }, { now: now + 5 * DAY_MS, device: "tv" as const, country: "US", surface: "home" as const, language: "en" }];
+    for (const user of [...data.users, undefined]) {
+      for (const context of contexts) {
+        // Warm videos with aggregates, the same videos without (the cold block), and a new upload.
+        const inputs = videos.flatMap((video) => [
+          { user, userAgg: user && state.users.get(user.id), video, videoAgg: state.videos.get(video.id), context },
+          { user, userAgg: user && state.users.get(user.id), video, context },
+        ]);
+        const batch = buildRankerRows(a, inputs);
+        const d = spec.dense.length;
+        inputs.forEach((input, r) => {
+          const raw = rawRankerDense(input);
+          const expected = [
+            ...raw.map((x, i) => Math.fround(normalize(a.dense[spec.dense[i]], x))),
+            ...affinityFeatures(neighbours, input.userAgg?.recent, input.video.id).map(Math.fround),
+          ];
+          expect(Array.from(batch.dense.subarray(r * d, (r + 1) * d))).toEqual(expected);
+          // Indices and bags: the same as the row built alone (no user part shared with another row).
+          const alone = buildRankerRows(a, [input]);
+          batch.categorical.forEach((col, i) => expect(col[r]).toBe(alone.categorical[i][0]));
+          spec.bags.forEach((b, i) => expect(Array.from(batch.bags[i].subarray(r * b.length, (r + 1) * b.length))).toEqual(Array.from(alone.bags[i])));
+        });
+      }
+    }
+    expect(buildRankerRows(a, [{ user: data.users[0], userAgg: state.users.get("u0"), video: data.videos[1], context: { now } }]).dense.some((x, i) => spec.dense[i] === "affinity.relative" && x !== 0)).toBe(true);
   });
 
   it("cold start: unknown user, new video, no context gives sane finite rows", () => {
