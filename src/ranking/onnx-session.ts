@@ -4,7 +4,9 @@ import { dirname, join } from "node:path";
 import { readFile } from "node:fs/promises";
 import * as ort from "onnxruntime-node";
 import { badFile, ReelfeedError } from "../errors";
+import { RANKER_REQUEST_COLUMNS } from "../features/rows";
 import type { FeatureBatch, FeatureSpec } from "../features/spec";
+import { probeInputs, rewriteForSharedInputs } from "./shared-inputs-graph";
 
 /**
  * An ONNX Runtime session opened on the first execution provider that works, in configured order
@@ -25,6 +27,14 @@ export interface OnnxRuntimeSessionOptions {
   log?: (message: string) => void;
   /** Intra-op threads for the CPU provider; 0 lets ONNX Runtime decide. @default 0 */
   intraOpNumThreads?: number;
+  /**
+   * Inputs that are often the same on every row of a batch (the ranker's user and context columns). When the model
+   * can take them once (shared-inputs-graph.ts) a second session runs that graph for batches where they are
+   * row-constant; other batches (micro-batched requests of several users) run the model as exported. The rewrite is
+   * kept only when both graphs give identical outputs on a probe batch at start-up. [] turns it off.
+   * @default RANKER_REQUEST_COLUMNS
+   */
+  sharedInputs?: readonly string[];
 }
 
 export interface OnnxRuntimeSession {
@@ -35,6 +45,8 @@ export interface OnnxRuntimeSession {
   readonly skipped: readonly string[];
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
+  /** Inputs a row-constant batch feeds once (the shared-inputs graph); empty or absent when the model runs as exported. */
+  readonly sharedInputs?: readonly string[];
   /** Runs one batch; every output flattened row-major (size × width). */
   run(spec: FeatureSpec, batch: FeatureBatch): Promise<Record<string, Float32Array>>;
   release(): Promise<void>;
@@ -88,6 +100,7 @@ export async function createOnnxRuntimeSession(options: OnnxRuntimeSessionOption
     name = typeof model === "string" ? model : "model",
     log = (message: string) => console.warn(message),
     intraOpNumThreads = 0,
+    sharedInputs = RANKER_REQUEST_COLUMNS,
   } = options;
   if (executionProviders.length === 0) {
     throw new ReelfeedError("BAD_CONFIG", "config ranking.executionProviders: at least one provider is required", {
@@ -127,7 +140,8 @@ export async function createOnnxRuntimeSession(options: OnnxRuntimeSessionOption
       log(`reelfeed: ${name}: execution provider ${reason}; falling back to the next provider`);
       continue;
     }
-    return wrap(session, name, provider, skipped);
+    const shared = await openShared(bytes, sharedInputs, session, { executionProviders: [provider], intraOpNumThreads, logSeverityLevel: 4 });
+    return wrap(session, name, provider, skipped, shared);
   }
   throw new ReelfeedError("UNAVAILABLE", `${name}: no execution provider could load the model (${skipped.join("; ")})`, { model: name });
 }
@@ -150,15 +164,102 @@ function missingProviderLibrary(provider: ExecutionProvider): string | undefined
   return existsSync(join(bindingDir, lib)) ? undefined : `${lib} is not installed in ${bindingDir}`;
 }
 
-function wrap(session: ort.InferenceSession, name: string, provider: ExecutionProvider, skipped: string[]): OnnxRuntimeSession {
+/** The shared-inputs variant of a model and the inputs it takes once. */
+interface SharedSession {
+  session: ort.InferenceSession;
+  inputs: ReadonlySet<string>;
+}
+
+async function openShared(
+  bytes: Uint8Array,
+  sharedInputs: readonly string[],
+  full: ort.InferenceSession,
+  options: ort.InferenceSession.SessionOptions,
+): Promise<SharedSession | undefined> {
+  if (sharedInputs.length === 0) return undefined;
+  let rewritten: Uint8Array | undefined;
+  let probe: ReturnType<typeof probeInputs>;
+  try {
+    rewritten = rewriteForSharedInputs(bytes, sharedInputs);
+    probe = probeInputs(bytes);
+  } catch {
+    return undefined; // not a graph we can read: the model runs as exported
+  }
+  if (!rewritten || !probe) return undefined;
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(rewritten, options);
+  } catch {
+    return undefined;
+  }
+  const inputs = new Set(probe.filter((p) => sharedInputs.includes(p.name)).map((p) => p.name));
+  // Start-up check: a probe batch (shared inputs the same on each row, the rest varying) gives identical outputs.
+  const rows = 3;
+  const fullFeeds: Record<string, ort.Tensor> = {};
+  const sharedFeeds: Record<string, ort.Tensor> = {};
+  for (const p of probe) {
+    const width = p.inner.reduce((x, y) => x * y, 1);
+    const at = (r: number, j: number) => (inputs.has(p.name) ? 1 + (j % 2) : (r + j) % 2);
+    const make = (n: number) => {
+      const data = p.type === "int32" ? new Int32Array(n * width) : new Float32Array(n * width);
+      for (let r = 0; r < n; r++) for (let j = 0; j < width; j++) data[r * width + j] = p.type === "int32" ? at(r, j) : 0.25 * at(r, j) - 0.1 * r;
+      return new ort.Tensor(p.type, data, [n, ...p.inner]);
+    };
+    fullFeeds[p.name] = make(rows);
+    sharedFeeds[p.name] = inputs.has(p.name) ? make(1) : fullFeeds[p.name];
+  }
+  try {
+    const [a, b] = await Promise.all([full.run(fullFeeds), session.run(sharedFeeds)]);
+    for (const name of full.outputNames) {
+      const x = a[name].data as Float32Array;
+      const y = b[name].data as Float32Array;
+      // Not bit for bit: ONNX Runtime's reductions round a row differently by its place in the batch (the full
+      // graph's own rows differ in the last bits), so the probe allows float32 rounding and no more.
+      if (x.length !== y.length || x.some((v, i) => !(Math.abs(v - y[i]) <= 1e-6 * Math.max(1, Math.abs(v))))) throw new Error(`output ${name} differs`);
+    }
+  } catch {
+    await session.release();
+    return undefined;
+  }
+  return { session, inputs };
+}
+
+/** Whether every row of `a` (rows of `width` values) equals the first. */
+function rowConstant(a: Int32Array | Float32Array, rows: number, width: number): boolean {
+  for (let r = 1; r < rows; r++) for (let j = 0; j < width; j++) if (a[r * width + j] !== a[j]) return false;
+  return true;
+}
+
+/**
+ * Feeds for the shared-inputs session when the batch's shared columns are row-constant (one row of each), else
+ * undefined (the batch mixes users: the full graph runs it).
+ */
+export function sharedFeeds(spec: FeatureSpec, batch: FeatureBatch, shared: ReadonlySet<string>): Record<string, ort.Tensor> | undefined {
+  if (batch.size < 2) return undefined;
+  for (let i = 0; i < spec.categorical.length; i++) if (shared.has(spec.categorical[i].name) && !rowConstant(batch.categorical[i], batch.size, 1)) return undefined;
+  for (let i = 0; i < spec.bags.length; i++) if (shared.has(spec.bags[i].name) && !rowConstant(batch.bags[i], batch.size, spec.bags[i].length)) return undefined;
+  const feeds: Record<string, ort.Tensor> = {};
+  spec.categorical.forEach((c, i) => {
+    feeds[c.name] = shared.has(c.name) ? new ort.Tensor("int32", batch.categorical[i].slice(0, 1), [1]) : new ort.Tensor("int32", exact(batch.categorical[i]), [batch.size]);
+  });
+  spec.bags.forEach((c, i) => {
+    feeds[c.name] = shared.has(c.name) ? new ort.Tensor("int32", batch.bags[i].slice(0, c.length), [1, c.length]) : new ort.Tensor("int32", exact(batch.bags[i]), [batch.size, c.length]);
+  });
+  if (spec.dense.length > 0) feeds[DENSE_INPUT] = new ort.Tensor("float32", exact(batch.dense), [batch.size, spec.dense.length]);
+  return feeds;
+}
+
+function wrap(session: ort.InferenceSession, name: string, provider: ExecutionProvider, skipped: string[], shared?: SharedSession): OnnxRuntimeSession {
   return {
     name,
     provider,
     skipped,
     inputNames: session.inputNames,
     outputNames: session.outputNames,
+    sharedInputs: shared ? [...shared.inputs] : [],
     async run(spec, batch) {
-      const result = await session.run(toFeeds(spec, batch));
+      const once = shared && sharedFeeds(spec, batch, shared.inputs);
+      const result = once ? await shared.session.run(once) : await session.run(toFeeds(spec, batch));
       const out: Record<string, Float32Array> = {};
       for (const output of session.outputNames) {
         const tensor = result[output];
@@ -168,6 +269,9 @@ function wrap(session: ort.InferenceSession, name: string, provider: ExecutionPr
       }
       return out;
     },
-    release: () => session.release(),
+    release: async () => {
+      await session.release();
+      await shared?.session.release();
+    },
   };
 }

@@ -4,10 +4,11 @@ import type { Dataset, User, Video } from "../../src/data/types";
 import { DAY_MS } from "../../src/features/aggregates";
 import { fitFeatureArtifacts, type FeatureArtifacts } from "../../src/features/artifacts";
 import { aggregatesAt } from "../../src/features/replay";
-import { buildRankerRows, buildUserTowerRows, rankerSpec, userTowerSpec } from "../../src/features/rows";
+import { buildRankerRows, buildUserTowerRows, RANKER_REQUEST_COLUMNS, rankerSpec, userTowerSpec } from "../../src/features/rows";
 import type { FeedQuery } from "../../src/pipeline/types";
 import { createOnnxRankerModel, rowContext } from "../../src/ranking/ranker-model";
-import { createOnnxRuntimeSession, type OnnxRuntimeSession } from "../../src/ranking/onnx-session";
+import { createOnnxRuntimeSession, sharedFeeds, type OnnxRuntimeSession } from "../../src/ranking/onnx-session";
+import { rewriteForSharedInputs } from "../../src/ranking/shared-inputs-graph";
 import { createOnnxWorkerSession, spawnInferenceThread } from "../../src/ranking/onnx-worker-session";
 import { createOnnxUserTowerModel } from "../../src/ranking/user-tower-model";
 import { EMPTY_SEEN } from "../../src/stores/seen-set";
@@ -195,6 +196,36 @@ describe("ONNX ranker model", () => {
     const other = await ranker.score(query(data.users[4]), videos);
     expect(Array.from(other.click)).not.toEqual(Array.from(scores.click));
     expect(await ranker.score(q, [])).toEqual({ click: new Float32Array(0), completion: new Float32Array(0), like: new Float32Array(0) });
+  });
+
+  it("runs one request's rows with its user branches once (shared-inputs graph): the exported graph's scores to float32 rounding", async () => {
+    const spec = rankerSpec(artifacts);
+    const once = await open(rankerBytes, ["cpu"]);
+    const exported = await createOnnxRuntimeSession({ model: rankerBytes, executionProviders: ["cpu"], sharedInputs: [] });
+    sessions.push(exported);
+    expect(once.sharedInputs).toEqual(RANKER_REQUEST_COLUMNS);
+    expect(exported.sharedInputs).toEqual([]);
+    const q = query(data.users[2]);
+    const rows = buildRankerRows(artifacts, data.videos.map((video) => ({ user: q.user, userAgg: q.userAgg, video, context: rowContext(q) })));
+    // The request's batch is row-constant in the user columns: one row of each is fed.
+    const feeds = sharedFeeds(spec, rows, new Set(RANKER_REQUEST_COLUMNS));
+    expect(feeds?.history.dims).toEqual([1, spec.bags[1].length]);
+    expect(feeds?.videoId.dims).toEqual([rows.size]);
+    const [a, b] = await Promise.all([once.run(spec, rows), exported.run(spec, rows)]);
+    for (const head of once.outputNames) a[head].forEach((p, i) => expect(Math.abs(p - b[head][i])).toBeLessThanOrEqual(1e-6));
+    // Rows of several users (a micro-batch) are not row-constant: the exported graph runs them.
+    const mixed = buildRankerRows(artifacts, data.users.map((user) => ({ user, userAgg: aggregatesAt(data, UNTIL).users.get(user.id), video: data.videos[0], context: { now: UNTIL } })));
+    expect(sharedFeeds(spec, mixed, new Set(RANKER_REQUEST_COLUMNS))).toBeUndefined();
+    const [c, d] = await Promise.all([once.run(spec, mixed), exported.run(spec, mixed)]);
+    for (const head of once.outputNames) expect(Array.from(c[head])).toEqual(Array.from(d[head]));
+  });
+
+  it("rewrites only a graph whose shared branches meet the rest in a Concat: the user tower (every input a user column but dense) and no shared input leave it alone", () => {
+    expect(rewriteForSharedInputs(rankerBytes, RANKER_REQUEST_COLUMNS)).toBeInstanceOf(Uint8Array);
+    expect(rewriteForSharedInputs(rankerBytes, [])).toBeUndefined();
+    expect(rewriteForSharedInputs(rankerBytes, ["nope"])).toBeUndefined();
+    // Every input shared: nothing per-row to take the batch size from.
+    expect(rewriteForSharedInputs(towerBytes, [...RANKER_REQUEST_COLUMNS, "dense"])).toBeUndefined();
   });
 
   it("micro-batches N concurrent requests into one ONNX run with the results of N separate runs", async () => {
