@@ -1,10 +1,16 @@
 import { createVectorKernel, KERNEL_BATCH_ROWS, type VectorKernel } from "./vector-kernel";
+import { runToEnd, type Steps } from "./vector-time-slices";
 
 /**
  * The coarse quantiser of the embedded index's IVF lists: k-means (k-means++ seeding, Lloyd iterations) trained in
  * two levels, and the assignment of a vector to its list. Every inner product goes through the SIMD kernel
  * (vector-kernel.ts): a k-means step is a kernel call with a point as the query and the centroids as the rows.
+ * Training and batch assignment are generators that yield every few milliseconds of work (vector-time-slices.ts),
+ * so a rebuild can run between searches; `trainTwoLevel` and `assignRows` run them to the end at once.
  */
+
+/** Points handled between yields in the k-means loops (each costs one kernel call over k centroids). */
+const POINTS_PER_STEP = 512;
 
 const KMEANS_ITERATIONS = 10;
 
@@ -77,7 +83,7 @@ export function halfSquaredNorms(centroids: Float32Array, k: number, dim: number
  * kernel this call may overwrite: points go to rows [0, n), centroids to rows [n, n + k), so every inner product
  * is one kernel call with a row as the query and no copying.
  */
-function kmeans(scratch: VectorKernel, points: Float32Array, n: number, dim: number, k: number, rng: () => number): Float32Array {
+function* kmeans(scratch: VectorKernel, points: Float32Array, n: number, dim: number, k: number, rng: () => number): Steps<Float32Array> {
   loadRows(scratch, 0, points, n);
   const centroids = new Float32Array(k * dim);
   // k-means++ seeding: spread initial centroids so clusters do not start merged. Squared distances come from
@@ -94,6 +100,7 @@ function kmeans(scratch: VectorKernel, points: Float32Array, n: number, dim: num
   for (let c = 0; c < k; c++) {
     centroids.set(points.subarray(chosen * dim, (chosen + 1) * dim), c * dim);
     if (c === k - 1) break;
+    yield;
     let total = 0;
     for (let start = 0; start < n; start += KERNEL_BATCH_ROWS) {
       const end = Math.min(n, start + KERNEL_BATCH_ROWS);
@@ -128,6 +135,7 @@ function kmeans(scratch: VectorKernel, points: Float32Array, n: number, dim: num
     sums.fill(0);
     counts.fill(0);
     for (let i = 0; i < n; i++) {
+      if (i % POINTS_PER_STEP === POINTS_PER_STEP - 1) yield;
       const c = nearest(scratch, i, n, n + k, halfNorms, n) - n;
       if (c !== assignment[i]) changed++;
       assignment[i] = c;
@@ -159,6 +167,8 @@ export interface Quantiser {
    * and one kernel call per centroid and 4,096 rows costs far less than two calls per vector.
    */
   assignRows(kernel: VectorKernel, rows: Int32Array): Int32Array;
+  /** `assignRows` in steps of one kernel batch: `kernel`'s rows must not change until it is done. */
+  assignRowsSteps(kernel: VectorKernel, rows: Int32Array): Steps<Int32Array>;
 }
 
 /**
@@ -167,26 +177,34 @@ export interface Quantiser {
  * build to seconds. Queries still rank all leaves directly, so probing is as precise as a flat quantiser.
  */
 export function trainTwoLevel(sample: Float32Array, dim: number, nlist: number, rng: () => number): Quantiser {
+  return runToEnd(trainTwoLevelSteps(sample, dim, nlist, rng));
+}
+
+/** `trainTwoLevel` in steps (vector-time-slices.ts). */
+export function* trainTwoLevelSteps(sample: Float32Array, dim: number, nlist: number, rng: () => number): Steps<Quantiser> {
   const n = sample.length / dim;
   const topK = nlist <= 64 ? 1 : Math.min(nlist, Math.ceil(Math.sqrt(nlist)));
   const topSampleSize = Math.min(n, topK * 64);
   const topSample = topSampleSize === n ? sample : gather(sample, dim, dim, sampleRows(identity(n), topSampleSize, rng));
   const scratch = createVectorKernel(dim, n + topK);
   try {
-    const top = topK === 1 ? meanOf(sample, n, dim) : kmeans(scratch, topSample, topSampleSize, dim, topK, rng);
+    const top = topK === 1 ? meanOf(sample, n, dim) : yield* kmeans(scratch, topSample, topSampleSize, dim, topK, rng);
     const topHalf = halfSquaredNorms(top, topK, dim);
 
     const members: number[][] = Array.from({ length: topK }, () => []);
     loadRows(scratch, 0, sample, n);
     loadRows(scratch, n, top, topK);
-    for (let i = 0; i < n; i++) members[nearest(scratch, i, n, n + topK, topHalf, n) - n].push(i);
+    for (let i = 0; i < n; i++) {
+      if (i % POINTS_PER_STEP === POINTS_PER_STEP - 1) yield;
+      members[nearest(scratch, i, n, n + topK, topHalf, n) - n].push(i);
+    }
 
     const leafParts: Float32Array[] = [];
     const childStart = new Int32Array(topK + 1);
     for (let t = 0; t < topK; t++) {
       const m = members[t].length;
       const k = m === 0 ? 0 : Math.max(1, Math.min(m, Math.round((nlist * m) / n)));
-      if (k > 0) leafParts.push(kmeans(scratch, gather(sample, dim, dim, Int32Array.from(members[t])), m, dim, k, rng));
+      if (k > 0) leafParts.push(yield* kmeans(scratch, gather(sample, dim, dim, Int32Array.from(members[t])), m, dim, k, rng));
       childStart[t + 1] = childStart[t] + k;
     }
     const total = childStart[topK];
@@ -205,9 +223,10 @@ export function trainTwoLevel(sample: Float32Array, dim: number, nlist: number, 
     /**
      * For each of `members` (indices into `rows`), the centroid in [first, last) nearest in L2, as `nearest` picks
      * it (first on ties; -1 when every score is -Infinity or NaN): each centroid in turn is the query of `kernel`,
-     * scored against the members' rows through its row list.
+     * scored against the members' rows through its row list. Yields after each batch of rows (the row list and
+     * the query slot are filled again for the next one).
      */
-    const nearestOf = (kernel: VectorKernel, rows: Int32Array, members: Int32Array, first: number, last: number, half: Float64Array, halfFrom: number, out: Int32Array): void => {
+    const nearestOf = function* (kernel: VectorKernel, rows: Int32Array, members: Int32Array, first: number, last: number, half: Float64Array, halfFrom: number, out: Int32Array): Steps<void> {
       const best = new Float64Array(KERNEL_BATCH_ROWS);
       const cm = centroids.matrix;
       for (let start = 0; start < members.length; start += KERNEL_BATCH_ROWS) {
@@ -228,19 +247,26 @@ export function trainTwoLevel(sample: Float32Array, dim: number, nlist: number, 
             }
           }
         }
+        yield;
       }
     };
-    return {
-      nlist: total,
-      centroids,
-      assignRows(kernel, rows) {
+    const assign = (src: Float32Array, off: number): number => {
+      centroids.setQuery(src, off);
+      if (topK === 1) return nearest(centroids, -1, 0, total, leafHalf, 0);
+      const bestTop = nearest(centroids, -1, total, total + topK, assignableTopHalf, total) - total;
+      const first = childStart[bestTop];
+      const last = childStart[bestTop + 1];
+      // Only when every top scored -Infinity or NaN (float32 overflow) can the chosen one be empty: all leaves then.
+      return first < last ? nearest(centroids, -1, first, last, leafHalf, 0) : nearest(centroids, -1, 0, total, leafHalf, 0);
+    };
+    const assignRowsSteps = function* (kernel: VectorKernel, rows: Int32Array): Steps<Int32Array> {
         const lists = new Int32Array(rows.length);
         const all = identity(rows.length);
         if (topK === 1) {
-          nearestOf(kernel, rows, all, 0, total, leafHalf, 0, lists);
+          yield* nearestOf(kernel, rows, all, 0, total, leafHalf, 0, lists);
         } else {
           const tops = new Int32Array(rows.length);
-          nearestOf(kernel, rows, all, total, total + topK, assignableTopHalf, total, tops);
+          yield* nearestOf(kernel, rows, all, total, total + topK, assignableTopHalf, total, tops);
           // Members of each top, by a counting sort; -1 (every top -Infinity or NaN) is left to `assign`.
           const counts = new Int32Array(topK + 1);
           for (let i = 0; i < rows.length; i++) if (tops[i] >= 0) counts[tops[i] - total + 1]++;
@@ -250,25 +276,22 @@ export function trainTwoLevel(sample: Float32Array, dim: number, nlist: number, 
           for (let i = 0; i < rows.length; i++) if (tops[i] >= 0) byTop[cursor[tops[i] - total]++] = i;
           for (let t = 0; t < topK; t++) {
             const members = byTop.subarray(counts[t], counts[t + 1]);
-            if (members.length > 0) nearestOf(kernel, rows, members, childStart[t], childStart[t + 1], leafHalf, 0, lists);
+            if (members.length > 0) yield* nearestOf(kernel, rows, members, childStart[t], childStart[t + 1], leafHalf, 0, lists);
           }
           for (let i = 0; i < rows.length; i++) if (tops[i] < 0) lists[i] = -1;
         }
         // The rare rest (a score of -Infinity or NaN everywhere it looked): one by one, as `assign` does it.
         for (let i = 0; i < rows.length; i++) {
-          if (lists[i] < 0) lists[i] = this.assign(kernel.matrix, rows[i] * kernel.stride);
+          if (lists[i] < 0) lists[i] = assign(kernel.matrix, rows[i] * kernel.stride);
         }
         return lists;
-      },
-      assign(src, off) {
-        centroids.setQuery(src, off);
-        if (topK === 1) return nearest(centroids, -1, 0, total, leafHalf, 0);
-        const bestTop = nearest(centroids, -1, total, total + topK, assignableTopHalf, total) - total;
-        const first = childStart[bestTop];
-        const last = childStart[bestTop + 1];
-        // Only when every top scored -Infinity or NaN (float32 overflow) can the chosen one be empty: all leaves then.
-        return first < last ? nearest(centroids, -1, first, last, leafHalf, 0) : nearest(centroids, -1, 0, total, leafHalf, 0);
-      },
+    };
+    return {
+      nlist: total,
+      centroids,
+      assign,
+      assignRowsSteps,
+      assignRows: (kernel, rows) => runToEnd(assignRowsSteps(kernel, rows)),
     };
   } finally {
     scratch.dispose();

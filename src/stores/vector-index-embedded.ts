@@ -1,9 +1,10 @@
 import { badInput, ReelfeedError } from "../errors";
 import { checkVectorArgs } from "./vector-args";
 import type { VectorHit, VectorIndex, VectorSearchOptions } from "./vector-index";
-import { buildIvfLists, defaultNlist, permuteRows, type IvfLists } from "./vector-ivf-lists";
+import { buildIvfLists, buildIvfListsSteps, defaultNlist, permuteRows, type IvfLists } from "./vector-ivf-lists";
 import { createVectorKernel, KERNEL_BATCH_ROWS } from "./vector-kernel";
 import { createVectorQueryCache } from "./vector-query-cache";
+import { runSliced, type Steps } from "./vector-time-slices";
 import { TopK } from "./vector-top-k";
 
 /** The argument checks both implementations share (vector-args.ts), exported here as before. */
@@ -17,7 +18,16 @@ export { checkVectorArgs };
  *
  * The concepts live in files of their own: the inverted lists (vector-ivf-lists.ts), the k-means that trains them
  * (vector-coarse-quantiser.ts), the best-k selection (vector-top-k.ts) and the query cache (vector-query-cache.ts).
- * This file holds the rows, their ids, and the search that puts those together.
+ * This file holds the rows, their ids, the search that puts those together, and the rebuild.
+ *
+ * A rebuild (lists gone stale, see `rebuildFraction`) of an index of `syncBuildRows` rows or more never runs inside
+ * a search: it runs in time slices of `buildSliceMs` between other work on the event loop (vector-time-slices.ts),
+ * while searches go on over the current rows and lists. Meanwhile the index only appends (a replaced vector dies and
+ * its new row is added, as in IVF mode) and notes every row that dies, so the rows the rebuild reads keep their
+ * vectors. The rebuild trains the quantiser on a sample, assigns the live rows, copies them list by list into a new
+ * matrix, then copies the rows added meanwhile as pending rows of their new lists, and in one step (no yield) marks
+ * the rows that died meanwhile and swaps the new matrix, ids and lists in: nothing written meanwhile is lost or
+ * found twice, and nothing deleted comes back.
  */
 export interface EmbeddedVectorIndexOptions {
   /** Vector length; every upserted vector and every query must have it. */
@@ -47,12 +57,22 @@ export interface EmbeddedVectorIndexOptions {
    */
   nlist?: number;
   /**
-   * The IVF lists are rebuilt lazily, at the next search, once vectors added, replaced or deleted since the last
-   * build exceed this fraction of the indexed count. Until then a new vector joins the list of its nearest
-   * centroid at once (a pending row of that list), so it is found like any other, and a search costs no more for
-   * it. @default 0.2
+   * The IVF lists are rebuilt once vectors added, replaced or deleted since the last build exceed this fraction
+   * of the indexed count (in the background from `syncBuildRows` on, see there). Until then a new vector joins the
+   * list of its nearest centroid at once (a pending row of that list), so it is found like any other; what a
+   * rebuild restores is the layout (pending rows are scored scattered, dead rows still scanned) and centroids
+   * that follow the data. @default 0.2
    */
   rebuildFraction?: number;
+  /**
+   * Below this many live vectors a (re)build runs at once, inside the search that finds the lists stale (it takes
+   * milliseconds); from it on a rebuild runs in the background (see above) and searches use the current lists until
+   * it is done. The first build of an index loaded row by row runs in the background too (searches stay exact
+   * meanwhile). `bulkLoad` and `buildIndex` always build at once. @default 8192
+   */
+  syncBuildRows?: number;
+  /** Milliseconds of background rebuild work between turns of the event loop. @default 4 */
+  buildSliceMs?: number;
   /** Initial row capacity; grows by doubling. @default 1024 */
   initialCapacity?: number;
   /** Seed for the k-means sample and initialisation, so builds (and so results) are reproducible. @default 1 */
@@ -79,6 +99,12 @@ export interface EmbeddedVectorIndexStats {
   pendingRows: number;
   /** Deleted or replaced rows still occupying storage. */
   deadRows: number;
+  /** Whether a background rebuild is in progress. */
+  rebuilding: boolean;
+  /** Background rebuilds swapped in since the index was created. */
+  backgroundBuilds: number;
+  /** The message of the last background rebuild that failed (it is retried after 10 s); undefined when none did. */
+  lastBuildError?: string;
 }
 
 export interface EmbeddedVectorIndex extends VectorIndex {
@@ -97,6 +123,8 @@ export interface EmbeddedVectorIndex extends VectorIndex {
    */
   setProbes(probes: Pick<EmbeddedVectorIndexOptions, "nprobe" | "probeRows">): void;
   stats(): EmbeddedVectorIndexStats;
+  /** Resolves once no background rebuild is in progress (at once when none is). */
+  whenBuilt(): Promise<void>;
 }
 
 export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): EmbeddedVectorIndex {
@@ -108,6 +136,8 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
     initialCapacity = 1024,
     seed = 1,
     queryCacheSize = 4096,
+    syncBuildRows = 8192,
+    buildSliceMs = 4,
   } = options;
   if (!Number.isInteger(dim) || dim <= 0) throw badInput("dim", `expected a positive integer, got ${dim}`);
   let nprobe = 32;
@@ -124,7 +154,7 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
   if (!(exactThreshold >= 0)) throw badInput("exactThreshold", `expected a non-negative number, got ${exactThreshold}`);
 
   /** The vectors are rows [0, rows) of its matrix. Its views go stale when it grows: never keep one across a write. */
-  const kernel = createVectorKernel(dim, Math.max(1, initialCapacity));
+  let kernel = createVectorKernel(dim, Math.max(1, initialCapacity));
   const stride = kernel.stride;
   /** row → id; undefined marks a dead row (deleted, or replaced by a newer row). */
   let rowIds: (string | undefined)[] = [];
@@ -139,6 +169,14 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
   let excludedMarks = new Uint8Array(0);
   const topK = new TopK();
   const cache = createVectorQueryCache(dim, queryCacheSize);
+  /**
+   * The background rebuild in progress: while it is set, rows are only appended and never move or change, and
+   * every row that dies is noted in `killed` so the swap can mark it dead in the new layout.
+   */
+  let rebuild: { killed: number[]; done: Promise<void> } | null = null;
+  let backgroundBuilds = 0;
+  let lastBuildError: string | undefined;
+  let retryBuildAfter = 0;
 
   const assertOpen = () => {
     if (closed) throw new ReelfeedError("UNAVAILABLE", "embedded vector index is closed");
@@ -148,6 +186,7 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
     cache.clear();
     rowIds[row] = undefined;
     if (ivf && row < ivf.indexedRows) deadIndexed++;
+    rebuild?.killed.push(row);
   };
 
   /** Appends or overwrites one vector given as `src[srcOffset .. srcOffset+dim)`. */
@@ -155,8 +194,9 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
     cache.clear();
     const existing = rowOf.get(id);
     // In exact mode a row is overwritten in place. With IVF lists a row sits in the list of its old vector, so it
-    // dies and the new vector is appended, joining the list of its own nearest centroid.
-    if (existing !== undefined && !ivf) {
+    // dies and the new vector is appended, joining the list of its own nearest centroid; so too while a rebuild
+    // reads the rows.
+    if (existing !== undefined && !ivf && !rebuild) {
       kernel.setRow(existing, src, srcOffset);
       return;
     }
@@ -172,7 +212,7 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
   /** Drops dead rows in exact mode, keeping row order; amortised by only running when many rows are dead. */
   const maybeCompact = (): void => {
     const dead = rows - rowOf.size;
-    if (ivf || dead < Math.max(1024, rows >> 2)) return;
+    if (ivf || rebuild || dead < Math.max(1024, rows >> 2)) return;
     const m = kernel.matrix;
     let w = 0;
     for (let r = 0; r < rows; r++) {
@@ -191,6 +231,8 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
   };
 
   const buildIvf = (): void => {
+    // A build now supersedes one in the background (which reads rows this one moves).
+    rebuild = null;
     cache.clear();
     const live = rowOf.size;
     const liveRows = new Int32Array(live);
@@ -222,9 +264,122 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
   const ivfIsStale = (lists: IvfLists): boolean =>
     rows - lists.indexedRows + deadIndexed > rebuildFraction * Math.max(1, lists.indexedRows);
 
-  /** Chooses the search mode for the current size, (re)building the IVF lists when they are missing or stale. */
+  const listsNeeded = (): boolean => rowOf.size >= exactThreshold && rowOf.size > 0;
+
+  /** Starts a background rebuild when the lists are missing or stale and none runs (nor failed in the last 10 s). */
+  const maybeRebuildInBackground = (): void => {
+    if (rebuild || closed || !listsNeeded() || (ivf && !ivfIsStale(ivf)) || Date.now() < retryBuildAfter) return;
+    const job = { killed: [] as number[], done: Promise.resolve() };
+    rebuild = job;
+    job.done = runSliced(rebuildSteps(job), { sliceMs: buildSliceMs, cancelled: () => rebuild !== job || closed }).then(
+      () => undefined,
+      (err: unknown) => {
+        if (rebuild !== job) return;
+        rebuild = null;
+        lastBuildError = err instanceof Error ? err.message : String(err);
+        retryBuildAfter = Date.now() + 10_000;
+      },
+    );
+  };
+
+  /**
+   * The background rebuild (see the top of this file), in steps. `job` is `rebuild` for as long as it runs: every
+   * other way to change the layout (a build at once, falling back to exact search, close) clears it first, and the
+   * runner then stops at the next yield.
+   */
+  function* rebuildSteps(job: { killed: number[] }): Steps<void> {
+    const from = kernel;
+    const snapshotRows = rows;
+    const live = rowOf.size;
+    const liveRows = new Int32Array(live);
+    let n = 0;
+    for (let r = 0; r < snapshotRows; r++) if (rowIds[r] !== undefined) liveRows[n++] = r;
+    yield;
+    const { lists, dest } = yield* buildIvfListsSteps(from, liveRows, { nlist: fixedNlist || defaultNlist(live), seed });
+    // Room for the rows added meanwhile and the next ones, so the new matrix does not grow right after the swap.
+    const to = createVectorKernel(dim, Math.max(1, Math.ceil(1.25 * (live + rows - snapshotRows))));
+    const nextIds: (string | undefined)[] = new Array(live);
+    const nextRowOf = new Map<string, number>();
+    let oldToNew = new Int32Array(Math.max(1, rows)).fill(-1);
+    let nextDeadIndexed = 0;
+    const copyRow = (o: number, j: number): void => {
+      to.matrix.set(from.matrix.subarray(o * stride, (o + 1) * stride), j * stride);
+    };
+    // The rows laid out, list by list; a row that died since the snapshot keeps its place, dead.
+    for (let i = 0; i < live; i++) {
+      if ((i & 2047) === 2047) yield;
+      const o = liveRows[i];
+      const j = dest[i];
+      copyRow(o, j);
+      oldToNew[o] = j;
+      const id = rowIds[o];
+      nextIds[j] = id;
+      if (id === undefined) nextDeadIndexed++;
+      else nextRowOf.set(id, j);
+    }
+    // The rows added since the snapshot (appended, so past it), as pending rows of their new lists: in steps while
+    // many are left, the last few in the swap's step.
+    let nextRows = live;
+    let caught = snapshotRows;
+    const catchUp = (until: number): void => {
+      if (oldToNew.length < until) {
+        const grown = new Int32Array(Math.max(until, 2 * oldToNew.length)).fill(-1);
+        grown.set(oldToNew);
+        oldToNew = grown;
+      }
+      for (; caught < until; caught++) {
+        const id = rowIds[caught];
+        if (id === undefined) continue;
+        to.ensureCapacity(nextRows + 1);
+        copyRow(caught, nextRows);
+        oldToNew[caught] = nextRows;
+        nextIds[nextRows] = id;
+        nextRowOf.set(id, nextRows);
+        lists.addPending(to.matrix, stride, nextRows);
+        nextRows++;
+      }
+    };
+    while (rows - caught > 512) {
+      catchUp(Math.min(rows, caught + 512));
+      yield;
+    }
+    // The swap: no yield from here on.
+    catchUp(rows);
+    for (const o of job.killed) {
+      const j = o < oldToNew.length ? oldToNew[o] : -1;
+      if (j < 0) continue;
+      const id = nextIds[j];
+      if (id === undefined) continue;
+      nextIds[j] = undefined;
+      if (j < live) nextDeadIndexed++;
+      if (nextRowOf.get(id) === j) nextRowOf.delete(id);
+    }
+    if (nextRowOf.size !== rowOf.size) {
+      // Cannot happen unless the bookkeeping above is wrong: keep the current layout rather than lose a row.
+      to.dispose();
+      lists.dispose();
+      throw new ReelfeedError("INTERNAL", `background rebuild found ${nextRowOf.size} live rows, the index holds ${rowOf.size}`);
+    }
+    cache.clear();
+    ivf?.dispose();
+    from.dispose();
+    kernel = to;
+    rowIds = nextIds;
+    rowOf = nextRowOf;
+    rows = nextRows;
+    deadIndexed = nextDeadIndexed;
+    ivf = lists;
+    rebuild = null;
+    backgroundBuilds++;
+  }
+
+  /**
+   * Chooses the search mode for the current size, (re)building the IVF lists when they are missing or stale: at
+   * once below `syncBuildRows`, else in the background while this search uses the current lists (or exact search).
+   */
   const prepare = (): IvfLists | null => {
-    if (rowOf.size < exactThreshold || rowOf.size === 0) {
+    if (!listsNeeded()) {
+      rebuild = null;
       if (ivf) {
         ivf.dispose();
         ivf = null;
@@ -233,7 +388,10 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
       maybeCompact();
       return null;
     }
-    if (!ivf || ivfIsStale(ivf)) buildIvf();
+    if (!ivf || ivfIsStale(ivf)) {
+      if (rowOf.size < syncBuildRows) buildIvf();
+      else maybeRebuildInBackground();
+    }
     return ivf;
   };
 
@@ -350,6 +508,8 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
       assertOpen();
       checkVectorArgs.items(items, dim);
       for (const item of items) put(item.id, item.vector, 0);
+      // Stale lists are rebuilt as the index is written, not only once it is searched.
+      if (rowOf.size >= syncBuildRows) maybeRebuildInBackground();
     },
 
     async search(vector, k, options: VectorSearchOptions = {}) {
@@ -375,7 +535,9 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
         rowOf.delete(id);
         kill(row);
       }
+      if (!listsNeeded()) rebuild = null;
       if (!ivf) maybeCompact();
+      else if (rowOf.size >= syncBuildRows) maybeRebuildInBackground();
     },
 
     async size() {
@@ -385,6 +547,7 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
 
     async close() {
       closed = true;
+      rebuild = null;
       kernel.dispose();
       ivf?.dispose();
       rowIds = [];
@@ -407,14 +570,20 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
           throw badInput(`matrix[${Math.floor(i / dim)}]`, `component ${i % dim} is not a finite number`);
         }
       }
+      // Built at once below: a background rebuild of the rows before would be superseded anyway.
+      rebuild = null;
       kernel.ensureCapacity(rows + ids.length);
       for (let i = 0; i < ids.length; i++) put(ids[i], matrix, i * dim);
-      if (rowOf.size >= exactThreshold && rowOf.size > 0) buildIvf();
+      if (listsNeeded()) buildIvf();
     },
 
     buildIndex() {
       assertOpen();
-      if (rowOf.size >= exactThreshold && rowOf.size > 0) buildIvf();
+      if (listsNeeded()) buildIvf();
+    },
+
+    async whenBuilt() {
+      while (rebuild) await rebuild.done;
     },
 
     setProbes(probes) {
@@ -432,6 +601,9 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
         indexedRows: ivf?.indexedRows ?? 0,
         pendingRows: ivf ? rows - ivf.indexedRows : rows,
         deadRows: rows - rowOf.size,
+        rebuilding: rebuild !== null,
+        backgroundBuilds,
+        lastBuildError,
       };
     },
   };

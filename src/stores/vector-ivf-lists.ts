@@ -1,6 +1,7 @@
 import { seededRandom } from "../util/random";
-import { gather, sampleRows, trainTwoLevel, type Quantiser } from "./vector-coarse-quantiser";
+import { gather, sampleRows, trainTwoLevelSteps, type Quantiser } from "./vector-coarse-quantiser";
 import { KERNEL_BATCH_ROWS, type VectorKernel } from "./vector-kernel";
+import { runToEnd, type Steps } from "./vector-time-slices";
 import { ScoreOrder } from "./vector-top-k";
 
 /**
@@ -70,6 +71,18 @@ export function buildIvfLists(
   liveRows: Int32Array,
   options: { nlist: number; seed: number },
 ): { lists: IvfLists; dest: Int32Array } {
+  return runToEnd(buildIvfListsSteps(kernel, liveRows, options));
+}
+
+/**
+ * `buildIvfLists` in steps (vector-time-slices.ts), for a rebuild between searches: `liveRows` of `kernel` must
+ * keep their vectors until it is done (the index only appends while it runs).
+ */
+export function* buildIvfListsSteps(
+  kernel: VectorKernel,
+  liveRows: Int32Array,
+  options: { nlist: number; seed: number },
+): Steps<{ lists: IvfLists; dest: Int32Array }> {
   const { dim, stride } = kernel;
   const live = liveRows.length;
   const nlist = Math.max(1, Math.min(live, options.nlist));
@@ -77,9 +90,9 @@ export function buildIvfLists(
   const rng = seededRandom(options.seed);
   const sampleSize = Math.min(live, Math.max(nlist * TRAIN_POINTS_PER_LIST, 1024));
   const sample = gather(kernel.matrix, stride, dim, sampleRows(liveRows, sampleSize, rng));
-  const quantiser = trainTwoLevel(sample, dim, nlist, rng);
-
-  const assignment = quantiser.assignRows(kernel, liveRows);
+  const quantiser = yield* trainTwoLevelSteps(sample, dim, nlist, rng);
+  yield;
+  const assignment = yield* quantiser.assignRowsSteps(kernel, liveRows);
   const counts = new Int32Array(quantiser.nlist + 1);
   for (let i = 0; i < live; i++) counts[assignment[i] + 1]++;
   const listStart = new Int32Array(quantiser.nlist + 1);
