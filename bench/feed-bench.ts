@@ -34,12 +34,15 @@
  * replicas (events.consume false); the load is spread evenly over them, and CPU, RSS and the Redis server's CPU are
  * summed / reported. Debug traces come from the first.
  *
- * Two comparison modes instead of the size sweep, each measured as ratios inside one run (phases alternate, so both
+ * Three comparison modes instead of the size sweep, each measured as ratios inside one run (phases alternate, so both
  * sides see the same state of a shared, noisy box):
  *
  *   --mode auth [--rounds 4] [--phase 15]: auth off against auth as production runs it (API key from a keys file,
  *       user JWTs, per-key / per-user rate limits, the operation guard): server CPU per request, and the auth code's
  *       CPU from a profile (issue 12: < 2 % of request CPU). See benchAuth.
+ *   --mode experiments [--rounds 4] [--phase 15]: no experiments against six at full traffic (five A/A, one with a
+ *       blend override): server CPU per request and the experiments code's CPU from a profile (issue 13). See
+ *       benchExperiments.
  *   --mode catalog-load [--deployments embedded,redis] [--feed-rate 20] [--catalog-rate 2000] [--catalog-batch 100]:
  *       the feed's latency and CPU with and without a catalogue load beside it, in one process and with a separate
  *       writer instance on Redis (issue 11: no change to feed latency). See benchCatalogLoad.
@@ -831,84 +834,172 @@ async function benchAuth(total: number, baseDir: string, dataset: Awaited<Return
       );
     }
     agent.destroy();
-    // Warm-up: JIT and caches.
-    for (const v of variants) {
-      const w = await closedPhase(v.server, bodies, Math.max(2, warmupSec), v.headers);
-      if (w.errors) throw new Error(`${v.name}: warm-up failed: ${w.firstError}`);
-    }
-    const phases: ClosedPhase[][] = variants.map(() => []);
-    for (let r = 0; r < rounds; r++) {
-      for (let k = 0; k < variants.length; k++) {
-        const i = (r + k) % variants.length;
-        const p = await closedPhase(variants[i].server, bodies, phaseSec, variants[i].headers);
-        phases[i].push(p);
-        progress.log(`auth round ${r + 1}/${rounds}: ${variants[i].name}: ${formatInt(p.requests / p.wallSec)} req/s, ${formatMs((p.cpuSec * 1000) / p.requests)} ms CPU/request`);
-      }
-    }
-    const profiles: Array<{ shares: ProfileShares; mainCpuSec: number; processCpuSec: number }> = [];
-    const profiledPhases: ClosedPhase[] = [];
-    for (const [i, v] of variants.entries()) {
-      const { result, profile, mainCpuSec, processCpuSec } = await profiled(v.server, join(dir, `server-auth-${i}-${total}.cpuprofile`), 100, () =>
-        closedPhase(v.server, bodies, phaseSec, v.headers),
-      );
-      profiledPhases.push(result);
-      profiles.push({ shares: profileShares(profile, AUTH_GROUPS), mainCpuSec, processCpuSec });
-    }
-    const errors = [...phases.flat(), ...profiledPhases].reduce((n, p) => n + p.errors, 0);
-    const firstError = [...phases.flat(), ...profiledPhases].find((p) => p.firstError)?.firstError;
-    if (errors) progress.log(`! ${errors} failed requests; first: ${firstError}`);
+    return await compareVariants({
+      label: "auth",
+      total,
+      variants,
+      bodies,
+      groups: AUTH_GROUPS,
+      intro: `Auth on vs off, ${formatInt(total)} videos`,
+      profileNote: "Auth off runs the operation guard too (it is always on).",
+      shareGroup: "all checks",
+    });
+  } finally {
+    await Promise.all(servers.map((x) => stopServer(x.child)));
+  }
+}
 
-    const offCpu = cpuMsPerRequest(phases[0]);
-    const lines: string[] = [];
-    lines.push(
-      `Auth on vs off, ${formatInt(total)} videos: ${rounds} rounds × ${phaseSec} s closed-loop phases per variant (${connections} connections, ` +
-        `order rotated each round), after ${Math.max(2, warmupSec)} s of warm-up each. CPU per request = the server process's ` +
-        `CPU time (user + system, all threads, /proc) over the requests of its phases. ${errors} failed requests.`,
-      "",
-      markdownTable(
-        ["variant", "requests", "req/s", "p50 ms", "p99 ms", "server CPU ms / request", "per round", "Δ vs off (share of its CPU)", "paired Δ per round, mean ± 2 SE"],
-        variants.map((v, i) => {
-          const ps = phases[i];
-          const cpu = cpuMsPerRequest(ps);
-          const lat = summarize(ps.flatMap((p) => p.latencies));
-          const paired = meanInterval(ps.map((p, r) => (p.cpuSec * 1000) / p.requests - (phases[0][r].cpuSec * 1000) / phases[0][r].requests));
-          return [
-            v.name,
-            formatInt(ps.reduce((n, p) => n + p.requests, 0)),
-            formatInt(ps.reduce((n, p) => n + p.requests, 0) / ps.reduce((n, p) => n + p.wallSec, 0)),
-            formatMs(lat.p50),
-            formatMs(lat.p99),
-            cpu.toFixed(2),
-            ps.map((p) => ((p.cpuSec * 1000) / p.requests).toFixed(2)).join(" / "),
-            i === 0 ? "—" : `${(cpu - offCpu).toFixed(2)} ms (${pct((cpu - offCpu) / cpu, 1)})`,
-            i === 0 ? "—" : `${paired.mean.toFixed(2)} ± ${paired.half.toFixed(2)} ms`,
-          ];
-        }),
-      ),
-      "",
-      `CPU profile of one more ${phaseSec} s phase per variant (main thread, 100 µs sampling): CPU time with auth code on the stack per request ` +
-        `(its share of the busy samples × the main thread's CPU time, /proc; see profiled() for why not the profile's own milliseconds), and as a share ` +
-        `of the same phase's server CPU per request (all threads). Auth off runs the operation guard too (it is always on).`,
-      "",
-      markdownTable(
-        ["variant", "requests", "server CPU ms / req", "main thread", ...Object.keys(AUTH_GROUPS).map((g) => `${g} µs / req`), "all checks, share of request CPU"],
-        variants.map((v, i) => {
-          const { shares, mainCpuSec, processCpuSec } = profiles[i];
-          const n = Math.max(1, profiledPhases[i].requests);
-          const per = (g: string) => cpuUs(shares, shares.groups[g], mainCpuSec) / n;
-          return [
-            v.name,
-            formatInt(profiledPhases[i].requests),
-            ((processCpuSec * 1000) / n).toFixed(2),
-            pct(mainCpuSec / processCpuSec, 0),
-            ...Object.keys(AUTH_GROUPS).map((g) => per(g).toFixed(1)),
-            pct(per("all checks") / ((processCpuSec * 1e6) / n)),
-          ];
-        }),
-      ),
-      "",
+/** One side of a --mode auth / experiments comparison: a running server and the headers its requests carry. */
+interface ComparedVariant {
+  name: string;
+  server: RunningServer;
+  headers?: readonly Record<string, string>[];
+}
+
+/**
+ * The measurement --mode auth and --mode experiments share: warm-up, then `rounds` closed-loop phases per variant
+ * (order rotated each round, so every variant sees the same state of a noisy box), then one profiled phase each.
+ * Reports server CPU per request per variant, the difference to the first (the baseline), and the CPU the profile
+ * attributes to each of `groups` with `shareGroup`'s share of the request's CPU.
+ */
+async function compareVariants(options: {
+  label: string;
+  total: number;
+  variants: readonly ComparedVariant[];
+  bodies: string[];
+  groups: Record<string, FrameGroup>;
+  intro: string;
+  profileNote: string;
+  shareGroup: string;
+}): Promise<{ md: string; failed: boolean }> {
+  const { label, total, variants, bodies, groups, intro, profileNote, shareGroup } = options;
+  // Warm-up: JIT and caches.
+  for (const v of variants) {
+    const w = await closedPhase(v.server, bodies, Math.max(2, warmupSec), v.headers);
+    if (w.errors) throw new Error(`${v.name}: warm-up failed: ${w.firstError}`);
+  }
+  const phases: ClosedPhase[][] = variants.map(() => []);
+  for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < variants.length; k++) {
+      const i = (r + k) % variants.length;
+      const p = await closedPhase(variants[i].server, bodies, phaseSec, variants[i].headers);
+      phases[i].push(p);
+      progress.log(`${label} round ${r + 1}/${rounds}: ${variants[i].name}: ${formatInt(p.requests / p.wallSec)} req/s, ${formatMs((p.cpuSec * 1000) / p.requests)} ms CPU/request`);
+    }
+  }
+  const profiles: Array<{ shares: ProfileShares; mainCpuSec: number; processCpuSec: number }> = [];
+  const profiledPhases: ClosedPhase[] = [];
+  for (const [i, v] of variants.entries()) {
+    const { result, profile, mainCpuSec, processCpuSec } = await profiled(v.server, join(dir, `server-${label}-${i}-${total}.cpuprofile`), 100, () =>
+      closedPhase(v.server, bodies, phaseSec, v.headers),
     );
-    return { md: lines.join("\n"), failed: errors > 0 };
+    profiledPhases.push(result);
+    profiles.push({ shares: profileShares(profile, groups), mainCpuSec, processCpuSec });
+  }
+  const errors = [...phases.flat(), ...profiledPhases].reduce((n, p) => n + p.errors, 0);
+  const firstError = [...phases.flat(), ...profiledPhases].find((p) => p.firstError)?.firstError;
+  if (errors) progress.log(`! ${errors} failed requests; first: ${firstError}`);
+
+  const baseCpu = cpuMsPerRequest(phases[0]);
+  const lines: string[] = [];
+  lines.push(
+    `${intro}: ${rounds} rounds × ${phaseSec} s closed-loop phases per variant (${connections} connections, ` +
+      `order rotated each round), after ${Math.max(2, warmupSec)} s of warm-up each. CPU per request = the server process's ` +
+      `CPU time (user + system, all threads, /proc) over the requests of its phases. ${errors} failed requests.`,
+    "",
+    markdownTable(
+      ["variant", "requests", "req/s", "p50 ms", "p99 ms", "server CPU ms / request", "per round", `Δ vs ${variants[0].name} (share of its CPU)`, "paired Δ per round, mean ± 2 SE"],
+      variants.map((v, i) => {
+        const ps = phases[i];
+        const cpu = cpuMsPerRequest(ps);
+        const lat = summarize(ps.flatMap((p) => p.latencies));
+        const paired = meanInterval(ps.map((p, r) => (p.cpuSec * 1000) / p.requests - (phases[0][r].cpuSec * 1000) / phases[0][r].requests));
+        return [
+          v.name,
+          formatInt(ps.reduce((n, p) => n + p.requests, 0)),
+          formatInt(ps.reduce((n, p) => n + p.requests, 0) / ps.reduce((n, p) => n + p.wallSec, 0)),
+          formatMs(lat.p50),
+          formatMs(lat.p99),
+          cpu.toFixed(2),
+          ps.map((p) => ((p.cpuSec * 1000) / p.requests).toFixed(2)).join(" / "),
+          i === 0 ? "—" : `${(cpu - baseCpu).toFixed(2)} ms (${pct((cpu - baseCpu) / cpu, 1)})`,
+          i === 0 ? "—" : `${paired.mean.toFixed(2)} ± ${paired.half.toFixed(2)} ms`,
+        ];
+      }),
+    ),
+    "",
+    `CPU profile of one more ${phaseSec} s phase per variant (main thread, 100 µs sampling): CPU time with each group's code on the stack per request ` +
+      `(its share of the busy samples × the main thread's CPU time, /proc; see profiled() for why not the profile's own milliseconds), and as a share ` +
+      `of the same phase's server CPU per request (all threads). ${profileNote}`,
+    "",
+    markdownTable(
+      ["variant", "requests", "server CPU ms / req", "main thread", ...Object.keys(groups).map((g) => `${g} µs / req`), `${shareGroup}, share of request CPU`],
+      variants.map((v, i) => {
+        const { shares, mainCpuSec, processCpuSec } = profiles[i];
+        const n = Math.max(1, profiledPhases[i].requests);
+        const per = (g: string) => cpuUs(shares, shares.groups[g], mainCpuSec) / n;
+        return [
+          v.name,
+          formatInt(profiledPhases[i].requests),
+          ((processCpuSec * 1000) / n).toFixed(2),
+          pct(mainCpuSec / processCpuSec, 0),
+          ...Object.keys(groups).map((g) => per(g).toFixed(1)),
+          pct(per(shareGroup) / ((processCpuSec * 1e6) / n)),
+        ];
+      }),
+    ),
+    "",
+  );
+  return { md: lines.join("\n"), failed: errors > 0 };
+}
+
+/** Main-thread time with the experiments code on the stack (--mode experiments' profile). */
+const EXPERIMENT_GROUPS: Record<string, FrameGroup> = {
+  "experiments (assignment, exposure, counters)": urlContains("/src/experiments/"),
+};
+
+/**
+ * --mode experiments (issue 13: "the per-request cost of assignment and exposure logging is measured in bench:feed").
+ * Two servers of the same size: one without experiments, one running six at full traffic — five A/A experiments
+ * (two variants, no overrides) and one whose second variant overrides the blend (its own pipeline) — so every
+ * request is assigned six times, carries six exposures into its trace, answer and logged impressions, and counts
+ * its request in the per-variant counters. Same bodies, alternated phases (compareVariants).
+ */
+async function benchExperiments(total: number, baseDir: string, dataset: Awaited<ReturnType<typeof loadDataset>>["dataset"]): Promise<{ md: string; failed: boolean }> {
+  const bundleDir = join(dir, `bundle-${total}`);
+  await ensureScaledBundle({ baseDir, dir: bundleDir, total, dataset, progress });
+  const varDir = join(dir, `var-experiments-${total}`);
+  await rm(varDir, { recursive: true, force: true });
+  await mkdir(varDir, { recursive: true });
+  const definitions = [
+    ...Array.from({ length: 5 }, (_, i) => ({ name: `aa-${i}`, variants: [{ name: "control" }, { name: "same" }] })),
+    { name: "blend", variants: [{ name: "control" }, { name: "likes", overrides: { ranking: { blend: { like: 1.0 } } } }] },
+  ];
+  const lastTs = dataset.events.reduce((m, e) => Math.max(m, e.ts), 0);
+  const bodies = makeBodies(dataset.users.map((u) => u.id), new Date(lastTs + 3_600_000).toISOString(), 8192, false);
+  const servers: RunningServer[] = [];
+  try {
+    progress.log(`experiments: ${formatInt(total)} videos: starting the server without and the one with experiments`);
+    const none = await startServer({ bundleDir, total, seed: 1, varDir: join(varDir, "none"), config: serverConfig }, join(dir, `server-experiments-none-${total}.log`));
+    servers.push(none);
+    const six = await startServer(
+      { bundleDir, total, seed: 1, varDir: join(varDir, "six"), config: { ...serverConfig, experiments: { definitions } } },
+      join(dir, `server-experiments-six-${total}.log`),
+    );
+    servers.push(six);
+    return await compareVariants({
+      label: "experiments",
+      total,
+      variants: [
+        { name: "no experiments", server: none },
+        { name: "6 experiments (5 A/A, 1 blend override)", server: six },
+      ],
+      bodies,
+      groups: EXPERIMENT_GROUPS,
+      intro: `Experiments on vs off, ${formatInt(total)} videos`,
+      profileNote: "Exposure fields written by the impression logger and the schema are outside src/experiments and not counted (a field copy each).",
+      shareGroup: "experiments (assignment, exposure, counters)",
+    });
   } finally {
     await Promise.all(servers.map((x) => stopServer(x.child)));
   }
@@ -1214,11 +1305,17 @@ const baseDir = join(dir, "base-bundle");
 await ensureParent(baseDir);
 await ensureBaseBundle(baseDir, progress);
 const { dataset } = await loadDataset(join(baseDir, BUNDLE_FILES.data), { format: "generic" });
-if (args.mode === "auth" || args.mode === "catalog-load") {
+if (args.mode === "auth" || args.mode === "experiments" || args.mode === "catalog-load") {
   const sections: string[] = [];
   let anyFailed = false;
   for (const total of sizes) {
-    const jobs = args.mode === "auth" ? [() => benchAuth(Math.max(total, dataset.videos.length), baseDir, dataset)] : deployments.map((d) => () => benchCatalogLoad(Math.max(total, dataset.videos.length), baseDir, dataset, d));
+    const n = Math.max(total, dataset.videos.length);
+    const jobs =
+      args.mode === "auth"
+        ? [() => benchAuth(n, baseDir, dataset)]
+        : args.mode === "experiments"
+          ? [() => benchExperiments(n, baseDir, dataset)]
+          : deployments.map((d) => () => benchCatalogLoad(n, baseDir, dataset, d));
     for (const job of jobs) {
       const { md: section, failed: sectionFailed } = await job();
       sections.push(section);
@@ -1232,7 +1329,7 @@ if (args.mode === "auth" || args.mode === "catalog-load") {
   if (args.md) await writeFile(args.md, md + "\n");
   process.exit(anyFailed ? 1 : 0);
 }
-if (args.mode !== "load") throw new Error(`--mode: expected load, auth or catalog-load, got "${args.mode}"`);
+if (args.mode !== "load") throw new Error(`--mode: expected load, auth, experiments or catalog-load, got "${args.mode}"`);
 const results: SizeResult[] = [];
 let failed = false;
 for (const total of sizes) {
