@@ -9,7 +9,7 @@ import { parseArgs } from "node:util";
 
 interface Node {
   id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
+  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber?: number };
   hitCount?: number;
   children?: number[];
 }
@@ -31,7 +31,9 @@ const selfUs = new Map<number, number>();
 profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
 const label = (n: Node) => {
   const url = n.callFrame.url.replace(/^file:\/\/.*?\/(src|bench|node_modules)\//, "$1/");
-  return `${n.callFrame.functionName || "(anonymous)"} ${url}:${n.callFrame.lineNumber + 1}`;
+  // tsx emits each module on one line: the column tells anonymous functions (and inlined callers) apart.
+  const col = !n.callFrame.functionName && n.callFrame.columnNumber !== undefined ? `:${n.callFrame.columnNumber}` : "";
+  return `${n.callFrame.functionName || "(anonymous)"} ${url}:${n.callFrame.lineNumber + 1}${col}`;
 };
 const self = new Map<string, number>();
 const inclusive = new Map<string, number>();
