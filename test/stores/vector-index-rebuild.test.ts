@@ -1,0 +1,188 @@
+import { describe, expect, it } from "vitest";
+import { createEmbeddedVectorIndex } from "../../src/stores/vector-index-embedded";
+import { clusteredVectors } from "../../src/testkit/clustered-vectors";
+import { seededRandom } from "../../src/util/random";
+
+/**
+ * The embedded index's background rebuild (issue 11: a catalogue load must not stall the feed): a rebuild runs in
+ * time slices between searches, searches meanwhile see every write, and the swap loses, duplicates and revives
+ * nothing.
+ */
+
+const row = (m: Float32Array, dim: number, i: number) => m.slice(i * dim, (i + 1) * dim);
+const ids = (n: number, prefix = "v") => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+
+/** Small integer components: exact float32 sums, so scores tie often and only the id order can break ties. */
+function integerVector(rand: () => number, dim: number): Float32Array {
+  return Float32Array.from({ length: dim }, () => Math.floor(rand() * 7) - 3);
+}
+
+/** The oracle: every live vector by inner product, best first, ties by id. */
+function bruteForce(live: ReadonlyMap<string, Float32Array>, query: Float32Array, k: number) {
+  const hits = [...live].map(([id, v]) => ({ id, score: v.reduce((s, x, d) => s + x * query[d], 0) }));
+  hits.sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return hits.slice(0, k);
+}
+
+/** Runs `during` until the turn of the event loop on which the index's background rebuild is over. */
+async function whileRebuilding(index: { stats(): { rebuilding: boolean } }, during: (turn: number) => Promise<void>): Promise<number> {
+  let turn = 0;
+  while (index.stats().rebuilding) {
+    await during(turn++);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return turn;
+}
+
+describe("embedded vector index: background rebuild", () => {
+  it("does not block the event loop while it rebuilds 110k × 32 vectors (max timer delay far under the build)", async () => {
+    const dim = 32;
+    const n = 110_000;
+    const data = clusteredVectors(n, dim, 200, 11);
+    const all = ids(n);
+    const index = createEmbeddedVectorIndex({ dim });
+    index.bulkLoad(all.slice(0, 80_000), data.subarray(0, 80_000 * dim));
+    expect(index.stats()).toMatchObject({ mode: "ivf", indexedRows: 80_000, rebuilding: false });
+    // A catalogue load: 30k more (37 % growth, past rebuildFraction), in batches of 100 as the write API takes them.
+    for (let start = 80_000; start < n; start += 100) {
+      await index.upsert(all.slice(start, start + 100).map((id, i) => ({ id, vector: row(data, dim, start + i) })));
+    }
+    expect(index.stats().rebuilding).toBe(true);
+    // The event loop's delay: a timer re-armed every millisecond notes the longest gap between its runs.
+    let longest = 0;
+    let last = performance.now();
+    const timer = setInterval(() => {
+      const now = performance.now();
+      longest = Math.max(longest, now - last);
+      last = now;
+    }, 1);
+    const started = performance.now();
+    let searches = 0;
+    const query = row(data, dim, 90_000);
+    const searching = (async () => {
+      while (index.stats().rebuilding) {
+        // Searches go on over the current lists, the 30k pending rows included.
+        expect((await index.search(query, 10))[0].id).toBe("v90000");
+        searches++;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    })();
+    await index.whenBuilt();
+    await searching;
+    clearInterval(timer);
+    const took = performance.now() - started;
+    // The rebuild started once the load passed rebuildFraction (at 96k); what was written after that is pending.
+    const stats = index.stats();
+    expect(stats).toMatchObject({ size: n, deadRows: 0, rebuilding: false, backgroundBuilds: 1 });
+    expect(stats.indexedRows).toBeGreaterThan(95_000);
+    expect(stats.indexedRows + stats.pendingRows).toBe(n);
+    expect(searches).toBeGreaterThan(3);
+    // Generous: slices are 4 ms, but this box is shared and loaded. The same build at once blocks for all of `took`.
+    expect(longest).toBeLessThan(250);
+    expect(took).toBeGreaterThan(longest * 3);
+    expect((await index.search(query, 1))[0].id).toBe("v90000");
+    await index.close();
+  });
+
+  it("searches during a rebuild see every upsert, replacement and delete made during it; the swap keeps exactly those", async () => {
+    const dim = 16;
+    const n = 20_000;
+    const rand = seededRandom(3);
+    const live = new Map<string, Float32Array>();
+    // Every list probed: IVF answers must then equal the oracle's exactly, whatever list a row sits in.
+    const index = createEmbeddedVectorIndex({ dim, exactThreshold: 0, nlist: 48, nprobe: 48, probeRows: 0, syncBuildRows: 1000, buildSliceMs: 1 });
+    const startIds = ids(n);
+    const matrix = new Float32Array(n * dim);
+    startIds.forEach((id, i) => {
+      const v = integerVector(rand, dim);
+      matrix.set(v, i * dim);
+      live.set(id, v);
+    });
+    index.bulkLoad(startIds, matrix);
+    // 25 % growth: the next write starts a rebuild.
+    const grown = ids(5000, "g").map((id) => ({ id, vector: integerVector(rand, dim) }));
+    await index.upsert(grown);
+    for (const { id, vector } of grown) live.set(id, vector);
+    expect(index.stats().rebuilding).toBe(true);
+
+    const deleted = new Set<string>();
+    const addedDuring: string[] = [];
+    const turns = await whileRebuilding(index, async (turn) => {
+      // New ids, replacements of old ones (snapshot rows and rows added meanwhile), deletes of both, and a deleted
+      // id brought back.
+      const writes = Array.from({ length: 20 }, (_, i) => ({ id: `d${turn}_${i}`, vector: integerVector(rand, dim) }));
+      const keys = [...live.keys()];
+      for (let i = 0; i < 10; i++) writes.push({ id: keys[Math.floor(rand() * keys.length)], vector: integerVector(rand, dim) });
+      if (turn > 2) writes.push({ id: `d${turn - 2}_0`, vector: integerVector(rand, dim) });
+      await index.upsert(writes);
+      for (const w of writes) {
+        live.set(w.id, w.vector);
+        deleted.delete(w.id);
+        if (w.id.startsWith("d")) addedDuring.push(w.id);
+      }
+      const gone = Array.from({ length: 15 }, () => keys[Math.floor(rand() * keys.length)]).concat(`d${turn}_1`);
+      await index.delete(gone);
+      for (const id of gone) {
+        live.delete(id);
+        deleted.add(id);
+      }
+      const query = integerVector(rand, dim);
+      expect(await index.search(query, 30)).toEqual(bruteForce(live, query, 30));
+      expect(await index.size()).toBe(live.size);
+    });
+    expect(turns).toBeGreaterThan(3);
+    expect(index.stats()).toMatchObject({ rebuilding: false, backgroundBuilds: 1, size: live.size, pendingRows: index.stats().pendingRows });
+    expect(index.stats().indexedRows).toBeGreaterThan(n);
+
+    // After the swap: every live vector where it was written, once; nothing deleted comes back.
+    for (const [id, v] of live) expect(Array.from((await index.get(id))!)).toEqual(Array.from(v));
+    for (const id of deleted) expect(await index.get(id)).toBeUndefined();
+    expect(addedDuring.some((id) => live.has(id))).toBe(true);
+    const everything = await index.search(integerVector(rand, dim), live.size + 10);
+    expect(everything).toHaveLength(live.size);
+    expect(new Set(everything.map((h) => h.id))).toEqual(new Set(live.keys()));
+    const excludeIds = new Set([...live.keys()].slice(0, 100));
+    const eligible = new Map([...live].filter(([id]) => !excludeIds.has(id)));
+    for (let q = 0; q < 5; q++) {
+      const query = integerVector(rand, dim);
+      expect(await index.search(query, 50, { excludeIds })).toEqual(bruteForce(eligible, query, 50));
+    }
+  });
+
+  it("stops a rebuild that deletes make pointless, and one a build at once or close supersedes", async () => {
+    const dim = 8;
+    const rand = seededRandom(9);
+    const make = () => createEmbeddedVectorIndex({ dim, exactThreshold: 3000, syncBuildRows: 1000, buildSliceMs: 1, queryCacheSize: 0 });
+    const vectors = (n: number, prefix: string) => ids(n, prefix).map((id) => ({ id, vector: integerVector(rand, dim) }));
+
+    // Under exactThreshold after deletes: exact search, the rebuild dropped, dead rows compacted later.
+    const shrinking = make();
+    const first = vectors(4000, "a");
+    await shrinking.upsert(first);
+    expect(shrinking.stats()).toMatchObject({ mode: "exact", rebuilding: true });
+    await shrinking.delete(first.slice(0, 2000).map((v) => v.id));
+    expect(shrinking.stats().rebuilding).toBe(false);
+    const live = new Map(first.slice(2000).map((v) => [v.id, v.vector]));
+    const query = integerVector(rand, dim);
+    expect(await shrinking.search(query, 20)).toEqual(bruteForce(live, query, 20));
+    await shrinking.whenBuilt();
+    expect(shrinking.stats()).toMatchObject({ mode: "exact", backgroundBuilds: 0 });
+
+    // buildIndex during a rebuild: built at once, the background one dropped.
+    const explicit = make();
+    await explicit.upsert(vectors(4000, "b"));
+    expect(explicit.stats().rebuilding).toBe(true);
+    explicit.buildIndex();
+    expect(explicit.stats()).toMatchObject({ mode: "ivf", indexedRows: 4000, rebuilding: false });
+    await explicit.whenBuilt();
+    expect(explicit.stats()).toMatchObject({ indexedRows: 4000, backgroundBuilds: 0 });
+
+    // close during a rebuild: it stops, and nothing fails later.
+    const closing = make();
+    await closing.upsert(vectors(4000, "c"));
+    expect(closing.stats().rebuilding).toBe(true);
+    await closing.close();
+    await closing.whenBuilt();
+    expect(closing.stats().lastBuildError).toBeUndefined();
+  });
+});
