@@ -260,31 +260,31 @@ export function* trainTwoLevelSteps(sample: Float32Array, dim: number, nlist: nu
       return first < last ? nearest(centroids, -1, first, last, leafHalf, 0) : nearest(centroids, -1, 0, total, leafHalf, 0);
     };
     const assignRowsSteps = function* (kernel: VectorKernel, rows: Int32Array): Steps<Int32Array> {
-        const lists = new Int32Array(rows.length);
-        const all = identity(rows.length);
-        if (topK === 1) {
-          yield* nearestOf(kernel, rows, all, 0, total, leafHalf, 0, lists);
-        } else {
-          const tops = new Int32Array(rows.length);
-          yield* nearestOf(kernel, rows, all, total, total + topK, assignableTopHalf, total, tops);
-          // Members of each top, by a counting sort; -1 (every top -Infinity or NaN) is left to `assign`.
-          const counts = new Int32Array(topK + 1);
-          for (let i = 0; i < rows.length; i++) if (tops[i] >= 0) counts[tops[i] - total + 1]++;
-          for (let t = 0; t < topK; t++) counts[t + 1] += counts[t];
-          const byTop = new Int32Array(counts[topK]);
-          const cursor = counts.slice(0, topK);
-          for (let i = 0; i < rows.length; i++) if (tops[i] >= 0) byTop[cursor[tops[i] - total]++] = i;
-          for (let t = 0; t < topK; t++) {
-            const members = byTop.subarray(counts[t], counts[t + 1]);
-            if (members.length > 0) yield* nearestOf(kernel, rows, members, childStart[t], childStart[t + 1], leafHalf, 0, lists);
-          }
-          for (let i = 0; i < rows.length; i++) if (tops[i] < 0) lists[i] = -1;
+      const lists = new Int32Array(rows.length);
+      const all = identity(rows.length);
+      if (topK === 1) {
+        yield* nearestOf(kernel, rows, all, 0, total, leafHalf, 0, lists);
+      } else {
+        const tops = new Int32Array(rows.length);
+        yield* nearestOf(kernel, rows, all, total, total + topK, assignableTopHalf, total, tops);
+        // Members of each top, by a counting sort; -1 (every top -Infinity or NaN) is left to `assign`.
+        const counts = new Int32Array(topK + 1);
+        for (let i = 0; i < rows.length; i++) if (tops[i] >= 0) counts[tops[i] - total + 1]++;
+        for (let t = 0; t < topK; t++) counts[t + 1] += counts[t];
+        const byTop = new Int32Array(counts[topK]);
+        const cursor = counts.slice(0, topK);
+        for (let i = 0; i < rows.length; i++) if (tops[i] >= 0) byTop[cursor[tops[i] - total]++] = i;
+        for (let t = 0; t < topK; t++) {
+          const members = byTop.subarray(counts[t], counts[t + 1]);
+          if (members.length > 0) yield* nearestOf(kernel, rows, members, childStart[t], childStart[t + 1], leafHalf, 0, lists);
         }
-        // The rare rest (a score of -Infinity or NaN everywhere it looked): one by one, as `assign` does it.
-        for (let i = 0; i < rows.length; i++) {
-          if (lists[i] < 0) lists[i] = assign(kernel.matrix, rows[i] * kernel.stride);
-        }
-        return lists;
+        for (let i = 0; i < rows.length; i++) if (tops[i] < 0) lists[i] = -1;
+      }
+      // The rare rest (a score of -Infinity or NaN everywhere it looked): one by one, as `assign` does it.
+      for (let i = 0; i < rows.length; i++) {
+        if (lists[i] < 0) lists[i] = assign(kernel.matrix, rows[i] * kernel.stride);
+      }
+      return lists;
     };
     return {
       nlist: total,
