@@ -31,9 +31,10 @@ interface Graph {
  *
  * The rewrite feeds the shared inputs with one row and broadcasts their branch outputs to the batch (Expand to
  * [rows, 1]) right where they meet per-row tensors. Only a graph where every such meeting point is a Concat along
- * axis 1 or -1 is rewritten (the ranker's trunk concat): there, Expand of a [1, w] tensor is exactly the [rows, w]
- * tensor the full graph computed, so every output is the same. The serving session still checks that at start-up
- * (onnx-session.ts runs both graphs on a probe batch and keeps the rewrite only when the outputs are identical).
+ * axis 1 or -1 is rewritten (the ranker's trunk concat): there, Expand of a [1, w] tensor is the [rows, w] tensor
+ * the full graph computed, up to float rounding (its kernels ran on other shapes). The serving session checks that at
+ * start-up (onnx-session.ts runs both graphs on a probe batch and keeps the rewrite only when the outputs agree to
+ * float32 rounding).
  *
  * Returns undefined when the rewrite does not apply (no shared input, a graph output that depends on shared inputs
  * only, a meeting point that is not such a Concat, no per-row input to take the batch size from).
