@@ -45,8 +45,8 @@ export interface EmbeddedVectorIndexOptions {
    */
   nprobe?: number;
   /**
-   * Rows a query scans at least: lists are probed, nearest first, until `nprobe` lists and `probeRows` rows have
-   * been scanned. What recall depends on is how many candidates are scanned (a list's share of the true neighbours
+   * Rows a query scans at least: lists are probed, nearest first, until `nprobe` lists and `probeRows` rows laid
+   * out at the last build have been scanned (the rows added since, pending in those lists, are scanned besides). What recall depends on is how many candidates are scanned (a list's share of the true neighbours
    * shrinks with the list), and small lists rank better (see `nlist`): the two together let the lists be small
    * without the probes becoming too few. 0 probes `nprobe` lists only, as FAISS does. @default 4096
    */
@@ -82,8 +82,9 @@ export interface EmbeddedVectorIndexOptions {
    * searches the neighbours of the same few videos again and again (a user's recent watches, the watch-next seed,
    * the same per-category mean vectors on the next page or refresh), and the neighbours of a fixed vector do not
    * change until the index does. A vector is cached on its second search (a one-off query, such as a user-tower
-   * embedding that carries the request time, never fills the cache); every write clears it. Answers are the
-   * uncached ones: see vector-query-cache.ts. @default 4096
+   * embedding that carries the request time, never fills the cache). With IVF lists a write drops only the entries
+   * it can change; in exact mode, and at a rebuild, it is cleared. Answers are the uncached ones: see
+   * vector-query-cache.ts. @default 4096
    */
   queryCacheSize?: number;
 }
@@ -103,6 +104,8 @@ export interface EmbeddedVectorIndexStats {
   rebuilding: boolean;
   /** Background rebuilds swapped in since the index was created. */
   backgroundBuilds: number;
+  /** Searches answered from the query cache since the index was created. */
+  queryCacheHits: number;
   /** The message of the last background rebuild that failed (it is retried after 10 s); undefined when none did. */
   lastBuildError?: string;
 }
@@ -175,6 +178,7 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
    */
   let rebuild: { killed: number[]; done: Promise<void> } | null = null;
   let backgroundBuilds = 0;
+  let queryCacheHits = 0;
   let lastBuildError: string | undefined;
   let retryBuildAfter = 0;
 
@@ -183,7 +187,8 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
   };
 
   const kill = (row: number): void => {
-    cache.clear();
+    // With IVF lists the query cache skips dead rows (vector-query-cache.ts); exact mode overwrites rows in place.
+    if (!ivf) cache.clear();
     rowIds[row] = undefined;
     if (ivf && row < ivf.indexedRows) deadIndexed++;
     rebuild?.killed.push(row);
@@ -191,7 +196,7 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
 
   /** Appends or overwrites one vector given as `src[srcOffset .. srcOffset+dim)`. */
   const put = (id: string, src: ArrayLike<number>, srcOffset: number): void => {
-    cache.clear();
+    if (!ivf) cache.clear();
     const existing = rowOf.get(id);
     // In exact mode a row is overwritten in place. With IVF lists a row sits in the list of its old vector, so it
     // dies and the new vector is appended, joining the list of its own nearest centroid; so too while a rebuild
@@ -205,7 +210,7 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
     kernel.setRow(rows, src, srcOffset);
     rowIds[rows] = id;
     rowOf.set(id, rows);
-    ivf?.addPending(kernel.matrix, stride, rows);
+    if (ivf) cache.added(ivf.addPending(kernel.matrix, stride, rows), kernel.matrix, rows * stride);
     rows++;
   };
 
@@ -381,6 +386,8 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
     if (!listsNeeded()) {
       rebuild = null;
       if (ivf) {
+        // Entries hold probe-limited answers; exact search answers otherwise.
+        cache.clear();
         ivf.dispose();
         ivf = null;
         deadIndexed = 0;
@@ -399,15 +406,28 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
     prepare();
     // A tiny index is scanned whole anyway.
     if (rowOf.size <= k) return search(query, k, excludeIds);
-    const answer = cache.lookup(query, k, excludeIds);
+    const answer = cache.lookup(query, k, excludeIds, isLive);
     if (answer === "search") return search(query, k, excludeIds);
-    if (answer !== "fill") return answer;
+    if (answer !== "fill") {
+      queryCacheHits++;
+      return answer;
+    }
     // Second sighting: room for exclusions, exclusions ignored, up to the probe limit only.
     const wide = cache.fillK(k, rowOf.size);
-    return cache.fill(query, search(query, wide, undefined, true), wide, k, excludeIds) ?? search(query, k, excludeIds);
+    const probed: Probed = { rows: [], lists: [] };
+    const hits = search(query, wide, undefined, probed);
+    return cache.fill(query, hits, probed.rows, ivf ? probed.lists : null, wide, k, excludeIds) ?? search(query, k, excludeIds);
   };
+  const isLive = (id: string, row: number): boolean => rowIds[row] === id;
 
-  const search = (query: Float32Array, k: number, excludeIds: ReadonlySet<string> | undefined, probeLimitOnly = false): VectorHit[] => {
+  /** What a probe-limited search scanned, for the query cache: the rows of its hits and the lists it probed. */
+  interface Probed {
+    rows: number[];
+    lists: number[];
+  }
+
+  /** `probed`: stop at the probe limit, even with fewer than k hits, and say what was scanned. */
+  const search = (query: Float32Array, k: number, excludeIds: ReadonlySet<string> | undefined, probed?: Probed): VectorHit[] => {
     // First: a (re)build moves rows, so ids are mapped to rows only after it.
     const lists = prepare();
     // Excluded ids become marks on their rows for this search (cleared after it): the scan checks a few thousand
@@ -424,13 +444,13 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
       }
     }
     try {
-      return scanFor(query, k, rowOf.size - marked.length, lists, probeLimitOnly);
+      return scanFor(query, k, rowOf.size - marked.length, lists, probed);
     } finally {
       for (const r of marked) excludedMarks[r] = 0;
     }
   };
 
-  const scanFor = (query: Float32Array, k: number, eligible: number, lists: IvfLists | null, probeLimitOnly: boolean): VectorHit[] => {
+  const scanFor = (query: Float32Array, k: number, eligible: number, lists: IvfLists | null, probed: Probed | undefined): VectorHit[] => {
     const target = Math.min(k, eligible);
     if (target <= 0) return [];
     const marks = excludedMarks;
@@ -477,27 +497,27 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
       scanRange(0, rows);
     } else {
       // The lists a query is expected to probe, with room to spare, are put in order up front.
-      const expected = Math.ceil((1.5 * probeRows * lists.nlist) / Math.max(1, rows));
+      const expected = Math.ceil((1.5 * probeRows * lists.nlist) / Math.max(1, lists.indexedRows));
       const ranked = lists.rank(query, Math.max(nprobe, expected));
       let scanned = 0;
       for (let i = 0; i < ranked.order.length; i++) {
         // The probe limit; past it only while the probed lists held fewer than k eligible rows.
-        if (i >= nprobe && scanned >= probeRows && (probeLimitOnly || best.full)) break;
+        if (i >= nprobe && scanned >= probeRows && (probed || best.full)) break;
         // Past the lists ordered up front: the rest, in order.
         if (i === ranked.ordered) ranked.sortAll();
         const list = ranked.order[i];
         const from = lists.listStart[list];
         const to = lists.listStart[list + 1];
         scanRange(from, to);
+        probed?.lists.push(list);
+        // Rows laid out at the build only (dead ones included): then no write changes which lists a search
+        // scans, which the query cache relies on. Pending rows are scanned besides.
         scanned += to - from;
         const pending = lists.pendingOf(list);
-        if (pending) {
-          scanRows(pending);
-          scanned += pending.length;
-        }
+        if (pending) scanRows(pending);
       }
     }
-    return best.hits();
+    return best.hits(probed?.rows);
   };
 
   return {
@@ -604,6 +624,7 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
         rebuilding: rebuild !== null,
         backgroundBuilds,
         lastBuildError,
+        queryCacheHits,
       };
     },
   };

@@ -21,8 +21,8 @@ export interface IvfLists {
   readonly indexedRows: number;
   /** The pending rows of list l, in the order they were added; undefined when it has none. */
   pendingOf(list: number): readonly number[] | undefined;
-  /** Puts row `row` of `matrix` (rows `stride` floats apart), written after the build, in its nearest list. */
-  addPending(matrix: Float32Array, stride: number, row: number): void;
+  /** Puts row `row` of `matrix` (rows `stride` floats apart), written after the build, in its nearest list; returns the list. */
+  addPending(matrix: Float32Array, stride: number, row: number): number;
   /**
    * The lists in descending inner product of their centroid with `query`. Only the first `ordered` (at least
    * `first`) positions are ordered up front (a partial selection: a query nearly always stops there); `sortAll`
@@ -124,6 +124,7 @@ function createIvfLists(quantiser: Quantiser, listStart: Int32Array, indexedRows
     addPending(matrix, stride, row) {
       const list = quantiser.assign(matrix, row * stride);
       (pending[list] ??= []).push(row);
+      return list;
     },
 
     rank(query, first) {

@@ -95,11 +95,12 @@ export class TopK {
     return this.threshold;
   }
 
-  /** The best k (fewer when fewer were accepted), best first. */
-  hits(): VectorHit[] {
+  /** The best k (fewer when fewer were accepted), best first; their rows go to `rowsOut` when given. */
+  hits(rowsOut?: number[]): VectorHit[] {
     this.order();
     const out: VectorHit[] = new Array(this.size);
     for (let i = 0; i < this.size; i++) out[i] = { id: this.ids[this.rows[i]] as string, score: this.scores[i] };
+    if (rowsOut) for (let i = 0; i < this.size; i++) rowsOut[i] = this.rows[i];
     // Not kept alive by the reused instance.
     this.ids = [];
     return out;
