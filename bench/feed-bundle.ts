@@ -16,6 +16,7 @@ import { existsSync } from "node:fs";
 import { copyFile, link, mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { Creator, Dataset, PolicyFlag, Video } from "../src/data/types";
+import { NEIGHBOURS_FILE } from "../src/features/artifacts";
 import { BUNDLE_FILES, readManifest, readMatrix, writeMatrix, type BundleManifest } from "../src/training/bundle";
 import { writeDirAtomic } from "../src/util/fs";
 import type { Progress } from "../src/util/progress";
@@ -28,7 +29,7 @@ const DAY_MS = 86_400_000;
 const POLICY: readonly PolicyFlag[] = ["violence", "adult", "spam", "copyright", "misinformation"];
 const COUNTRIES = ["US", "IN", "GB", "BR", "DE", "FR", "JP", "ES", "MX", "CA"];
 /** Bump when extendCatalog or the vector derivation changes: cached scaled bundles are then rebuilt. */
-const SCALE_FORMAT = "feed-bench-scale/2";
+const SCALE_FORMAT = "feed-bench-scale/3";
 
 /** Trains the base bundle into `dir` unless a bundle is already there (reruns skip training). */
 export async function ensureBaseBundle(dir: string, progress: Progress): Promise<BundleManifest> {
@@ -194,7 +195,10 @@ export async function ensureScaledBundle(options: ScaledBundleOptions): Promise<
   await writeDirAtomic(dir, async (tmp) => {
     // The video tower too: the live catalogue (bench:feed --mode catalog-load) embeds new uploads with it.
     const models = [manifest.models.userTower.file, manifest.models.ranker.file, ...(manifest.models.videoTower ? [manifest.models.videoTower.file] : [])];
-    for (const file of [BUNDLE_FILES.manifest, BUNDLE_FILES.features, ...models, BUNDLE_FILES.contentModel]) {
+    // The item neighbours beside features.json: without them the Neighbours source and the ranker's affinity
+    // columns sit idle and the bench measures a funnel nobody serves. Derived videos have none (no co-engagement
+    // yet), as new uploads.
+    for (const file of [BUNDLE_FILES.manifest, BUNDLE_FILES.features, NEIGHBOURS_FILE, ...models, BUNDLE_FILES.contentModel]) {
       if (existsSync(join(baseDir, file))) await linkOrCopy(join(baseDir, file), join(tmp, file));
     }
     await symlink(resolve(baseDir, BUNDLE_FILES.data), join(tmp, BUNDLE_FILES.data), "dir");

@@ -50,14 +50,14 @@ const catalog = createCatalog({ videos, users: dataset.users, creators });
 const check = !!args.check;
 // --without Social,Fresh: those sources disabled, to measure what each costs.
 const without = new Set(args.without!.split(",").filter(Boolean));
-const SOURCES = ["TwoTower", "MultiQuery", "Content", "Trending", "Social", "Subscriptions", "Fresh"];
-const QUOTAS = [300, 150, 150, 150, 100, 100, 50];
+// The default funnel's sources and quotas (config.ts), as `npm start` serves it.
+const DEFAULT_SOURCES = configSchema.parse({}).pipeline.sources.map(({ name, quota }) => ({ name, quota }));
 const config = configSchema.parse({
   // Models on the event loop: this measures the pipeline's own CPU per request, and a profile reads it in one place.
   ranking: { candidatesToRank: 500, executionProviders: ["cpu"], inferenceThread: "main", ...(check ? { timeoutMs: 60_000 } : {}) },
   paths: { varDir: resolve(join(args.dir!, `var-micro-${size}`)) },
   pipeline: {
-    sources: SOURCES.map((name, i) => ({ name, quota: QUOTAS[i], enabled: !without.has(name), ...(check ? { timeoutMs: 60_000 } : {}) })),
+    sources: DEFAULT_SOURCES.map(({ name, quota }) => ({ name, quota, enabled: !without.has(name), ...(check ? { timeoutMs: 60_000 } : {}) })),
     // Every request ranked: a shed one would measure (and serve) something else.
     overload: { maxConcurrentRankings: 1_000_000, maxEventLoopLagMs: 1_000_000 },
     ...(check ? { stages: [{ name: "Freshness" }, { name: "Guardrails" }, { name: "Diversity" }, { name: "Exploration", options: { seed: "micro" } }] } : {}),
