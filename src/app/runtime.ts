@@ -464,9 +464,18 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
         const path = resolve(dir);
         const started = Date.now();
         const set = await openModelSet({ bundleDir: path, config, state, progress, onError });
+        let retargeted = false;
         try {
           await checkModelSet(set, catalog);
           await warmUp({ userTower: set.userTower, ranker: set.ranker, vectors: { ...vectors, twoTower: set.twoTower }, catalog, progress, onError });
+          // Videos uploaded since the first bundle get the new bundle's two-tower vectors, and later uploads too.
+          await liveCatalog.retargetTwoTower({
+            twoTower: set.twoTower,
+            videoTower: set.sessions.videoTower,
+            artifacts: set.artifacts,
+            twoTowerDim: set.manifest.embeddings.twoTowerDim,
+          });
+          retargeted = true;
           const next: FeedRuntime = { ...runtime, vectors: { ...vectors, twoTower: set.twoTower }, models: { userTower: set.userTower, ranker: set.ranker, neighbours: set.artifacts.neighbours }, modelVersion: set.manifest.version };
           const { drained } = await serving.swapRuntime(next);
           const previous = active;
@@ -478,6 +487,12 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
           progress.log(`models: now serving ${set.manifest.version} (was ${previous.manifest.version}), swapped in ${Date.now() - started} ms`);
           return { version: set.manifest.version, previous: previous.manifest.version, bundleDir: path, drained };
         } catch (err) {
+          // Uploads go back to the index that keeps serving before this set's index closes.
+          if (retargeted) {
+            await liveCatalog
+              .retargetTwoTower({ twoTower: active.twoTower, videoTower: active.sessions.videoTower, artifacts: active.artifacts, twoTowerDim: active.manifest.embeddings.twoTowerDim })
+              .catch((e: unknown) => onError(e, "catalogue back to the serving bundle"));
+          }
           await set.close();
           throw err;
         }

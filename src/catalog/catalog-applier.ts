@@ -45,11 +45,27 @@ export interface CatalogApplier {
   isRemoved(videoId: string): boolean;
   /** Whether the catalog has the video (removed or not). */
   hasVideo(videoId: string): boolean;
+  /**
+   * Moves the two-tower side to another bundle's (a hot swap): every video this applier added or edited is embedded
+   * with `embedder` into `twoTower`, every takedown it applied is deleted there, and later changes go there too.
+   * Runs between batches, never inside one. The content index and model stay (a swap keeps them).
+   */
+  retargetTwoTower(next: { twoTower?: VectorIndex; embedder: VideoEmbedder }): Promise<void>;
   stats(): CatalogApplierStats;
 }
 
 export function createCatalogApplier(options: CatalogApplierOptions): CatalogApplier {
-  const { catalog, vectors, embedder, sliceSize = 50 } = options;
+  const { catalog, sliceSize = 50 } = options;
+  // Replaced by retargetTwoTower (a hot swap); read per batch.
+  const vectors = { ...options.vectors };
+  let embedder = options.embedder;
+  // Batches and retargets run one at a time, in call order.
+  let tail: Promise<unknown> = Promise.resolve();
+  const serially = <T>(run: () => Promise<T>): Promise<T> => {
+    const next = tail.then(run);
+    tail = next.catch(() => undefined);
+    return next;
+  };
   if (!(Number.isInteger(sliceSize) && sliceSize > 0)) throw new RangeError(`catalog applier: sliceSize must be a positive integer, got ${sliceSize}`);
   const versions = { video: new Map<string, number>(), user: new Map<string, number>(), creator: new Map<string, number>() };
   const removedIds = new Set<string>();
@@ -70,6 +86,34 @@ export function createCatalogApplier(options: CatalogApplierOptions): CatalogApp
       case "creator":
         return compare(change.updatedAt, version("creator", change.creator.id));
     }
+  }
+
+  async function embedAll(list: readonly Video[]): Promise<VideoVectors[]> {
+    // Embedding is the long part (content model in JS on this thread, the video tower in ONNX): in slices with the
+    // event loop free between them.
+    const embedded: VideoVectors[] = [];
+    for (let at = 0; at < list.length; at += sliceSize) {
+      if (at > 0) await yieldToEventLoop();
+      embedded.push(...(await embedder.embed(list.slice(at, at + sliceSize))));
+    }
+    return embedded;
+  }
+
+  async function retargetTwoTower(next: { twoTower?: VectorIndex; embedder: VideoEmbedder }): Promise<void> {
+    const live = [...versions.video.keys()].filter((id) => !removedIds.has(id));
+    const list = live.map((id) => catalog.video(id)).filter((v): v is Video => v !== undefined);
+    const previous = embedder;
+    embedder = next.embedder;
+    try {
+      const embedded = await embedAll(list);
+      const twoTower = list.flatMap((v, i) => (embedded[i].twoTower ? [{ id: v.id, vector: embedded[i].twoTower! }] : []));
+      if (next.twoTower && twoTower.length > 0) await next.twoTower.upsert(twoTower);
+      if (next.twoTower && removedIds.size > 0) await next.twoTower.delete([...removedIds]);
+    } catch (err) {
+      embedder = previous;
+      throw err;
+    }
+    vectors.twoTower = next.twoTower;
   }
 
   async function apply(changes: readonly CatalogChange[]): Promise<void> {
@@ -130,14 +174,9 @@ export function createCatalogApplier(options: CatalogApplierOptions): CatalogApp
     for (const u of users) catalog.putUser(u);
     if (videos.size > 0) {
       const list = [...videos.values()];
-      // Embedding is the long part (content model in JS on this thread, the video tower in ONNX): in slices with the
-      // event loop free between them. Nothing is visible until the whole batch is embedded: then the catalog and the
-      // indexes take it at once, without yielding, so a request sees all of the batch or none of it.
-      const embedded: VideoVectors[] = [];
-      for (let at = 0; at < list.length; at += sliceSize) {
-        if (at > 0) await yieldToEventLoop();
-        embedded.push(...(await embedder.embed(list.slice(at, at + sliceSize))));
-      }
+      // Nothing is visible until the whole batch is embedded: then the catalog and the indexes take it at once,
+      // without yielding, so a request sees all of the batch or none of it.
+      const embedded = await embedAll(list);
       stats.videosEmbedded += list.length;
       // Catalog first: a vector whose video the catalog does not know yet is dropped by the merge, never served. One
       // batch put: the newest / per-creator lists are merged once, not spliced once per video.
@@ -167,7 +206,15 @@ export function createCatalogApplier(options: CatalogApplierOptions): CatalogApp
     stats.skipped += skipped;
   }
 
-  return { apply, standing, version, isRemoved, hasVideo: (id) => catalog.video(id) !== undefined, stats: () => ({ ...stats }) };
+  return {
+    apply: (changes) => serially(() => apply(changes)),
+    standing,
+    version,
+    isRemoved,
+    hasVideo: (id) => catalog.video(id) !== undefined,
+    retargetTwoTower: (next) => serially(() => retargetTwoTower(next)),
+    stats: () => ({ ...stats }),
+  };
 }
 
 function compare(incoming: number, applied: number): ChangeStanding {

@@ -50,6 +50,11 @@ export interface LiveCatalog {
   applier: CatalogApplier;
   consumer: EventConsumer;
   log: IdempotentEventLog;
+  /**
+   * A hot swap's part: new uploads get their two-tower vector from `videoTower` (with `artifacts`) into `twoTower`,
+   * and every video added since the first bundle is embedded there before it resolves (CatalogApplier).
+   */
+  retargetTwoTower(next: { twoTower?: VectorIndex; videoTower?: OnnxRuntimeSession; artifacts: FeatureArtifacts; twoTowerDim?: number }): Promise<void>;
   /** Starts following the log; resolves once everything logged before the call is applied (or after `timeoutMs`). */
   start(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -98,6 +103,11 @@ export async function openLiveCatalog(options: LiveCatalogOptions): Promise<Live
     applier,
     consumer,
     log,
+    retargetTwoTower: (next) =>
+      applier.retargetTwoTower({
+        twoTower: next.twoTower,
+        embedder: createVideoEmbedder({ contentModel, videoTower: next.videoTower, artifacts: next.artifacts, twoTowerDim: next.twoTowerDim }),
+      }),
     async start(timeoutMs = 60_000) {
       if (!started) {
         started = true;

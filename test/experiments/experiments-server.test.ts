@@ -173,6 +173,38 @@ describe("model lifecycle on a server following the registry", () => {
     expect(lines.some((l) => l.includes("now serving v2 (was v1)"))).toBe(true);
   });
 
+  it("a hot swap carries the live catalogue: uploads from before and after it, and takedowns, reach the new two-tower index", async () => {
+    const UPSERT = `mutation($v: [VideoInput!]!) { upsertVideos(videos: $v) { results { id status code field } } }`;
+    const REMOVE = `mutation($ids: [ID!]!, $r: String!) { removeVideos(ids: $ids, reason: $r) { results { id status } } }`;
+    const like = serving.loaded.dataset.videos[0];
+    const upload = async (id: string) => {
+      const video = { id, creatorId: like.creatorId, title: `${like.title} again`, tags: like.tags, category: like.category, language: like.language, durationSec: 300, uploadedAt: Date.now() - 60_000, updatedAt: Date.now() };
+      const r = await gql<{ upsertVideos: { results: Array<{ status: string }> } }>(serving.url, UPSERT, { v: [video] });
+      expect(r.data?.upsertVideos.results[0].status, JSON.stringify(r)).toBe("ACCEPTED");
+    };
+    const before = `swap-before-${process.pid}`;
+    const gone = `swap-gone-${process.pid}`;
+    await upload(before);
+    await upload(gone);
+    const old = serving.loaded.runtime.vectors.twoTower!;
+    expect(await old.get(before)).toBeDefined();
+    const dim = serving.loaded.manifest.embeddings.twoTowerDim;
+
+    await serving.loaded.swapBundle(bundles.v1);
+    const now = serving.loaded.runtime.vectors.twoTower!;
+    expect(now).not.toBe(old);
+    // Uploaded before the swap: embedded by the new bundle's video tower into its index before the swap completed.
+    expect(await now.get(before)).toHaveLength(dim);
+    // After it: straight into the new index.
+    const after = `swap-after-${process.pid}`;
+    await upload(after);
+    expect(await now.get(after)).toHaveLength(dim);
+    // A takedown after the swap leaves the index that serves.
+    const removed = await gql<{ removeVideos: { results: Array<{ status: string }> } }>(serving.url, REMOVE, { ids: [gone], r: "test" });
+    expect(removed.data?.removeVideos.results[0].status).toBe("ACCEPTED");
+    expect(await now.get(gone)).toBeUndefined();
+  });
+
   it("the promotion gate refuses a worse bundle unless forced", async () => {
     const err = await reelfeedErrorOf(activateBundle(varDir, "worse"), "BAD_BUNDLE");
     expect(err.details.check).toBe("promotion-gate");
