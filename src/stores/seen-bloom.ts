@@ -1,4 +1,5 @@
 import { ReelfeedError } from "../errors";
+import { murmur3Latin1 } from "../util/murmur3";
 
 /**
  * A scalable Bloom filter of every video a user watched, started or clicked: the seen filter's memory of watches
@@ -87,46 +88,7 @@ export function seenBloomHashes(id: string): [number, number] {
   let ascii = true;
   for (let i = 0; i < id.length && ascii; i++) ascii = id.charCodeAt(i) < 0x80;
   const bytes = ascii ? id : Buffer.from(id, "utf8").toString("latin1");
-  return [murmur3Bytes(bytes, SEED1), (murmur3Bytes(bytes, SEED2) | 1) >>> 0];
-}
-
-/** MurmurHash3 x86 32-bit (Appleby's reference, little-endian blocks). */
-export function murmur3(bytes: Uint8Array, seed: number): number {
-  return murmur3Bytes(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("latin1"), seed);
-}
-
-/** MurmurHash3 over a string whose char codes are bytes (0..255). */
-function murmur3Bytes(bytes: string, seed: number): number {
-  let h = seed >>> 0;
-  const n = bytes.length;
-  const blocks = n & ~3;
-  for (let i = 0; i < blocks; i += 4) {
-    let k = bytes.charCodeAt(i) | (bytes.charCodeAt(i + 1) << 8) | (bytes.charCodeAt(i + 2) << 16) | (bytes.charCodeAt(i + 3) << 24);
-    k = Math.imul(k, 0xcc9e2d51);
-    k = (k << 15) | (k >>> 17);
-    k = Math.imul(k, 0x1b873593);
-    h ^= k;
-    h = (h << 13) | (h >>> 19);
-    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
-  }
-  const tail = n & 3;
-  if (tail > 0) {
-    let k = 0;
-    if (tail === 3) k ^= bytes.charCodeAt(blocks + 2) << 16;
-    if (tail >= 2) k ^= bytes.charCodeAt(blocks + 1) << 8;
-    k ^= bytes.charCodeAt(blocks);
-    k = Math.imul(k, 0xcc9e2d51);
-    k = (k << 15) | (k >>> 17);
-    k = Math.imul(k, 0x1b873593);
-    h ^= k;
-  }
-  h ^= n;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return [murmur3Latin1(bytes, SEED1), (murmur3Latin1(bytes, SEED2) | 1) >>> 0];
 }
 
 const bitAt = (bytes: Uint8Array, pos: number): boolean => pos >>> 3 < bytes.length && (bytes[pos >>> 3] & (0x80 >>> (pos & 7))) !== 0;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config";
-import { assignAll, assignVariant, decodeExposures, encodeExposures, murmur3 } from "../../src/experiments/assignment";
+import { assignAll, assignVariant, decodeExposures, encodeExposures } from "../../src/experiments/assignment";
+import { murmur3Utf16 as murmur3 } from "../../src/util/murmur3";
 import { experimentSchema, type ExperimentConfig } from "../../src/experiments/experiment-config";
 import { reelfeedErrorOf } from "../reelfeed-error-of";
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ReelfeedError } from "../../src/errors";
-import { SeenBloom, murmur3, seenBloomGeometry, seenBloomHas, seenBloomHashes, seenBloomReader } from "../../src/stores/seen-bloom";
+import { SeenBloom, seenBloomGeometry, seenBloomHas, seenBloomHashes, seenBloomReader } from "../../src/stores/seen-bloom";
+import { murmur3 } from "../../src/util/murmur3";
 
 const utf8 = (s: string) => Buffer.from(s, "utf8");
 
