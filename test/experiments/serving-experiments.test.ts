@@ -14,6 +14,7 @@ import { Redis } from "ioredis";
 import { deleteKeys, REDIS_URL, skipRedis, uniquePrefix } from "../events/redis-test-helpers";
 import { reelfeedErrorOf } from "../reelfeed-error-of";
 import { copyBundle, testConfig, trainTinyBundle } from "./experiment-fixtures";
+import { readLog } from "../read-log";
 
 /**
  * Experiments through the real serving runtime (embedded mode): one pipeline per overriding variant built at load,
@@ -34,17 +35,6 @@ const DEFINITIONS = [
 ];
 
 const config = (varDir: string, extra: Record<string, unknown> = {}): ReelfeedConfig => testConfig(varDir, { experiments: { definitions: DEFINITIONS }, ...extra });
-
-async function readLog(rt: LoadedRuntime): Promise<ReelEvent[]> {
-  const out: ReelEvent[] = [];
-  let cursor: string | undefined;
-  for (;;) {
-    const recs = await rt.log.read(cursor, 1000);
-    if (recs.length === 0) return out;
-    out.push(...recs.map((r) => r.event));
-    cursor = recs[recs.length - 1].cursor;
-  }
-}
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), "reelfeed-exp-"));

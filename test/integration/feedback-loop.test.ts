@@ -13,6 +13,7 @@ import type { FeedPage } from "../../src/pipeline/feed-page";
 import { buildRankerExamples } from "../../src/training/examples";
 import { trainBundle } from "../../src/training/train-pipeline";
 import { silentProgress, type Progress } from "../../src/util/progress";
+import { readLog } from "../read-log";
 
 /**
  * The feedback loop end to end, with no hand work between the steps:
@@ -54,17 +55,6 @@ afterAll(async () => {
 function capture(): Progress & { lines: string[] } {
   const lines: string[] = [];
   return { lines, log: (m) => lines.push(m), step: () => ({ tick: () => {}, done: () => {} }) };
-}
-
-async function readLog(rt: LoadedRuntime): Promise<ReelEvent[]> {
-  const out: ReelEvent[] = [];
-  let cursor: string | undefined;
-  for (;;) {
-    const recs = await rt.log.read(cursor, 1000);
-    if (recs.length === 0) return out;
-    out.push(...recs.map((r) => r.event));
-    cursor = recs[recs.length - 1].cursor;
-  }
 }
 
 describe("serve → log → export-training → train", () => {
