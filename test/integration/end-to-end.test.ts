@@ -134,6 +134,8 @@ afterAll(async () => {
 describe("embedded mode: serve --bundle over HTTP", () => {
   let serving: Serving;
   let user: string;
+  /** The second most active viewer: served by no other test, so its page is never short of videos it has not seen. */
+  let subscriber: string;
   let context: { time: string };
   const variants: RunningServer[] = [];
 
@@ -145,7 +147,9 @@ describe("embedded mode: serve --bundle over HTTP", () => {
     // The most active viewer: a user the models and the state know well.
     const watches = new Map<string, number>();
     for (const e of dataset.events) if (e.type === "watch") watches.set(e.userId, (watches.get(e.userId) ?? 0) + 1);
-    user = [...watches.entries()].sort((a, b) => b[1] - a[1])[0][0];
+    const byActivity = [...watches.entries()].sort((a, b) => b[1] - a[1]);
+    user = byActivity[0][0];
+    subscriber = byActivity[1][0];
   });
 
   afterAll(async () => {
@@ -226,8 +230,8 @@ describe("embedded mode: serve --bundle over HTTP", () => {
 
   it("a subscribe makes the Subscriptions source propose that creator's recent uploads", async () => {
     const { catalog, state } = serving.loaded;
-    const relations = await state.getRelations(user);
-    const seen = await state.getSeen(user);
+    const relations = await state.getRelations(subscriber);
+    const seen = await state.getSeen(subscriber);
     const MONTH = 30 * 86_400_000;
     const fresh = (creatorId: string) => catalog.videosByCreator(creatorId).filter((v) => v.uploadedAt <= now && now - v.uploadedAt < MONTH && !seen.has(v.id));
     const creators = [...new Set(serving.loaded.dataset.videos.map((v) => v.creatorId))]
@@ -238,11 +242,14 @@ describe("embedded mode: serve --bundle over HTTP", () => {
     const proposedFor = (page: FeedData["feed"]) =>
       page.trace!.candidates.filter((c) => c.sources.some((s) => s.source === "Subscriptions") && catalog.video(c.videoId)?.creatorId === creator);
 
-    expect(proposedFor(await feed(serving.url, { debug: true }))).toHaveLength(0);
-    await record([{ id: eventId("sub"), type: "subscribe", userId: user, creatorId: creator, ts: now + 3 }]);
-    const after = await feed(serving.url, { debug: true });
+    expect(proposedFor(await feed(serving.url, { userId: subscriber, debug: true }))).toHaveLength(0);
+    await record([{ id: eventId("sub"), type: "subscribe", userId: subscriber, creatorId: creator, ts: now + 3 }]);
+    const after = await feed(serving.url, { userId: subscriber, debug: true });
     expect(proposedFor(after).length).toBeGreaterThan(0);
-    // A short page has failed here now and then in full-suite runs (16 of 20); its fallbacks and traced stages say why.
+    // With the most active viewer (`user`) this page came back short now and then (16 or 18 of 20, no fallback, no
+    // stage error): the earlier tests' pages had been served to them and everything they watched is excluded
+    // forever, so the 300-video catalogue most likely ran out of videos left to serve them. The fallbacks and stages
+    // say why if it happens again.
     const why = () => JSON.stringify({ fallbacks: after.fallbacks, stages: after.trace!.stages });
     expect(after.edges, why()).toHaveLength(20);
   });
