@@ -32,10 +32,13 @@ describe("user tokens, HS256", () => {
 
   it("remembers a verified token until its exp, then refuses it", async () => {
     const strict = createUserTokenVerifier({ ...JWT, clockToleranceSec: 0 });
-    const token = await userToken("u1", { exp: now() + 1 });
+    // exp two whole seconds ahead: with one, a second boundary crossed while signing on a loaded box left the token
+    // expired before its first check (seen in a CI run).
+    const exp = now() + 2;
+    const token = await userToken("u1", { exp });
     expect(await strict(token)).toBe("u1");
     expect(await strict(token)).toBe("u1");
-    await new Promise((r) => setTimeout(r, 1100 + (1000 - (Date.now() % 1000))));
+    await new Promise((r) => setTimeout(r, Math.max(0, exp * 1000 - Date.now()) + 100));
     await reelfeedErrorOf(strict(token), "UNAUTHENTICATED");
   });
 
