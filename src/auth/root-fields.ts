@@ -49,6 +49,14 @@ export const ROOT_FIELD_RULES: { Query: Record<string, RootFieldRule>; Mutation:
     user: { scope: "feed:read", cost: () => 1 },
     // Experiment results: operators only (src/schema/experiments-resolver.ts); reads counters, no ranking.
     experimentReport: { scope: "admin", cost: () => 2 },
+    // The operator dashboard's reads (src/schema/dashboard-resolver.ts, models-resolver.ts): operators only. A search
+    // scans the catalogue (a few ms on 100k videos); a snapshot renders the metrics registry; models reads report files.
+    searchVideos: { scope: "admin", cost: () => 2 },
+    searchUsers: { scope: "admin", cost: () => 1 },
+    experiments: { scope: "admin", cost: () => 1 },
+    featureDrift: { scope: "admin", cost: () => 1 },
+    metricsSnapshot: { scope: "admin", cost: () => 1 },
+    models: { scope: "admin", cost: () => 2 },
   },
   Mutation: {
     recordEvents: {
@@ -62,6 +70,9 @@ export const ROOT_FIELD_RULES: { Query: Record<string, RootFieldRule>; Mutation:
     removeVideos: { scope: "catalog:write", cost: (args) => 1 + Math.floor(listLength(args.ids) / 100) },
     upsertUsers: { scope: "catalog:write", cost: (args) => 1 + Math.floor(listLength(args.users) / 100) },
     upsertCreators: { scope: "catalog:write", cost: (args) => 1 + Math.floor(listLength(args.creators) / 100) },
+    // The model registry (src/schema/models-resolver.ts): what is served to everyone, so operators only.
+    activateModel: { scope: "admin", cost: () => 2 },
+    rollbackModel: { scope: "admin", cost: () => 2 },
   },
 };
 
