@@ -15,6 +15,7 @@ import { createRateLimits } from "./auth/rate-limits";
 import { checkRootFieldRules } from "./auth/root-fields";
 import type { Scope } from "./auth/scopes";
 import type { ReelfeedConfig } from "./config";
+import { createDashboardAssets, DASHBOARD_PATH, DASHBOARD_PREFIX } from "./dashboard/dashboard-assets";
 import type { PipelineFeedService } from "./pipeline/feed-pipeline";
 import { ReelfeedError, type ReelfeedErrorCode } from "./errors";
 import { buildReelfeedSchema } from "./schema/build-schema";
@@ -98,6 +99,8 @@ export interface RunningServer {
   metrics: ServerMetrics;
   /** "enforced", "development" or "off" (src/auth/auth-mode.ts). */
   authMode: AuthMode;
+  /** The dashboard's assets: `built()` stays false until someone opens /dashboard (nothing is bundled before). */
+  dashboard: { built(): boolean };
   /** Stops accepting connections, lets in-flight requests finish (up to the grace period), then resolves. */
   stop(): Promise<void>;
 }
@@ -198,12 +201,14 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const metrics = createServerMetrics({ sessionsCached: typeof feed.stats === "function" ? () => feed.stats!().sessionsCached : undefined });
   const ideAsset = createIdeAssetCache();
   const idePage = renderIdePage();
+  // The operator dashboard (src/dashboard): bundled on its first request, nothing before.
+  const dashboard = createDashboardAssets();
 
   // Handlers are validated at start-up: a typo'd key or a clash with a built-in route fails here, not per request.
   const handlers = new Map<string, { method?: string; handler: HttpHandler; scope: Scope }[]>();
   for (const [key, entry] of Object.entries(httpHandlers)) {
     const { method, path } = parseHandlerKey(key);
-    if (RESERVED.has(path) || path.startsWith(IDE_PREFIX)) {
+    if (RESERVED.has(path) || path.startsWith(IDE_PREFIX) || path === DASHBOARD_PATH || path.startsWith(DASHBOARD_PREFIX)) {
       throw new ReelfeedError("BAD_CONFIG", `httpHandlers "${key}": ${path} is a built-in route`, { key });
     }
     const { handler, scope } = typeof entry === "function" ? { handler: entry, scope: "admin" as const } : entry;
@@ -306,6 +311,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   /** The route's label for metrics: a bounded set, never the raw path. */
   function routeLabel(path: string): string {
     if (path === "/" || path.startsWith(IDE_PREFIX)) return "/ide";
+    if (path === DASHBOARD_PATH || path.startsWith(DASHBOARD_PREFIX)) return DASHBOARD_PATH;
     if (path === "/graphql" || path === "/health" || path === "/metrics" || handlers.has(path)) return path;
     return "not_found";
   }
@@ -356,6 +362,23 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       }
       // Assets are versioned by the installed package; an hour of caching keeps reloads instant.
       res.writeHead(200, { "content-type": asset.contentType, "content-length": asset.body.length, "cache-control": "public, max-age=3600" });
+      res.end(method === "HEAD" ? undefined : asset.body);
+      return;
+    }
+    if (path === DASHBOARD_PATH || path.startsWith(DASHBOARD_PREFIX)) {
+      if (!isGet) {
+        sendError(res, 405, "METHOD_NOT_ALLOWED", `${method} not allowed on ${path}`, { allow: "GET, HEAD" });
+        return;
+      }
+      // Public like the IDE page: static code with no data in it. Everything the dashboard shows comes through the
+      // admin-scoped GraphQL fields and /health, with the key the operator types into the page.
+      const asset = await dashboard.get(path);
+      if (!asset) {
+        sendError(res, 404, "NOT_FOUND", `no route ${path}`);
+        return;
+      }
+      // No caching: the bundle is built from the installed sources, which an upgrade changes under the same URL.
+      res.writeHead(200, { "content-type": asset.contentType, "content-length": asset.body.length, "cache-control": "no-cache" });
       res.end(method === "HEAD" ? undefined : asset.body);
       return;
     }
@@ -436,6 +459,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     port: actualPort,
     metrics,
     authMode: authenticator.mode,
+    dashboard: { built: dashboard.built },
     // apollo.stop() runs the drain plugin: close the listener, let in-flight requests finish, then cut the rest.
     stop: () => (stopping ??= apollo.stop().finally(() => authenticator.close())),
   };
