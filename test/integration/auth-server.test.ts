@@ -1,5 +1,7 @@
 import { spawn } from "node:child_process";
 import { writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateApiKey, hashApiKey } from "../../src/auth/api-keys";
 import { readKeyFileSync, writeKeyFile } from "../../src/auth/key-file";
@@ -15,7 +17,7 @@ import { startAuthServer, type AuthServer } from "./auth-harness";
 
 /**
  * Who may do what, over real HTTP: every root field (feed, similarVideos, trending, video, user, recordEvents,
- * experimentReport; the catalogue mutations in catalog-auth.test.ts) and
+ * experimentReport, the dashboard's admin fields; the catalogue mutations in catalog-auth.test.ts) and
  * every route (POST /events, /metrics, /health) without a key, with an unknown and a wrong key, with a key lacking
  * the scope, with the right key, with a user token for another user, over the rate limit; over-complex queries;
  * production start-up rules.
@@ -112,6 +114,65 @@ const TARGETS: Target[] = [
     // Past auth the resolver runs: this harness serves no experiments, so the answer is the resolver's own UNAVAILABLE.
     ok: (r) => expect(r.body.errors[0].extensions.code).toBe("UNAVAILABLE"),
   },
+  // The operator dashboard's admin fields (src/schema/dashboard-resolver.ts, models-resolver.ts).
+  {
+    name: "searchVideos",
+    scope: "admin",
+    perUser: false,
+    send: (s, h) => gql(s, `{ searchVideos(query: "v1", first: 3) { id } }`, undefined, h),
+    ok: (r) => expect(r.body.data.searchVideos[0]).toEqual({ id: "v1" }),
+  },
+  {
+    name: "searchUsers",
+    scope: "admin",
+    perUser: false,
+    send: (s, h) => gql(s, `{ searchUsers(query: "u2") { id } }`, undefined, h),
+    ok: (r) => expect(r.body.data.searchUsers).toEqual([{ id: "u2" }]),
+  },
+  {
+    name: "experiments",
+    scope: "admin",
+    perUser: false,
+    send: (s, h) => gql(s, `{ experiments { name } }`, undefined, h),
+    // This harness serves no experiments: the resolver's own UNAVAILABLE.
+    ok: (r) => expect(r.body.errors[0].extensions.code).toBe("UNAVAILABLE"),
+  },
+  {
+    name: "featureDrift",
+    scope: "admin",
+    perUser: false,
+    send: (s, h) => gql(s, `{ featureDrift { ready features { feature } } }`, undefined, h),
+    ok: (r) => expect(r.body.data.featureDrift).toEqual({ ready: false, features: [] }),
+  },
+  {
+    name: "metricsSnapshot",
+    scope: "admin",
+    perUser: false,
+    send: (s, h) => gql(s, `{ metricsSnapshot(names: ["reelfeed_http_requests_total"]) { samples { name } } }`, undefined, h),
+    ok: (r) => expect(r.body.data.metricsSnapshot.samples.every((x: { name: string }) => x.name === "reelfeed_http_requests_total")).toBe(true),
+  },
+  {
+    name: "models",
+    scope: "admin",
+    perUser: false,
+    send: (s, h) => gql(s, `{ models { active bundles { version } } }`, undefined, h),
+    // paths.varDir below has no registry.
+    ok: (r) => expect(r.body.data.models).toEqual({ active: null, bundles: [] }),
+  },
+  {
+    name: "activateModel",
+    scope: "admin",
+    perUser: false,
+    send: (s, h) => gql(s, `mutation { activateModel(version: "none") { active } }`, undefined, h),
+    ok: (r) => expect(r.body.errors[0].extensions).toMatchObject({ code: "NOT_FOUND", argument: "version" }),
+  },
+  {
+    name: "rollbackModel",
+    scope: "admin",
+    perUser: false,
+    send: (s, h) => gql(s, `mutation { rollbackModel { active } }`, undefined, h),
+    ok: (r) => expect(r.body.errors[0].extensions.code).toBe("NOT_FOUND"),
+  },
   {
     name: "GET /metrics",
     scope: "admin",
@@ -136,7 +197,8 @@ let s: AuthServer;
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 beforeAll(async () => {
-  s = await startAuthServer({ keys: KEYS, config: { auth: { jwt: JWT } } });
+  // A var directory with no registry: the models rows read it, and must never touch a developer's var/registry.json.
+  s = await startAuthServer({ keys: KEYS, config: { auth: { jwt: JWT }, paths: { varDir: join(tmpdir(), `rf-auth-no-registry-${process.pid}`) } } });
 });
 afterAll(async () => s?.stop());
 
