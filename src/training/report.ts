@@ -3,6 +3,9 @@
  * (report.md), written for a person deciding whether a model is worth shipping: the verdict first, then tables,
  * a picture, and the facts needed to trust the numbers (data, split, timings).
  */
+import { join } from "node:path";
+import { barChartSvg } from "../charts/index";
+import { writeFileAtomic } from "../util/fs";
 import type { RankerHeadMetrics } from "./evaluate";
 
 /** Metric name → value, e.g. { "recall@20": 0.07, "ndcg@20": 0.29, "users": 74 } (see evaluateRetrieval). */
@@ -244,7 +247,7 @@ function ratioText(records: Record<string, MetricRecord>, model: string, against
   return `${fmt(v)}${parts.length ? ` (${parts.join(", ")})` : ""}`;
 }
 
-function protocolSections(protocols: NonNullable<EvaluationReport["protocols"]>): string[] {
+function protocolSections(protocols: NonNullable<EvaluationReport["protocols"]>, charts: readonly ReportChart[]): string[] {
   const out: string[] = [];
   const { warm, cold } = protocols;
   if (warm) {
@@ -267,7 +270,7 @@ function protocolSections(protocols: NonNullable<EvaluationReport["protocols"]>)
     }
     if (r.twoTower) lines.push(`- two-tower alone: NDCG@${HEADLINE_K} ${ratioText(r, "twoTower", ["itemKnn", "popularity"])}`);
     if (r.neighbours) lines.push(`- item neighbours alone (the Neighbours source): NDCG@${HEADLINE_K} ${ratioText(r, "neighbours", ["ease"])}`);
-    out.push(...lines, "");
+    out.push(...lines, "", ...chartImage(charts, "warm"));
     for (const { prefix, title } of FAMILIES) {
       const ks = ksOf(r, prefix);
       if (ks.length > 0) out.push(`### ${title}`, "", metricTable(r, prefix, ks), "");
@@ -279,6 +282,7 @@ function protocolSections(protocols: NonNullable<EvaluationReport["protocols"]>)
     if (cold.retrieval.funnel && cold.retrieval.popularity) {
       out.push(`- **funnel**: NDCG@${HEADLINE_K} ${ratioText(cold.retrieval, "funnel", ["popularity"])}, Recall@${HEADLINE_K} ${ratioText(cold.retrieval, "funnel", ["popularity"], `recall@${HEADLINE_K}`)}`, "");
     }
+    out.push(...chartImage(charts, "cold"));
     for (const { prefix, title } of FAMILIES) {
       const ks = ksOf(cold.retrieval, prefix).filter((k) => k <= 50);
       if (ks.length > 0) out.push(`### ${title}`, "", metricTable(cold.retrieval, prefix, ks), "");
@@ -287,8 +291,71 @@ function protocolSections(protocols: NonNullable<EvaluationReport["protocols"]>)
   return out;
 }
 
+/** One chart file of the report: written beside report.md and linked from it. */
+export interface ReportChart {
+  /** The view it draws: "warm", "cold" or "all" (the global time split). */
+  view: "warm" | "cold" | "all";
+  /** File name beside report.md, e.g. "report-warm.svg". */
+  file: string;
+  /** The image's alt text in report.md. */
+  alt: string;
+  svg: string;
+}
+
+/**
+ * Recall@K and NDCG@K of every model of one view as grouped bars: a group per metric@K (recall first, then NDCG,
+ * K ascending), a bar per model in the order the tables list them. One scale for both families, so a group's bars
+ * compare directly and recall's larger values stay visible beside NDCG's. Undefined when the view has no such
+ * metric.
+ */
+function viewChart(view: ReportChart["view"], title: string, records: Record<string, MetricRecord>, maxK = Infinity): ReportChart | undefined {
+  const models = Object.keys(records);
+  const families = (["recall", "ndcg"] as const).map((prefix) => ({ prefix, ks: ksOf(records, prefix).filter((k) => k <= maxK) }));
+  const categories = families.flatMap(({ prefix, ks }) => ks.map((k) => `${prefix === "recall" ? "Recall" : "NDCG"}@${k}`));
+  if (models.length === 0 || categories.length === 0) return undefined;
+  const series = models.map((name) => ({
+    name,
+    values: families.flatMap(({ prefix, ks }) => ks.map((k) => records[name][`${prefix}@${k}`] ?? Number.NaN)),
+  }));
+  // ~14 px per bar and a gap per group keep value labels legible; never narrower than a README column.
+  const width = Math.min(1200, Math.max(640, 120 + categories.length * (models.length * 14 + 24)));
+  const svg = barChartSvg({ title, categories, series, yLabel: "higher is better", width, height: 380 });
+  return { view, file: `report-${view}.svg`, alt: `${title} (bar chart)`, svg };
+}
+
+/** The report's charts, one per view that has retrieval metrics. Pure: same report in, byte-identical SVG out. */
+export function reportCharts(report: EvaluationReport): ReportChart[] {
+  const out: Array<ReportChart | undefined> = [];
+  const { warm, cold } = report.protocols ?? {};
+  if (warm) out.push(viewChart("warm", `Warm users (${warm.users}): Recall@K and NDCG@K per model`, warm.retrieval));
+  // The cold tables stop at K = 50 (a larger K there mostly measures catalogue size); so does the chart.
+  if (cold) out.push(viewChart("cold", `Cold users (${cold.users}): Recall@K and NDCG@K per model`, cold.retrieval, 50));
+  const users = Object.values(report.retrieval)[0]?.users ?? report.split.evaluatedUsers;
+  // The serving funnel is scored on the same users as the retrieval models: one chart puts it beside them.
+  const all = { ...report.retrieval, ...(report.funnel ?? {}) };
+  const scope = report.protocols ? "All test-period users" : "Retrieval";
+  out.push(viewChart("all", `${scope}${users !== undefined ? ` (${users})` : ""}: Recall@K and NDCG@K per model`, all));
+  return out.filter((c): c is ReportChart => c !== undefined);
+}
+
+/** The Markdown that shows a chart, or nothing when the report was rendered without that one. */
+function chartImage(charts: readonly ReportChart[], view: ReportChart["view"]): string[] {
+  const chart = charts.find((c) => c.view === view);
+  return chart ? [`![${chart.alt.replace(/[[\]\\]/g, "\\$&")}](${chart.file})`, ""] : [];
+}
+
+export interface RenderReportOptions {
+  /**
+   * Charts to link, as written beside report.md (see writeReportFiles); only these are linked, so report.md never
+   * points at a file that is not there.
+   * @default [] (text only)
+   */
+  charts?: readonly ReportChart[];
+}
+
 /** Renders the report as Markdown (report.md). Pure: same report in, same text out. */
-export function renderReportMarkdown(report: EvaluationReport): string {
+export function renderReportMarkdown(report: EvaluationReport, options: RenderReportOptions = {}): string {
+  const { charts = [] } = options;
   const { dataset, split, retrieval } = report;
   // Tolerate reports assembled by hand or from older versions: a missing section renders as "not measured".
   const ranker = report.ranker ?? {};
@@ -298,7 +365,7 @@ export function renderReportMarkdown(report: EvaluationReport): string {
   out.push("# reelfeed evaluation report", "");
   out.push(`_${cell(dataset.source)} · created ${report.createdAt}_`, "");
   out.push(summaryLine(retrieval), "");
-  if (report.protocols) out.push(...protocolSections(report.protocols));
+  if (report.protocols) out.push(...protocolSections(report.protocols, charts));
 
   out.push(report.protocols ? "## All test-period users: global time split" : "## Retrieval", "");
   const users = Object.values(retrieval)[0]?.users ?? split.evaluatedUsers;
@@ -306,6 +373,7 @@ export function renderReportMarkdown(report: EvaluationReport): string {
     `Each model recommends for every user with held-out positives${users !== undefined ? ` (${users} users)` : ""}; ` +
       "videos the user already interacted with before the test period are excluded from the lists and from the relevant set.",
     "",
+    ...chartImage(charts, "all"),
   );
   for (const { prefix, title, blurb } of FAMILIES) {
     const ks = ksOf(retrieval, prefix);
@@ -349,4 +417,18 @@ export function renderReportMarkdown(report: EvaluationReport): string {
     out.push("## Notes", "", ...report.notes.map((n) => `- ${n}`), "");
   }
   return out.join("\n");
+}
+
+/**
+ * Writes the report's files into `dir`: report.json, the chart SVGs, then report.md. Each file is written atomically
+ * (a reader sees the old file or the whole new one), and the charts go before the Markdown that links them, so at no
+ * moment does report.md point at a missing or half-written image. Inside a bundle the whole folder is atomic too
+ * (writeDirAtomic).
+ */
+export async function writeReportFiles(dir: string, report: EvaluationReport, files = { json: "report.json", markdown: "report.md" }): Promise<ReportChart[]> {
+  const charts = reportCharts(report);
+  await writeFileAtomic(join(dir, files.json), JSON.stringify(report, null, 2) + "\n");
+  for (const chart of charts) await writeFileAtomic(join(dir, chart.file), chart.svg);
+  await writeFileAtomic(join(dir, files.markdown), renderReportMarkdown(report, { charts }));
+  return charts;
 }

@@ -47,7 +47,7 @@ import { createRandomRecommender } from "./baselines/random-recommender";
 import { createItemKnnRecommender } from "./baselines/item-knn-recommender";
 import { createEaseRecommender } from "./baselines/ease-recommender";
 import { evaluateRetrieval, evaluateRanker } from "./evaluate";
-import { coverageSection, renderReportMarkdown, type EvaluationReport, type WarmProtocolReport } from "./report";
+import { coverageSection, writeReportFiles, type EvaluationReport, type WarmProtocolReport } from "./report";
 import { topKIndices } from "./baselines/top-k";
 
 /**
@@ -895,8 +895,8 @@ export async function trainBundle(options: TrainOptions): Promise<TrainResult> {
       },
       timings,
     };
-    await writeFile(join(dir, BUNDLE_FILES.report), JSON.stringify(report, null, 2) + "\n");
-    await writeFile(join(dir, BUNDLE_FILES.reportMd), renderReportMarkdown(report));
+    // report.json, the chart SVGs (report-*.svg) and report.md that links them.
+    await writeReportFiles(dir, report, { json: BUNDLE_FILES.report, markdown: BUNDLE_FILES.reportMd });
     await writeFile(join(dir, BUNDLE_FILES.manifest), JSON.stringify(manifest, null, 2) + "\n");
   });
   shipped.twoTower.dispose();

@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { coverageSection, renderReportMarkdown, textBar, type EvaluationReport } from "../../src/training/report";
+import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { coverageSection, renderReportMarkdown, reportCharts, textBar, writeReportFiles, type EvaluationReport } from "../../src/training/report";
+import { findAll, ownText, parseXml } from "../charts/xml";
 
 const metrics = (r10: number, r20: number, n20: number) => ({
   "recall@10": r10,
@@ -115,5 +120,101 @@ describe("renderReportMarkdown", () => {
     expect(textBar(0.5, 1, 4)).toBe("██");
     expect(textBar(1 / 32, 1, 4)).toBe("▏");
     expect(textBar(0, 1, 4)).toBe("");
+  });
+});
+
+/** A report with the warm and cold protocols, as trainBundle writes it. */
+function withProtocols(): EvaluationReport {
+  const report = makeReport({ r10: 0.07, r20: 0.09, n20: 0.31 });
+  report.funnel = { funnel: metrics(0.08, 0.1, 0.33) };
+  const warm = (r20: number, n20: number) => ({ "recall@10": r20 * 0.7, "recall@20": r20, "recall@50": r20 * 1.6, "ndcg@10": n20 * 0.9, "ndcg@20": n20, "ndcg@50": n20 * 1.2 });
+  report.protocols = {
+    warm: {
+      users: 609,
+      holdout: 0.2,
+      minTrain: 5,
+      trainEvents: 80000,
+      heldOutEvents: 20000,
+      tuned: { easeLambda: 100, easeItems: 1000, itemKnn: { neighbors: 100, shrink: 10 }, neighbours: { lambda: 500, halfLife: 5 } },
+      retrieval: { popularity: warm(0.0966, 0.0898), ease: warm(0.1659, 0.1409), funnel: warm(0.17, 0.1508) },
+    },
+    cold: { users: 41, retrieval: { popularity: { ...warm(0.3, 0.37), "recall@100": 0.5 }, funnel: warm(0.33, 0.417) } },
+  };
+  return report;
+}
+
+describe("report charts", () => {
+  it("makes one bar chart per view, Recall@K then NDCG@K per model, and the same bytes every time", () => {
+    const report = withProtocols();
+    const charts = reportCharts(report);
+    expect(charts.map((c) => c.file)).toEqual(["report-warm.svg", "report-cold.svg", "report-all.svg"]);
+    expect(reportCharts(structuredClone(report)).map((c) => c.svg)).toEqual(charts.map((c) => c.svg));
+    const warm = parseXml(charts[0].svg);
+    expect(warm.attrs["aria-label"]).toBe("Warm users (609): Recall@K and NDCG@K per model");
+    const categories = ["Recall@10", "Recall@20", "Recall@50", "NDCG@10", "NDCG@20", "NDCG@50"];
+    const texts = findAll(warm, "text").map(ownText);
+    expect(categories.map((c) => texts.indexOf(c))).toEqual([...categories.map((c) => texts.indexOf(c))].sort((a, b) => a - b));
+    // The cold tables stop at K = 50, and so does its chart; the all-users chart puts the funnel beside the models.
+    expect(charts[1].svg).not.toContain("Recall@100");
+    expect(ownText(findAll(parseXml(charts[2].svg), "desc")[0])).toContain("Recall@20: popularity 0.0736, random 0.0017, itemKnn 0.0764, ease 0.0781, twoTower 0.09, funnel 0.1");
+  });
+
+  it("draws each model's bars in table order with heights in the ratio of the values", () => {
+    const [warm] = reportCharts(withProtocols());
+    const rects = findAll(parseXml(warm.svg), "rect").filter((r) => findAll(r, "title").length === 1);
+    const bar = (label: string) => {
+      const r = rects.find((x) => ownText(findAll(x, "title")[0]) === label);
+      if (!r) throw new Error(`no bar ${label}`);
+      return { x: Number(r.attrs.x), height: Number(r.attrs.height) };
+    };
+    const pop = bar("popularity · NDCG@20: 0.0898");
+    const ease = bar("ease · NDCG@20: 0.1409");
+    const funnel = bar("funnel · NDCG@20: 0.1508");
+    expect(pop.x).toBeLessThan(ease.x);
+    expect(ease.x).toBeLessThan(funnel.x);
+    expect(ease.height / pop.height).toBeCloseTo(0.1409 / 0.0898, 2);
+    expect(funnel.height / ease.height).toBeCloseTo(0.1508 / 0.1409, 2);
+    // Recall groups come before NDCG groups.
+    expect(bar("funnel · Recall@50: 0.272").x).toBeLessThan(pop.x);
+  });
+
+  it("links only the charts it is given; with none, report.md stays text only", () => {
+    const report = withProtocols();
+    expect(renderReportMarkdown(report)).not.toContain("![");
+    const md = renderReportMarkdown(report, { charts: reportCharts(report).filter((c) => c.view !== "cold") });
+    expect(md).toContain("![Warm users (609): Recall@K and NDCG@K per model (bar chart)](report-warm.svg)");
+    expect(md).toContain("](report-all.svg)");
+    expect(md).not.toContain("report-cold.svg");
+    // Each image sits in its own section: the warm one before the cold heading, the all-users one after it.
+    expect(md.indexOf("report-warm.svg")).toBeLessThan(md.indexOf("## Cold users"));
+    expect(md.indexOf("report-all.svg")).toBeGreaterThan(md.indexOf("## All test-period users"));
+  });
+
+  it("writeReportFiles writes report.json, the charts and a report.md whose every image exists and parses", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "reelfeed-report-"));
+    try {
+      const report = withProtocols();
+      const charts = await writeReportFiles(dir, report);
+      expect(charts).toHaveLength(3);
+      const md = await readFile(join(dir, "report.md"), "utf8");
+      expect(md).toBe(renderReportMarkdown(report, { charts }));
+      const links = [...md.matchAll(/!\[[^\]]*\]\(([^)]+)\)/g)].map((m) => m[1]);
+      expect(links).toEqual(["report-warm.svg", "report-cold.svg", "report-all.svg"]);
+      for (const link of links) {
+        expect(existsSync(join(dir, link))).toBe(true);
+        expect(parseXml(await readFile(join(dir, link), "utf8")).name).toBe("svg");
+      }
+      expect(JSON.parse(await readFile(join(dir, "report.json"), "utf8"))).toEqual(JSON.parse(JSON.stringify(report)));
+      // Nothing else is left behind: no temporary files from the atomic writes.
+      expect((await readdir(dir)).sort()).toEqual(["report-all.svg", "report-cold.svg", "report-warm.svg", "report.json", "report.md"]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("has no chart for a view without Recall or NDCG metrics", () => {
+    const report = makeReport({ r10: 0.07, r20: 0.09, n20: 0.31 });
+    report.retrieval = { popularity: { users: 3 } };
+    expect(reportCharts(report)).toEqual([]);
   });
 });
