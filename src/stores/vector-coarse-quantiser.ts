@@ -169,6 +169,8 @@ export interface Quantiser {
   assignRows(kernel: VectorKernel, rows: Int32Array): Int32Array;
   /** `assignRows` in steps of one kernel batch: `kernel`'s rows must not change until it is done. */
   assignRowsSteps(kernel: VectorKernel, rows: Int32Array): Steps<Int32Array>;
+  /** The trained centroids as plain arrays (to send to another thread); `quantiserFromParts` gives it back. */
+  parts(): QuantiserParts;
 }
 
 /**
@@ -208,94 +210,121 @@ export function* trainTwoLevelSteps(sample: Float32Array, dim: number, nlist: nu
       childStart[t + 1] = childStart[t] + k;
     }
     const total = childStart[topK];
-    const leaves = new Float32Array(total * dim);
+    const centroids = new Float32Array((total + topK) * dim);
     let offset = 0;
     for (const part of leafParts) {
-      leaves.set(part, offset);
+      centroids.set(part, offset);
       offset += part.length;
     }
-    const leafHalf = halfSquaredNorms(leaves, total, dim);
-    const centroids = createVectorKernel(dim, total + topK);
-    loadRows(centroids, 0, leaves, total);
-    loadRows(centroids, total, top, topK);
-    // A top cluster that got no sample points has no leaves: an infinite |c|²/2 keeps it from being chosen.
-    const assignableTopHalf = topHalf.map((h, t) => (childStart[t + 1] === childStart[t] ? Infinity : h));
-    /**
-     * For each of `members` (indices into `rows`), the centroid in [first, last) nearest in L2, as `nearest` picks
-     * it (first on ties; -1 when every score is -Infinity or NaN): each centroid in turn is the query of `kernel`,
-     * scored against the members' rows through its row list. Yields after each batch of rows (the row list and
-     * the query slot are filled again for the next one).
-     */
-    const nearestOf = function* (kernel: VectorKernel, rows: Int32Array, members: Int32Array, first: number, last: number, half: Float64Array, halfFrom: number, out: Int32Array): Steps<void> {
-      const best = new Float64Array(KERNEL_BATCH_ROWS);
-      const cm = centroids.matrix;
-      for (let start = 0; start < members.length; start += KERNEL_BATCH_ROWS) {
-        const end = Math.min(members.length, start + KERNEL_BATCH_ROWS);
-        const list = kernel.rowList;
-        for (let i = start; i < end; i++) list[i - start] = rows[members[i]];
-        best.fill(-Infinity);
-        for (let i = start; i < end; i++) out[members[i]] = -1;
-        for (let c = first; c < last; c++) {
-          kernel.setQuery(cm, c * centroids.stride);
-          const scores = kernel.dotsAt(end - start);
-          const h = half[c - halfFrom];
-          for (let i = 0; i < end - start; i++) {
-            const score = scores[i] - h;
-            if (score > best[i]) {
-              best[i] = score;
-              out[members[start + i]] = c;
-            }
-          }
-        }
-        yield;
-      }
-    };
-    const assign = (src: Float32Array, off: number): number => {
-      centroids.setQuery(src, off);
-      if (topK === 1) return nearest(centroids, -1, 0, total, leafHalf, 0);
-      const bestTop = nearest(centroids, -1, total, total + topK, assignableTopHalf, total) - total;
-      const first = childStart[bestTop];
-      const last = childStart[bestTop + 1];
-      // Only when every top scored -Infinity or NaN (float32 overflow) can the chosen one be empty: all leaves then.
-      return first < last ? nearest(centroids, -1, first, last, leafHalf, 0) : nearest(centroids, -1, 0, total, leafHalf, 0);
-    };
-    const assignRowsSteps = function* (kernel: VectorKernel, rows: Int32Array): Steps<Int32Array> {
-      const lists = new Int32Array(rows.length);
-      const all = identity(rows.length);
-      if (topK === 1) {
-        yield* nearestOf(kernel, rows, all, 0, total, leafHalf, 0, lists);
-      } else {
-        const tops = new Int32Array(rows.length);
-        yield* nearestOf(kernel, rows, all, total, total + topK, assignableTopHalf, total, tops);
-        // Members of each top, by a counting sort; -1 (every top -Infinity or NaN) is left to `assign`.
-        const counts = new Int32Array(topK + 1);
-        for (let i = 0; i < rows.length; i++) if (tops[i] >= 0) counts[tops[i] - total + 1]++;
-        for (let t = 0; t < topK; t++) counts[t + 1] += counts[t];
-        const byTop = new Int32Array(counts[topK]);
-        const cursor = counts.slice(0, topK);
-        for (let i = 0; i < rows.length; i++) if (tops[i] >= 0) byTop[cursor[tops[i] - total]++] = i;
-        for (let t = 0; t < topK; t++) {
-          const members = byTop.subarray(counts[t], counts[t + 1]);
-          if (members.length > 0) yield* nearestOf(kernel, rows, members, childStart[t], childStart[t + 1], leafHalf, 0, lists);
-        }
-        for (let i = 0; i < rows.length; i++) if (tops[i] < 0) lists[i] = -1;
-      }
-      // The rare rest (a score of -Infinity or NaN everywhere it looked): one by one, as `assign` does it.
-      for (let i = 0; i < rows.length; i++) {
-        if (lists[i] < 0) lists[i] = assign(kernel.matrix, rows[i] * kernel.stride);
-      }
-      return lists;
-    };
-    return {
-      nlist: total,
-      centroids,
-      assign,
-      assignRowsSteps,
-      assignRows: (kernel, rows) => runToEnd(assignRowsSteps(kernel, rows)),
-    };
+    centroids.set(top, total * dim);
+    return quantiserFromParts({ dim, nlist: total, topK, centroids, childStart });
   } finally {
     scratch.dispose();
   }
+}
+
+/**
+ * A trained two-level quantiser as plain arrays: what the build thread (vector-build-worker.ts) sends back, and all
+ * `quantiserFromParts` needs to assign exactly as the quantiser that was trained.
+ */
+export interface QuantiserParts {
+  dim: number;
+  /** Leaf centroids, one per list. */
+  nlist: number;
+  /** Top clusters (1: one level, the mean of the sample). */
+  topK: number;
+  /** (nlist + topK) × dim, dense: the leaves, then the top centroids. */
+  centroids: Float32Array;
+  /** The leaves of top cluster t are [childStart[t], childStart[t + 1]). */
+  childStart: Int32Array;
+}
+
+/** The quantiser the parts describe (see QuantiserParts); the parts are kept, not copied. */
+export function quantiserFromParts(parts: QuantiserParts): Quantiser {
+  const { dim, nlist: total, topK, childStart } = parts;
+  const leaves = parts.centroids.subarray(0, total * dim);
+  const top = parts.centroids.subarray(total * dim, (total + topK) * dim);
+  const topHalf = halfSquaredNorms(top, topK, dim);
+  const leafHalf = halfSquaredNorms(leaves, total, dim);
+  const centroids = createVectorKernel(dim, total + topK);
+  loadRows(centroids, 0, leaves, total);
+  loadRows(centroids, total, top, topK);
+  // A top cluster that got no sample points has no leaves: an infinite |c|²/2 keeps it from being chosen.
+  const assignableTopHalf = topHalf.map((h, t) => (childStart[t + 1] === childStart[t] ? Infinity : h));
+  /**
+   * For each of `members` (indices into `rows`), the centroid in [first, last) nearest in L2, as `nearest` picks
+   * it (first on ties; -1 when every score is -Infinity or NaN): each centroid in turn is the query of `kernel`,
+   * scored against the members' rows through its row list. Yields after each batch of rows (the row list and
+   * the query slot are filled again for the next one).
+   */
+  const nearestOf = function* (kernel: VectorKernel, rows: Int32Array, members: Int32Array, first: number, last: number, half: Float64Array, halfFrom: number, out: Int32Array): Steps<void> {
+    const best = new Float64Array(KERNEL_BATCH_ROWS);
+    const cm = centroids.matrix;
+    for (let start = 0; start < members.length; start += KERNEL_BATCH_ROWS) {
+      const end = Math.min(members.length, start + KERNEL_BATCH_ROWS);
+      const list = kernel.rowList;
+      for (let i = start; i < end; i++) list[i - start] = rows[members[i]];
+      best.fill(-Infinity);
+      for (let i = start; i < end; i++) out[members[i]] = -1;
+      for (let c = first; c < last; c++) {
+        kernel.setQuery(cm, c * centroids.stride);
+        const scores = kernel.dotsAt(end - start);
+        const h = half[c - halfFrom];
+        for (let i = 0; i < end - start; i++) {
+          const score = scores[i] - h;
+          if (score > best[i]) {
+            best[i] = score;
+            out[members[start + i]] = c;
+          }
+        }
+      }
+      yield;
+    }
+  };
+  const assign = (src: Float32Array, off: number): number => {
+    centroids.setQuery(src, off);
+    if (topK === 1) return nearest(centroids, -1, 0, total, leafHalf, 0);
+    const bestTop = nearest(centroids, -1, total, total + topK, assignableTopHalf, total) - total;
+    const first = childStart[bestTop];
+    const last = childStart[bestTop + 1];
+    // Only when every top scored -Infinity or NaN (float32 overflow) can the chosen one be empty: all leaves then.
+    return first < last ? nearest(centroids, -1, first, last, leafHalf, 0) : nearest(centroids, -1, 0, total, leafHalf, 0);
+  };
+  const assignRowsSteps = function* (kernel: VectorKernel, rows: Int32Array): Steps<Int32Array> {
+    const lists = new Int32Array(rows.length);
+    const all = identity(rows.length);
+    if (topK === 1) {
+      yield* nearestOf(kernel, rows, all, 0, total, leafHalf, 0, lists);
+    } else {
+      const tops = new Int32Array(rows.length);
+      yield* nearestOf(kernel, rows, all, total, total + topK, assignableTopHalf, total, tops);
+      // Members of each top, by a counting sort; -1 (every top -Infinity or NaN) is left to `assign`.
+      const counts = new Int32Array(topK + 1);
+      for (let i = 0; i < rows.length; i++) if (tops[i] >= 0) counts[tops[i] - total + 1]++;
+      for (let t = 0; t < topK; t++) counts[t + 1] += counts[t];
+      const byTop = new Int32Array(counts[topK]);
+      const cursor = counts.slice(0, topK);
+      for (let i = 0; i < rows.length; i++) if (tops[i] >= 0) byTop[cursor[tops[i] - total]++] = i;
+      for (let t = 0; t < topK; t++) {
+        const members = byTop.subarray(counts[t], counts[t + 1]);
+        if (members.length > 0) yield* nearestOf(kernel, rows, members, childStart[t], childStart[t + 1], leafHalf, 0, lists);
+      }
+      for (let i = 0; i < rows.length; i++) if (tops[i] < 0) lists[i] = -1;
+    }
+    // The rare rest (a score of -Infinity or NaN everywhere it looked): one by one, as `assign` does it.
+    for (let i = 0; i < rows.length; i++) {
+      if (lists[i] < 0) lists[i] = assign(kernel.matrix, rows[i] * kernel.stride);
+    }
+    return lists;
+  };
+  return {
+    nlist: total,
+    centroids,
+    assign,
+    assignRowsSteps,
+    assignRows: (kernel, rows) => runToEnd(assignRowsSteps(kernel, rows)),
+    parts: () => parts,
+  };
 }
 
 function identity(n: number): Int32Array {

@@ -1,8 +1,9 @@
 import { badInput, ReelfeedError } from "../errors";
 import { checkVectorArgs } from "./vector-args";
 import type { VectorHit, VectorIndex, VectorSearchOptions } from "./vector-index";
-import { buildIvfLists, buildIvfListsSteps, defaultNlist, permuteRows, type IvfLists } from "./vector-ivf-lists";
-import { createVectorKernel, KERNEL_BATCH_ROWS } from "./vector-kernel";
+import { sharedIvfBuildWorker, type IvfBuildWorker } from "./vector-build-worker";
+import { buildIvfLists, buildIvfListsSteps, defaultNlist, ivfListsFromLayout, permuteRows, type IvfLists } from "./vector-ivf-lists";
+import { createVectorKernel, KERNEL_BATCH_ROWS, type VectorKernel } from "./vector-kernel";
 import { createVectorQueryCache } from "./vector-query-cache";
 import { runSliced, type Steps } from "./vector-time-slices";
 import { TopK } from "./vector-top-k";
@@ -21,13 +22,15 @@ export { checkVectorArgs };
  * This file holds the rows, their ids, the search that puts those together, and the rebuild.
  *
  * A rebuild (lists gone stale, see `rebuildFraction`) of an index of `syncBuildRows` rows or more never runs inside
- * a search: it runs in time slices of `buildSliceMs` between other work on the event loop (vector-time-slices.ts),
+ * a search: its heavy part runs on the build thread (`buildWorker`, vector-build-worker.ts), and what is left on
+ * this thread runs in time slices of `buildSliceMs` between other work on the event loop (vector-time-slices.ts),
  * while searches go on over the current rows and lists. Meanwhile the index only appends (a replaced vector dies and
  * its new row is added, as in IVF mode) and notes every row that dies, so the rows the rebuild reads keep their
- * vectors. The rebuild trains the quantiser on a sample, assigns the live rows, copies them list by list into a new
- * matrix, then copies the rows added meanwhile as pending rows of their new lists, and in one step (no yield) marks
- * the rows that died meanwhile and swaps the new matrix, ids and lists in: nothing written meanwhile is lost or
- * found twice, and nothing deleted comes back.
+ * vectors. The rebuild copies the live rows (in slices, for the build thread), trains the quantiser on a sample,
+ * assigns the live rows and lays them out list by list (on the build thread, or in slices here without one), puts
+ * them into a new matrix, then copies the rows added meanwhile as pending rows of their new lists, and in one step
+ * (no yield) marks the rows that died meanwhile and swaps the new matrix, ids and lists in: nothing written
+ * meanwhile is lost or found twice, and nothing deleted comes back.
  */
 export interface EmbeddedVectorIndexOptions {
   /** Vector length; every upserted vector and every query must have it. */
@@ -71,8 +74,16 @@ export interface EmbeddedVectorIndexOptions {
    * meanwhile). `bulkLoad` and `buildIndex` always build at once. @default 8192
    */
   syncBuildRows?: number;
-  /** Milliseconds of background rebuild work between turns of the event loop. @default 4 */
+  /** Milliseconds of background rebuild work on this thread between turns of the event loop. @default 4 */
   buildSliceMs?: number;
+  /**
+   * Where a background rebuild's heavy part (k-means, assignment, layout) runs: a build thread, or null for time
+   * slices on this thread. Measured beside a catalogue load (docs/benchmarks.md), the slices were most of the
+   * serving thread's extra CPU. A build that fails on the thread is retried (after 10 s, as any failed rebuild) in
+   * slices on this thread, so a thread that cannot start never leaves the lists stale for good; the rebuild after
+   * that tries the thread again. @default the process's shared build thread (sharedIvfBuildWorker)
+   */
+  buildWorker?: IvfBuildWorker | null;
   /** Initial row capacity; grows by doubling. @default 1024 */
   initialCapacity?: number;
   /** Seed for the k-means sample and initialisation, so builds (and so results) are reproducible. @default 1 */
@@ -104,6 +115,8 @@ export interface EmbeddedVectorIndexStats {
   rebuilding: boolean;
   /** Background rebuilds swapped in since the index was created. */
   backgroundBuilds: number;
+  /** Of those, the ones built on the build thread (the rest ran in slices on this thread). */
+  workerBuilds: number;
   /** Searches answered from the query cache since the index was created. */
   queryCacheHits: number;
   /** The message of the last background rebuild that failed (it is retried after 10 s); undefined when none did. */
@@ -142,6 +155,7 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
     syncBuildRows = 8192,
     buildSliceMs = 4,
   } = options;
+  const buildWorker = options.buildWorker === undefined ? sharedIvfBuildWorker() : options.buildWorker;
   if (!Number.isInteger(dim) || dim <= 0) throw badInput("dim", `expected a positive integer, got ${dim}`);
   let nprobe = 32;
   let probeRows = 4096;
@@ -172,12 +186,17 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
   let excludedMarks = new Uint8Array(0);
   const topK = new TopK();
   const cache = createVectorQueryCache(dim, queryCacheSize);
-  /**
-   * The background rebuild in progress: while it is set, rows are only appended and never move or change, and
-   * every row that dies is noted in `killed` so the swap can mark it dead in the new layout.
-   */
-  let rebuild: { killed: number[]; done: Promise<void> } | null = null;
+  /** The background rebuild in progress (RebuildJob, at the end of this file). */
+  let rebuild: RebuildJob | null = null;
+  /** Stops the background rebuild, if any (its runner sees `rebuild` changed; the build thread is told to stop). */
+  const dropRebuild = (): void => {
+    rebuild?.abort.abort();
+    rebuild = null;
+  };
   let backgroundBuilds = 0;
+  let workerBuilds = 0;
+  /** The last rebuild failed on the build thread: the next one runs in slices here. */
+  let nextBuildHere = false;
   let queryCacheHits = 0;
   let lastBuildError: string | undefined;
   let retryBuildAfter = 0;
@@ -237,7 +256,7 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
 
   const buildIvf = (): void => {
     // A build now supersedes one in the background (which reads rows this one moves).
-    rebuild = null;
+    dropRebuild();
     cache.clear();
     const live = rowOf.size;
     const liveRows = new Int32Array(live);
@@ -274,33 +293,83 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
   /** Starts a background rebuild when the lists are missing or stale and none runs (nor failed in the last 10 s). */
   const maybeRebuildInBackground = (): void => {
     if (rebuild || closed || !listsNeeded() || (ivf && !ivfIsStale(ivf)) || Date.now() < retryBuildAfter) return;
-    const job = { killed: [] as number[], done: Promise.resolve() };
+    const worker = nextBuildHere ? null : buildWorker;
+    nextBuildHere = false;
+    const job: RebuildJob = { killed: [], done: Promise.resolve(), abort: new AbortController() };
     rebuild = job;
-    job.done = runSliced(rebuildSteps(job), { sliceMs: buildSliceMs, cancelled: () => rebuild !== job || closed }).then(
+    const cancelled = () => rebuild !== job || closed;
+    const run = worker ? rebuildWithWorker(job, worker, cancelled) : runSliced(rebuildSteps(job), { sliceMs: buildSliceMs, cancelled });
+    job.done = run.then(
       () => undefined,
       (err: unknown) => {
         if (rebuild !== job) return;
         rebuild = null;
         lastBuildError = err instanceof Error ? err.message : String(err);
         retryBuildAfter = Date.now() + 10_000;
+        if (worker) nextBuildHere = true;
       },
     );
   };
 
+  /** What a rebuild starts from: the rows it lays out (the live ones at its start), and how many rows there were. */
+  interface Snapshot {
+    from: VectorKernel;
+    snapshotRows: number;
+    liveRows: Int32Array;
+  }
+  const snapshot = (): Snapshot => {
+    const liveRows = new Int32Array(rowOf.size);
+    let n = 0;
+    for (let r = 0; r < rows; r++) if (rowIds[r] !== undefined) liveRows[n++] = r;
+    return { from: kernel, snapshotRows: rows, liveRows };
+  };
+
   /**
-   * The background rebuild (see the top of this file), in steps. `job` is `rebuild` for as long as it runs: every
-   * other way to change the layout (a build at once, falling back to exact search, close) clears it first, and the
+   * The background rebuild with its heavy part on the build thread: the live rows are copied for it in slices
+   * (they keep their vectors while the rebuild runs: the index only appends), it sends them back laid out, and the
+   * swap's steps run in slices here. Resolves without a swap when cancelled.
+   */
+  async function rebuildWithWorker(job: RebuildJob, worker: IvfBuildWorker, cancelled: () => boolean): Promise<void> {
+    const snap = snapshot();
+    const live = snap.liveRows.length;
+    const copy = new Float32Array(live * stride);
+    const copied = await runSliced(
+      (function* (): Steps<true> {
+        for (let i = 0; i < live; i++) {
+          if ((i & 4095) === 4095) yield;
+          const o = snap.liveRows[i];
+          copy.set(snap.from.matrix.subarray(o * stride, (o + 1) * stride), i * stride);
+        }
+        return true;
+      })(),
+      { sliceMs: buildSliceMs, cancelled },
+    );
+    if (!copied || cancelled()) return;
+    const layout = await worker.build({ dim, nlist: fixedNlist || defaultNlist(live), seed, rows: copy, signal: job.abort.signal });
+    if (!layout || cancelled()) return;
+    const swapped = await runSliced(swapSteps(job, snap, ivfListsFromLayout(layout), layout.dest, layout.rows), { sliceMs: buildSliceMs, cancelled });
+    if (swapped) workerBuilds++;
+  }
+
+  /** The background rebuild in slices on this thread (no build thread, or the last build failed there). */
+  function* rebuildSteps(job: RebuildJob): Steps<boolean> {
+    const snap = snapshot();
+    yield;
+    const live = snap.liveRows.length;
+    const { lists, dest } = yield* buildIvfListsSteps(snap.from, snap.liveRows, { nlist: fixedNlist || defaultNlist(live), seed });
+    return yield* swapSteps(job, snap, lists, dest, null);
+  }
+
+  /**
+   * A background rebuild's last part, in steps: the snapshot's rows go to their places in a new matrix (from
+   * `laidOut`, the build thread's copy laid out, or row by row from the current matrix), the rows added since are
+   * copied as pending rows of their new lists, and the swap. `job` is `rebuild` for as long as it runs: every other
+   * way to change the layout (a build at once, falling back to exact search, close) clears it first, and the
    * runner then stops at the next yield.
    */
-  function* rebuildSteps(job: { killed: number[] }): Steps<void> {
-    const from = kernel;
-    const snapshotRows = rows;
-    const live = rowOf.size;
-    const liveRows = new Int32Array(live);
-    let n = 0;
-    for (let r = 0; r < snapshotRows; r++) if (rowIds[r] !== undefined) liveRows[n++] = r;
-    yield;
-    const { lists, dest } = yield* buildIvfListsSteps(from, liveRows, { nlist: fixedNlist || defaultNlist(live), seed });
+  function* swapSteps(job: RebuildJob, snap: Snapshot, lists: IvfLists, dest: Int32Array, laidOut: Float32Array | null): Steps<boolean> {
+    const { from, snapshotRows, liveRows } = snap;
+    const live = liveRows.length;
     // Room for the rows added meanwhile and the next ones, so the new matrix does not grow right after the swap.
     const to = createVectorKernel(dim, Math.max(1, Math.ceil(1.25 * (live + rows - snapshotRows))));
     const nextIds: (string | undefined)[] = new Array(live);
@@ -310,12 +379,20 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
     const copyRow = (o: number, j: number): void => {
       to.matrix.set(from.matrix.subarray(o * stride, (o + 1) * stride), j * stride);
     };
+    if (laidOut) {
+      // Views are read again after every yield (a write may grow the current matrix; `to` does not grow here).
+      for (let at = 0; at < live; at += 8192) {
+        const end = Math.min(live, at + 8192);
+        to.matrix.set(laidOut.subarray(at * stride, end * stride), at * stride);
+        yield;
+      }
+    }
     // The rows laid out, list by list; a row that died since the snapshot keeps its place, dead.
     for (let i = 0; i < live; i++) {
       if ((i & 2047) === 2047) yield;
       const o = liveRows[i];
       const j = dest[i];
-      copyRow(o, j);
+      if (!laidOut) copyRow(o, j);
       oldToNew[o] = j;
       const id = rowIds[o];
       nextIds[j] = id;
@@ -376,6 +453,7 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
     ivf = lists;
     rebuild = null;
     backgroundBuilds++;
+    return true;
   }
 
   /**
@@ -384,7 +462,7 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
    */
   const prepare = (): IvfLists | null => {
     if (!listsNeeded()) {
-      rebuild = null;
+      dropRebuild();
       if (ivf) {
         // Entries hold probe-limited answers; exact search answers otherwise.
         cache.clear();
@@ -555,7 +633,7 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
         rowOf.delete(id);
         kill(row);
       }
-      if (!listsNeeded()) rebuild = null;
+      if (!listsNeeded()) dropRebuild();
       if (!ivf) maybeCompact();
       else if (rowOf.size >= syncBuildRows) maybeRebuildInBackground();
     },
@@ -567,7 +645,7 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
 
     async close() {
       closed = true;
-      rebuild = null;
+      dropRebuild();
       kernel.dispose();
       ivf?.dispose();
       rowIds = [];
@@ -591,7 +669,7 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
         }
       }
       // Built at once below: a background rebuild of the rows before would be superseded anyway.
-      rebuild = null;
+      dropRebuild();
       kernel.ensureCapacity(rows + ids.length);
       for (let i = 0; i < ids.length; i++) put(ids[i], matrix, i * dim);
       if (listsNeeded()) buildIvf();
@@ -623,9 +701,21 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
         deadRows: rows - rowOf.size,
         rebuilding: rebuild !== null,
         backgroundBuilds,
+        workerBuilds,
         lastBuildError,
         queryCacheHits,
       };
     },
   };
+}
+
+/**
+ * A background rebuild in progress: while it runs, rows are only appended and never move or change, and every row
+ * that dies is noted in `killed` so the swap can mark it dead in the new layout. `abort` tells the build thread to
+ * stop when the rebuild is dropped.
+ */
+interface RebuildJob {
+  killed: number[];
+  done: Promise<void>;
+  abort: AbortController;
 }

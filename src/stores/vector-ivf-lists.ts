@@ -1,6 +1,6 @@
 import { seededRandom } from "../util/random";
-import { gather, sampleRows, trainTwoLevelSteps, type Quantiser } from "./vector-coarse-quantiser";
-import { KERNEL_BATCH_ROWS, type VectorKernel } from "./vector-kernel";
+import { gather, quantiserFromParts, sampleRows, trainTwoLevelSteps, type Quantiser, type QuantiserParts } from "./vector-coarse-quantiser";
+import { createVectorKernel, KERNEL_BATCH_ROWS, type VectorKernel } from "./vector-kernel";
 import { runToEnd, type Steps } from "./vector-time-slices";
 import { ScoreOrder } from "./vector-top-k";
 
@@ -101,6 +101,54 @@ export function* buildIvfListsSteps(
   const dest = new Int32Array(live);
   for (let i = 0; i < live; i++) dest[i] = cursor[assignment[i]]++;
   return { lists: createIvfLists(quantiser, listStart, live), dest };
+}
+
+/**
+ * A build as plain arrays, for a build on another thread (vector-build-worker.ts): the rows it was given, laid out
+ * list by list, and what the index needs to swap them in (`ivfListsFromLayout`).
+ */
+export interface IvfLayout {
+  /** The rows, `stride` floats each, laid out: row dest[i] holds input row i. */
+  rows: Float32Array;
+  /** Where input row i went. */
+  dest: Int32Array;
+  /** Rows [listStart[l], listStart[l+1]) are list l's. */
+  listStart: Int32Array;
+  quantiser: QuantiserParts;
+}
+
+/**
+ * `buildIvfListsSteps` over a dense copy of the live rows (`rows`: `stride` floats each, dim rounded up to 4 and
+ * zero-padded, as a kernel holds them), which it then lays out in place, list by list. The same rows in the same
+ * order and the same seed give the same lists as `buildIvfListsSteps` over the index's own matrix (the sample is
+ * drawn by position), so a build on the build thread equals one in time slices on the serving thread.
+ */
+export function* buildIvfLayoutSteps(rows: Float32Array, dim: number, options: { nlist: number; seed: number }): Steps<IvfLayout> {
+  const stride = Math.ceil(dim / 4) * 4;
+  if (rows.length % stride !== 0) throw new RangeError(`IVF build: ${rows.length} floats are not whole rows of ${stride}`);
+  const live = rows.length / stride;
+  const kernel = createVectorKernel(dim, Math.max(1, live));
+  try {
+    kernel.matrix.set(rows);
+    const liveRows = new Int32Array(live);
+    for (let i = 0; i < live; i++) liveRows[i] = i;
+    const { lists, dest } = yield* buildIvfListsSteps(kernel, liveRows, options);
+    // The kernel holds a copy, so the input can take the layout directly (no permutation in place).
+    const m = kernel.matrix;
+    for (let i = 0; i < live; i++) {
+      if ((i & 8191) === 8191) yield;
+      rows.set(m.subarray(i * stride, (i + 1) * stride), dest[i] * stride);
+    }
+    lists.dispose();
+    return { rows, dest, listStart: lists.listStart, quantiser: lists.quantiser.parts() };
+  } finally {
+    kernel.dispose();
+  }
+}
+
+/** The lists of a layout (rows [0, dest.length) laid out, none pending yet), with a quantiser of its own. */
+export function ivfListsFromLayout(layout: IvfLayout): IvfLists {
+  return createIvfLists(quantiserFromParts(layout.quantiser), layout.listStart, layout.dest.length);
 }
 
 function createIvfLists(quantiser: Quantiser, listStart: Int32Array, indexedRows: number): IvfLists {
