@@ -166,6 +166,7 @@ function ExperimentReport(props: { name: string }) {
               categories: CHARTED,
               series: r.variants.map((v) => ({ name: v.name, values: CHARTED.map((k) => v.metrics.find((x) => x.metric === k)?.value ?? NaN) })),
               yLabel: "rate",
+              width: 900,
             },
           }),
           r.comparisons.map((c) =>
@@ -228,7 +229,7 @@ function DriftPanel(props: { drift: Drift }) {
     h("p", { className: "muted" }, `${drift.servedRows} served rows against ${drift.referenceRows} training rows; a feature drifts at PSI ≥ ${drift.threshold}.`),
     h(BarChart, {
       testId: "drift-chart",
-      spec: { title: "PSI per ranker feature (most drifting first)", categories: shown.map((f) => f.feature), series: [{ name: "PSI", values: shown.map((f) => f.psi ?? NaN) }], yLabel: "PSI" },
+      spec: { title: "PSI per ranker feature (most drifting first)", categories: shown.map((f) => f.feature), series: [{ name: "PSI", values: shown.map((f) => f.psi ?? NaN) }], yLabel: "PSI", width: 1300 },
     }),
     h(
       "table",

@@ -117,7 +117,7 @@ export function MetricsView() {
       ? h("p", { className: "muted", "data-testid": "metrics-waiting" }, "Waiting for a second snapshot to draw rates…")
       : h(
           "div",
-          { className: "charts-grid", "data-testid": "metrics-charts" },
+          { className: "charts-grid", "data-testid": "metrics-charts", "data-points": points.length },
           h(LineChart, {
             testId: "chart-requests",
             spec: { title: "GraphQL requests per second", x, xKind: "time", yLabel: "req/s", series: ops.map((op) => ({ name: op, values: points.map((p) => p.requestsPerSec[op] ?? 0) })) },

@@ -196,7 +196,7 @@ export function ModelsView(props: { focus?: string }) {
                 b.active ? null : h("button", { "data-testid": "activate", onClick: () => setPending({ kind: "activate", version: b.version, force: false }) }, "Activate…"),
               ),
             },
-            h("p", { className: "muted" }, `trained ${b.createdAt.slice(0, 16).replace("T", " ")} on ${b.source} · `, b.metrics.slice(0, 6).map((m) => `${m.name} ${fmt(m.value, 4)}`).join(" · ")),
+            h("p", { className: "muted" }, `trained ${b.createdAt.slice(0, 16).replace("T", " ")} on ${b.source} · `, b.metrics.filter((m) => m.value !== null).slice(0, 6).map((m) => `${m.name} ${fmt(m.value, 4)}`).join(" · ")),
             open === b.version ? h(EvaluationCharts, { bundle: b }) : null,
           ),
         )

@@ -4,6 +4,12 @@ import { Badge, Section } from "./common";
 import type { CandidateTrace, FeedNode, FeedPage, FeedTrace } from "./feed-types";
 import { fmt } from "./format";
 
+/** "source:TwoTower" → "TwoTower": chart labels are narrow; the table below names each step in full. */
+const short = (stage: string): string => stage.replace(/^[a-z]+:/, "");
+
+/** Wide enough for a label per step (two dozen in the default pipeline); the SVG scales down to the page. */
+const FUNNEL_CHART_WIDTH = 1300;
+
 /** The funnel of one request at a glance: candidates in and out of each step, and its milliseconds. */
 export function Funnel(props: { page: FeedPage; pageNumber: number }) {
   const { page, pageNumber } = props;
@@ -29,8 +35,9 @@ export function Funnel(props: { page: FeedPage; pageNumber: number }) {
             h(BarChart, {
               testId: "funnel-counts",
               spec: {
-                title: "Candidates per step",
-                categories: trace.stages.map((s) => s.stage),
+                title: "Candidates into and out of each step",
+                categories: trace.stages.map((s) => short(s.stage)),
+                width: FUNNEL_CHART_WIDTH,
                 series: [
                   { name: "in", values: trace.stages.map((s) => s.input) },
                   { name: "out", values: trace.stages.map((s) => s.output) },
@@ -40,7 +47,13 @@ export function Funnel(props: { page: FeedPage; pageNumber: number }) {
             }),
             h(BarChart, {
               testId: "funnel-ms",
-              spec: { title: "Milliseconds per step", categories: trace.stages.map((s) => s.stage), series: [{ name: "ms", values: trace.stages.map((s) => s.latencyMs) }], yLabel: "ms" },
+              spec: {
+                title: "Milliseconds per step (sources run in parallel)",
+                categories: trace.stages.map((s) => short(s.stage)),
+                series: [{ name: "ms", values: trace.stages.map((s) => s.latencyMs) }],
+                yLabel: "ms",
+                width: FUNNEL_CHART_WIDTH,
+              },
             }),
           ),
           h(StageTable, { trace }),
