@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -32,6 +33,9 @@ export interface Browser {
 const LOCAL = new Set(["127.0.0.1", "localhost", "[::1]"]);
 
 export async function startBrowser(): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`no Chromium at ${CHROMIUM}: install Debian's package (apt-get install -y chromium; .ci/run does) or set CHROMIUM_PATH`);
+  }
   const profile = await mkdtemp(join(tmpdir(), "rf-dashboard-chromium-"));
   // launchPersistentContext passes `profile` as --user-data-dir: a fresh one, removed on close.
   const context = await chromium.launchPersistentContext(profile, {
