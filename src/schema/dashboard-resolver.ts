@@ -144,7 +144,7 @@ const MAX_NAMES = 50;
 @Resolver()
 export class DashboardResolver {
   @Query(() => [VideoType], {
-    description: "Videos whose id is `query` or whose title, category, tag or creator name contains it (case-insensitive), newest first (admin scope).",
+    description: "Videos whose id is `query`, whose title or creator name contains it, or whose category or a tag is it (case-insensitive), newest first (admin scope).",
   })
   searchVideos(
     @Arg("query", () => String) query: string,
