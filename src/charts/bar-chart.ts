@@ -12,7 +12,7 @@ export function barChartSvg(spec: BarChartSpec): string {
   const height = positive(spec.height, 360);
   const categories = spec.categories ?? [];
   const series = spec.series ?? [];
-  const styles = series.map((_, i) => seriesStyle(i));
+  const styles = series.map((s, i) => seriesStyle(i, s.color));
   const head = header(width, spec.title, series.map((s, i) => ({ name: s.name, style: styles[i] })), "block");
 
   let lo = 0;
@@ -29,7 +29,16 @@ export function barChartSvg(spec: BarChartSpec): string {
   }
   const top = head.bottom;
   const bottom = height - PLOT_PAD - LABEL_SIZE - 8;
-  const scale = linearScale(lo, hi, bottom, top, Math.floor((bottom - top) / 40));
+  const ticks = Math.floor((bottom - top) / 40);
+  const label = valueFormatter(series.flatMap((s) => s.values.slice(0, categories.length)));
+  let scale = linearScale(lo, hi, bottom, top, ticks);
+  // Room beyond the longest bars for their value labels (upright when bars are narrower than the text), so the
+  // tallest bar's label is not pushed inside the bar or dropped. Estimated on the first scale's plot width.
+  const slot = ((width - PLOT_PAD - yAxisWidth(scale, spec.yLabel)) / Math.max(1, categories.length) * 0.8) / Math.max(1, series.length);
+  if (any && slot >= VALUE_SIZE && bottom - top > 120) {
+    const need = (v: number) => (textWidth(label(v), VALUE_SIZE) <= slot + 2 ? VALUE_SIZE : textWidth(label(v), VALUE_SIZE)) + 6;
+    scale = linearScale(lo, hi, bottom, top, ticks, { low: lo < 0 ? need(lo) : 0, high: hi > 0 ? need(hi) : 0 });
+  }
   const plot: Plot = { left: yAxisWidth(scale, spec.yLabel), right: width - PLOT_PAD, top, bottom };
   const body = [...head.svg, yAxis(scale, plot, spec.yLabel)];
   const y0 = scale.map(0);
@@ -45,7 +54,6 @@ export function barChartSvg(spec: BarChartSpec): string {
   const seam = barSlot >= 6 ? 1 : 0;
   const barWidth = barSlot - seam;
 
-  const label = valueFormatter(series.flatMap((s) => s.values.slice(0, categories.length)));
   const bars: string[] = [];
   const labels: string[] = [];
   series.forEach((s, si) => {

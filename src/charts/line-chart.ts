@@ -11,7 +11,7 @@ export function lineChartSvg(spec: LineChartSpec): string {
   const time = spec.xKind === "time";
   const xs = spec.x ?? [];
   const series = spec.series ?? [];
-  const styles = series.map((_, i) => seriesStyle(i));
+  const styles = series.map((s, i) => seriesStyle(i, s.color));
   const head = header(width, spec.title, series.map((s, i) => ({ name: s.name, style: styles[i] })), "line");
 
   // Points are joined in ascending x whatever the input order (stable: equal x keep their order).

@@ -25,10 +25,11 @@ export interface SeriesStyle {
   fillOpacity: number;
 }
 
-export function seriesStyle(index: number): SeriesStyle {
+/** The style of the series at `index`; a valid `color` (#rrggbb) replaces the palette's colour. */
+export function seriesStyle(index: number, color?: string): SeriesStyle {
   const round = Math.floor(index / CHART_PALETTE.length);
   return {
-    color: CHART_PALETTE[index % CHART_PALETTE.length],
+    color: color !== undefined && /^#[0-9a-fA-F]{6}$/.test(color) ? color : CHART_PALETTE[index % CHART_PALETTE.length],
     dash: DASHES[round % DASHES.length],
     fillOpacity: round === 0 ? 1 : Math.max(0.35, 1 - 0.3 * round),
   };

@@ -18,9 +18,10 @@ export interface LinearScale {
 /**
  * A linear scale over [lo, hi] onto [r0, r1], rounded out to about `count` nice ticks. A degenerate domain
  * (lo === hi, e.g. a single value or all zeros) is widened so the value sits on a visible axis instead of dividing
- * by zero.
+ * by zero. `room` (pixels) is kept free beyond the data at either end when the nice domain does not already leave
+ * it (a bar chart's value labels): the domain then ends off-tick instead of jumping a whole step.
  */
-export function linearScale(lo: number, hi: number, r0: number, r1: number, count: number): LinearScale {
+export function linearScale(lo: number, hi: number, r0: number, r1: number, count: number, room = { low: 0, high: 0 }): LinearScale {
   if (!(Number.isFinite(lo) && Number.isFinite(hi))) [lo, hi] = [0, 1];
   if (lo > hi) [lo, hi] = [hi, lo];
   if (lo === hi) {
@@ -28,13 +29,18 @@ export function linearScale(lo: number, hi: number, r0: number, r1: number, coun
     [lo, hi] = lo === 0 ? [0, 1] : lo > 0 ? [Math.max(0, lo - pad), hi + pad] : [lo - pad, Math.min(0, hi + pad)];
   }
   const n = Math.max(2, count);
-  const [a, b] = nice(lo, hi, n);
-  const t = ticks(a, b, n);
+  let [a, b] = nice(lo, hi, n);
   const step = tickStep(a, b, n);
+  const pixels = Math.abs(r1 - r0);
+  const perPixel = (b - a) / pixels;
+  if (room.high > 0 && (b - hi) / perPixel < room.high) b = hi + room.high * ((hi - a) / (pixels - room.high));
+  if (room.low > 0 && (lo - a) / perPixel < room.low) a = lo - room.low * ((b - lo) / (pixels - room.low));
+  // Ticks on the nice step, within whatever the domain became.
+  const t = ticks(a, b, n).filter((v) => Math.abs(Math.round(v / step) * step - v) < step * 1e-6);
   const span = b - a;
   return {
     domain: [a, b],
-    ticks: t,
+    ticks: t.length >= 2 ? t : ticks(a, b, n),
     map: (v) => r0 + ((v - a) / span) * (r1 - r0),
     format: numberTickFormat(step, Math.max(Math.abs(a), Math.abs(b))),
   };

@@ -6,6 +6,12 @@ export interface ChartSeries {
   name: string;
   /** In the order of `categories` / `x`. A non-finite value (NaN, ±Infinity) or a missing one is drawn as nothing. */
   values: number[];
+  /**
+   * A fixed "#rrggbb" colour, so one thing keeps its colour across charts where the set of series differs (pick it
+   * from CHART_PALETTE to stay colour-blind safe). Anything else is ignored.
+   * @default CHART_PALETTE by the series' position
+   */
+  color?: string;
 }
 
 export interface BarChartSpec {

@@ -4,7 +4,7 @@
  * a picture, and the facts needed to trust the numbers (data, split, timings).
  */
 import { join } from "node:path";
-import { barChartSvg } from "../charts/index";
+import { CHART_PALETTE, barChartSvg } from "../charts/index";
 import { writeFileAtomic } from "../util/fs";
 import type { RankerHeadMetrics } from "./evaluate";
 
@@ -303,23 +303,50 @@ export interface ReportChart {
 }
 
 /**
- * Recall@K and NDCG@K of every model of one view as grouped bars: a group per metric@K (recall first, then NDCG,
- * K ascending), a bar per model in the order the tables list them. One scale for both families, so a group's bars
- * compare directly and recall's larger values stay visible beside NDCG's. Undefined when the view has no such
- * metric.
+ * Each model keeps one colour (Okabe–Ito) in every chart of the report, though the views hold different models, and
+ * the charts list them in one order: baselines first, then ours, the shipped funnel last beside its stages-off twin
+ * (the same blue, lighter). Models not named here take the palette's colours left unused, in order.
  */
-function viewChart(view: ReportChart["view"], title: string, records: Record<string, MetricRecord>, maxK = Infinity): ReportChart | undefined {
-  const models = Object.keys(records);
+const MODEL_COLORS: ReadonlyArray<[string, string]> = [
+  ["random", "#000000"],
+  ["popularity", "#E69F00"],
+  ["itemKnn", "#F0E442"],
+  ["ease", "#009E73"],
+  ["neighbours", "#CC79A7"],
+  ["twoTower", "#D55E00"],
+  ["funnel", "#0072B2"],
+  ["funnelStagesOff", "#56B4E9"],
+];
+
+function modelSeries(models: readonly string[]): Array<{ name: string; color: string }> {
+  const known = new Map(MODEL_COLORS);
+  const rank = (m: string) => (known.has(m) ? MODEL_COLORS.findIndex(([name]) => name === m) : -1);
+  // Unknown models first (in their given order), then the known ones in MODEL_COLORS order.
+  const ordered = [...models].sort((a, b) => rank(a) - rank(b) || models.indexOf(a) - models.indexOf(b));
+  const used = new Set(ordered.filter((m) => known.has(m)).map((m) => known.get(m)!));
+  const spare = CHART_PALETTE.filter((c) => !used.has(c));
+  let next = 0;
+  return ordered.map((name) => ({ name, color: known.get(name) ?? spare[next++ % Math.max(1, spare.length)] ?? CHART_PALETTE[0] }));
+}
+
+/**
+ * Recall@K and NDCG@K of every model of one view as grouped bars: a group per metric@K (recall first, then NDCG,
+ * K ascending), a bar per model. One scale for both families, so a group's bars compare directly and recall's
+ * larger values stay visible beside NDCG's. Undefined when the view has no such metric.
+ */
+function viewChart(view: ReportChart["view"], title: string, records: Record<string, MetricRecord>, maxK: number): ReportChart | undefined {
+  const models = modelSeries(Object.keys(records));
   const families = (["recall", "ndcg"] as const).map((prefix) => ({ prefix, ks: ksOf(records, prefix).filter((k) => k <= maxK) }));
   const categories = families.flatMap(({ prefix, ks }) => ks.map((k) => `${prefix === "recall" ? "Recall" : "NDCG"}@${k}`));
   if (models.length === 0 || categories.length === 0) return undefined;
-  const series = models.map((name) => ({
+  const series = models.map(({ name, color }) => ({
     name,
+    color,
     values: families.flatMap(({ prefix, ks }) => ks.map((k) => records[name][`${prefix}@${k}`] ?? Number.NaN)),
   }));
   // ~14 px per bar and a gap per group keep value labels legible; never narrower than a README column.
   const width = Math.min(1200, Math.max(640, 120 + categories.length * (models.length * 14 + 24)));
-  const svg = barChartSvg({ title, categories, series, yLabel: "higher is better", width, height: 380 });
+  const svg = barChartSvg({ title, categories, series, yLabel: "score (higher is better)", width, height: 380 });
   return { view, file: `report-${view}.svg`, alt: `${title} (bar chart)`, svg };
 }
 
@@ -327,14 +354,15 @@ function viewChart(view: ReportChart["view"], title: string, records: Record<str
 export function reportCharts(report: EvaluationReport): ReportChart[] {
   const out: Array<ReportChart | undefined> = [];
   const { warm, cold } = report.protocols ?? {};
-  if (warm) out.push(viewChart("warm", `Warm users (${warm.users}): Recall@K and NDCG@K per model`, warm.retrieval));
-  // The cold tables stop at K = 50 (a larger K there mostly measures catalogue size); so does the chart.
+  // The charts stop at K = 100 (the cold tables at 50): past that, recall mostly measures the catalogue's size and
+  // its bars would dwarf the rest. The tables keep every K.
+  if (warm) out.push(viewChart("warm", `Warm users (${warm.users}): Recall@K and NDCG@K per model`, warm.retrieval, 100));
   if (cold) out.push(viewChart("cold", `Cold users (${cold.users}): Recall@K and NDCG@K per model`, cold.retrieval, 50));
   const users = Object.values(report.retrieval)[0]?.users ?? report.split.evaluatedUsers;
   // The serving funnel is scored on the same users as the retrieval models: one chart puts it beside them.
   const all = { ...report.retrieval, ...(report.funnel ?? {}) };
   const scope = report.protocols ? "All test-period users" : "Retrieval";
-  out.push(viewChart("all", `${scope}${users !== undefined ? ` (${users})` : ""}: Recall@K and NDCG@K per model`, all));
+  out.push(viewChart("all", `${scope}${users !== undefined ? ` (${users})` : ""}: Recall@K and NDCG@K per model`, all, 100));
   return out.filter((c): c is ReportChart => c !== undefined);
 }
 

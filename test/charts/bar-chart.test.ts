@@ -145,4 +145,24 @@ describe("barChartSvg", () => {
     expect(groups[8].attrs["fill-opacity"]).toBe("0.7");
     expect(groups[0].attrs["fill-opacity"]).toBeUndefined();
   });
+
+  it("uses a series' own #rrggbb colour and ignores anything else", () => {
+    const root = parseXml(
+      barChartSvg({ title: "t", categories: ["a"], series: [{ name: "s", values: [1], color: "#56B4E9" }, { name: "u", values: [2], color: "red;x" }] }),
+    );
+    const fills = findAll(root, "g").filter((g) => g.attrs.fill && findAll(g, "rect").some((r) => findAll(r, "title").length > 0)).map((g) => g.attrs.fill);
+    expect(fills).toEqual(["#56B4E9", CHART_PALETTE[1]]);
+  });
+
+  it("leaves room above the tallest bar for its value label, even upright", () => {
+    for (const width of [640, 260]) {
+      const root = parseXml(barChartSvg({ title: "t", categories: ["a", "b"], series: [{ name: "s", values: [0.1234, 0.4] }, { name: "u", values: [0.2, 0.3] }], width }));
+      const tallest = bars(root).reduce((a, b) => (b.height > a.height ? b : a));
+      const label = findAll(root, "text").find((t) => ownText(t) === "0.400");
+      expect(label).toBeDefined();
+      // Level or upright, the label starts above the bar's top (y grows downwards) and inside the chart.
+      expect(Number(label!.attrs.y)).toBeLessThan(tallest.y);
+      expect(label!.attrs.fill).toBe("#555555");
+    }
+  });
 });

@@ -156,10 +156,23 @@ describe("report charts", () => {
     expect(categories.map((c) => texts.indexOf(c))).toEqual([...categories.map((c) => texts.indexOf(c))].sort((a, b) => a - b));
     // The cold tables stop at K = 50, and so does its chart; the all-users chart puts the funnel beside the models.
     expect(charts[1].svg).not.toContain("Recall@100");
-    expect(ownText(findAll(parseXml(charts[2].svg), "desc")[0])).toContain("Recall@20: popularity 0.0736, random 0.0017, itemKnn 0.0764, ease 0.0781, twoTower 0.09, funnel 0.1");
+    // Baselines first, ours last, in one order across the views.
+    expect(ownText(findAll(parseXml(charts[2].svg), "desc")[0])).toContain("Recall@20: random 0.0017, popularity 0.0736, itemKnn 0.0764, ease 0.0781, twoTower 0.09, funnel 0.1");
   });
 
-  it("draws each model's bars in table order with heights in the ratio of the values", () => {
+  it("gives each model one colour in every chart, though the views hold different models", () => {
+    const colours = reportCharts(withProtocols()).map((chart) => {
+      const groups = findAll(parseXml(chart.svg), "g").filter((g) => g.attrs.fill && findAll(g, "rect").length > 0 && g.attrs.fill !== "#ffffff");
+      return new Map(groups.map((g) => [ownText(findAll(g, "title")[0]).split(" · ")[0], g.attrs.fill]));
+    });
+    const [warm, cold, all] = colours;
+    expect(warm.get("popularity")).toBe(all.get("popularity"));
+    expect(cold.get("popularity")).toBe(all.get("popularity"));
+    expect(warm.get("funnel")).toBe(cold.get("funnel"));
+    expect(new Set(all.values()).size).toBe(all.size);
+  });
+
+  it("draws the models' bars left to right, baselines first, with heights in the ratio of the values", () => {
     const [warm] = reportCharts(withProtocols());
     const rects = findAll(parseXml(warm.svg), "rect").filter((r) => findAll(r, "title").length === 1);
     const bar = (label: string) => {
