@@ -28,18 +28,26 @@ export function barChartSvg(spec: BarChartSpec): string {
     }
   }
   const top = head.bottom;
-  const bottom = height - PLOT_PAD - LABEL_SIZE - 8;
-  const ticks = Math.floor((bottom - top) / 40);
   const label = valueFormatter(series.flatMap((s) => s.values.slice(0, categories.length)));
-  let scale = linearScale(lo, hi, bottom, top, ticks);
+  // Layout in two passes: the plot's left edge depends on the y tick labels, the group width on the left edge, and
+  // whether category labels must slant (and so the plot's bottom) on the group width. A first scale on the
+  // unslanted bottom gives the width; the final scale is made once the bottom is known.
+  const flatBottom = height - PLOT_PAD - LABEL_SIZE - 8;
+  const first = linearScale(lo, hi, flatBottom, top, tickCount(flatBottom - top));
+  const firstGroup = (width - PLOT_PAD - yAxisWidth(first, spec.yLabel)) / Math.max(1, categories.length);
+  const cats = categoryLayout(categories, firstGroup, height - top);
+  const bottom = height - PLOT_PAD - cats.depth;
+  let scale = linearScale(lo, hi, bottom, top, tickCount(bottom - top));
   // Room beyond the longest bars for their value labels (upright when bars are narrower than the text), so the
-  // tallest bar's label is not pushed inside the bar or dropped. Estimated on the first scale's plot width.
-  const slot = ((width - PLOT_PAD - yAxisWidth(scale, spec.yLabel)) / Math.max(1, categories.length) * 0.8) / Math.max(1, series.length);
+  // tallest bar's label is not pushed inside the bar or dropped.
+  const slot = (firstGroup * 0.8) / Math.max(1, series.length);
   if (any && slot >= VALUE_SIZE && bottom - top > 120) {
     const need = (v: number) => (textWidth(label(v), VALUE_SIZE) <= slot + 2 ? VALUE_SIZE : textWidth(label(v), VALUE_SIZE)) + 6;
-    scale = linearScale(lo, hi, bottom, top, ticks, { low: lo < 0 ? need(lo) : 0, high: hi > 0 ? need(hi) : 0 });
+    scale = linearScale(lo, hi, bottom, top, tickCount(bottom - top), { low: lo < 0 ? need(lo) : 0, high: hi > 0 ? need(hi) : 0 });
   }
-  const plot: Plot = { left: yAxisWidth(scale, spec.yLabel), right: width - PLOT_PAD, top, bottom };
+  // A slanted first label reaches left of its group: keep it inside the chart.
+  const left = Math.max(yAxisWidth(scale, spec.yLabel), cats.overhang - firstGroup / 2 + PLOT_PAD);
+  const plot: Plot = { left, right: width - PLOT_PAD, top, bottom };
   const body = [...head.svg, yAxis(scale, plot, spec.yLabel)];
   const y0 = scale.map(0);
 
@@ -75,13 +83,41 @@ export function barChartSvg(spec: BarChartSpec): string {
   body.push(...bars, baseline(plot, y0));
   if (labels.length > 0) body.push(el("g", { "aria-hidden": "true", "font-size": VALUE_SIZE }, labels.join("")));
 
-  const cats = categories.map((name, c) => {
-    const shown = truncate(name, groupWidth - 4, LABEL_SIZE);
+  const catLabels = categories.map((name, c) => {
+    const shown = cats.labels[c];
     const x = plot.left + (c + 0.5) * groupWidth;
-    return el("text", { x, y: bottom + LABEL_SIZE + 4, "text-anchor": "middle", "font-size": LABEL_SIZE, fill: INK }, escapeXml(shown) + tooltip(name, shown));
+    if (!cats.slant) return el("text", { x, y: bottom + LABEL_SIZE + 4, "text-anchor": "middle", "font-size": LABEL_SIZE, fill: INK }, escapeXml(shown) + tooltip(name, shown));
+    const y = bottom + 8;
+    return el("text", { x, y, "text-anchor": "end", "font-size": LABEL_SIZE, fill: INK, transform: `rotate(-${SLANT} ${num(x)} ${num(y)})` }, escapeXml(shown) + tooltip(name, shown));
   });
-  body.push(el("g", { "aria-hidden": "true" }, cats.join("")));
+  body.push(el("g", { "aria-hidden": "true" }, catLabels.join("")));
   return svgDocument(width, height, spec.title, describe(spec), body);
+}
+
+/**
+ * About one y tick per 40 px asked for (d3 rounds to a 1/2/5 step, so 20–60 px apart): enough grid lines to read
+ * a bar's height against, few enough to stay quiet.
+ */
+function tickCount(plotHeight: number): number {
+  return Math.floor(plotHeight / 40);
+}
+
+const SLANT = 35;
+const SIN = Math.sin((SLANT * Math.PI) / 180);
+const COS = Math.cos((SLANT * Math.PI) / 180);
+
+/**
+ * Category labels: level and centred under their group when every one fits its group's width; otherwise all slanted
+ * by 35° (read left to right, ending under the group), cut to what at most a third of the chart's height below the
+ * plot can hold. `depth` is the room below the plot; `overhang` how far the longest label reaches left of its end.
+ */
+function categoryLayout(categories: readonly string[], groupWidth: number, chartHeight: number): { slant: boolean; labels: string[]; depth: number; overhang: number } {
+  if (categories.every((c) => textWidth(c, LABEL_SIZE) <= groupWidth - 4)) return { slant: false, labels: [...categories], depth: LABEL_SIZE + 8, overhang: 0 };
+  const maxDepth = Math.max(LABEL_SIZE * 2, chartHeight / 3);
+  const maxWidth = (maxDepth - 8 - LABEL_SIZE * COS) / SIN;
+  const labels = categories.map((c) => truncate(c, maxWidth, LABEL_SIZE));
+  const longest = Math.max(...labels.map((l) => textWidth(l, LABEL_SIZE)));
+  return { slant: true, labels, depth: 8 + longest * SIN + LABEL_SIZE * COS, overhang: longest * COS };
 }
 
 /**

@@ -55,6 +55,7 @@ function numberTickFormat(step: number, magnitude: number): (v: number) => strin
   else if (magnitude >= 1e4) [unit, suffix] = [1e3, "k"];
   const decimals = Math.max(0, -Math.floor(Math.log10(Math.abs(step / unit)) + 1e-9));
   return (v) => {
+    if (v === 0 && suffix) return "0"; // not "0k"
     const text = (v / unit).toFixed(Math.min(decimals, 20));
     return `${/^-0(\.0*)?$/.test(text) ? text.slice(1) : text}${suffix}`;
   };

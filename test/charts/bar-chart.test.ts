@@ -165,4 +165,16 @@ describe("barChartSvg", () => {
       expect(label!.attrs.fill).toBe("#555555");
     }
   });
+
+  it("slants category labels that do not fit their group, cut with an ellipsis and the full name as tooltip", () => {
+    const categories = ["click", "completion", "a category name far too long for any group of this chart, really"];
+    const root = parseXml(barChartSvg({ title: "t", categories, series: [{ name: "AUC", values: [0.7, 0.6, 0.9] }], width: 300, height: 240 }));
+    const labels = findAll(root, "text").filter((t) => t.attrs.transform?.startsWith("rotate(-35"));
+    expect(labels.map(ownText).slice(0, 2)).toEqual(["click", "completion"]);
+    expect(ownText(labels[2])).toMatch(/…$/);
+    expect(ownText(findAll(labels[2], "title")[0])).toBe(categories[2]);
+    // Level labels when they fit.
+    const level = parseXml(barChartSvg({ title: "t", categories: ["a", "b"], series: [{ name: "s", values: [1, 2] }] }));
+    expect(findAll(level, "text").filter((t) => t.attrs.transform?.startsWith("rotate(-35"))).toHaveLength(0);
+  });
 });
