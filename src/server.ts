@@ -15,7 +15,7 @@ import { createRateLimits } from "./auth/rate-limits";
 import { checkRootFieldRules } from "./auth/root-fields";
 import type { Scope } from "./auth/scopes";
 import type { ReelfeedConfig } from "./config";
-import { createDashboardAssets, DASHBOARD_PATH, DASHBOARD_PREFIX } from "./dashboard/dashboard-assets";
+import { createDashboardAssets, DASHBOARD_HEADERS, DASHBOARD_PATH, DASHBOARD_PREFIX } from "./dashboard/dashboard-assets";
 import type { PipelineFeedService } from "./pipeline/feed-pipeline";
 import { ReelfeedError, type ReelfeedErrorCode } from "./errors";
 import { buildReelfeedSchema } from "./schema/build-schema";
@@ -378,7 +378,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         return;
       }
       // No caching: the bundle is built from the installed sources, which an upgrade changes under the same URL.
-      res.writeHead(200, { "content-type": asset.contentType, "content-length": asset.body.length, "cache-control": "no-cache" });
+      res.writeHead(200, { "content-type": asset.contentType, "content-length": asset.body.length, "cache-control": "no-cache", ...DASHBOARD_HEADERS });
       res.end(method === "HEAD" ? undefined : asset.body);
       return;
     }

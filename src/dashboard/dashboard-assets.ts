@@ -12,6 +12,18 @@ import { gzipSync } from "node:zlib";
 export const DASHBOARD_PATH = "/dashboard";
 export const DASHBOARD_PREFIX = "/dashboard/";
 
+/**
+ * Sent with every dashboard response. Scripts, styles and requests only to this server: the browser itself refuses
+ * anything else (no internet needed, nothing leaks), and an SVG string that somehow carried a script could not run
+ * it. React sets inline styles through the DOM, which CSP allows; `frame-ancestors 'none'` keeps the activate and
+ * roll-back buttons out of other sites' frames (clickjacking).
+ */
+export const DASHBOARD_HEADERS: Readonly<Record<string, string>> = {
+  "content-security-policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "no-referrer",
+};
+
 export interface DashboardAsset {
   body: Buffer;
   contentType: string;
