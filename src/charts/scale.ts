@@ -91,7 +91,14 @@ export function timeScale(lo: number, hi: number, r0: number, r1: number, count:
   if (!(Number.isFinite(lo) && Number.isFinite(hi))) [lo, hi] = [0, 1000];
   if (lo > hi) [lo, hi] = [hi, lo];
   if (lo === hi) [lo, hi] = [lo - 30_000, hi + 30_000];
-  const t = utcTicks(new Date(lo), new Date(hi), Math.max(2, count)).map((d) => d.getTime());
+  let t = utcTicks(new Date(lo), new Date(hi), Math.max(2, count)).map((d) => d.getTime());
+  // d3's steps are 1/5/15/30 s, 1/5/15/30 min, 1/3/6/12 h, ...: between two of them it may return up to twice the
+  // ticks asked for, and HH:MM:SS labels would then overlap. Keep every k-th.
+  const most = Math.max(2, count + 1);
+  if (t.length > most) {
+    const k = Math.ceil(t.length / most);
+    t = t.filter((_, i) => i % k === 0);
+  }
   const daily = t.length >= 2 && t[1] - t[0] >= DAY_MS;
   const span = hi - lo;
   const firstTick = t[0];
