@@ -1,6 +1,6 @@
 import { Worker } from "node:worker_threads";
 import { ReelfeedError } from "../errors";
-import type { BuildReply, BuildRequest } from "./vector-build-worker-thread";
+import type { BuildReply, BuildRequest, BuildThreadData } from "./vector-build-worker-thread";
 import type { IvfLayout } from "./vector-ivf-lists";
 
 /**
@@ -28,11 +28,19 @@ export interface IvfBuildWorker {
 }
 
 export interface IvfBuildWorkerOptions {
+  /**
+   * The thread's nice value on Linux (0: the process's priority). A rebuild is background work: on a machine whose
+   * cores are all busy (the 2-core benchmark box beside a catalogue load) a thread at the serving thread's priority
+   * takes its share of a core from the requests; at 10 it gets what they leave (about a tenth of a core against
+   * each busy thread at 0), and a core with nothing else to do runs it at full speed all the same. @default 10
+   */
+  nice?: number;
   /** Starts the thread (tests wrap it to keep a handle on the real Worker). @default spawnIvfBuildThread */
-  spawn?: () => Worker;
+  spawn?: (data: BuildThreadData) => Worker;
 }
 
-export function createIvfBuildWorker({ spawn = spawnIvfBuildThread }: IvfBuildWorkerOptions = {}): IvfBuildWorker {
+export function createIvfBuildWorker({ nice = 10, spawn = spawnIvfBuildThread }: IvfBuildWorkerOptions = {}): IvfBuildWorker {
+  if (!(Number.isInteger(nice) && nice >= 0 && nice <= 19)) throw new RangeError(`IVF build thread: nice must be an integer in [0, 19], got ${nice}`);
   interface Pending {
     resolve: (layout: IvfLayout | undefined) => void;
     reject: (err: unknown) => void;
@@ -43,7 +51,7 @@ export function createIvfBuildWorker({ spawn = spawnIvfBuildThread }: IvfBuildWo
 
   const start = (): Promise<Worker> =>
     new Promise((resolve, reject) => {
-      const w = spawn();
+      const w = spawn({ nice });
       let ready = false;
       w.on("message", (reply: BuildReply) => {
         if (reply.type === "ready") {
@@ -120,9 +128,9 @@ export function sharedIvfBuildWorker(): IvfBuildWorker {
  * inherit the loader the main thread was started with (nor does vitest's), so the thread registers tsx before
  * importing it (as src/ranking/onnx-worker-session.ts does).
  */
-export function spawnIvfBuildThread(): Worker {
+export function spawnIvfBuildThread(data: BuildThreadData): Worker {
   const entry = new URL("./vector-build-worker-thread.ts", import.meta.url).href;
   const tsx = import.meta.resolve("tsx/esm/api");
   const shim = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(shim, { eval: true });
+  return new Worker(shim, { eval: true, workerData: data });
 }

@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from "node:fs";
 import { Worker } from "node:worker_threads";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createIvfBuildWorker, spawnIvfBuildThread, type IvfBuildWorker } from "../../src/stores/vector-build-worker";
@@ -104,8 +105,8 @@ describe("IVF build thread", () => {
     const data = clusteredVectors(n, dim, 100, 2);
     let threads: Worker[] = [];
     const worker = newWorker({
-      spawn: () => {
-        const w = spawnIvfBuildThread();
+      spawn: (data) => {
+        const w = spawnIvfBuildThread(data);
         threads.push(w);
         return w;
       },
@@ -117,6 +118,35 @@ describe("IVF build thread", () => {
     threads = [];
     expect((await worker.build({ dim, nlist: 20, seed: 1, rows: padded(data, 2000, dim) }))?.dest).toHaveLength(2000);
     expect(threads).toHaveLength(1);
+  });
+});
+
+/** Nice values of this process's threads, by thread id (Linux: /proc/self/task/<tid>/stat, field 19). */
+function threadNices(): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const tid of readdirSync("/proc/self/task")) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+      out.set(Number(tid), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]));
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return out;
+}
+
+describe.runIf(process.platform === "linux")("IVF build thread priority", () => {
+  it("runs at the nice value asked for, and only that thread does", async () => {
+    const before = threadNices();
+    expect(before.get(process.pid)).not.toBe(13);
+    const worker = newWorker({ nice: 13 });
+    const dim = 8;
+    await worker.build({ dim, nlist: 10, seed: 1, rows: padded(clusteredVectors(1000, dim, 10, 1), 1000, dim) });
+    const during = threadNices();
+    expect([...during].filter(([, nice]) => nice === 13)).toHaveLength(1);
+    expect(during.get(process.pid)).toBe(before.get(process.pid));
+    await worker.close();
+    expect([...threadNices().values()].filter((nice) => nice === 13)).toHaveLength(0);
   });
 });
 
@@ -242,9 +272,9 @@ describe("embedded vector index: rebuilds on the build thread", () => {
     let failing = true;
     // A thread that dies at start while `failing`, the real one after.
     const worker = newWorker({
-      spawn: () => {
+      spawn: (data) => {
         threads++;
-        return failing ? new Worker("throw new Error('no build thread here')", { eval: true }) : spawnIvfBuildThread();
+        return failing ? new Worker("throw new Error('no build thread here')", { eval: true }) : spawnIvfBuildThread(data);
       },
     });
     let now = Date.now();
