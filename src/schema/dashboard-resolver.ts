@@ -208,7 +208,7 @@ export class DashboardResolver {
     // Read from the registry the runtime exports drift into (reelfeed_drift_psi / _rows): one source of truth.
     const samples = parsePrometheusText(ctx.metrics.registry.render(), new Set(["reelfeed_drift_psi", "reelfeed_drift_rows"]));
     const threshold = ctx.config.experiments.drift.psiThreshold;
-    const rows = (side: string) => samples.find((s) => s.name === "reelfeed_drift_rows" && s.labels[0]?.value === side)?.value ?? 0;
+    const rows = (side: string) => samples.find((s) => s.name === "reelfeed_drift_rows" && s.labels.some((l) => l.key === "side" && l.value === side))?.value ?? 0;
     const features = samples
       .filter((s) => s.name === "reelfeed_drift_psi")
       .map((s) => ({ feature: s.labels.find((l) => l.key === "feature")?.value ?? "", psi: s.value, drifting: s.value !== null && s.value >= threshold }))
