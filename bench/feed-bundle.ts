@@ -17,6 +17,7 @@ import { copyFile, link, mkdir, readFile, rm, symlink, writeFile } from "node:fs
 import { join, resolve } from "node:path";
 import type { Creator, Dataset, PolicyFlag, Video } from "../src/data/types";
 import { NEIGHBOURS_FILE } from "../src/features/artifacts";
+import { fitContentNeighbours, saveContentNeighbours } from "../src/features/content-neighbours";
 import { BUNDLE_FILES, readManifest, readMatrix, writeMatrix, type BundleManifest } from "../src/training/bundle";
 import { writeDirAtomic } from "../src/util/fs";
 import type { Progress } from "../src/util/progress";
@@ -29,7 +30,7 @@ const DAY_MS = 86_400_000;
 const POLICY: readonly PolicyFlag[] = ["violence", "adult", "spam", "copyright", "misinformation"];
 const COUNTRIES = ["US", "IN", "GB", "BR", "DE", "FR", "JP", "ES", "MX", "CA"];
 /** Bump when extendCatalog or the vector derivation changes: cached scaled bundles are then rebuilt. */
-const SCALE_FORMAT = "feed-bench-scale/3";
+const SCALE_FORMAT = "feed-bench-scale/4";
 
 /** Trains the base bundle into `dir` unless a bundle is already there (reruns skip training). */
 export async function ensureBaseBundle(dir: string, progress: Progress): Promise<BundleManifest> {
@@ -171,8 +172,8 @@ export interface ScaledBundleOptions {
 }
 
 /**
- * Writes (or finds, cached) the scaled bundle: the base bundle's models (video tower included), features and data/ linked in, video-ids.json
- * and both embedding matrices with `total` rows. The manifest is the base one (same version: same models).
+ * Writes (or finds, cached) the scaled bundle: the base bundle's models (video tower included), features and data/ linked in, video-ids.json,
+ * both embedding matrices with `total` rows and the content neighbour lists over them. The manifest is the base one (same version: same models).
  */
 export async function ensureScaledBundle(options: ScaledBundleOptions): Promise<void> {
   const { baseDir, dir, total, dataset, seed = 1, noise = 0.35, progress } = options;
@@ -212,6 +213,8 @@ export async function ensureScaledBundle(options: ScaledBundleOptions): Promise<
       const baseMatrix = await readMatrix(join(baseDir, spec.file), baseIds.length, spec.dim);
       const matrix = deriveMatrix(baseMatrix, spec.dim, baseIds.length, parentRows, `${spec.salt}:${seed}:${total}`, noise);
       await writeMatrix(join(tmp, spec.file), matrix);
+      // The content neighbour lists a trained bundle ships, over the scaled catalogue (the Content source reads them).
+      if (spec.salt === "content") await saveContentNeighbours(join(tmp, BUNDLE_FILES.contentNeighbours), await fitContentNeighbours(ids, matrix, spec.dim, { progress }));
     }
     await writeFile(join(tmp, "scaled.json"), JSON.stringify(marker));
   });

@@ -86,7 +86,22 @@ const requestsFor = (count: number, debug: boolean): FeedRequest[] =>
     } as FeedRequest;
   });
 
+// Searches per index, and how many the query cache answered (stats of the embedded index), for the printout.
+const searchCounts = new Map<string, number>();
+for (const [name, index] of Object.entries(loaded.runtime.vectors)) {
+  if (!index) continue;
+  const search = index.search.bind(index);
+  index.search = (vector, k, options) => {
+    searchCounts.set(name, (searchCounts.get(name) ?? 0) + 1);
+    return search(vector, k, options);
+  };
+}
+const cacheHits = (): Record<string, number> =>
+  Object.fromEntries(Object.entries(loaded.runtime.vectors).map(([name, index]) => [name, (index as { stats?: () => { queryCacheHits: number } } | undefined)?.stats?.().queryCacheHits ?? 0]));
+
 for (const r of requestsFor(warmup, false)) await loaded.feed.feed(r);
+searchCounts.clear();
+const hits0 = cacheHits();
 
 const plain = requestsFor(requests, false);
 const served: string[][] = [];
@@ -106,6 +121,8 @@ for (const r of plain) {
 }
 const wall = performance.now() - t0;
 const cpu = process.cpuUsage(cpu0);
+const hits1 = cacheHits();
+const searches = [...searchCounts].map(([name, n]) => `${name} ${(n / requests).toFixed(1)}/req (${(((hits1[name] - hits0[name]) / Math.max(1, n)) * 100).toFixed(0)} % from the query cache)`);
 if (profiler) {
   const { profile } = await profiler.post("Profiler.stop");
   await writeFile(args["cpu-prof"]!, JSON.stringify(profile));
@@ -123,7 +140,7 @@ for (const r of traced) {
   }
 }
 console.log(`size ${size}: ${requests} sequential requests, wall ${(wall / requests).toFixed(2)} ms/req, CPU ${(cpuMs / requests).toFixed(2)} ms/req`);
-console.log(`fallbacks: ${JSON.stringify(fallbacks)}`);
+console.log(`fallbacks: ${JSON.stringify(fallbacks)}; vector searches: ${searches.join(", ")}`);
 for (const [k, v] of stageSums) console.log(`  ${k.padEnd(24)} ${(v / traced.length).toFixed(2)} ms`);
 if (args.check) await writeFile(args.check, JSON.stringify(served));
 await loaded.close?.();

@@ -14,6 +14,7 @@ import { createIngestor } from "../events/ingest";
 import type { EventIngestor } from "../events/ingestor";
 import { loadFeatureArtifacts, type FeatureArtifacts } from "../features/artifacts";
 import { loadContentModel, type ContentModel } from "../features/content-embeddings";
+import { loadContentNeighbours } from "../features/content-neighbours";
 import type { PipelineFeedService } from "../pipeline/feed-pipeline";
 import type { PipelineDefinition } from "../pipeline/pipeline-definition";
 import type { FeedQuery, FeedRuntime } from "../pipeline/types";
@@ -29,6 +30,7 @@ import { createRedisEventLog } from "../stores/event-log-redis";
 import { createFileDeadLetter, createRedisDeadLetter, type DeadLetterSink } from "../stores/dead-letter";
 import type { GraphStore } from "../stores/graph-store";
 import { activateVectorIndex, loadVectors, openGraphStore, openVectorIndex } from "../stores/open-stores";
+import { withNeighbourLists } from "../stores/vector-neighbour-lists";
 import { createRedisClient, redactUrl, waitForRedis } from "../stores/redis-client";
 import { EMPTY_SEEN } from "../stores/seen-set";
 import { createMemoryStateStore } from "../stores/state-store-memory";
@@ -205,6 +207,9 @@ async function openVectors(
     step.done(`${index.kind}`);
     out[spec.key] = index;
   }
+  // The Content source's seeds are answered from the bundle's precomputed neighbour lists where they can be.
+  const listsPath = join(bundleDir, BUNDLE_FILES.contentNeighbours);
+  if (out.content && existsSync(listsPath)) out.content = withNeighbourLists(out.content, await loadContentNeighbours(listsPath));
   return out;
 }
 

@@ -1,7 +1,6 @@
-import { readFile } from "node:fs/promises";
 import { ReelfeedError } from "../errors";
-import { writeFileAtomic } from "../util/fs";
 import type { RecentWatch } from "./aggregates";
+import { loadNeighbourLists, saveNeighbourLists, type NeighbourLists } from "./neighbour-lists";
 
 /**
  * Collaborative item-to-item neighbours: for each video, the videos most often engaged with together with it,
@@ -17,14 +16,7 @@ import type { RecentWatch } from "./aggregates";
  * decay(i) = 0.5^(i / halfLife). Recency is by position in the history, not by clock time, so a replay, a live
  * server and an offline run over old data weigh the same history the same way.
  */
-export interface ItemNeighbours {
-  /** The model's videos; neighbour lists refer to them by index. */
-  readonly itemIds: readonly string[];
-  readonly index: ReadonlyMap<string, number>;
-  /** CSR rows: neighbours of item i are targets[offsets[i] .. offsets[i + 1]), strongest first. */
-  readonly offsets: Uint32Array;
-  readonly targets: Uint32Array;
-  readonly weights: Float32Array;
+export interface ItemNeighbours extends NeighbourLists {
   /** Half-life, in history positions, of a watch's weight in the affinity. */
   readonly halfLife: number;
 }
@@ -178,50 +170,17 @@ export function affinityFeatures(model: ItemNeighbours | undefined, recent: read
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// File format: a small JSON header line, then the three CSR arrays, little-endian.
+// File format: neighbour-lists.ts's, with the half-life in the header.
 
 const MAGIC = "reelfeed.item-neighbours/1";
 
 export async function saveItemNeighbours(path: string, model: ItemNeighbours): Promise<void> {
-  const header = Buffer.from(
-    JSON.stringify({ format: MAGIC, halfLife: model.halfLife, items: model.itemIds.length, entries: model.targets.length, itemIds: model.itemIds }) + "\n",
-    "utf8",
-  );
-  const body = [model.offsets, model.targets, model.weights].map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength));
-  await writeFileAtomic(path, Buffer.concat([header, ...body]));
+  await saveNeighbourLists(path, MAGIC, model, { halfLife: model.halfLife });
 }
 
 export async function loadItemNeighbours(path: string): Promise<ItemNeighbours> {
-  const buf = await readFile(path);
-  const bad = (why: string) => new ReelfeedError("BAD_BUNDLE", `${path}: ${why}`, { path });
-  const nl = buf.indexOf(0x0a);
-  if (nl < 0) throw bad("no header line");
-  let header: { format?: string; halfLife?: number; items?: number; entries?: number; itemIds?: string[] };
-  try {
-    header = JSON.parse(buf.subarray(0, nl).toString("utf8"));
-  } catch (err) {
-    throw bad(`invalid header (${(err as Error).message})`);
-  }
-  const { format, halfLife, items, entries, itemIds } = header;
-  if (format !== MAGIC) throw bad(`unsupported format ${JSON.stringify(format)} (expected ${MAGIC})`);
-  if (!Number.isInteger(items) || !Number.isInteger(entries) || !Array.isArray(itemIds) || itemIds.length !== items || !(halfLife! > 0)) {
-    throw bad("header fields missing or inconsistent");
-  }
-  const n = items!;
-  const e = entries!;
-  const expected = (n + 1) * 4 + e * 8;
-  const body = buf.subarray(nl + 1);
-  if (body.byteLength !== expected) throw bad(`expected ${expected} bytes of neighbour lists, found ${body.byteLength}`);
-  // Copy into aligned buffers: the header's length leaves the body at any offset.
-  const copy = (from: number, bytes: number) => {
-    const out = new ArrayBuffer(bytes);
-    new Uint8Array(out).set(body.subarray(from, from + bytes));
-    return out;
-  };
-  const offsets = new Uint32Array(copy(0, (n + 1) * 4));
-  const targets = new Uint32Array(copy((n + 1) * 4, e * 4));
-  const weights = new Float32Array(copy((n + 1) * 4 + e * 4, e * 4));
-  if (offsets[n] !== e) throw bad("neighbour offsets do not match the entry count");
-  for (let q = 0; q < e; q++) if (targets[q] >= n) throw bad(`neighbour ${q} points past the item list`);
-  return { itemIds, index: new Map(itemIds.map((id, i) => [id, i])), offsets, targets, weights, halfLife: halfLife! };
+  const { lists, header } = await loadNeighbourLists(path, MAGIC);
+  const halfLife = header.halfLife;
+  if (typeof halfLife !== "number" || !(halfLife > 0)) throw new ReelfeedError("BAD_BUNDLE", `${path}: header fields missing or inconsistent (halfLife)`, { path });
+  return { ...lists, halfLife };
 }

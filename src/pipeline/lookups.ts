@@ -40,7 +40,7 @@ export function createLookups(env: FunnelEnv): Pick<FeedService, "similarVideos"
       if (!index) return undefined;
       const vector = await index.get(videoId);
       if (!vector) return undefined;
-      const hits = await index.search(vector, first * 2, { excludeIds: exclude });
+      const hits = (await index.nearestTo?.(videoId, vector, first * 2, exclude)) ?? (await index.search(vector, first * 2, { excludeIds: exclude }));
       return { source, weight: 1, candidates: hits.map((h) => ({ videoId: h.id, score: h.score, reason: { code: "SIMILAR_TO", params: { videoId } } })) };
     };
     const outputs = (await Promise.all([neighbours("Content", runtime.vectors.content), neighbours("TwoTower", runtime.vectors.twoTower)])).filter(

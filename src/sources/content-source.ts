@@ -58,7 +58,8 @@ export function createContentSource(options: ContentSourceOptions = {}): Candida
           const vector = await index.get(seed.id);
           throwIfAborted(ctx.signal);
           if (!vector) return;
-          const hits = await index.search(vector, k, { excludeIds: exclude, signal: ctx.signal });
+          // Precomputed neighbour lists answer most seeds without a search (stores/vector-neighbour-lists.ts).
+          const hits = (await index.nearestTo?.(seed.id, vector, k, exclude)) ?? (await index.search(vector, k, { excludeIds: exclude, signal: ctx.signal }));
           const reason: Reason = { code: "SIMILAR_TO", params: { videoId: seed.id } };
           for (const h of hits) {
             const score = h.score * seed.weight;

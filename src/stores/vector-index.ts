@@ -23,6 +23,12 @@ export interface VectorIndex {
   search(vector: Float32Array, k: number, options?: VectorSearchOptions): Promise<VectorHit[]>;
   /** The stored vector, or undefined. */
   get(id: string): Promise<Float32Array | undefined>;
+  /**
+   * Present on an index with precomputed neighbour lists (vector-neighbour-lists.ts): the hits `search` would
+   * return for `seedVector`, the stored vector of video `seedId` (the video itself and `excludeIds` left out), read
+   * from the lists; undefined when the lists cannot answer, and the caller searches.
+   */
+  nearestTo?(seedId: string, seedVector: Float32Array, k: number, excludeIds?: ReadonlySet<string>): Promise<VectorHit[] | undefined>;
   delete(ids: readonly string[]): Promise<void>;
   size(): Promise<number>;
   close(): Promise<void>;

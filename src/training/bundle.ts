@@ -31,6 +31,8 @@ export const BUNDLE_FILES = {
   videoEmbeddings: "video-embeddings.f32",
   contentModel: "content-model.json",
   contentEmbeddings: "content-embeddings.f32",
+  /** Optional: bundles before it serve the Content source by searching. */
+  contentNeighbours: "content-neighbours.bin",
   data: "data",
   report: "report.json",
   reportMd: "report.md",

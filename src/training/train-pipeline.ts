@@ -12,6 +12,8 @@ import type { AggregateState } from "../features/replay";
 import { concatBatches, takeRows, type FeatureBatch } from "../features/spec";
 import { fitFeatureArtifacts, saveFeatureArtifacts, type FeatureArtifacts } from "../features/artifacts";
 import { fitContentModel, saveContentModel, type ContentModel } from "../features/content-embeddings";
+import { fitContentNeighbours, saveContentNeighbours } from "../features/content-neighbours";
+import type { NeighbourLists } from "../features/neighbour-lists";
 import { buildRankerRows, buildUserTowerRows, buildVideoTowerRows, rankerSpec, userTowerSpec, videoTowerSpec } from "../features/rows";
 import { writeDirAtomic } from "../util/fs";
 import { badFile, badInput } from "../errors";
@@ -107,7 +109,8 @@ export interface TrainResult {
 
 interface FittedModels {
   artifacts: FeatureArtifacts;
-  content: { model: ContentModel; matrix: Float32Array; dim: number };
+  /** `neighbours`: each video's nearest by content embedding (features/content-neighbours.ts), shipped for the Content source. */
+  content: { model: ContentModel; matrix: Float32Array; dim: number; neighbours: NeighbourLists };
   twoTower: TwoTowerModel;
   ranker: RankerModel;
   videoIds: string[];
@@ -440,6 +443,7 @@ async function writeModelFiles(dir: string, models: FittedModels): Promise<void>
   await writeMatrix(join(dir, BUNDLE_FILES.videoEmbeddings), models.videoMatrix);
   await saveContentModel(join(dir, BUNDLE_FILES.contentModel), models.content.model);
   await writeMatrix(join(dir, BUNDLE_FILES.contentEmbeddings), models.content.matrix);
+  await saveContentNeighbours(join(dir, BUNDLE_FILES.contentNeighbours), models.content.neighbours);
 }
 
 /** Runs `use` on a temporary folder holding `models`' files; the folder is removed afterwards, whatever happens. */
@@ -697,6 +701,17 @@ export async function trainBundle(options: TrainOptions): Promise<TrainResult> {
   const contentDim = options.contentDim ?? 64;
   progress.log(`content embeddings (TF-IDF + SVD, dim ${contentDim}) for ${dataset.videos.length} videos`);
   const content = fitContentModel(dataset.videos, { dim: contentDim, seed: options.seed ?? 7 });
+  const contentModels: Shared["content"] = {
+    model: content.model,
+    matrix: content.embeddings.matrix,
+    dim: content.embeddings.dim,
+    neighbours: await fitContentNeighbours(
+      dataset.videos.map((v) => v.id),
+      content.embeddings.matrix,
+      content.embeddings.dim,
+      { progress },
+    ),
+  };
   lap("contentMs", t);
 
   // Warm protocol first: its validation slice chooses the item neighbours' λ and half-life for every fit.
@@ -704,7 +719,6 @@ export async function trainBundle(options: TrainOptions): Promise<TrainResult> {
   const ks = options.ks ?? [10, 20, 50, 100, 500];
   if (options.warmProtocol ?? true) {
     t = Date.now();
-    const contentModels = { model: content.model, matrix: content.embeddings.matrix, dim: content.embeddings.dim };
     const result = await warmProtocol(dataset, contentModels, options, progress);
     warm = result.report;
     options = { ...options, neighbours: { ...options.neighbours, ...result.neighbours } };
@@ -722,7 +736,7 @@ export async function trainBundle(options: TrainOptions): Promise<TrainResult> {
   });
   const shared: Shared = {
     all,
-    content: { model: content.model, matrix: content.embeddings.matrix, dim: content.embeddings.dim },
+    content: contentModels,
     stateAt: (until) => (until === split.trainUntil ? all.snapshots[0] : until === split.validationUntil ? all.snapshots[1] : all.final),
   };
   lap("examplesMs", t);

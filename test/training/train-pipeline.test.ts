@@ -11,6 +11,7 @@ import { generateSynthetic } from "../../src/data/synthetic";
 import { writeGenericDataset } from "../../src/data/generic-writer";
 import { loadFeatureArtifacts } from "../../src/features/artifacts";
 import { BUNDLE_FILES, readManifest } from "../../src/training/bundle";
+import { CONTENT_NEIGHBOURS_K, loadContentNeighbours } from "../../src/features/content-neighbours";
 import { clickLogitOffset, shiftHeadLogit, trainBundle, type EvaluationContext, type TrainResult } from "../../src/training/train-pipeline";
 import type { RankerWeights } from "../../src/training/ranker";
 import { silentProgress } from "../../src/util/progress";
@@ -66,7 +67,7 @@ describe("trainBundle on a synthetic platform", () => {
     expect(evalModelsFittedUntil).toBe(result.report.split.trainUntil);
     expect(evalModelsFittedUntil).toBeLessThanOrEqual(ctx!.testFrom);
     expect(ctx!.testFrom).toBe(result.report.split.validationUntil);
-    for (const file of [BUNDLE_FILES.userTower, BUNDLE_FILES.ranker, BUNDLE_FILES.features, BUNDLE_FILES.videoIds, BUNDLE_FILES.videoEmbeddings, BUNDLE_FILES.contentEmbeddings]) {
+    for (const file of [BUNDLE_FILES.userTower, BUNDLE_FILES.ranker, BUNDLE_FILES.features, BUNDLE_FILES.videoIds, BUNDLE_FILES.videoEmbeddings, BUNDLE_FILES.contentEmbeddings, BUNDLE_FILES.contentNeighbours]) {
       expect(folderFiles).toContain(file);
     }
     expect(existsSync(ctx!.bundleDir)).toBe(false);
@@ -97,6 +98,11 @@ describe("trainBundle on a synthetic platform", () => {
     expect(ids).toHaveLength(300);
     const emb = await readFile(join(out, BUNDLE_FILES.videoEmbeddings));
     expect(emb.byteLength).toBe(300 * manifest.embeddings.twoTowerDim * 4);
+    // Each video's content neighbours, for the Content source (ids in the bundle's order, itself never listed).
+    const lists = await loadContentNeighbours(join(out, BUNDLE_FILES.contentNeighbours));
+    expect(lists.itemIds).toEqual(ids);
+    expect(lists.offsets[1]).toBe(CONTENT_NEIGHBOURS_K);
+    expect(lists.itemIds[lists.targets[0]]).not.toBe(ids[0]);
   });
 
   it("reports every model at every K, and a ranker that learned clicks", async () => {
