@@ -89,6 +89,8 @@ function parseCursor(cursor: string): { seg: number; offset: number } {
 
 interface Pending {
   data: Buffer;
+  /** The records of `data`, one JSON line each (newline included), for the tail of recent records. */
+  lines: string[];
   resolve: () => void;
   reject: (err: unknown) => void;
 }
@@ -175,6 +177,11 @@ export async function createFileEventLog(options: FileEventLogOptions): Promise<
           written += bytesWritten;
         }
         if (fsync) await fh.datasync();
+        let at = durable;
+        for (const p of batch) {
+          tail.add(current, at, p.lines);
+          at += p.data.length;
+        }
         durable += data.length;
         for (const p of batch) p.resolve();
       } catch (err) {
@@ -195,10 +202,9 @@ export async function createFileEventLog(options: FileEventLogOptions): Promise<
   function append(events: readonly ReelEvent[]): Promise<void> {
     if (closed) return Promise.reject(new ReelfeedError("UNAVAILABLE", `event log ${dir} is closed`, { path: dir, retryable: true }));
     if (events.length === 0) return Promise.resolve();
-    let text = "";
-    for (const e of events) text += JSON.stringify(e) + "\n";
+    const lines = events.map((e) => JSON.stringify(e) + "\n");
     return new Promise<void>((resolve, reject) => {
-      pending.push({ data: Buffer.from(text, "utf8"), resolve, reject });
+      pending.push({ data: Buffer.from(lines.join(""), "utf8"), lines, resolve, reject });
       if (!writing) void flush();
     });
   }
@@ -213,6 +219,13 @@ export async function createFileEventLog(options: FileEventLogOptions): Promise<
     if (fresh.length > 0) onWarning(corruptReport(path, fresh));
     return undefined;
   }
+
+  /**
+   * The newest durable records, kept as their lines: a consumer that keeps up (the embedded server applying its own
+   * impressions a moment after they were logged) reads them from here instead of opening the segment, reading and
+   * closing it again on every poll. The same lines as the file holds, parsed the same way.
+   */
+  const tail = createRecentTail(TAIL_RECORDS);
 
   async function readSegment(seg: number, from: number, max: number, out: LogRecord[]): Promise<number> {
     const limit = seg === current ? durable : (sizes.get(seg) ?? 0);
@@ -319,6 +332,15 @@ export async function createFileEventLog(options: FileEventLogOptions): Promise<
     async read(after, max) {
       const out: LogRecord[] = [];
       if (max <= 0) return out;
+      const recent = after === undefined ? undefined : tail.after(parseCursor(after), max);
+      if (recent) {
+        for (const r of recent) {
+          const path = join(dir, segName(r.seg));
+          const event = readRecord(path, r.line.slice(0, -1), r.end - Buffer.byteLength(r.line));
+          if (event) out.push({ cursor: cursorOf(r.seg, r.end), event });
+        }
+        return out;
+      }
       let seg = segments[0];
       let offset = 0;
       if (after !== undefined) ({ seg, offset } = parseCursor(after));
@@ -335,6 +357,65 @@ export async function createFileEventLog(options: FileEventLogOptions): Promise<
       closed = true;
       while (writing || pending.length > 0) await new Promise((r) => setTimeout(r, 1));
       await fh.close();
+    },
+  };
+}
+
+/** Durable records kept in memory for readers that keep up (see `tail` in createFileEventLog). */
+const TAIL_RECORDS = 4096;
+
+interface TailRecord {
+  seg: number;
+  /** Byte offset just past the record: its cursor. */
+  end: number;
+  line: string;
+}
+
+/** The last `capacity` records appended, oldest first, and the reads they can answer. */
+function createRecentTail(capacity: number) {
+  let records: TailRecord[] = [];
+  let head = 0;
+  /** Start offset of records[i] in its segment. */
+  const startOf = (r: TailRecord): number => r.end - Buffer.byteLength(r.line);
+  return {
+    /** Records written to segment `seg` from byte `from` on, in order. */
+    add(seg: number, from: number, lines: readonly string[]): void {
+      let at = from;
+      for (const line of lines) {
+        at += Buffer.byteLength(line);
+        records.push({ seg, end: at, line });
+      }
+      if (records.length - head > capacity) head = records.length - capacity;
+      // Compacted now and then, not on every add: dropping the front of an array copies the rest.
+      if (head > capacity) {
+        records = records.slice(head);
+        head = 0;
+      }
+    },
+    /**
+     * Up to `max` records following the position `at` (a record boundary), when the tail holds everything after it:
+     * [] when `at` is the end of the newest record; undefined when `at` lies before the tail (read the file).
+     */
+    after(at: { seg: number; offset: number }, max: number): TailRecord[] | undefined {
+      if (records.length === head) return undefined;
+      const last = records[records.length - 1];
+      if (last.seg === at.seg && last.end === at.offset) return [];
+      // The first record ending past `at`.
+      let lo = head;
+      let hi = records.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        const r = records[mid];
+        if (r.seg < at.seg || (r.seg === at.seg && r.end <= at.offset)) lo = mid + 1;
+        else hi = mid;
+      }
+      if (lo === records.length) return undefined;
+      // Only when `at` is exactly where that record starts, or where the one before it ended (a rotation between).
+      const first = records[lo];
+      const prev = lo > head ? records[lo - 1] : undefined;
+      const boundary = (first.seg === at.seg && startOf(first) === at.offset) || (prev !== undefined && prev.seg === at.seg && prev.end === at.offset);
+      if (!boundary) return undefined;
+      return records.slice(lo, lo + max);
     },
   };
 }

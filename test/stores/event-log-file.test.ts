@@ -46,6 +46,23 @@ describe("file event log", () => {
     await again.close();
   });
 
+  it("serves a reader that keeps up from memory: the same records and cursors as the file, across group commits and rotations", async () => {
+    const log = await createFileEventLog({ dir, segmentBytes: 2048 });
+    // Multi-byte text moves byte offsets away from character counts; concurrent appends share one group commit.
+    const wide = (i: number): ReelEvent => ({ ...ev(i), videoId: `v${i}-é漢字` });
+    for (let b = 0; b < 8; b++) await Promise.all(Array.from({ length: 6 }, (_, i) => log.append([wide(b * 6 + i), ev(1000 + b * 6 + i)])));
+    const reopened = await createFileEventLog({ dir: dir, segmentBytes: 2048 });
+    const fromFile = await readAll(reopened, 5);
+    await reopened.close();
+    expect(fromFile).toHaveLength(96);
+    expect((await readdir(dir)).filter((f) => f.endsWith(".jsonl")).length).toBeGreaterThan(2);
+    // With the segments gone, only memory can answer: every position a consumer checkpoints reads as the file did.
+    for (const f of await readdir(dir)) await rm(join(dir, f));
+    for (const at of [0, 1, 17, 40, 94]) expect(await log.read(fromFile[at].cursor, 5)).toEqual(fromFile.slice(at + 1, at + 6));
+    expect(await log.read(fromFile[95].cursor, 5)).toEqual([]);
+    await log.close();
+  });
+
   it("group-commits concurrent appends: all durable, one write per burst", async () => {
     const log = await createFileEventLog({ dir });
     await Promise.all(Array.from({ length: 300 }, (_, i) => log.append([ev(i)])));
