@@ -59,6 +59,12 @@ const clamp01 = (p: number): number => (Number.isFinite(p) ? Math.min(1, Math.ma
 /** Head names per blend, resolved once per blend object: blendScore runs for every ranked candidate. */
 const headNames = new WeakMap<BlendConfig, Record<BlendTerm, string>>();
 
+/** The head's probability clamped to [0, 1]; undefined when the ranker has no such head. */
+function headProbability(heads: Readonly<Record<string, number>>, name: string): number | undefined {
+  const v = heads[name];
+  return v === undefined ? undefined : clamp01(v);
+}
+
 /**
  * The blended score of one candidate from its head probabilities and the user's relative affinity to it (see the
  * formula above; 0 when unknown). Pure.
@@ -66,14 +72,12 @@ const headNames = new WeakMap<BlendConfig, Record<BlendTerm, string>>();
 export function blendScore(heads: Readonly<Record<string, number>>, blend: BlendConfig = DEFAULT_BLEND, affinity = 0): number {
   let names = headNames.get(blend);
   if (!names) headNames.set(blend, (names = { ...DEFAULT_HEADS, ...blend.heads }));
-  const p = (term: BlendTerm): number | undefined => {
-    const v = heads[names[term]];
-    return v === undefined ? undefined : clamp01(v);
-  };
-  const click = p("click");
-  const completion = p("completion");
-  const like = p("like");
-  const dislike = p("dislike");
+  // Plain calls, not a closure made per call: blendScore runs for every ranked candidate, and a named closure costs
+  // an allocation plus, under tsx, a defineProperty for its name (measured: ~0.25 ms of a 500-candidate request).
+  const click = headProbability(heads, names.click);
+  const completion = headProbability(heads, names.completion);
+  const like = headProbability(heads, names.like);
+  const dislike = headProbability(heads, names.dislike);
   let score = click === undefined ? 1 : Math.pow(click, blend.click);
   if (completion !== undefined) score *= 1 + blend.completion * completion;
   if (like !== undefined) score *= 1 + blend.like * like;

@@ -49,7 +49,7 @@ describe("file event log", () => {
   it("serves a reader that keeps up from memory: the same records and cursors as the file, across group commits and rotations", async () => {
     const log = await createFileEventLog({ dir, segmentBytes: 2048 });
     // Multi-byte text moves byte offsets away from character counts; concurrent appends share one group commit.
-    const wide = (i: number): ReelEvent => ({ ...ev(i), videoId: `v${i}-é漢字` });
+    const wide = (i: number): ReelEvent => ({ id: `e${i}`, type: "like", userId: `u${i % 3}`, videoId: `v${i}-é漢字`, ts: 1_700_000_000_000 + i });
     for (let b = 0; b < 8; b++) await Promise.all(Array.from({ length: 6 }, (_, i) => log.append([wide(b * 6 + i), ev(1000 + b * 6 + i)])));
     const reopened = await createFileEventLog({ dir: dir, segmentBytes: 2048 });
     const fromFile = await readAll(reopened, 5);
