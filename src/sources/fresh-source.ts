@@ -64,12 +64,13 @@ export function createFreshSource(options: FreshSourceOptions = {}): CandidateSo
         if (age > opts.maxAgeDays * DAY_MS) break;
         const recency = 1 - age / (opts.maxAgeDays * DAY_MS);
         if (best.length >= limit && recency * maxBoost < best[best.length - 1].score) break;
-        if (query.seen.has(video.id)) continue;
         let score = recency;
         if (language && video.language === language) score *= opts.languageBoost;
         if (top.has(video.category)) score *= opts.categoryBoost;
-        // Compared before an item is built: most scanned uploads do not make the cut.
+        // Compared before an item is built, and before the seen set is asked (a Bloom filter's hashing): most scanned
+        // uploads do not make the cut.
         if (best.length >= limit && !worse(best[best.length - 1].score, best[best.length - 1].video, score, video)) continue;
+        if (query.seen.has(video.id)) continue;
         const item = { video, score };
         // Insert after every item that is not worse than it (stable, like the full sort it replaces).
         let lo = 0;
