@@ -1,30 +1,24 @@
-import { readFile, mkdtemp, rm, stat } from "node:fs/promises";
-import { existsSync } from "node:fs";
+import { readFile, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { ReelfeedConfig } from "../config";
 import { createCatalog } from "../data/catalog";
 import type { Dataset, Surface } from "../data/types";
-import { badFile, badInput, ReelfeedError } from "../errors";
+import { badFile, badInput } from "../errors";
 import { loadFeatureArtifacts, type FeatureArtifacts } from "../features/artifacts";
 import type { FeedRequest, FeedService } from "../pipeline/feed-page";
 import type { FeedRuntime } from "../pipeline/types";
-import { createOnnxRuntimeSession, type OnnxRuntimeSession } from "../ranking/onnx-session";
-import { createOnnxRankerModel } from "../ranking/ranker-model";
-import { createOnnxUserTowerModel } from "../ranking/user-tower-model";
 import { createEmbeddedGraphStore } from "../stores/graph-store-embedded";
-import { loadVectors } from "../stores/open-stores";
 import { createMemoryStateStore } from "../stores/state-store-memory";
 import { withSeen } from "../stores/seen-set";
 import type { StateStore } from "../stores/state-store";
-import { createEmbeddedVectorIndex } from "../stores/vector-index-embedded";
-import type { VectorIndex } from "../stores/vector-index";
-import { BUNDLE_FILES, readMatrix } from "../training/bundle";
+import { BUNDLE_FILES } from "../training/bundle";
 import type { Recommender } from "../training/baselines/recommender";
 import type { EvaluationContext } from "../training/train-pipeline";
 import { createProgress, silentProgress, type Progress } from "../util/progress";
 import { bootstrapGraph } from "./graph-sync";
 import { loadRuntime } from "./runtime";
+import { assembleFeedRuntime, folderModelFiles, releaseAll, type Closers } from "./runtime-assembly";
 import { createServingFeed } from "./serving-feed";
 import { applyHistory, bootstrapEvents } from "./state-bootstrap";
 
@@ -157,13 +151,15 @@ async function resolveUsers(users: readonly string[] | string): Promise<readonly
   return users;
 }
 
+/** `config` with every backend embedded: a configured Redis, Qdrant or Neo4j is never written to by an offline run. */
+function embeddedBackends(config: ReelfeedConfig): ReelfeedConfig {
+  return { ...config, backends: { ...config.backends, redisUrl: undefined, qdrantUrl: undefined, neo4jUri: undefined } };
+}
+
 /** The config an offline run uses: every backend embedded, state in a private var directory. */
 function offlineConfig(config: ReelfeedConfig, varDir: string): ReelfeedConfig {
-  return {
-    ...config,
-    paths: { ...config.paths, varDir },
-    backends: { ...config.backends, redisUrl: undefined, qdrantUrl: undefined, neo4jUri: undefined },
-  };
+  const embedded = embeddedBackends(config);
+  return { ...embedded, paths: { ...embedded.paths, varDir } };
 }
 
 /** Writes one line, waiting for the stream to drain when its buffer is full (a slow pipe must not grow memory). */
@@ -327,10 +323,8 @@ export async function createFunnelRecommender(ctx: EvaluationContext, config: Re
         `Reported as "funnelRefit"; train with --no-refit for a clean funnel evaluation.`,
     );
   }
-  const closers: Array<() => Promise<unknown>> = [];
-  const close = async (): Promise<void> => {
-    for (const c of closers.splice(0).reverse()) await c().catch(() => undefined);
-  };
+  const closers: Closers = [];
+  const close = (): Promise<void> => releaseAll(closers.splice(0).reverse(), () => undefined);
   try {
     const runtime = await pointInTimeRuntime({ dataset, bundleDir, until: testFrom, artifacts, config, progress, closers });
     const extraSeen = new Map<string, ReadonlySet<string>>();
@@ -400,37 +394,22 @@ interface PointInTimeOptions {
   artifacts: FeatureArtifacts;
   config: ReelfeedConfig;
   progress: Progress;
-  closers: Array<() => Promise<unknown>>;
+  closers: Closers;
 }
 
 /**
  * A FeedRuntime over a bundle's model files with the world as it was at `until`: memory state and embedded graph
- * fed only the history before it (through the same bootstrap functions the server uses), embedded vector indexes,
- * ONNX sessions on the configured providers, the ranker's video features read from that same point-in-time state.
+ * fed only the history before it (through the same bootstrap functions the server uses), and the bundle's vectors
+ * and models assembled over them exactly as the server assembles its own (assembleFeedRuntime), with two
+ * differences: every backend is embedded and private to the run, and the models run on the calling thread with
+ * ONNX Runtime's own choice of intra-op threads — one list is scored at a time, so there are no concurrent
+ * requests for an inference thread to keep the event loop free for. No video tower: offline nothing is uploaded.
  */
 async function pointInTimeRuntime(o: PointInTimeOptions): Promise<FeedRuntime> {
   const { dataset, bundleDir, until, artifacts, config, progress, closers } = o;
   const history = dataset.events.filter((e) => e.ts < until);
   const catalog = createCatalog(dataset);
   const videoOf = (id: string) => catalog.video(id);
-
-  const videoIdsPath = join(bundleDir, BUNDLE_FILES.videoIds);
-  if (!existsSync(videoIdsPath)) throw new ReelfeedError("BAD_BUNDLE", `${bundleDir}: missing ${BUNDLE_FILES.videoIds}`, { path: videoIdsPath });
-  const videoIds = JSON.parse(await readFile(videoIdsPath, "utf8")) as string[];
-  const vectors: FeedRuntime["vectors"] = {};
-  for (const [key, file] of [
-    ["twoTower", BUNDLE_FILES.videoEmbeddings],
-    ["content", BUNDLE_FILES.contentEmbeddings],
-  ] as const) {
-    const path = join(bundleDir, file);
-    if (!existsSync(path) || videoIds.length === 0) continue;
-    const dim = (await stat(path)).size / 4 / videoIds.length;
-    if (!Number.isInteger(dim) || dim < 1) throw new ReelfeedError("BAD_BUNDLE", `${path}: size does not fit ${videoIds.length} videos`, { path });
-    const index: VectorIndex = createEmbeddedVectorIndex({ dim });
-    await loadVectors(index, videoIds, await readMatrix(path, videoIds.length, dim));
-    closers.push(() => index.close());
-    vectors[key] = index;
-  }
 
   const graph = createEmbeddedGraphStore();
   closers.push(() => graph.close());
@@ -439,29 +418,18 @@ async function pointInTimeRuntime(o: PointInTimeOptions): Promise<FeedRuntime> {
   closers.push(() => state.close());
   await applyHistory({ store: state, events: bootstrapEvents({ events: history, subscriptions: dataset.subscriptions.filter((s) => s.ts < until) }), videoOf, progress });
 
-  const open = async (name: string, file: string): Promise<OnnxRuntimeSession> => {
-    const session = await createOnnxRuntimeSession({
-      model: join(bundleDir, file),
-      executionProviders: config.ranking.executionProviders,
-      name,
-      log: (m) => progress.log(m),
-    });
-    closers.push(() => session.release());
-    return session;
-  };
-  const userTower = await createOnnxUserTowerModel({
-    session: await open("user-tower", BUNDLE_FILES.userTower),
+  const embedded = embeddedBackends(config);
+  const { runtime } = await assembleFeedRuntime({
+    bundleDir,
+    config: { ...embedded, ranking: { ...embedded.ranking, inferenceThread: "main", onnxThreads: 0 } },
+    files: folderModelFiles(bundleDir, "funnel-evaluation"),
     artifacts,
-    microBatchWindowMs: config.ranking.microBatchWindowMs,
-    maxBatchRows: config.ranking.maxBatchRows,
-  });
-  const ranker = createOnnxRankerModel({
-    session: await open("ranker", BUNDLE_FILES.ranker),
-    artifacts,
-    version: "funnel-evaluation",
+    catalog,
     state,
-    microBatchWindowMs: config.ranking.microBatchWindowMs,
-    maxBatchRows: config.ranking.maxBatchRows,
+    graph,
+    videoTower: false,
+    progress,
+    closers,
   });
-  return { catalog, state, graph, vectors, models: { userTower, ranker, neighbours: artifacts.neighbours }, modelVersion: "funnel-evaluation" };
+  return runtime;
 }

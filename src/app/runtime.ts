@@ -1,5 +1,4 @@
 import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { Redis } from "ioredis";
 import type { ReelfeedConfig } from "../config";
@@ -14,33 +13,28 @@ import { createIngestor } from "../events/ingest";
 import type { EventIngestor } from "../events/ingestor";
 import { loadFeatureArtifacts, type FeatureArtifacts } from "../features/artifacts";
 import { loadContentModel, type ContentModel } from "../features/content-embeddings";
-import { loadContentNeighbours } from "../features/content-neighbours";
 import type { PipelineFeedService } from "../pipeline/feed-pipeline";
 import type { PipelineDefinition } from "../pipeline/pipeline-definition";
 import type { FeedQuery, FeedRuntime } from "../pipeline/types";
-import { createOnnxRuntimeSession, type OnnxRuntimeSession } from "../ranking/onnx-session";
-import { createOnnxWorkerSession } from "../ranking/onnx-worker-session";
-import { createOnnxRankerModel, type OnnxRankerModel } from "../ranking/ranker-model";
-import { createOnnxUserTowerModel, type OnnxUserTowerModel } from "../ranking/user-tower-model";
-import { BUNDLE_FILES, readManifest, readMatrix, type BundleManifest } from "../training/bundle";
+import type { OnnxRuntimeSession } from "../ranking/onnx-session";
+import { BUNDLE_FILES, readManifest, type BundleManifest } from "../training/bundle";
 import { MAX_PARITY_DIFF } from "../training/registry";
 import { createFileEventLog } from "../stores/event-log-file";
 import type { EventLog } from "../stores/event-log";
 import { createRedisEventLog } from "../stores/event-log-redis";
 import { createFileDeadLetter, createRedisDeadLetter, type DeadLetterSink } from "../stores/dead-letter";
 import type { GraphStore } from "../stores/graph-store";
-import { activateVectorIndex, loadVectors, openGraphStore, openVectorIndex } from "../stores/open-stores";
-import { withNeighbourLists } from "../stores/vector-neighbour-lists";
+import { openGraphStore } from "../stores/open-stores";
 import { createRedisClient, redactUrl, waitForRedis } from "../stores/redis-client";
 import { EMPTY_SEEN } from "../stores/seen-set";
 import { createMemoryStateStore } from "../stores/state-store-memory";
 import { createRedisStateStore } from "../stores/state-store-redis";
 import type { StateStore } from "../stores/state-store";
-import type { VectorIndex } from "../stores/vector-index";
 import type { CheckpointedStateStore } from "../events/checkpointed-store";
 import type { Progress } from "../util/progress";
 import { silentProgress } from "../util/progress";
 import { applyToGraph, bootstrapGraph } from "./graph-sync";
+import { assembleFeedRuntime, bundleModelFiles, openModelSet, releaseAll, servedBy, type Closers, type ModelSet, type OpenModelSetOptions } from "./runtime-assembly";
 import { createServingFeed, type ExperimentFeedService, type ServingFeed, type ServingFeedOptions } from "./serving-feed";
 import { createMemoryCountsStore, createRedisCountsStore, type ExperimentCountsStore } from "../experiments/counts-store";
 import type { ExperimentConfig } from "../experiments/experiment-config";
@@ -56,9 +50,10 @@ import { applyHistory, bootstrapEvents, bootstrapRedisState, otherBootstraps } f
  * feature artifacts, vector indexes, social graph, real-time state, ONNX models, the durable event log with its
  * ingestor and consumer, and the feed service over all of it. Start-up order follows the data dependencies:
  *
- *   manifest → data/ (catalog + history) → artifacts, content model → vector indexes (bulk-loaded)
- *   → graph (follows + engagements of the history) → state store (history applied once) → ONNX sessions
- *   → event log → ingestor + consumer (new events → state, graph) → pipeline + feed service (impressions → log)
+ *   manifest → data/ (catalog + history) → artifacts, content model → graph (follows + engagements of the history)
+ *   → state store + event log → vector indexes (bulk-loaded) and ONNX models over the state (runtime-assembly.ts,
+ *   the assembly the offline runs share) → ingestor + consumer (history applied to the state once, then new events
+ *   → state, graph) → pipeline + feed service (impressions → log)
  *
  * Backends come from config alone: Redis (state + event log) when `backends.redisUrl`, Qdrant / Neo4j when their
  * URLs are set, embedded otherwise. A configured Redis that is down at start-up does not stop the server: after a
@@ -155,17 +150,6 @@ async function initialExperiments(config: ReelfeedConfig): Promise<ExperimentCon
   return readExperimentsFile(config.experiments.file);
 }
 
-/** Sessions are cheap to leave to process exit, but a clean close lets tests open many runtimes in one process. */
-async function releaseAll(closers: Array<() => Promise<unknown> | unknown>, onError: (e: unknown, where: string) => void): Promise<void> {
-  for (const close of closers) {
-    try {
-      await close();
-    } catch (err) {
-      onError(err, "close");
-    }
-  }
-}
-
 /** One warning per distinct message per minute: a Redis outage must not print a line per request. */
 function throttledWarn(): (error: unknown, where: string) => void {
   const last = new Map<string, number>();
@@ -176,41 +160,6 @@ function throttledWarn(): (error: unknown, where: string) => void {
     last.set(message, now);
     console.warn(`reelfeed: ${message}`);
   };
-}
-
-async function openVectors(
-  config: ReelfeedConfig,
-  bundleDir: string,
-  manifest: BundleManifest,
-  videoIds: string[],
-  progress: Progress,
-): Promise<{ twoTower?: VectorIndex; content?: VectorIndex }> {
-  const out: { twoTower?: VectorIndex; content?: VectorIndex } = {};
-  const specs = [
-    { key: "twoTower" as const, name: "videos", file: manifest.embeddings.twoTower, dim: manifest.embeddings.twoTowerDim },
-    { key: "content" as const, name: "content", file: manifest.embeddings.content, dim: manifest.embeddings.contentDim },
-  ];
-  for (const spec of specs) {
-    if (!spec.file || !spec.dim || !existsSync(join(bundleDir, spec.file))) {
-      progress.log(`vectors: the bundle has no ${spec.key} embeddings; sources that need them are disabled`);
-      continue;
-    }
-    const step = progress.step(`vectors: ${spec.key} ${videoIds.length} × ${spec.dim}`);
-    const matrix = await readMatrix(join(bundleDir, spec.file), videoIds.length, spec.dim);
-    // On Qdrant one collection per bundle version under an alias: a restart of the same version finds its vectors
-    // in place and skips the upload, then the alias moves to it and superseded versions go (the previous one stays
-    // for replicas still serving it); the embedded index is always bulk-loaded (one copy + index build).
-    const index = await openVectorIndex(config, { name: spec.name, version: manifest.version, dim: spec.dim });
-    if (index.kind === "embedded" || (await index.size()) !== videoIds.length) await loadVectors(index, videoIds, matrix);
-    const removed = await activateVectorIndex(index);
-    if (removed.length > 0) progress.log(`vectors: removed superseded collections ${removed.join(", ")}`);
-    step.done(`${index.kind}`);
-    out[spec.key] = index;
-  }
-  // The Content source's seeds are answered from the bundle's precomputed neighbour lists where they can be.
-  const listsPath = join(bundleDir, BUNDLE_FILES.contentNeighbours);
-  if (out.content && existsSync(listsPath)) out.content = withNeighbourLists(out.content, await loadContentNeighbours(listsPath));
-  return out;
 }
 
 export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRuntime> {
@@ -227,7 +176,7 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
     service,
   } = options;
   const started = Date.now();
-  const closers: Array<() => Promise<unknown> | unknown> = [];
+  const closers: Closers = [];
   const fail = async (err: unknown): Promise<never> => {
     await releaseAll(closers.reverse(), onError);
     throw err;
@@ -256,11 +205,6 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
     const artifacts = await loadFeatureArtifacts(join(bundleDir, BUNDLE_FILES.features));
     const contentModelPath = join(bundleDir, BUNDLE_FILES.contentModel);
     const contentModel = existsSync(contentModelPath) ? await loadContentModel(contentModelPath) : undefined;
-
-    const videoIds = JSON.parse(await readFile(join(bundleDir, manifest.embeddings.videoIds), "utf8")) as string[];
-    if (!Array.isArray(videoIds)) throw new ReelfeedError("BAD_BUNDLE", `${join(bundleDir, manifest.embeddings.videoIds)}: expected a JSON list of ids`);
-    const vectors = await openVectors(config, bundleDir, manifest, videoIds, progress);
-    for (const index of Object.values(vectors)) closers.push(() => index.close());
 
     // Graph: the history's follows and engagements. Neo4j keeps them across restarts and marks the history it
     // holds, so a restart skips the load (and its writes are idempotent if one dies half-way).
@@ -313,17 +257,19 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
     closers.push(() => state.close());
     closers.push(() => log.close());
 
-    // ONNX models, on the configured execution providers, micro-batched: openModelSet, the same code that loads a
-    // canary's or a hot-swapped bundle's models. The active set is closed last (after a swap, the new one).
-    const first = await openModelSet({ bundleDir, manifest, artifacts, config, state, twoTower: vectors.twoTower, progress, onError });
+    // Vector indexes and ONNX models over these stores: assembleFeedRuntime, the assembly the offline runs use too;
+    // its model set (openModelSet) is the code that loads a canary's or a hot-swapped bundle's models. The set
+    // serving at close is the one closed (after a swap, the new one).
+    const assembled = await assembleFeedRuntime({ bundleDir, config, files: bundleModelFiles(manifest), artifacts, catalog, state, graph, progress, onError, closers });
+    const { vectors } = assembled;
+    const first: ServedModelSet = { ...assembled.models, manifest };
     let active = first;
     closers.push(() => active.close());
     const sessions = first.sessions;
-    const { userTower, ranker } = first;
 
-    await warmUp({ userTower, ranker, vectors, catalog, progress, onError });
+    await warmUp({ set: first, vectors, catalog, progress, onError });
 
-    let runtime: FeedRuntime = { catalog, state, graph, vectors, models: { userTower, ranker, neighbours: artifacts.neighbours }, modelVersion: manifest.version };
+    let runtime: FeedRuntime = assembled.runtime;
 
     // Online experiment metrics: impressions joined to their outcomes per variant (the consumer hands each instance
     // the events of the users it owns, so each event is counted once), request counters from the router.
@@ -382,7 +328,7 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
     const driftConfig = config.experiments.drift;
     const driftStop = new AbortController();
     closers.push(() => driftStop.abort());
-    const newDrift = (set: ModelSet) => ({
+    const newDrift = (set: ServedModelSet) => ({
       version: set.manifest.version,
       monitor: createDriftMonitor({
         artifacts: set.artifacts,
@@ -396,7 +342,7 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
     let drift = newDrift(first);
 
     // Canary variants: a bundle's models over this runtime's stores, opened (and checked) once per bundle folder.
-    const variantSets = new Map<string, Promise<ModelSet>>();
+    const variantSets = new Map<string, Promise<ServedModelSet>>();
     closers.push(async () => {
       for (const set of variantSets.values()) await (await set.catch(() => undefined))?.close();
     });
@@ -404,7 +350,7 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
       const path = resolve(dir);
       let pending = variantSets.get(path);
       if (!pending) {
-        pending = openModelSet({ bundleDir: path, config, state, progress, onError }).then(async (set) => {
+        pending = openServedModelSet({ bundleDir: path, config, state, progress, onError }).then(async (set) => {
           await checkModelSet(set, catalog).catch(async (err: unknown) => {
             await set.close();
             throw err;
@@ -415,7 +361,7 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
         pending.catch(() => variantSets.delete(path));
       }
       const set = await pending;
-      return { ...base, vectors: { ...base.vectors, twoTower: set.twoTower }, models: { userTower: set.userTower, ranker: set.ranker, neighbours: set.artifacts.neighbours }, modelVersion: set.manifest.version };
+      return servedBy(base, set);
     };
     const serving = await createServingFeed({
       runtime,
@@ -468,11 +414,11 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
       const run = swapping.then(async (): Promise<SwapResult> => {
         const path = resolve(dir);
         const started = Date.now();
-        const set = await openModelSet({ bundleDir: path, config, state, progress, onError });
+        const set = await openServedModelSet({ bundleDir: path, config, state, progress, onError });
         let retargeted = false;
         try {
           await checkModelSet(set, catalog);
-          await warmUp({ userTower: set.userTower, ranker: set.ranker, vectors: { ...vectors, twoTower: set.twoTower }, catalog, progress, onError });
+          await warmUp({ set, vectors: { ...vectors, twoTower: set.twoTower }, catalog, progress, onError });
           // Videos uploaded since the first bundle get the new bundle's two-tower vectors, and later uploads too.
           await liveCatalog.retargetTwoTower({
             twoTower: set.twoTower,
@@ -481,7 +427,7 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
             twoTowerDim: set.manifest.embeddings.twoTowerDim,
           });
           retargeted = true;
-          const next: FeedRuntime = { ...runtime, vectors: { ...vectors, twoTower: set.twoTower }, models: { userTower: set.userTower, ranker: set.ranker, neighbours: set.artifacts.neighbours }, modelVersion: set.manifest.version };
+          const next: FeedRuntime = servedBy(runtime, set);
           const { drained } = await serving.swapRuntime(next);
           const previous = active;
           active = set;
@@ -638,23 +584,16 @@ async function replayGraphUntil(log: EventLog, graph: GraphStore, until: string,
  * source budget (a 40 ms TwoTower timeout on a cold process). Read-only: no page is served, nothing is logged.
  */
 async function warmUp(options: {
-  userTower: OnnxUserTowerModel;
-  ranker: OnnxRankerModel;
-  vectors: { twoTower?: VectorIndex; content?: VectorIndex };
+  set: Pick<ModelSet, "userTower" | "ranker">;
+  vectors: FeedRuntime["vectors"];
   catalog: Catalog;
   progress: Progress;
   onError: (error: unknown, where: string) => void;
 }): Promise<void> {
-  const { userTower, ranker, vectors, catalog, progress, onError } = options;
+  const { set, vectors, catalog, progress, onError } = options;
+  const { userTower, ranker } = set;
   const started = Date.now();
-  const query: FeedQuery = {
-    userId: "__reelfeed_warmup__",
-    surface: "home",
-    context: { device: "unknown", now: Date.now(), sessionVideoIds: [] },
-    relations: { notInterested: [], blockedCreators: [], reported: [], subscriptions: [], follows: [] },
-    seen: EMPTY_SEEN,
-    pageSize: 20,
-  };
+  const query = probeQuery("__reelfeed_warmup__");
   try {
     const videos = catalog.newest().slice(0, 500);
     for (let round = 0; round < 3; round++) {
@@ -672,115 +611,27 @@ async function warmUp(options: {
   }
 }
 
-/**
- * One bundle's models: feature artifacts, the ONNX user tower, ranker and video tower, and (unless given) its
- * two-tower video vectors in an index of their own. The server's active bundle, a hot-swapped one and a canary
- * variant's bundle are all opened here, so they are served the same way.
- */
-export interface ModelSet {
-  bundleDir: string;
+/** A request of an unknown user at home, now: what the warm-up and the bundle checks send through the models. */
+function probeQuery(userId: string): FeedQuery {
+  return {
+    userId,
+    surface: "home",
+    context: { device: "unknown", now: Date.now(), sessionVideoIds: [] },
+    relations: { notInterested: [], blockedCreators: [], reported: [], subscriptions: [], follows: [] },
+    seen: EMPTY_SEEN,
+    pageSize: 20,
+  };
+}
+
+/** A served bundle's model set, with its manifest: the bundle checks, the hot swap and the live catalogue read it. */
+interface ServedModelSet extends ModelSet {
   manifest: BundleManifest;
-  artifacts: FeatureArtifacts;
-  userTower: OnnxUserTowerModel;
-  ranker: OnnxRankerModel;
-  /** The bundle's two-tower index (the one given, or its own). */
-  twoTower?: VectorIndex;
-  sessions: { userTower?: OnnxRuntimeSession; ranker?: OnnxRuntimeSession; videoTower?: OnnxRuntimeSession };
-  /** Releases the sessions and the index this set opened. Idempotent. */
-  close(): Promise<void>;
 }
 
-export interface OpenModelSetOptions {
-  bundleDir: string;
-  config: ReelfeedConfig;
-  /** Where the ranker reads video aggregates (the serving state store). */
-  state: StateStore;
-  /** Already read. @default read from bundleDir */
-  manifest?: BundleManifest;
-  /** Already loaded. @default loaded from bundleDir */
-  artifacts?: FeatureArtifacts;
-  /** Serve this two-tower index (not closed by the set). @default the bundle's vectors, bulk-loaded into a new index */
-  twoTower?: VectorIndex;
-  progress?: Progress;
-  onError?: (error: unknown, where: string) => void;
-}
-
-export async function openModelSet(options: OpenModelSetOptions): Promise<ModelSet> {
-  const { bundleDir, config, state, progress = silentProgress, onError = () => {} } = options;
-  const owned: Array<() => Promise<unknown> | unknown> = [];
-  try {
-    const manifest = options.manifest ?? (await readManifest(bundleDir));
-    const artifacts = options.artifacts ?? (await loadFeatureArtifacts(join(bundleDir, BUNDLE_FILES.features)));
-    let twoTower = options.twoTower;
-    if (!options.twoTower) {
-      const idsPath = join(bundleDir, manifest.embeddings.videoIds);
-      const videoIds = JSON.parse(await readFile(idsPath, "utf8")) as string[];
-      if (!Array.isArray(videoIds)) throw new ReelfeedError("BAD_BUNDLE", `${idsPath}: expected a JSON list of ids`);
-      const file = manifest.embeddings.twoTower;
-      const dim = manifest.embeddings.twoTowerDim;
-      if (file && dim && existsSync(join(bundleDir, file))) {
-        const matrix = await readMatrix(join(bundleDir, file), videoIds.length, dim);
-        const index = await openVectorIndex(config, { name: "videos", version: manifest.version, dim });
-        owned.push(() => index.close());
-        if (index.kind === "embedded" || (await index.size()) !== videoIds.length) await loadVectors(index, videoIds, matrix);
-        twoTower = index;
-      }
-    }
-    const sessions: ModelSet["sessions"] = {};
-    const openSession = async (name: string, file: string) => {
-      const open = config.ranking.inferenceThread === "worker" ? createOnnxWorkerSession : createOnnxRuntimeSession;
-      const session = await open({
-        model: join(bundleDir, file),
-        executionProviders: config.ranking.executionProviders,
-        intraOpNumThreads: config.ranking.onnxThreads,
-        name,
-        log: (m) => progress.log(m),
-      });
-      owned.push(() => session.release());
-      return session;
-    };
-    sessions.userTower = await openSession("user-tower", manifest.models.userTower.file);
-    const userTower: OnnxUserTowerModel = await createOnnxUserTowerModel({
-      session: sessions.userTower,
-      artifacts,
-      microBatchWindowMs: config.ranking.microBatchWindowMs,
-      maxBatchRows: config.ranking.maxBatchRows,
-    });
-    sessions.ranker = await openSession("ranker", manifest.models.ranker.file);
-    const ranker: OnnxRankerModel = createOnnxRankerModel({
-      session: sessions.ranker,
-      artifacts,
-      version: manifest.version,
-      heads: manifest.models.ranker.heads,
-      // Video aggregates are ranker features; when the state store is down the ranker still scores with the rest
-      // (the request already reports STATE_UNAVAILABLE) instead of the whole page falling back to source order.
-      state: {
-        getVideos: (ids) => state.getVideos(ids).catch((err: unknown) => (onError(err, "ranker video features"), new Map())),
-      },
-      microBatchWindowMs: config.ranking.microBatchWindowMs,
-      maxBatchRows: config.ranking.maxBatchRows,
-    });
-    progress.log(`models ${manifest.version}: user tower dim ${userTower.dim} and ranker [${ranker.heads.join(", ")}] on ${ranker.executionProvider}`);
-    // The video tower embeds videos added after training; bundles from before it ship none (no two-tower vector
-    // for a new upload then: the other sources still find it).
-    const videoTowerFile = manifest.models.videoTower?.file;
-    if (videoTowerFile && existsSync(join(bundleDir, videoTowerFile))) sessions.videoTower = await openSession("video-tower", videoTowerFile);
-    else progress.log("! the bundle ships no video tower: videos added at serving time get no two-tower vector (retrain to ship one)");
-    let closing: Promise<void> | undefined;
-    return {
-      bundleDir,
-      manifest,
-      artifacts,
-      userTower,
-      ranker,
-      twoTower,
-      sessions,
-      close: () => (closing ??= releaseAll([...owned].reverse(), onError)),
-    };
-  } catch (err) {
-    await releaseAll([...owned].reverse(), onError);
-    throw err;
-  }
+/** Opens another bundle's models beside the serving ones (hot swap, canary variant), from its manifest. */
+async function openServedModelSet(options: Omit<OpenModelSetOptions, "files">): Promise<ServedModelSet> {
+  const manifest = await readManifest(options.bundleDir);
+  return { ...(await openModelSet({ ...options, files: bundleModelFiles(manifest) })), manifest };
 }
 
 /**
@@ -789,7 +640,7 @@ export async function openModelSet(options: OpenModelSetOptions): Promise<ModelS
  * of the declared width and finite probabilities in [0, 1] for every declared head. Throws BAD_BUNDLE naming what
  * failed. Not a quality check: that is the promotion gate's (src/training/registry.ts).
  */
-export async function checkModelSet(set: ModelSet, catalog: Catalog): Promise<void> {
+async function checkModelSet(set: ServedModelSet, catalog: Catalog): Promise<void> {
   const { manifest } = set;
   const bad = (what: string): ReelfeedError => new ReelfeedError("BAD_BUNDLE", `${set.bundleDir}: ${what}`, { path: set.bundleDir, check: what });
   for (const [name, diff] of [
@@ -800,14 +651,7 @@ export async function checkModelSet(set: ModelSet, catalog: Catalog): Promise<vo
       throw bad(`${name} ONNX parity ${String(diff)} is over ${MAX_PARITY_DIFF} (or missing): the exported model does not compute what was trained`);
     }
   }
-  const query: FeedQuery = {
-    userId: "__reelfeed_bundle_check__",
-    surface: "home",
-    context: { device: "unknown", now: Date.now(), sessionVideoIds: [] },
-    relations: { notInterested: [], blockedCreators: [], reported: [], subscriptions: [], follows: [] },
-    seen: EMPTY_SEEN,
-    pageSize: 20,
-  };
+  const query = probeQuery("__reelfeed_bundle_check__");
   let embedding: Float32Array;
   try {
     embedding = await set.userTower.embed(query);
