@@ -3,8 +3,8 @@ import { ReelfeedError } from "../errors";
 import type { FeatureArtifacts } from "../features/artifacts";
 import { embedVideoText, type ContentModel } from "../features/content-embeddings";
 import { buildVideoTowerRows, videoTowerSpec } from "../features/rows";
-import { assertInputsMatch, type OnnxRuntimeSession } from "../ranking/onnx-session";
-import { EMBEDDING_OUTPUT } from "../ranking/user-tower-model";
+import { assertEmbeddingOutput, assertModelInputs, EMBEDDING_OUTPUT } from "../ranking/model-io";
+import type { OnnxRuntimeSession } from "../ranking/onnx-session";
 
 /**
  * The two vectors a video needs to be retrievable, computed at serving time for a video the bundle does not have
@@ -41,10 +41,8 @@ export function createVideoEmbedder(options: VideoEmbedderOptions): VideoEmbedde
   if (videoTower && !artifacts) throw new ReelfeedError("INTERNAL", "video embedder: a video tower needs the feature artifacts");
   const spec = videoTower && artifacts ? videoTowerSpec(artifacts) : undefined;
   if (videoTower && spec) {
-    assertInputsMatch(videoTower, spec);
-    if (!videoTower.outputNames.includes(EMBEDDING_OUTPUT)) {
-      throw new ReelfeedError("BAD_BUNDLE", `${videoTower.name}: video tower has no "${EMBEDDING_OUTPUT}" output`, { model: videoTower.name });
-    }
+    assertModelInputs(videoTower, spec);
+    assertEmbeddingOutput(videoTower, "video tower");
   }
   let checkedDim = false;
   return {

@@ -6,6 +6,7 @@ import * as ort from "onnxruntime-node";
 import { badFile, ReelfeedError } from "../errors";
 import { RANKER_REQUEST_COLUMNS } from "../features/rows";
 import type { FeatureBatch, FeatureSpec } from "../features/spec";
+import { batchInputs, readOutputs, toFeeds } from "./model-io";
 import { probeInputs, rewriteForSharedInputs } from "./shared-inputs-graph";
 
 /**
@@ -50,47 +51,6 @@ export interface OnnxRuntimeSession {
   /** Runs one batch; every output flattened row-major (size × width). */
   run(spec: FeatureSpec, batch: FeatureBatch): Promise<Record<string, Float32Array>>;
   release(): Promise<void>;
-}
-
-/** Model input name of the dense block (matches src/training/onnx-export.ts). */
-export const DENSE_INPUT = "dense";
-
-/** Input names a model must have for a spec, in feed order. */
-export function expectedInputNames(spec: FeatureSpec): string[] {
-  return [...spec.categorical.map((c) => c.name), ...spec.bags.map((c) => c.name), ...(spec.dense.length > 0 ? [DENSE_INPUT] : [])];
-}
-
-/** ONNX Runtime reads some inputs from the typed array's whole buffer: hand it exact-size arrays. */
-function exact<T extends Int32Array | Float32Array>(a: T): T {
-  return (a.byteOffset === 0 && a.byteLength === a.buffer.byteLength ? a : a.slice()) as T;
-}
-
-export function toFeeds(spec: FeatureSpec, batch: FeatureBatch): Record<string, ort.Tensor> {
-  const feeds: Record<string, ort.Tensor> = {};
-  spec.categorical.forEach((c, i) => {
-    feeds[c.name] = new ort.Tensor("int32", exact(batch.categorical[i]), [batch.size]);
-  });
-  spec.bags.forEach((c, i) => {
-    feeds[c.name] = new ort.Tensor("int32", exact(batch.bags[i]), [batch.size, c.length]);
-  });
-  if (spec.dense.length > 0) feeds[DENSE_INPUT] = new ort.Tensor("float32", exact(batch.dense), [batch.size, spec.dense.length]);
-  return feeds;
-}
-
-/**
- * Start-up check that a model takes exactly the spec's inputs: a bundle whose model and feature artifacts disagree
- * must fail at load (BAD_BUNDLE naming both lists), not return garbage per request.
- */
-export function assertInputsMatch(session: Pick<OnnxRuntimeSession, "name" | "inputNames">, spec: FeatureSpec): void {
-  const expected = expectedInputNames(spec);
-  const actual = [...session.inputNames];
-  if (expected.length !== actual.length || expected.some((n) => !actual.includes(n))) {
-    throw new ReelfeedError(
-      "BAD_BUNDLE",
-      `${session.name}: model inputs [${actual.join(", ")}] do not match the feature spec [${expected.join(", ")}]`,
-      { model: session.name, expected: expected.join(","), actual: actual.join(",") },
-    );
-  }
 }
 
 export async function createOnnxRuntimeSession(options: OnnxRuntimeSessionOptions): Promise<OnnxRuntimeSession> {
@@ -236,17 +196,8 @@ function rowConstant(a: Int32Array | Float32Array, rows: number, width: number):
  */
 export function sharedFeeds(spec: FeatureSpec, batch: FeatureBatch, shared: ReadonlySet<string>): Record<string, ort.Tensor> | undefined {
   if (batch.size < 2) return undefined;
-  for (let i = 0; i < spec.categorical.length; i++) if (shared.has(spec.categorical[i].name) && !rowConstant(batch.categorical[i], batch.size, 1)) return undefined;
-  for (let i = 0; i < spec.bags.length; i++) if (shared.has(spec.bags[i].name) && !rowConstant(batch.bags[i], batch.size, spec.bags[i].length)) return undefined;
-  const feeds: Record<string, ort.Tensor> = {};
-  spec.categorical.forEach((c, i) => {
-    feeds[c.name] = shared.has(c.name) ? new ort.Tensor("int32", batch.categorical[i].slice(0, 1), [1]) : new ort.Tensor("int32", exact(batch.categorical[i]), [batch.size]);
-  });
-  spec.bags.forEach((c, i) => {
-    feeds[c.name] = shared.has(c.name) ? new ort.Tensor("int32", batch.bags[i].slice(0, c.length), [1, c.length]) : new ort.Tensor("int32", exact(batch.bags[i]), [batch.size, c.length]);
-  });
-  if (spec.dense.length > 0) feeds[DENSE_INPUT] = new ort.Tensor("float32", exact(batch.dense), [batch.size, spec.dense.length]);
-  return feeds;
+  for (const { input, values, width } of batchInputs(spec, batch)) if (shared.has(input.name) && !rowConstant(values, batch.size, width)) return undefined;
+  return toFeeds(spec, batch, shared);
 }
 
 function wrap(session: ort.InferenceSession, name: string, provider: ExecutionProvider, skipped: string[], shared?: SharedSession): OnnxRuntimeSession {
@@ -260,14 +211,7 @@ function wrap(session: ort.InferenceSession, name: string, provider: ExecutionPr
     async run(spec, batch) {
       const once = shared && sharedFeeds(spec, batch, shared.inputs);
       const result = once ? await shared.session.run(once) : await session.run(toFeeds(spec, batch));
-      const out: Record<string, Float32Array> = {};
-      for (const output of session.outputNames) {
-        const tensor = result[output];
-        // Copy out of ONNX Runtime's buffer so the tensor can be released now.
-        out[output] = Float32Array.from(tensor.data as Float32Array);
-        tensor.dispose();
-      }
-      return out;
+      return readOutputs(session.outputNames, result);
     },
     release: async () => {
       await session.release();

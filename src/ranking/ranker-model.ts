@@ -1,19 +1,19 @@
 import type { Video } from "../data/types";
-import { ReelfeedError } from "../errors";
 import type { VideoAggregates } from "../features/aggregates";
 import type { FeatureArtifacts } from "../features/artifacts";
 import { buildRankerRows, rankerSpec, type RankerRowInput, type RowContext } from "../features/rows";
 import type { FeedQuery, RankerModel } from "../pipeline/types";
 import type { StateStore } from "../stores/state-store";
 import { createMicroBatcher, type MicroBatcher } from "./micro-batcher";
-import { assertInputsMatch, type ExecutionProvider, type OnnxRuntimeSession } from "./onnx-session";
+import { assertModelInputs, rankerHeads } from "./model-io";
+import type { ExecutionProvider, OnnxRuntimeSession } from "./onnx-session";
 
 /**
  * The multi-task ranker served from ONNX: rows from the shared builders (src/features/rows.ts, the very code that
  * built the training rows), concurrent requests micro-batched into one ONNX call, one probability per head.
  */
 export interface OnnxRankerModelOptions {
-  /** The ranker model (exported by src/training/onnx-export.ts: one float32 [batch] output per head). */
+  /** The ranker model: the spec's inputs, one float32 [batch] output per head (model-io.ts). */
   session: OnnxRuntimeSession;
   /** The bundle's feature artifacts: vocabularies and normalisers the model was trained with. */
   artifacts: FeatureArtifacts;
@@ -52,16 +52,8 @@ export function rowContext(query: FeedQuery): RowContext {
 export function createOnnxRankerModel(options: OnnxRankerModelOptions): OnnxRankerModel {
   const { session, artifacts, version, state, microBatchWindowMs = 1, maxBatchRows = 4096 } = options;
   const spec = rankerSpec(artifacts);
-  assertInputsMatch(session, spec);
-  const heads = [...(options.heads ?? session.outputNames)];
-  const missing = heads.filter((h) => !session.outputNames.includes(h));
-  if (heads.length === 0 || missing.length > 0) {
-    throw new ReelfeedError(
-      "BAD_BUNDLE",
-      `${session.name}: ranker heads [${missing.join(", ") || "none"}] are not outputs of the model [${session.outputNames.join(", ")}]`,
-      { model: session.name },
-    );
-  }
+  assertModelInputs(session, spec);
+  const heads = rankerHeads(session, options.heads);
   const batcher = createMicroBatcher({ spec, run: (batch) => session.run(spec, batch), windowMs: microBatchWindowMs, maxBatchRows });
 
   return {

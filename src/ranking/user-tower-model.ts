@@ -3,18 +3,16 @@ import type { FeatureArtifacts } from "../features/artifacts";
 import { buildUserTowerRows, userTowerSpec } from "../features/rows";
 import type { FeedQuery, UserTowerModel } from "../pipeline/types";
 import { abortReason, createMicroBatcher, type MicroBatcher } from "./micro-batcher";
-import { assertInputsMatch, type ExecutionProvider, type OnnxRuntimeSession } from "./onnx-session";
+import { assertEmbeddingOutput, assertModelInputs, EMBEDDING_OUTPUT } from "./model-io";
+import type { ExecutionProvider, OnnxRuntimeSession } from "./onnx-session";
 import { rowContext } from "./ranker-model";
-
-/** Name of a tower model's output (src/training/onnx-export.ts EMBEDDING_OUTPUT). */
-export const EMBEDDING_OUTPUT = "embedding";
 
 /**
  * The user tower served from ONNX: one row per request from the shared builder, micro-batched across concurrent
  * requests (each request is one row, so batching is where the throughput comes from), one embedding back.
  */
 export interface OnnxUserTowerModelOptions {
-  /** The user-tower model: output "embedding" float32 [batch, dim]. */
+  /** The user-tower model: the spec's inputs, output "embedding" float32 [batch, dim] (model-io.ts). */
   session: OnnxRuntimeSession;
   artifacts: FeatureArtifacts;
   /** config ranking.microBatchWindowMs. @default 1 */
@@ -35,10 +33,8 @@ export interface OnnxUserTowerModel extends UserTowerModel {
 export async function createOnnxUserTowerModel(options: OnnxUserTowerModelOptions): Promise<OnnxUserTowerModel> {
   const { session, artifacts, microBatchWindowMs = 1, maxBatchRows = 4096 } = options;
   const spec = userTowerSpec(artifacts);
-  assertInputsMatch(session, spec);
-  if (!session.outputNames.includes(EMBEDDING_OUTPUT)) {
-    throw new ReelfeedError("BAD_BUNDLE", `${session.name}: user tower has no "${EMBEDDING_OUTPUT}" output`, { model: session.name });
-  }
+  assertModelInputs(session, spec);
+  assertEmbeddingOutput(session, "user tower");
   const probe = await session.run(spec, buildUserTowerRows(artifacts, [{ context: { now: Date.now() } }]));
   const dim = probe[EMBEDDING_OUTPUT].length;
   if (dim === 0) throw new ReelfeedError("BAD_BUNDLE", `${session.name}: user tower returned an empty embedding`, { model: session.name });

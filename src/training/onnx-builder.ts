@@ -137,33 +137,9 @@ export function createGraphBuilder(options: GraphBuilderOptions): GraphBuilder {
       );
       return n;
     },
-    int64s(values) {
-      const key = `i64:${values.join(",")}`;
-      let n = shared.get(key);
-      if (!n) {
-        n = builder.initializer("const_i64", BigInt64Array.from(values.map((v) => BigInt(v))), [values.length]);
-        shared.set(key, n);
-      }
-      return n;
-    },
-    float(value) {
-      const key = `f32:${value}`;
-      let n = shared.get(key);
-      if (!n) {
-        n = builder.initializer("const_f32", Float32Array.of(value), []);
-        shared.set(key, n);
-      }
-      return n;
-    },
-    int32(value) {
-      const key = `i32:${value}`;
-      let n = shared.get(key);
-      if (!n) {
-        n = builder.initializer("const_i32", Int32Array.of(value), []);
-        shared.set(key, n);
-      }
-      return n;
-    },
+    int64s: (values) => constant(`i64:${values.join(",")}`, "const_i64", () => BigInt64Array.from(values.map((v) => BigInt(v))), [values.length]),
+    float: (value) => constant(`f32:${value}`, "const_f32", () => Float32Array.of(value), []),
+    int32: (value) => constant(`i32:${value}`, "const_i32", () => Int32Array.of(value), []),
     node(op, nodeInputs, attributes = {}, hint) {
       const out = hint && !used.has(hint) ? claim(hint) : fresh(hint ?? op.toLowerCase());
       nodes.push(
@@ -192,6 +168,15 @@ export function createGraphBuilder(options: GraphBuilderOptions): GraphBuilder {
       return onnx.ModelProto.encode(model).finish();
     },
   };
+  /** A constant shared by every node that asks for the same `key` (one initializer per value). */
+  function constant(key: string, hint: string, data: () => Float32Array | Int32Array | BigInt64Array, dims: number[]): string {
+    let n = shared.get(key);
+    if (!n) {
+      n = builder.initializer(hint, data(), dims);
+      shared.set(key, n);
+    }
+    return n;
+  }
   return builder;
 }
 

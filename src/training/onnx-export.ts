@@ -3,48 +3,36 @@
  * (tower-network.ts), plus `runOnnx`, the one function that feeds a FeatureBatch to ONNX Runtime — used by the
  * parity tests and by the training pipeline to re-check parity on real rows before a bundle is published.
  *
- * Model inputs are named after the spec's columns:
- *   - categorical column `name`: int32 `[batch]`
- *   - bag column `name`:         int32 `[batch, length]`
- *   - `"dense"`:                 float32 `[batch, nDense]` (absent when the spec has no dense columns)
- * Indices are int32 because FeatureBatch already holds Int32Arrays (no copy per request) and ONNX Runtime's CPU
- * Gather accepts int32 indices as well as int64. Out-of-range indices are mapped to 0 inside the graph (Where), the
- * same rule `sanitizeIndices` applies on the tf side; ONNX Runtime would otherwise reject the whole request.
- * Outputs: a tower has `"embedding"` float32 `[batch, dim]`; the ranker has one float32 `[batch]` probability per head,
- * named after the head.
+ * The models' inputs and outputs (names, types, shapes) are src/ranking/model-io.ts's, the contract serving checks
+ * a loaded model against. Out-of-range indices are mapped to 0 inside the graph (Where), the same rule
+ * `sanitizeIndices` applies on the tf side; ONNX Runtime would otherwise reject the whole request.
  */
 import { readFile } from "node:fs/promises";
 import * as ort from "onnxruntime-node";
 import { assertNever } from "../data/types";
-import { badFile, badInput, ReelfeedError } from "../errors";
+import { badFile, badInput } from "../errors";
 import type { FeatureBatch, FeatureSpec } from "../features/spec";
 import { sliceBatch } from "../features/spec";
+import { assertModelInputs, DENSE_INPUT, embeddingOutput, headOutput, modelInputs, onnxInputNames, readOutputs, toFeeds, type TensorInfo } from "../ranking/model-io";
 import { attr, createGraphBuilder, type GraphBuilder } from "./onnx-builder";
 import type { RankerWeights } from "./ranker";
 import { L2_EPSILON, validateBatch, validateSpec, type DenseWeights, type TowerWeights } from "./tower-network";
 
-/** Name of the dense input. A column may not use it. */
-export const DENSE_INPUT = "dense";
-/** Name of a tower model's output. */
-export const EMBEDDING_OUTPUT = "embedding";
+// Where the parity tests read the input names beside the export.
+export { onnxInputNames } from "../ranking/model-io";
 
-/** Model input names for a spec, in feed order. */
-export function onnxInputNames(spec: FeatureSpec): string[] {
-  return [
-    ...spec.categorical.map((c) => c.name),
-    ...spec.bags.map((c) => c.name),
-    ...(spec.dense.length > 0 ? [DENSE_INPUT] : []),
-  ];
-}
-
-function declareInputs(g: GraphBuilder, spec: FeatureSpec): void {
+/** Declares the spec's model inputs on a graph (a column may not take the dense input's name). */
+export function declareInputs(g: GraphBuilder, spec: FeatureSpec): void {
   validateSpec(spec);
   for (const c of [...spec.categorical, ...spec.bags]) {
     if (c.name === DENSE_INPUT) throw badInput(`spec.${c.name}`, `"${DENSE_INPUT}" is reserved for the dense input`);
   }
-  for (const c of spec.categorical) g.input(c.name, "int32", ["batch"]);
-  for (const c of spec.bags) g.input(c.name, "int32", ["batch", c.length]);
-  if (spec.dense.length > 0) g.input(DENSE_INPUT, "float32", ["batch", spec.dense.length]);
+  for (const input of modelInputs(spec)) g.input(input.name, input.type, input.dims);
+}
+
+/** Declares a model output computed as tensor `from`. */
+export function declareOutput(g: GraphBuilder, output: TensorInfo, from: string): void {
+  g.output(output.name, output.type, output.dims, from);
 }
 
 /** The index rule as graph nodes: ids outside [0, vocabSize) become 0. */
@@ -106,38 +94,33 @@ export function renderTower(g: GraphBuilder, w: TowerWeights, prefix: string): s
   return x;
 }
 
-/** Options for {@link exportTowerOnnx}. */
-export interface TowerExportOptions {
-  /** Graph name. @default "tower" */
+/** Options for {@link exportTowerOnnx} and {@link exportRankerOnnx}. */
+export interface ModelExportOptions {
+  /** Graph name. @default "tower" / "ranker" */
   name?: string;
   /** Extra metadata stored in the model. @default {} */
   metadata?: Record<string, string>;
 }
+/** Stores what a model is (a ranker: its heads) and the spec it was exported for, then the caller's metadata. */
+export function describeModel(g: GraphBuilder, model: { kind: string; heads?: readonly string[] }, spec: FeatureSpec, metadata: Record<string, string> = {}): void {
+  g.metadata("reelfeed.kind", model.kind);
+  if (model.heads) g.metadata("reelfeed.heads", JSON.stringify(model.heads));
+  g.metadata("reelfeed.spec", JSON.stringify(spec));
+  for (const [k, v] of Object.entries(metadata)) g.metadata(k, v);
+}
 
-/** A tower as a standalone ONNX model: inputs per {@link onnxInputNames}, output `"embedding"` `[batch, dim]`. */
-export function exportTowerOnnx(w: TowerWeights, options: TowerExportOptions = {}): Uint8Array {
+/** A tower as a standalone ONNX model: the spec's inputs, the embedding output (model-io.ts). */
+export function exportTowerOnnx(w: TowerWeights, options: ModelExportOptions = {}): Uint8Array {
   const { name = "tower", metadata = {} } = options;
   const g = createGraphBuilder({ name, docString: "reelfeed tower: masked-mean bags, dense MLP" });
   declareInputs(g, w.spec);
-  const out = renderTower(g, w, "");
-  const dim = w.layers[w.layers.length - 1].outDim;
-  g.output(EMBEDDING_OUTPUT, "float32", ["batch", dim], out);
-  g.metadata("reelfeed.kind", "tower");
-  g.metadata("reelfeed.spec", JSON.stringify(w.spec));
-  for (const [k, v] of Object.entries(metadata)) g.metadata(k, v);
+  declareOutput(g, embeddingOutput(w.layers[w.layers.length - 1].outDim), renderTower(g, w, ""));
+  describeModel(g, { kind: "tower" }, w.spec, metadata);
   return g.toBytes();
 }
 
-/** Options for {@link exportRankerOnnx}. */
-export interface RankerExportOptions {
-  /** Graph name. @default "ranker" */
-  name?: string;
-  /** Extra metadata stored in the model. @default {} */
-  metadata?: Record<string, string>;
-}
-
-/** The ranker as one ONNX model: inputs per {@link onnxInputNames}, one float32 `[batch]` output per head. */
-export function exportRankerOnnx(w: RankerWeights, options: RankerExportOptions = {}): Uint8Array {
+/** The ranker as one ONNX model: the spec's inputs, one probability output per head (model-io.ts). */
+export function exportRankerOnnx(w: RankerWeights, options: ModelExportOptions = {}): Uint8Array {
   const { name = "ranker", metadata = {} } = options;
   const g = createGraphBuilder({ name, docString: "reelfeed multi-task ranker: shared bottom, sigmoid heads" });
   declareInputs(g, w.trunk.spec);
@@ -149,12 +132,9 @@ export function exportRankerOnnx(w: RankerWeights, options: RankerExportOptions 
     head.layers.forEach((layer, l) => {
       x = renderDense(g, x, layer, `head_${head.name}_layer${l}`);
     });
-    g.output(head.name, "float32", ["batch"], g.node("Squeeze", [x, g.int64s([1])], {}, `head_${head.name}_p`));
+    declareOutput(g, headOutput(head.name), g.node("Squeeze", [x, g.int64s([1])], {}, `head_${head.name}_p`));
   }
-  g.metadata("reelfeed.kind", "ranker");
-  g.metadata("reelfeed.heads", JSON.stringify(w.heads.map((h) => h.name)));
-  g.metadata("reelfeed.spec", JSON.stringify(w.trunk.spec));
-  for (const [k, v] of Object.entries(metadata)) g.metadata(k, v);
+  describeModel(g, { kind: "ranker", heads: w.heads.map((h) => h.name) }, w.trunk.spec, metadata);
   return g.toBytes();
 }
 
@@ -196,28 +176,12 @@ export async function runOnnx(
   const owned = typeof model === "string" || model instanceof Uint8Array;
   const session = owned ? await createOnnxSession(model) : model;
   try {
-    const expected = onnxInputNames(spec);
-    const actual = [...session.inputNames];
-    if (expected.length !== actual.length || expected.some((n) => !actual.includes(n))) {
-      throw new ReelfeedError(
-        "BAD_BUNDLE",
-        `model inputs [${actual.join(", ")}] do not match the feature spec [${expected.join(", ")}]`,
-        { expected, actual },
-      );
-    }
+    assertModelInputs(session, spec);
     const parts: Record<string, Float32Array>[] = [];
     // One call even for an empty batch, so every output is present (empty).
     for (let start = 0; start === 0 || start < batch.size; start += chunkRows) {
       const end = Math.min(batch.size, start + chunkRows);
-      const rows = sliceBatch(spec, batch, start, end);
-      const result = await session.run(feeds(spec, rows));
-      const out: Record<string, Float32Array> = {};
-      for (const name of session.outputNames) {
-        const t = result[name];
-        out[name] = Float32Array.from(t.data as Float32Array);
-        t.dispose();
-      }
-      parts.push(out);
+      parts.push(readOutputs(session.outputNames, await session.run(toFeeds(spec, sliceBatch(spec, batch, start, end)))));
     }
     const merged: Record<string, Float32Array> = {};
     for (const name of session.outputNames) {
@@ -234,23 +198,4 @@ export async function runOnnx(
   } finally {
     if (owned) await session.release();
   }
-}
-
-/** ONNX Runtime copies from the typed array's whole buffer in some paths: hand it exact-size arrays. */
-function exact<T extends Int32Array | Float32Array>(a: T): T {
-  return (a.byteOffset === 0 && a.byteLength === a.buffer.byteLength ? a : a.slice()) as T;
-}
-
-function feeds(spec: FeatureSpec, batch: FeatureBatch): Record<string, ort.Tensor> {
-  const out: Record<string, ort.Tensor> = {};
-  spec.categorical.forEach((c, i) => {
-    out[c.name] = new ort.Tensor("int32", exact(batch.categorical[i]), [batch.size]);
-  });
-  spec.bags.forEach((c, i) => {
-    out[c.name] = new ort.Tensor("int32", exact(batch.bags[i]), [batch.size, c.length]);
-  });
-  if (spec.dense.length > 0) {
-    out[DENSE_INPUT] = new ort.Tensor("float32", exact(batch.dense), [batch.size, spec.dense.length]);
-  }
-  return out;
 }

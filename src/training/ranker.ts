@@ -14,7 +14,8 @@
  */
 import { badInput } from "../errors";
 import { takeRows, type FeatureBatch, type FeatureSpec } from "../features/spec";
-import { exportRankerOnnx, onnxInputNames } from "./onnx-export";
+import { onnxInputNames } from "../ranking/model-io";
+import { exportRankerOnnx } from "./onnx-export";
 import { initTf, tf } from "./tf-backend";
 import {
   applyDense,

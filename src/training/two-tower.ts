@@ -14,7 +14,8 @@
 import { badInput } from "../errors";
 import { takeRows, type FeatureBatch, type FeatureSpec } from "../features/spec";
 import { trainMinibatches, type TrainingStats } from "./minibatch-loop";
-import { exportTowerOnnx, onnxInputNames } from "./onnx-export";
+import { onnxInputNames } from "../ranking/model-io";
+import { exportTowerOnnx } from "./onnx-export";
 import { initTf, tf } from "./tf-backend";
 import { exportVideoTowerOnnx } from "./video-tower-export";
 import {

@@ -9,9 +9,10 @@
  * The graph applies them in the tf model's order: tower → L2 of the head → + prior → × scale.
  */
 import { badInput } from "../errors";
-import { attr, createGraphBuilder, type GraphBuilder } from "./onnx-builder";
-import { DENSE_INPUT, EMBEDDING_OUTPUT, renderTower } from "./onnx-export";
-import { L2_EPSILON, validateSpec, type TowerWeights } from "./tower-network";
+import { embeddingOutput } from "../ranking/model-io";
+import { attr, createGraphBuilder } from "./onnx-builder";
+import { declareInputs, declareOutput, describeModel, renderTower } from "./onnx-export";
+import { L2_EPSILON, type TowerWeights } from "./tower-network";
 
 export interface VideoTowerExportOptions {
   /** Trailing output columns left unnormalised (the item bias). @default 0 */
@@ -24,13 +25,6 @@ export interface VideoTowerExportOptions {
   name?: string;
 }
 
-function declareInputs(g: GraphBuilder, w: TowerWeights): void {
-  validateSpec(w.spec);
-  for (const c of w.spec.categorical) g.input(c.name, "int32", ["batch"]);
-  for (const c of w.spec.bags) g.input(c.name, "int32", ["batch", c.length]);
-  if (w.spec.dense.length > 0) g.input(DENSE_INPUT, "float32", ["batch", w.spec.dense.length]);
-}
-
 export function exportVideoTowerOnnx(w: TowerWeights, options: VideoTowerExportOptions = {}): Uint8Array {
   const { unnormalizedTail = 0, prior, biasScale = 1, name = "video_tower" } = options;
   const width = w.layers[w.layers.length - 1].outDim;
@@ -38,7 +32,7 @@ export function exportVideoTowerOnnx(w: TowerWeights, options: VideoTowerExportO
     throw badInput("unnormalizedTail", `must be an integer in [0, ${width}), got ${unnormalizedTail}`);
   }
   const g = createGraphBuilder({ name, docString: "reelfeed video tower: masked-mean bags, dense MLP, item bias" });
-  declareInputs(g, w);
+  declareInputs(g, w.spec);
   // The body without its normalisation: it is applied below, to the head columns only.
   let x = renderTower(g, { ...w, normalize: false }, "");
   if (w.normalize) {
@@ -64,8 +58,7 @@ export function exportVideoTowerOnnx(w: TowerWeights, options: VideoTowerExportO
     scale[width - 1] = biasScale;
     x = g.node("Mul", [x, g.initializer("bias_scale", scale, [1, width])], {}, "scaled");
   }
-  g.output(EMBEDDING_OUTPUT, "float32", ["batch", width], x);
-  g.metadata("reelfeed.kind", "video-tower");
-  g.metadata("reelfeed.spec", JSON.stringify(w.spec));
+  declareOutput(g, embeddingOutput(width), x);
+  describeModel(g, { kind: "video-tower" }, w.spec);
   return g.toBytes();
 }
