@@ -80,12 +80,17 @@ function startConsumer(prefix: string, delayMs: number): Promise<Child> {
   });
 }
 
-/** Resolves on the child's `n`-th BATCH line (counting from now). */
+/** Resolves on the child's `n`-th BATCH line (counting from now); fails, with the child's stderr, after 60 s. */
 const onBatch = (child: Child, n: number): Promise<void> =>
-  new Promise((resolve) => {
+  new Promise((resolve, reject) => {
     let seen = 0;
+    const timer = setTimeout(() => {
+      child.lines.splice(child.lines.indexOf(l), 1);
+      reject(new Error(`no batch ${n} from consumer ${child.proc.pid} in 60 s: ${child.stderr}`));
+    }, 60_000);
     const l = (line: string): void => {
       if (line.startsWith("BATCH ") && ++seen === n) {
+        clearTimeout(timer);
         child.lines.splice(child.lines.indexOf(l), 1);
         resolve();
       }
@@ -117,15 +122,21 @@ describe.skipIf(await skipRedis())("many consumers on one Redis (child processes
     const children: Child[] = [];
     let log: RedisEventLog | undefined;
     try {
-      const events = makeEvents(4000, Date.now() - 10 * 86_400_000);
+      const pool = makeEvents(40_000, Date.now() - 10 * 86_400_000);
       log = await createRedisEventLog({ redis, keyPrefix: prefix });
       for (let i = 0; i < consumers; i++) children.push(await startConsumer(prefix, 25));
 
-      // Write while they consume: 50 events every 10 ms.
+      // Write while they consume, 50 events every 10 ms: at least 4,000, and on until the kill (and the freeze) are
+      // done, so a consumer waited on for its next batch always has new events coming (with a fixed 4,000, a slow
+      // box could finish writing and consuming first, and the wait never ended).
+      let written = 0;
+      let scenarioDone = false;
       const writing = (async () => {
-        for (let i = 0; i < events.length; i += 50) {
-          await log!.append(events.slice(i, i + 50));
-          await new Promise((r) => setTimeout(r, 10));
+        while (written < pool.length && (written < 4000 || !scenarioDone)) {
+          await log!.append(pool.slice(written, written + 50));
+          written += 50;
+          // Past the 4,000, a trickle: enough to keep batches coming, not a backlog for the catch-up deadline.
+          await new Promise((r) => setTimeout(r, written < 4000 ? 10 : 100));
         }
       })();
 
@@ -145,7 +156,9 @@ describe.skipIf(await skipRedis())("many consumers on one Redis (child processes
         await new Promise((r) => setTimeout(r, LEASE_MS * 3));
         zombie.proc.kill("SIGCONT");
       }
+      scenarioDone = true;
       await writing;
+      const events = pool.slice(0, written);
 
       const lastId = ((await redis.xrevrange(`${prefix}events`, "+", "-", "COUNT", 1)) as [string, string[]][])[0][0];
       expect(await redis.xlen(`${prefix}events`)).toBe(events.length);
