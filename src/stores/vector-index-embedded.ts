@@ -581,8 +581,8 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
       for (let i = 0; i < ranked.order.length; i++) {
         // The probe limit; past it only while the probed lists held fewer than k eligible rows.
         if (i >= nprobe && scanned >= probeRows && (probed || best.full)) break;
-        // Past the lists ordered up front: the rest, in order.
-        if (i === ranked.ordered) ranked.sortAll();
+        // Past the lists ordered so far: more of them, in order.
+        if (i === ranked.ordered) ranked.extend();
         const list = ranked.order[i];
         const from = lists.listStart[list];
         const to = lists.listStart[list + 1];
