@@ -140,7 +140,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
     throw err;
   }
   registerCatalogueMetrics(server.metrics.registry, loaded.liveCatalog);
-  registerEventMetrics(server.metrics.registry, { kind: loaded.log.kind, stats: () => loaded.consumer.stats() });
+  registerEventMetrics(server.metrics.registry, { kind: loaded.log.kind, stats: () => loaded.consumer.stats(), ingested: () => loaded.ingestor.stats?.() });
   const experimentSeries = registerExperimentMetrics(server.metrics.registry, { metrics: loaded.experimentMetrics, experiments: () => loaded.serving.experiments(), drift: () => loaded.drift() });
   // A server serving the registry's active bundle follows it: `models --activate` / `--rollback` hot-swap it here.
   const follower = choice.kind === "train" || choice.from === "registry" ? followRegistry(loaded, config, progress, options.registryPollMs ?? 2000) : undefined;

@@ -29,7 +29,9 @@ export function createIngestor(options: IngestorOptions): EventIngestor {
     throw new ReelfeedError("BAD_CONFIG", `events: a ${log.kind} log without idempotent append needs a dedupe option`, { key: "dedupe" });
   }
 
+  const counts = { accepted: 0, duplicates: 0, rejected: 0 };
   return {
+    stats: () => ({ ...counts }),
     async ingest(raw) {
       if (!Array.isArray(raw)) throw new ReelfeedError("BAD_USER_INPUT", "events: expected a list of events", { argument: "events" });
       if (raw.length > maxBatch) {
@@ -65,8 +67,11 @@ export function createIngestor(options: IngestorOptions): EventIngestor {
           results[index] = { index, id: valid[j].id, status: isNew ? "ACCEPTED" : "DUPLICATE" };
           if (isNew) accepted.push(valid[j]);
         });
+        counts.accepted += accepted.length;
+        counts.duplicates += valid.length - accepted.length;
         if (accepted.length > 0 && onAccepted) onAccepted(accepted);
       }
+      counts.rejected += raw.length - valid.length;
       return results;
     },
   };

@@ -24,4 +24,15 @@ export interface EventIngestor {
    * PAYLOAD_TOO_LARGE past the batch bound.
    */
   ingest(raw: readonly unknown[]): Promise<EventResult[]>;
+  /**
+   * Events answered since start, by status (ACCEPTED: durable; DUPLICATE: an id already logged; REJECTED: invalid),
+   * the server's own impressions included: the ingest rate an operator watches. Absent on wrappers that only filter.
+   */
+  stats?(): IngestStats;
+}
+
+export interface IngestStats {
+  accepted: number;
+  duplicates: number;
+  rejected: number;
 }

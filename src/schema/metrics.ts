@@ -188,6 +188,8 @@ export interface EventMetricsSource {
     retainedRemoved: number;
     log?: { entries?: number; bytes?: number; pendingBytes?: number; pendingMs?: number };
   };
+  /** Events this instance's ingestor answered, by status (src/events/ingest.ts); undefined: not counted. */
+  ingested?(): { accepted: number; duplicates: number; rejected: number } | undefined;
 }
 
 /**
@@ -198,6 +200,19 @@ export interface EventMetricsSource {
  */
 export function registerEventMetrics(registry: MetricsRegistry, source: EventMetricsSource): void {
   const log = () => source.stats().log ?? {};
+  if (source.ingested) {
+    const ingested = source.ingested;
+    registry.series("reelfeed_events_ingested_total", "Events this instance received (recordEvents, POST /events, its own impressions), by status: accepted (durable), duplicate, rejected.", "counter", () => {
+      const n = ingested();
+      return n
+        ? [
+            { labels: { status: "accepted" }, value: n.accepted },
+            { labels: { status: "duplicate" }, value: n.duplicates },
+            { labels: { status: "rejected" }, value: n.rejected },
+          ]
+        : [];
+    });
+  }
   registry.counterFrom("reelfeed_events_applied_total", "Events this instance's consumer applied (its partitions' side of them when consumers share the work).", () => source.stats().applied);
   registry.counterFrom("reelfeed_events_dead_lettered_total", "Events parked in the dead letter because they can never be applied.", () => source.stats().deadLettered);
   registry.counterFrom(

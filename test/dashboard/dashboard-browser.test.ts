@@ -288,6 +288,13 @@ describe("the dashboard in Chromium", () => {
     const feedTotal = snapshot.filter((s: any) => s.labels.some((l: any) => l.key === "operation" && l.value === "feed")).reduce((n: number, s: any) => n + s.value, 0);
     expect(feedTotal).toBeGreaterThan(30);
     await expect.poll(() => page.getByTestId("total-feed").textContent(), { timeout: 30_000 }).toBe(String(feedTotal));
+    // Events received, by status, as the server counts them (served pages' impressions are accepted events).
+    const ingestedNow = async (): Promise<string> => {
+      const samples = (await api(`{ metricsSnapshot(names: ["reelfeed_events_ingested_total"]) { samples { labels { key value } value } } }`)).data.metricsSnapshot.samples;
+      return ["accepted", "duplicate", "rejected"].map((status) => samples.find((s: any) => s.labels.some((l: any) => l.value === status))?.value ?? 0).join(" / ");
+    };
+    expect(Number((await ingestedNow()).split(" / ")[0])).toBeGreaterThan(0);
+    await expect.poll(async () => (await page.getByTestId("total-ingested").textContent()) === (await ingestedNow()), { timeout: 30_000 }).toBe(true);
     await page.screenshot({ path: join(shots, "dashboard-metrics.png") });
   }, 240_000);
 

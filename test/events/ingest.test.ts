@@ -48,6 +48,10 @@ describe("createIngestor", () => {
       { index: 3, status: "REJECTED", code: "INVALID_EVENT" },
     ]);
     expect((await logged(log)).map((e) => e.id)).toEqual([good1.id, good2.id]);
+    // What /metrics reports as reelfeed_events_ingested_total, by status; a replay adds duplicates.
+    expect(ingestor.stats!()).toEqual({ accepted: 2, duplicates: 0, rejected: 2 });
+    await ingestor.ingest([good1, good2]);
+    expect(ingestor.stats!()).toEqual({ accepted: 2, duplicates: 2, rejected: 2 });
   });
 
   it("does not count a retried batch twice, also after a restart", async () => {

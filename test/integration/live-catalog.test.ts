@@ -192,6 +192,8 @@ describe("/metrics", () => {
     expect(value("reelfeed_catalog_takedowns_total")).toBeGreaterThanOrEqual(1);
     // The event log and consumer too (served pages' impressions and the events above went through them).
     expect(value("reelfeed_events_applied_total")).toBeGreaterThan(0);
+    expect(Number(/^reelfeed_events_ingested_total\{status="accepted"\} (\d+)$/m.exec(text)?.[1])).toBeGreaterThan(0);
+    expect(text).toMatch(/^reelfeed_events_ingested_total\{status="rejected"\} \d+$/m);
     expect(text).toMatch(/^reelfeed_event_consumer_lag_bytes \d+$/m);
   });
 });

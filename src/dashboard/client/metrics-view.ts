@@ -19,6 +19,7 @@ const NAMES = [
   "reelfeed_graphql_requests_total",
   "reelfeed_graphql_request_duration_seconds",
   "reelfeed_feed_fallbacks_total",
+  "reelfeed_events_ingested_total",
   "reelfeed_events_applied_total",
   "reelfeed_events_dead_lettered_total",
   "reelfeed_source_errors_total",
@@ -39,10 +40,14 @@ interface Point {
   feedP95?: number;
   feedP99?: number;
   fallbacksPerSec: Record<string, number>;
+  /** Events received per second, by status (accepted, duplicate, rejected). */
+  ingestedPerSec: Record<string, number>;
   eventsPerSec: number;
   lag: number;
   rssBytes: number;
 }
+
+const INGEST_STATUSES = ["accepted", "duplicate", "rejected"] as const;
 
 function derive(prev: Snapshot, next: Snapshot): Point {
   const ops = labelValues(next, "reelfeed_graphql_requests_total", "operation");
@@ -60,6 +65,7 @@ function derive(prev: Snapshot, next: Snapshot): Point {
     feedP95: ms(0.95),
     feedP99: ms(0.99),
     fallbacksPerSec: Object.fromEntries(kinds.map((k) => [k, rate(prev, next, "reelfeed_feed_fallbacks_total", { kind: k })])),
+    ingestedPerSec: Object.fromEntries(INGEST_STATUSES.map((s) => [s, rate(prev, next, "reelfeed_events_ingested_total", { status: s })])),
     eventsPerSec: rate(prev, next, "reelfeed_events_applied_total"),
     lag: sum(next, "reelfeed_event_consumer_lag_seconds") + sum(next, "reelfeed_event_consumer_lag_bytes"),
     rssBytes: sum(next, "process_resident_memory_bytes"),
@@ -149,7 +155,19 @@ export function MetricsView() {
               series: kinds.length > 0 ? kinds.map((k) => ({ name: k, values: points.map((p) => p.fallbacksPerSec[k] ?? 0) })) : [{ name: "none", values: points.map(() => 0) }],
             },
           }),
-          h(LineChart, { testId: "chart-events", spec: { title: "Events applied per second", x, xKind: "time", yLabel: "events/s", series: [{ name: "applied", values: points.map((p) => p.eventsPerSec) }] } }),
+          h(LineChart, {
+            testId: "chart-events",
+            spec: {
+              title: "Events per second: received (by status) and applied",
+              x,
+              xKind: "time",
+              yLabel: "events/s",
+              series: [
+                ...INGEST_STATUSES.map((s) => ({ name: `received: ${s}`, values: points.map((p) => p.ingestedPerSec[s] ?? 0) })),
+                { name: "applied", values: points.map((p) => p.eventsPerSec) },
+              ],
+            },
+          }),
           h(LineChart, { testId: "chart-lag", spec: { title: `Consumer lag (${lagUnit})`, x, xKind: "time", yLabel: lagUnit, series: [{ name: "lag", values: points.map((p) => p.lag) }] } }),
           h(LineChart, { testId: "chart-memory", spec: { title: "Resident memory (MiB)", x, xKind: "time", yLabel: "MiB", series: [{ name: "rss", values: points.map((p) => p.rssBytes / (1 << 20)) }] } }),
         ),
@@ -162,6 +180,7 @@ function Totals(props: { now: Snapshot }) {
     ["feed requests (since start)", "total-feed", String(sum(now, "reelfeed_graphql_requests_total", { operation: "feed" }))],
     ["GraphQL requests (since start)", "total-requests", String(sum(now, "reelfeed_graphql_requests_total"))],
     ["feed fallbacks (since start)", "total-fallbacks", String(sum(now, "reelfeed_feed_fallbacks_total"))],
+    ["events received: accepted / duplicate / rejected (since start)", "total-ingested", INGEST_STATUSES.map((s) => String(sum(now, "reelfeed_events_ingested_total", { status: s }))).join(" / ")],
     ["events applied (since start)", "total-events", String(sum(now, "reelfeed_events_applied_total"))],
     ["events dead-lettered (since start)", "total-dead", String(sum(now, "reelfeed_events_dead_lettered_total"))],
     ["source failures and timeouts (since start)", "total-source-errors", String(sum(now, "reelfeed_source_errors_total"))],
