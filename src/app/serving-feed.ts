@@ -193,7 +193,7 @@ export async function createServingFeed(options: ServingFeedOptions): Promise<Se
         const started = performance.now();
         // The request's time is fixed here so the pipeline, its impressions and this assignment agree on it.
         const page = await chosen.service.feed({ ...request, context: { ...request.context, now }, variant: encodeExposures(exposures) });
-        experimentMetrics?.recordRequest(exposures, performance.now() - started, page.fallbacks.length > 0);
+        if (!request.preview) experimentMetrics?.recordRequest(exposures, performance.now() - started, page.fallbacks.length > 0);
         return { ...page, experiments: exposures, trace: page.trace && { ...page.trace, experiments: exposures } };
       } finally {
         gen.inFlight--;

@@ -37,8 +37,12 @@ export const ROOT_FIELD_RULES: { Query: Record<string, RootFieldRule>; Mutation:
   Query: {
     feed: {
       scope: "feed:read",
-      // Traces expose scores, the model version and every filtered candidate: operators only.
-      extraScopes: (args) => (args.debug === true ? [{ scope: "debug", what: "feed(debug: true)" }] : []),
+      // Traces expose scores, the model version and every filtered candidate, and a preview records nothing (no
+      // impression, no served mark): operators only.
+      extraScopes: (args) => [
+        ...(args.debug === true ? [{ scope: "debug" as const, what: "feed(debug: true)" }] : []),
+        ...(args.preview === true ? [{ scope: "debug" as const, what: "feed(preview: true)" }] : []),
+      ],
       actsFor: (args) => [{ userId: args.userId, argument: "userId" }],
       cost: (_args, inputs) => feedCost(inputs),
     },

@@ -24,6 +24,12 @@ export interface FeedRequest {
   after?: string;
   /** Collect the per-request trace. */
   debug: boolean;
+  /**
+   * Look without recording (dashboards, QA tools): the page is not marked served, no impression is logged, and
+   * experiment request metrics do not count it, so looking at a user's feed changes neither their next feed nor the
+   * training data. @default false
+   */
+  preview?: boolean;
   /** Experiment variant the request was bucketed into, if any. */
   variant?: string;
 }

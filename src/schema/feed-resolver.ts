@@ -32,6 +32,7 @@ export function toFeedRequest(
     after?: string | null;
     seedVideoId?: string | null;
     debug?: boolean | null;
+    preview?: boolean | null;
   },
   limits: { maxPageSize: number },
 ): FeedRequest {
@@ -50,6 +51,7 @@ export function toFeedRequest(
     first: checkPageSize(args.first ?? DEFAULT_PAGE_SIZE, limits.maxPageSize),
     after: checkCursor(args.after, "after"),
     debug: args.debug ?? false,
+    ...(args.preview ? { preview: true } : {}),
   };
 }
 
@@ -77,10 +79,17 @@ export class FeedResolver {
     @Arg("seedVideoId", () => ID, { nullable: true, description: "The video being watched (WATCH_NEXT)." })
     seedVideoId: string | null,
     @Arg("debug", () => Boolean, { nullable: true, defaultValue: false }) debug: boolean | null,
+    @Arg("preview", () => Boolean, {
+      nullable: true,
+      defaultValue: false,
+      description:
+        "Look without recording (needs the debug scope): the page is not marked served, no impression is logged and experiment metrics do not count it. For dashboards and QA tools; an app showing the feed to its user never sets it.",
+    })
+    preview: boolean | null,
     @Ctx() ctx: ReelfeedContext,
   ): Promise<FeedConnectionType> {
     const request = toFeedRequest(
-      { userId, surface, context, first, after, seedVideoId, debug },
+      { userId, surface, context, first, after, seedVideoId, debug, preview },
       { maxPageSize: ctx.config.server.maxPageSize },
     );
     if (request.seedVideoId !== undefined && !ctx.services.catalog.video(request.seedVideoId)) {

@@ -97,6 +97,10 @@ describe("operation guard: who may call what", () => {
     expect(check(`{ feed(userId: "u1", debug: true) { edges { cursor } } }`, viewer("u1"))).toMatchObject({ details: { scope: "debug" } });
     expect(check(FEED, key("feed:read", "debug"), { u: "u1", d: true })).toBeUndefined();
     expect(check(FEED, key("feed:read"), { u: "u1", d: false })).toBeUndefined();
+    // A preview records nothing (no impressions, no served marks): operators only too.
+    expect(check(`{ feed(userId: "u1", preview: true) { edges { cursor } } }`, key("feed:read"))).toMatchObject({ code: "FORBIDDEN", details: { scope: "debug" } });
+    expect(check(`{ feed(userId: "u1", preview: true) { edges { cursor } } }`, viewer("u1"))).toMatchObject({ details: { scope: "debug" } });
+    expect(check(`{ feed(userId: "u1", preview: true) { edges { cursor } } }`, key("feed:read", "debug"))).toBeUndefined();
   });
 
   it("a user token reads its own feed only; a key with feed:read reads anyone's", () => {

@@ -65,6 +65,10 @@ describe("serve → log → export-training → train", () => {
     const config = loadConfig({ env: {}, overrides: { paths: { varDir }, pipeline: { overload: { maxEventLoopLagMs: 1_000_000 } } } });
     runtime = await loadRuntime({ bundleDir: bundle, config, progress: silentProgress });
     data = runtime.dataset;
+    // Previews first (a dashboard looking): ranked pages, but nothing logged and nothing marked served.
+    const previewed = [];
+    for (const user of data.users.slice(0, 3)) previewed.push(await runtime.feed.feed({ userId: user.id, surface: "home", context: {}, first: PAGE, debug: false, preview: true }));
+    expect(previewed.every((p) => p.items.length === PAGE)).toBe(true);
     for (const user of data.users.slice(0, USERS)) {
       const page = await runtime.feed.feed({ userId: user.id, surface: "home", context: {}, first: PAGE, debug: false });
       expect(page.items).toHaveLength(PAGE);
@@ -80,6 +84,8 @@ describe("serve → log → export-training → train", () => {
     }
     expect(served).toHaveLength(USERS * PAGE);
     expect(new Set(served.map((e) => e.trackingId))).toEqual(new Set(pages.flatMap(({ page }) => page.items.map((i) => i.trackingId))));
+    const previewIds = new Set(previewed.flatMap((p) => p.items.map((i) => i.trackingId)));
+    expect(served.filter((e) => previewIds.has(e.trackingId!))).toEqual([]);
 
     // Clients: the top item of every page is clicked and watched to the end, the second clicked and abandoned,
     // every other page's top item liked. Each event carries the tracking id the page gave its item.

@@ -144,6 +144,15 @@ describe("funnel steps, each alone", () => {
     expect((await tk.state.getSeen("u1")).has("v2")).toBe(true);
     expect(served).toEqual([["v2", "v3"]]);
 
+    // A preview serves the same slice and records nothing: no served mark, no onServed (impressions).
+    const preview = await createPageStep(env, { onServed: (p) => void served.push(p.items.map((i) => i.video.id)) })(
+      { request: { ...request(tk, { first: 2 }), preview: true }, session, offset: 13, requestId: "r", now: tk.now(), startedAt: 0 },
+      traced(env),
+    );
+    expect(preview.items.map((i) => i.video.id)).toEqual(["v4", "v5"]);
+    expect((await tk.state.getSeen("u1")).has("v4")).toBe(false);
+    expect(served).toEqual([["v2", "v3"]]);
+
     const failing = createTestkit({ runtime: { state: { ...tk.state, markServed: () => Promise.reject(new Error("read-only")) } } });
     const env2 = envOf(failing);
     const run2 = traced(env2);

@@ -1,8 +1,11 @@
 import type { Reason } from "./format";
 
-/** The feed query the dashboard sends, and its answer's shape (schema.graphql: FeedConnection with debug: true). */
+/**
+ * The feed query the dashboard sends, and its answer's shape (schema.graphql: FeedConnection with debug: true). A
+ * preview: looking at a user's feed records nothing (no impressions, no served marks, no experiment counts).
+ */
 export const FEED_QUERY = `query DashboardFeed($userId: ID!, $surface: Surface, $context: FeedContextInput, $first: Int, $after: String) {
-  feed(userId: $userId, surface: $surface, context: $context, first: $first, after: $after, debug: true) {
+  feed(userId: $userId, surface: $surface, context: $context, first: $first, after: $after, debug: true, preview: true) {
     modelVersion
     pageInfo { endCursor hasNextPage }
     fallbacks { kind component message }

@@ -63,11 +63,14 @@ export function createPageStep(env: FunnelEnv, options: PageStepOptions = {}): (
     const hasNextPage = session.items.length > start + ranked.length;
 
     const query = session.query;
-    try {
-      await withTimeout("state.markServed", definition.hydrate.stateTimeoutMs, () => runtime.state.markServed(request.userId, items.map((it) => it.video.id), query.context.now));
-    } catch (err) {
-      run.fallback("STATE_UNAVAILABLE", "state", `served items not recorded: ${err instanceof Error ? err.message : String(err)}`);
-      onError(err, "markServed");
+    // A preview records nothing (FeedRequest.preview).
+    if (!request.preview) {
+      try {
+        await withTimeout("state.markServed", definition.hydrate.stateTimeoutMs, () => runtime.state.markServed(request.userId, items.map((it) => it.video.id), query.context.now));
+      } catch (err) {
+        run.fallback("STATE_UNAVAILABLE", "state", `served items not recorded: ${err instanceof Error ? err.message : String(err)}`);
+        onError(err, "markServed");
+      }
     }
     const page: FeedPage = {
       items,
@@ -78,7 +81,7 @@ export function createPageStep(env: FunnelEnv, options: PageStepOptions = {}): (
     };
     run.tracer.stage({ stage: "Page", latencyMs: 0, input: session.items.length - start, output: items.length });
     page.trace = run.tracer.build(requestId, runtime.modelVersion, performance.now() - startedAt);
-    if (onServed) {
+    if (onServed && !request.preview) {
       try {
         void Promise.resolve(onServed(page, query)).catch((err: unknown) => onError(err, "onServed"));
       } catch (err) {
