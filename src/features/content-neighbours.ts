@@ -35,21 +35,24 @@ export async function fitContentNeighbours(
   const step = progress?.step(`content neighbours: ${ids.length} × ${k}`, ids.length);
   try {
     index.bulkLoad(ids, matrix);
+    // Typed arrays sized for full lists (a JS array of numbers per entry would take several times the memory).
     const offsets = new Uint32Array(ids.length + 1);
-    const targets: number[] = [];
-    const weights: number[] = [];
+    const targets = new Uint32Array(ids.length * k);
+    const weights = new Float32Array(ids.length * k);
     const rowOf = new Map(ids.map((id, i) => [id, i]));
+    let n = 0;
     for (let i = 0; i < ids.length; i++) {
       const hits = await index.search(matrix.subarray(i * dim, (i + 1) * dim), k, { excludeIds: new Set([ids[i]]) });
       for (const h of hits) {
-        targets.push(rowOf.get(h.id)!);
-        weights.push(h.score);
+        targets[n] = rowOf.get(h.id)!;
+        weights[n++] = h.score;
       }
-      offsets[i + 1] = targets.length;
+      offsets[i + 1] = n;
       if ((i & 1023) === 1023) step?.tick(1024);
     }
     step?.done();
-    return { itemIds: ids, index: rowOf, offsets, targets: Uint32Array.from(targets), weights: Float32Array.from(weights) };
+    // Shorter lists (a catalogue of k videos or fewer) leave the end unused: cut to what was written.
+    return { itemIds: ids, index: rowOf, offsets, targets: targets.slice(0, n), weights: weights.slice(0, n) };
   } finally {
     await index.close();
   }
