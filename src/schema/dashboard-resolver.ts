@@ -206,7 +206,8 @@ export class DashboardResolver {
   @Query(() => DriftReportType, { description: "Feature drift (PSI per dense ranker feature) of the served bundle (admin scope)." })
   featureDrift(@Ctx() ctx: ReelfeedContext): DriftReportType {
     // Read from the registry the runtime exports drift into (reelfeed_drift_psi / _rows): one source of truth.
-    const samples = parsePrometheusText(ctx.metrics.registry.render(), new Set(["reelfeed_drift_psi", "reelfeed_drift_rows"]));
+    const driftSeries = new Set(["reelfeed_drift_psi", "reelfeed_drift_rows"]);
+    const samples = parsePrometheusText(ctx.metrics.registry.render(driftSeries), driftSeries);
     const threshold = ctx.config.experiments.drift.psiThreshold;
     const rows = (side: string) => samples.find((s) => s.name === "reelfeed_drift_rows" && s.labels.some((l) => l.key === "side" && l.value === side))?.value ?? 0;
     const features = samples
@@ -229,6 +230,8 @@ export class DashboardResolver {
     names?.forEach((n, i) => {
       if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(n)) throw badUserInput(`names[${i}]`, `"${n.slice(0, 60)}" is not a metric name`);
     });
-    return { takenAt: new Date(), samples: parsePrometheusText(ctx.metrics.registry.render(), names ? new Set(names) : undefined) };
+    // Only the series asked for are read (reading some has an effect: see MetricsRegistry.render).
+    const wanted = names ? new Set(names) : undefined;
+    return { takenAt: new Date(), samples: parsePrometheusText(ctx.metrics.registry.render(wanted), wanted) };
   }
 }

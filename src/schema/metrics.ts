@@ -28,6 +28,8 @@ export interface Histogram {
 }
 
 interface Metric {
+  /** The series' name (a histogram's base name). */
+  name: string;
   render(): string;
 }
 
@@ -43,8 +45,12 @@ export interface MetricsRegistry {
    * server controls (config names), never from input.
    */
   series(name: string, help: string, type: "gauge" | "counter", read: () => Array<{ labels: Labels; value: number }>): void;
-  /** Prometheus text format, version 0.0.4. */
-  render(): string;
+  /**
+   * Prometheus text format, version 0.0.4: every series, or only those named in `names` (a histogram by its base
+   * name). Reading a series can have an effect — the event-loop utilisation covers the time since it was last
+   * read — so a reader that wants a few series (the dashboard) names them and leaves the others to the scraper.
+   */
+  render(names?: ReadonlySet<string>): string;
 }
 
 export function createMetricsRegistry(): MetricsRegistry {
@@ -53,6 +59,7 @@ export function createMetricsRegistry(): MetricsRegistry {
     counter(name, help, labelNames) {
       const values = new Map<string, number>();
       metrics.push({
+        name,
         render: () =>
           [`# HELP ${name} ${help}`, `# TYPE ${name} counter`, ...[...values].map(([k, v]) => `${name}{${k}} ${v}`)].join("\n"),
       });
@@ -65,10 +72,11 @@ export function createMetricsRegistry(): MetricsRegistry {
       };
     },
     gauge(name, help, read) {
-      metrics.push({ render: () => [`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${read()}`].join("\n") });
+      metrics.push({ name, render: () => [`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${read()}`].join("\n") });
     },
     series(name, help, type, read) {
       metrics.push({
+        name,
         render: () =>
           [
             `# HELP ${name} ${help}`,
@@ -78,11 +86,12 @@ export function createMetricsRegistry(): MetricsRegistry {
       });
     },
     counterFrom(name, help, read) {
-      metrics.push({ render: () => [`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${read()}`].join("\n") });
+      metrics.push({ name, render: () => [`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${read()}`].join("\n") });
     },
     histogram(name, help, labelNames, buckets) {
       const series = new Map<string, { counts: number[]; sum: number; count: number }>();
       metrics.push({
+        name,
         render() {
           const lines = [`# HELP ${name} ${help}`, `# TYPE ${name} histogram`];
           for (const [k, s] of series) {
@@ -113,7 +122,7 @@ export function createMetricsRegistry(): MetricsRegistry {
         count: (labels) => series.get(labelKey(labelNames, labels))?.count ?? 0,
       };
     },
-    render: () => metrics.map((m) => m.render()).join("\n") + "\n",
+    render: (names) => (names ? metrics.filter((m) => names.has(m.name)) : metrics).map((m) => m.render()).join("\n") + "\n",
   };
 }
 

@@ -32,6 +32,22 @@ describe("metrics registry", () => {
   });
 });
 
+describe("rendering some series", () => {
+  it("reads only the series named (a histogram by its base name), so a partial reader leaves the others' state alone", () => {
+    const r = createMetricsRegistry();
+    let reads = 0;
+    r.gauge("since_last_read", "A gauge whose read has an effect.", () => ++reads);
+    r.counter("x_total", "Things.", ["kind"]).inc({ kind: "a" });
+    r.histogram("lat_seconds", "Latency.", ["op"], [1]).observe({ op: "feed" }, 0.5);
+    const text = r.render(new Set(["x_total", "lat_seconds"]));
+    expect(text).toContain('x_total{kind="a"} 1');
+    expect(text).toContain('lat_seconds_count{op="feed"} 1');
+    expect(text).not.toContain("since_last_read");
+    expect(reads).toBe(0);
+    expect(r.render()).toContain("since_last_read 1");
+  });
+});
+
 describe("gauges", () => {
   it("read their value at each scrape", () => {
     const r = createMetricsRegistry();
