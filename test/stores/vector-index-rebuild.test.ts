@@ -4,9 +4,9 @@ import { clusteredVectors } from "../../src/testkit/clustered-vectors";
 import { seededRandom } from "../../src/util/random";
 
 /**
- * The embedded index's background rebuild (issue 11: a catalogue load must not stall the feed): a rebuild runs in
- * time slices between searches, searches meanwhile see every write, and the swap loses, duplicates and revives
- * nothing.
+ * The embedded index's background rebuild (issue 11: a catalogue load must not stall the feed): a rebuild runs
+ * beside searches (its heavy part on the build thread, the rest in time slices), searches meanwhile see every write,
+ * and the swap loses, duplicates and revives nothing. The build thread's own tests: vector-index-worker.test.ts.
  */
 
 const row = (m: Float32Array, dim: number, i: number) => m.slice(i * dim, (i + 1) * dim);
@@ -84,70 +84,74 @@ describe("embedded vector index: background rebuild", () => {
     await index.close();
   });
 
-  it("searches during a rebuild see every upsert, replacement and delete made during it; the swap keeps exactly those", async () => {
-    const dim = 16;
-    const n = 20_000;
-    const rand = seededRandom(3);
-    const live = new Map<string, Float32Array>();
-    // Every list probed: IVF answers must then equal the oracle's exactly, whatever list a row sits in.
-    const index = createEmbeddedVectorIndex({ dim, exactThreshold: 0, nlist: 48, nprobe: 48, probeRows: 0, syncBuildRows: 1000, buildSliceMs: 1 });
-    const startIds = ids(n);
-    const matrix = new Float32Array(n * dim);
-    startIds.forEach((id, i) => {
-      const v = integerVector(rand, dim);
-      matrix.set(v, i * dim);
-      live.set(id, v);
-    });
-    index.bulkLoad(startIds, matrix);
-    // 25 % growth: the next write starts a rebuild.
-    const grown = ids(5000, "g").map((id) => ({ id, vector: integerVector(rand, dim) }));
-    await index.upsert(grown);
-    for (const { id, vector } of grown) live.set(id, vector);
-    expect(index.stats().rebuilding).toBe(true);
+  // Both ways a rebuild runs: its heavy part on the build thread (the default), or all of it in slices here.
+  for (const where of ["on the build thread", "in slices on this thread"] as const) {
+    it(`searches during a rebuild ${where} see every upsert, replacement and delete made during it; the swap keeps exactly those`, async () => {
+      const dim = 16;
+      const n = 20_000;
+      const rand = seededRandom(3);
+      const live = new Map<string, Float32Array>();
+      // Every list probed: IVF answers must then equal the oracle's exactly, whatever list a row sits in.
+      const buildWorker = where === "on the build thread" ? undefined : null;
+      const index = createEmbeddedVectorIndex({ dim, exactThreshold: 0, nlist: 48, nprobe: 48, probeRows: 0, syncBuildRows: 1000, buildSliceMs: 1, buildWorker });
+      const startIds = ids(n);
+      const matrix = new Float32Array(n * dim);
+      startIds.forEach((id, i) => {
+        const v = integerVector(rand, dim);
+        matrix.set(v, i * dim);
+        live.set(id, v);
+      });
+      index.bulkLoad(startIds, matrix);
+      // 25 % growth: the next write starts a rebuild.
+      const grown = ids(5000, "g").map((id) => ({ id, vector: integerVector(rand, dim) }));
+      await index.upsert(grown);
+      for (const { id, vector } of grown) live.set(id, vector);
+      expect(index.stats().rebuilding).toBe(true);
 
-    const deleted = new Set<string>();
-    const addedDuring: string[] = [];
-    const turns = await whileRebuilding(index, async (turn) => {
-      // New ids, replacements of old ones (snapshot rows and rows added meanwhile), deletes of both, and a deleted
-      // id brought back.
-      const writes = Array.from({ length: 20 }, (_, i) => ({ id: `d${turn}_${i}`, vector: integerVector(rand, dim) }));
-      const keys = [...live.keys()];
-      for (let i = 0; i < 10; i++) writes.push({ id: keys[Math.floor(rand() * keys.length)], vector: integerVector(rand, dim) });
-      if (turn > 2) writes.push({ id: `d${turn - 2}_0`, vector: integerVector(rand, dim) });
-      await index.upsert(writes);
-      for (const w of writes) {
-        live.set(w.id, w.vector);
-        deleted.delete(w.id);
-        if (w.id.startsWith("d")) addedDuring.push(w.id);
-      }
-      const gone = Array.from({ length: 15 }, () => keys[Math.floor(rand() * keys.length)]).concat(`d${turn}_1`);
-      await index.delete(gone);
-      for (const id of gone) {
-        live.delete(id);
-        deleted.add(id);
-      }
-      const query = integerVector(rand, dim);
-      expect(await index.search(query, 30)).toEqual(bruteForce(live, query, 30));
-      expect(await index.size()).toBe(live.size);
-    });
-    expect(turns).toBeGreaterThan(3);
-    expect(index.stats()).toMatchObject({ rebuilding: false, backgroundBuilds: 1, size: live.size, pendingRows: index.stats().pendingRows });
-    expect(index.stats().indexedRows).toBeGreaterThan(n);
+      const deleted = new Set<string>();
+      const addedDuring: string[] = [];
+      const turns = await whileRebuilding(index, async (turn) => {
+        // New ids, replacements of old ones (snapshot rows and rows added meanwhile), deletes of both, and a deleted
+        // id brought back.
+        const writes = Array.from({ length: 20 }, (_, i) => ({ id: `d${turn}_${i}`, vector: integerVector(rand, dim) }));
+        const keys = [...live.keys()];
+        for (let i = 0; i < 10; i++) writes.push({ id: keys[Math.floor(rand() * keys.length)], vector: integerVector(rand, dim) });
+        if (turn > 2) writes.push({ id: `d${turn - 2}_0`, vector: integerVector(rand, dim) });
+        await index.upsert(writes);
+        for (const w of writes) {
+          live.set(w.id, w.vector);
+          deleted.delete(w.id);
+          if (w.id.startsWith("d")) addedDuring.push(w.id);
+        }
+        const gone = Array.from({ length: 15 }, () => keys[Math.floor(rand() * keys.length)]).concat(`d${turn}_1`);
+        await index.delete(gone);
+        for (const id of gone) {
+          live.delete(id);
+          deleted.add(id);
+        }
+        const query = integerVector(rand, dim);
+        expect(await index.search(query, 30)).toEqual(bruteForce(live, query, 30));
+        expect(await index.size()).toBe(live.size);
+      });
+      expect(turns).toBeGreaterThan(3);
+      expect(index.stats()).toMatchObject({ rebuilding: false, backgroundBuilds: 1, workerBuilds: buildWorker === null ? 0 : 1, size: live.size });
+      expect(index.stats().indexedRows).toBeGreaterThan(n);
 
-    // After the swap: every live vector where it was written, once; nothing deleted comes back.
-    for (const [id, v] of live) expect(Array.from((await index.get(id))!)).toEqual(Array.from(v));
-    for (const id of deleted) expect(await index.get(id)).toBeUndefined();
-    expect(addedDuring.some((id) => live.has(id))).toBe(true);
-    const everything = await index.search(integerVector(rand, dim), live.size + 10);
-    expect(everything).toHaveLength(live.size);
-    expect(new Set(everything.map((h) => h.id))).toEqual(new Set(live.keys()));
-    const excludeIds = new Set([...live.keys()].slice(0, 100));
-    const eligible = new Map([...live].filter(([id]) => !excludeIds.has(id)));
-    for (let q = 0; q < 5; q++) {
-      const query = integerVector(rand, dim);
-      expect(await index.search(query, 50, { excludeIds })).toEqual(bruteForce(eligible, query, 50));
-    }
-  });
+      // After the swap: every live vector where it was written, once; nothing deleted comes back.
+      for (const [id, v] of live) expect(Array.from((await index.get(id))!)).toEqual(Array.from(v));
+      for (const id of deleted) expect(await index.get(id)).toBeUndefined();
+      expect(addedDuring.some((id) => live.has(id))).toBe(true);
+      const everything = await index.search(integerVector(rand, dim), live.size + 10);
+      expect(everything).toHaveLength(live.size);
+      expect(new Set(everything.map((h) => h.id))).toEqual(new Set(live.keys()));
+      const excludeIds = new Set([...live.keys()].slice(0, 100));
+      const eligible = new Map([...live].filter(([id]) => !excludeIds.has(id)));
+      for (let q = 0; q < 5; q++) {
+        const query = integerVector(rand, dim);
+        expect(await index.search(query, 50, { excludeIds })).toEqual(bruteForce(eligible, query, 50));
+      }
+    });
+  }
 
   it("stops a rebuild that deletes make pointless, and one a build at once or close supersedes", async () => {
     const dim = 8;
