@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { createEmbeddedVectorIndex } from "../../src/stores/vector-index-embedded";
 import { clusteredVectors } from "../../src/testkit/clustered-vectors";
 import { seededRandom } from "../../src/util/random";
+import { bruteForce, ids, integerVector } from "./vector-oracle";
 
 /**
  * The embedded index's background rebuild (issue 11: a catalogue load must not stall the feed): a rebuild runs
@@ -10,19 +11,6 @@ import { seededRandom } from "../../src/util/random";
  */
 
 const row = (m: Float32Array, dim: number, i: number) => m.slice(i * dim, (i + 1) * dim);
-const ids = (n: number, prefix = "v") => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
-
-/** Small integer components: exact float32 sums, so scores tie often and only the id order can break ties. */
-function integerVector(rand: () => number, dim: number): Float32Array {
-  return Float32Array.from({ length: dim }, () => Math.floor(rand() * 7) - 3);
-}
-
-/** The oracle: every live vector by inner product, best first, ties by id. */
-function bruteForce(live: ReadonlyMap<string, Float32Array>, query: Float32Array, k: number) {
-  const hits = [...live].map(([id, v]) => ({ id, score: v.reduce((s, x, d) => s + x * query[d], 0) }));
-  hits.sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  return hits.slice(0, k);
-}
 
 /** Runs `during` until the turn of the event loop on which the index's background rebuild is over. */
 async function whileRebuilding(index: { stats(): { rebuilding: boolean } }, during: (turn: number) => Promise<void>): Promise<number> {

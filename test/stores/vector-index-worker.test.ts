@@ -7,26 +7,13 @@ import { buildIvfLayoutSteps, type IvfLayout } from "../../src/stores/vector-ivf
 import { runToEnd } from "../../src/stores/vector-time-slices";
 import { clusteredVectors } from "../../src/testkit/clustered-vectors";
 import { seededRandom } from "../../src/util/random";
+import { bruteForce, ids, integerVector } from "./vector-oracle";
 
 /**
  * The embedded index's rebuilds on the build thread (issue 11: a catalogue load's rebuilds were most of the serving
  * thread's extra CPU): the thread builds what a build in slices here builds, a rebuild with writes during it loses,
  * duplicates and revives nothing, a dropped rebuild stops the thread's work, and a failed one is retried.
  */
-
-const ids = (n: number, prefix = "v") => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
-
-/** Small integer components: exact float32 sums, so scores tie often and only the id order can break ties. */
-function integerVector(rand: () => number, dim: number): Float32Array {
-  return Float32Array.from({ length: dim }, () => Math.floor(rand() * 7) - 3);
-}
-
-/** The oracle: every live vector by inner product, best first, ties by id. */
-function bruteForce(live: ReadonlyMap<string, Float32Array>, query: Float32Array, k: number) {
-  const hits = [...live].map(([id, v]) => ({ id, score: v.reduce((s, x, d) => s + x * query[d], 0) }));
-  hits.sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  return hits.slice(0, k);
-}
 
 /** `n × dim` dense vectors as kernel rows (`stride` floats each, zero-padded), as the index hands them over. */
 function padded(data: Float32Array, n: number, dim: number): Float32Array {
