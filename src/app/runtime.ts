@@ -4,7 +4,8 @@ import type { Redis } from "ioredis";
 import type { ReelfeedConfig } from "../config";
 import { createCatalog, type Catalog } from "../data/catalog";
 import { loadDataset } from "../data/load-dataset";
-import type { Dataset } from "../data/types";
+import type { Dataset, ReelEvent, Video } from "../data/types";
+import type { FeedItem } from "../pipeline/feed-page";
 import { openLiveCatalog, type LiveCatalog } from "../catalog/live-catalog";
 import { ReelfeedError } from "../errors";
 import { createEventConsumer, type EventConsumer } from "../events/consumer";
@@ -41,7 +42,6 @@ import type { ExperimentConfig } from "../experiments/experiment-config";
 import { readExperimentsFile, watchExperimentsFile } from "../experiments/experiments-file";
 import { createExperimentMetrics, isRequestField, type ExperimentMetrics } from "../experiments/online-metrics";
 import { createDriftMonitor, driftReferenceInWorker, type DriftReport } from "../experiments/drift";
-import type { ReelEvent } from "../data/types";
 import type { VideoAggregates } from "../features/aggregates";
 import { applyHistory, bootstrapEvents, bootstrapRedisState, otherBootstraps } from "./state-bootstrap";
 
@@ -160,6 +160,12 @@ function throttledWarn(): (error: unknown, where: string) => void {
     last.set(message, now);
     console.warn(`reelfeed: ${message}`);
   };
+}
+
+/** Whether the ranker scored this item (it has head probabilities): a fill or a fallback item has none. */
+function rankedByModel(item: FeedItem): boolean {
+  for (const _head in item.heads) return true;
+  return false;
 }
 
 export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRuntime> {
@@ -375,8 +381,14 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
       runtimeForBundle,
       experimentMetrics,
       observeServed: (page, query) => {
-        // Drift of the served bundle's rows only (a canary variant's bundle has its own artifacts).
-        const sample = page.items.slice(0, driftConfig.rowsPerRequest).map((i) => i.video);
+        // Drift of the served bundle's rows only (a canary variant's bundle has its own artifacts), and only of items
+        // the ranker scored: a popularity fill or a shed request's page was never the model's input, and building its
+        // rows cost a request that ranks nothing a fifth of its CPU.
+        const sample: Video[] = [];
+        for (const item of page.items) {
+          if (sample.length === driftConfig.rowsPerRequest) break;
+          if (rankedByModel(item)) sample.push(item.video);
+        }
         if (sample.length === 0 || page.modelVersion !== drift.version) return;
         const monitor = drift.monitor;
         const observe = (aggs: ReadonlyMap<string, VideoAggregates>): void => {

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadRuntime, type LoadedRuntime } from "../../src/app/runtime";
+import { configSchema } from "../../src/config";
 import { binOf, psi, quantileEdges } from "../../src/experiments/drift";
 import { labelDrift } from "../../src/experiments/report";
 import { silentProgress } from "../../src/util/progress";
@@ -59,6 +60,27 @@ describe("feature drift of served rows (serving runtime)", () => {
     for (const deadline = Date.now() + 10_000; Date.now() < deadline && (!rt.drift().ready || rt.drift().servedRows < 250); ) await new Promise((r) => setTimeout(r, 50));
     return rt.drift();
   }
+
+  it("observes only rows the ranker scored: pages of popular videos (no source, a shed request) add none", async () => {
+    const rt = await loadRuntime({
+      bundleDir: bundle,
+      config: testConfig(join(root, "var-fill"), {
+        experiments: { drift: { referenceDelayMs: 0 } },
+        // Every source off: each page is the popularity fill, with no ranker heads.
+        pipeline: { sources: configSchema.parse({}).pipeline.sources.map((s) => ({ ...s, enabled: false })), overload: { maxEventLoopLagMs: 1_000_000 } },
+      }),
+      progress: silentProgress,
+      service: { stateTimeoutMs: 2000 },
+    });
+    runtimes.push(rt);
+    const end = rt.dataset.events[rt.dataset.events.length - 1].ts;
+    const pages = [];
+    for (const user of rt.dataset.users.slice(0, 20)) pages.push(await rt.feed.feed({ userId: user.id, surface: "home", context: { now: end + 60_000 }, first: 5, debug: false }));
+    expect(pages.every((p) => p.items.length > 0 && p.items.every((i) => Object.keys(i.heads).length === 0))).toBe(true);
+    for (const deadline = Date.now() + 3_000; Date.now() < deadline && !rt.drift().ready; ) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(rt.drift().servedRows).toBe(0);
+  });
 
   it("rows served a year after training drift on the time features; rows served right after training much less", async () => {
     const fresh = await serveAt("var-fresh", 60_000);
