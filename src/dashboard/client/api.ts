@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * The dashboard's only way to the server: the public and admin GraphQL API, and /health. The operator's API key
  * (scopes admin, feed:read, debug) is kept in sessionStorage — gone when the tab closes — and sent as a Bearer

@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 import { createElement as h, StrictMode, useEffect, useState } from "react";
 import { createRoot } from "react-dom/client";
 import { apiKey, health, setApiKey, type Health } from "./api";

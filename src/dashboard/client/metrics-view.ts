@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 import { createElement as h, useEffect, useRef, useState } from "react";
 import { ApiError, gql } from "./api";
 import { LineChart } from "./chart";

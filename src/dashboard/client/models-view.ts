@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 import { createElement as h, useEffect, useState } from "react";
 import { ApiError, gql, health } from "./api";
 import { BarChart } from "./chart";
