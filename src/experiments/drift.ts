@@ -1,4 +1,3 @@
-import { Worker } from "node:worker_threads";
 import type { Dataset, Video } from "../data/types";
 import type { VideoAggregates } from "../features/aggregates";
 import type { FeatureArtifacts } from "../features/artifacts";
@@ -6,6 +5,7 @@ import { buildRankerRows, rankerSpec, type RankerRowInput } from "../features/ro
 import { rowContext } from "../ranking/ranker-model";
 import type { FeedQuery } from "../pipeline/types";
 import { buildRankerExamples } from "../training/examples";
+import { startTsWorker } from "../util/ts-worker";
 
 /**
  * Feature drift: per dense ranker feature, the population stability index (PSI) of the rows the server builds for
@@ -116,15 +116,11 @@ export function driftReferenceInWorker(
   options: { delayMs?: number; maxRows?: number; bins?: number; signal?: AbortSignal } = {},
 ): Promise<DriftReference> {
   const { delayMs = 0, maxRows = 5000, bins = 10, signal } = options;
-  const entry = new URL("./drift-reference-thread.ts", import.meta.url).href;
-  // A worker thread does not inherit the tsx loader (src/ranking/onnx-worker-session.ts does the same).
-  const tsx = import.meta.resolve("tsx/esm/api");
-  const shim = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
   // Aborted (the runtime closed): never settles, the worker (if started) is stopped.
   return new Promise((resolve, reject) => {
     const start = (): void => {
       if (signal?.aborted) return;
-      const worker = new Worker(shim, { eval: true, workerData: { bundleDir, maxRows, bins } });
+      const worker = startTsWorker(new URL("./drift-reference-thread.ts", import.meta.url), { bundleDir, maxRows, bins });
       worker.unref();
       signal?.addEventListener("abort", () => void worker.terminate(), { once: true });
       worker.once("message", (m: { reference?: DriftReference; error?: string }) => {

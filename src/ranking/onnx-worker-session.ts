@@ -1,5 +1,6 @@
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import { ReelfeedError, type ReelfeedErrorCode } from "../errors";
+import { startTsWorker } from "../util/ts-worker";
 import type { FeatureBatch, FeatureSpec } from "../features/spec";
 import type { ExecutionProvider, OnnxRuntimeSession, OnnxRuntimeSessionOptions } from "./onnx-session";
 import type { SerializedError, WorkerReply, WorkerRequest, WorkerSessionData } from "./onnx-worker-thread";
@@ -140,13 +141,7 @@ function toError(error: SerializedError): Error {
   return error.code ? new ReelfeedError(error.code as ReelfeedErrorCode, error.message, error.details ?? {}) : new Error(error.message);
 }
 
-/**
- * Starts onnx-worker-thread.ts. The project runs its TypeScript through tsx, and a worker thread does not inherit
- * the loader the main thread was started with (nor does vitest's), so the thread registers tsx before importing it.
- */
+/** Starts onnx-worker-thread.ts. */
 export function spawnInferenceThread(data: WorkerSessionData): Worker {
-  const entry = new URL("./onnx-worker-thread.ts", import.meta.url).href;
-  const tsx = import.meta.resolve("tsx/esm/api");
-  const shim = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(shim, { eval: true, workerData: data });
+  return startTsWorker(new URL("./onnx-worker-thread.ts", import.meta.url), data);
 }

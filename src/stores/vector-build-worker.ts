@@ -1,5 +1,6 @@
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import { ReelfeedError } from "../errors";
+import { startTsWorker } from "../util/ts-worker";
 import type { BuildReply, BuildRequest, BuildThreadData } from "./vector-build-worker-thread";
 import type { IvfLayout } from "./vector-ivf-lists";
 
@@ -123,14 +124,7 @@ export function sharedIvfBuildWorker(): IvfBuildWorker {
   return (shared ??= createIvfBuildWorker());
 }
 
-/**
- * Starts vector-build-worker-thread.ts. The project runs its TypeScript through tsx, and a worker thread does not
- * inherit the loader the main thread was started with (nor does vitest's), so the thread registers tsx before
- * importing it (as src/ranking/onnx-worker-session.ts does).
- */
+/** Starts vector-build-worker-thread.ts. */
 export function spawnIvfBuildThread(data: BuildThreadData): Worker {
-  const entry = new URL("./vector-build-worker-thread.ts", import.meta.url).href;
-  const tsx = import.meta.resolve("tsx/esm/api");
-  const shim = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(shim, { eval: true, workerData: data });
+  return startTsWorker(new URL("./vector-build-worker-thread.ts", import.meta.url), data);
 }
