@@ -2,7 +2,7 @@ import { badInput, ReelfeedError } from "../errors";
 import { checkVectorArgs } from "./vector-args";
 import type { VectorHit, VectorIndex, VectorSearchOptions } from "./vector-index";
 import { sharedIvfBuildWorker, type IvfBuildWorker } from "./vector-build-worker";
-import { buildIvfLists, buildIvfListsSteps, defaultNlist, ivfListsFromLayout, permuteRows, type IvfLists } from "./vector-ivf-lists";
+import { buildIvfLists, buildIvfListsSteps, defaultNlist, imbalanceFactor, ivfListsFromLayout, permuteRows, relayoutIvfListsSteps, type IvfLists } from "./vector-ivf-lists";
 import { createVectorKernel, KERNEL_BATCH_ROWS, type VectorKernel } from "./vector-kernel";
 import { createVectorQueryCache } from "./vector-query-cache";
 import { runSliced, type Steps } from "./vector-time-slices";
@@ -27,8 +27,9 @@ export { checkVectorArgs };
  * while searches go on over the current rows and lists. Meanwhile the index only appends (a replaced vector dies and
  * its new row is added, as in IVF mode) and notes every row that dies, so the rows the rebuild reads keep their
  * vectors. The rebuild copies the live rows (in slices, for the build thread), trains the quantiser on a sample,
- * assigns the live rows and lays them out list by list (on the build thread, or in slices here without one), puts
- * them into a new matrix, then copies the rows added meanwhile as pending rows of their new lists, and in one step
+ * assigns the live rows and lays them out list by list (on the build thread, or in slices here without one) — or,
+ * while the data keeps its shape (`retrainGrowth`), keeps the centroids and lays each live row out in the list it is
+ * already in (in slices here: no training, no assignment) — puts them into a new matrix, then copies the rows added meanwhile as pending rows of their new lists, and in one step
  * (no yield) marks the rows that died meanwhile and swaps the new matrix, ids and lists in: nothing written
  * meanwhile is lost or found twice, and nothing deleted comes back.
  */
@@ -67,6 +68,17 @@ export interface EmbeddedVectorIndexOptions {
    * that follow the data. @default 0.2
    */
   rebuildFraction?: number;
+  /**
+   * What a rebuild does: new centroids (k-means on a sample, every row assigned again: the heavy part, on the build
+   * thread) only once the live count has grown to `retrainGrowth` times, or shrunk to 1/`retrainGrowth` of, the
+   * count the centroids were trained on, or the lists have grown unbalanced (FAISS's imbalance factor half as high
+   * again as after training: new data piling into a few lists, while the last training did spread the lists out).
+   * Otherwise it keeps the centroids and lays the rows out again in the lists they are already in: a copy, in time
+   * slices here, with no k-means and no assignment.
+   * Beside a catalogue load of 2,000 videos/s a 100k index rebuilds every ~10 s, and training each time was most
+   * of the load's CPU (docs/benchmarks.md). 1 trains at every rebuild. @default 2
+   */
+  retrainGrowth?: number;
   /**
    * Below this many live vectors a (re)build runs at once, inside the search that finds the lists stale (it takes
    * milliseconds); from it on a rebuild runs in the background (see above) and searches use the current lists until
@@ -117,6 +129,8 @@ export interface EmbeddedVectorIndexStats {
   backgroundBuilds: number;
   /** Of those, the ones built on the build thread (the rest ran in slices on this thread). */
   workerBuilds: number;
+  /** Of those, the ones that kept the centroids and only laid the rows out again (see `retrainGrowth`). */
+  relaidOut: number;
   /** Searches answered from the query cache since the index was created. */
   queryCacheHits: number;
   /** The message of the last background rebuild that failed (it is retried after 10 s); undefined when none did. */
@@ -154,6 +168,7 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
     queryCacheSize = 4096,
     syncBuildRows = 8192,
     buildSliceMs = 4,
+    retrainGrowth = 2,
   } = options;
   const buildWorker = options.buildWorker === undefined ? sharedIvfBuildWorker() : options.buildWorker;
   if (!Number.isInteger(dim) || dim <= 0) throw badInput("dim", `expected a positive integer, got ${dim}`);
@@ -169,6 +184,7 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
   setProbes(options);
   if (!Number.isInteger(fixedNlist) || fixedNlist < 0) throw badInput("nlist", `expected a non-negative integer, got ${fixedNlist}`);
   if (!(exactThreshold >= 0)) throw badInput("exactThreshold", `expected a non-negative number, got ${exactThreshold}`);
+  if (!(retrainGrowth >= 1)) throw badInput("retrainGrowth", `expected a number of at least 1, got ${retrainGrowth}`);
 
   /** The vectors are rows [0, rows) of its matrix. Its views go stale when it grows: never keep one across a write. */
   let kernel = createVectorKernel(dim, Math.max(1, initialCapacity));
@@ -195,6 +211,14 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
   };
   let backgroundBuilds = 0;
   let workerBuilds = 0;
+  let relaidOut = 0;
+  /**
+   * The live count and the lists' imbalance factor when the current centroids were trained, and whether that
+   * training spread the lists out (false when new centroids left them nearly as unbalanced as before: many
+   * near-identical vectors, such as video-tower vectors of new uploads that have no engagement yet, which no
+   * centroids can split; training again for imbalance would then only cost CPU, so only growth retrains).
+   */
+  let trained = { live: 0, imbalance: 1, spread: true };
   /** The last rebuild failed on the build thread: the next one runs in slices here. */
   let nextBuildHere = false;
   let queryCacheHits = 0;
@@ -283,6 +307,14 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
     rows = live;
     deadIndexed = 0;
     ivf = lists;
+    trained = { live, imbalance: imbalanceFactor(lists), spread: true };
+  };
+
+  /** Whether the next rebuild trains new centroids (see `retrainGrowth`) rather than keeping `lists`' own. */
+  const needsTraining = (lists: IvfLists): boolean => {
+    const live = rowOf.size;
+    if (retrainGrowth === 1 || live >= retrainGrowth * trained.live || live * retrainGrowth <= trained.live) return true;
+    return trained.spread && imbalanceFactor(lists) > 1.5 * trained.imbalance;
   };
 
   const ivfIsStale = (lists: IvfLists): boolean =>
@@ -293,12 +325,18 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
   /** Starts a background rebuild when the lists are missing or stale and none runs (nor failed in the last 10 s). */
   const maybeRebuildInBackground = (): void => {
     if (rebuild || closed || !listsNeeded() || (ivf && !ivfIsStale(ivf)) || Date.now() < retryBuildAfter) return;
-    const worker = nextBuildHere ? null : buildWorker;
-    nextBuildHere = false;
-    const job: RebuildJob = { killed: [], done: Promise.resolve(), abort: new AbortController() };
+    const relayout = ivf !== null && !needsTraining(ivf);
+    const imbalanceBefore = ivf ? imbalanceFactor(ivf) : Infinity;
+    const worker = relayout || nextBuildHere ? null : buildWorker;
+    if (!relayout) nextBuildHere = false;
+    const job: RebuildJob = { killed: [], done: Promise.resolve(), abort: new AbortController(), imbalanceBefore };
     rebuild = job;
     const cancelled = () => rebuild !== job || closed;
-    const run = worker ? rebuildWithWorker(job, worker, cancelled) : runSliced(rebuildSteps(job), { sliceMs: buildSliceMs, cancelled });
+    const run = relayout
+      ? runSliced(relayoutSteps(job, ivf!), { sliceMs: buildSliceMs, cancelled })
+      : worker
+        ? rebuildWithWorker(job, worker, cancelled)
+        : runSliced(rebuildSteps(job), { sliceMs: buildSliceMs, cancelled });
     job.done = run.then(
       () => undefined,
       (err: unknown) => {
@@ -347,7 +385,7 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
     if (!copied || cancelled()) return;
     const layout = await worker.build({ dim, nlist: fixedNlist || defaultNlist(live), seed, rows: copy, signal: job.abort.signal });
     if (!layout || cancelled()) return;
-    const swapped = await runSliced(swapSteps(job, snap, ivfListsFromLayout(layout), layout.dest, layout.rows), { sliceMs: buildSliceMs, cancelled });
+    const swapped = await runSliced(swapSteps(job, snap, ivfListsFromLayout(layout), layout.dest, layout.rows, true), { sliceMs: buildSliceMs, cancelled });
     if (swapped) workerBuilds++;
   }
 
@@ -357,7 +395,17 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
     yield;
     const live = snap.liveRows.length;
     const { lists, dest } = yield* buildIvfListsSteps(snap.from, snap.liveRows, { nlist: fixedNlist || defaultNlist(live), seed });
-    return yield* swapSteps(job, snap, lists, dest, null);
+    return yield* swapSteps(job, snap, lists, dest, null, true);
+  }
+
+  /** The background rebuild that keeps the centroids (see `retrainGrowth`): the rows laid out again, in slices here. */
+  function* relayoutSteps(job: RebuildJob, current: IvfLists): Steps<boolean> {
+    const snap = snapshot();
+    yield;
+    const { lists, dest } = yield* relayoutIvfListsSteps(current, snap.liveRows, snap.snapshotRows);
+    const swapped = yield* swapSteps(job, snap, lists, dest, null, false);
+    if (swapped) relaidOut++;
+    return swapped;
   }
 
   /**
@@ -367,7 +415,7 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
    * way to change the layout (a build at once, falling back to exact search, close) clears it first, and the
    * runner then stops at the next yield.
    */
-  function* swapSteps(job: RebuildJob, snap: Snapshot, lists: IvfLists, dest: Int32Array, laidOut: Float32Array | null): Steps<boolean> {
+  function* swapSteps(job: RebuildJob, snap: Snapshot, lists: IvfLists, dest: Int32Array, laidOut: Float32Array | null, trainedNow: boolean): Steps<boolean> {
     const { from, snapshotRows, liveRows } = snap;
     const live = liveRows.length;
     // Room for the rows added meanwhile and the next ones, so the new matrix does not grow right after the swap.
@@ -451,6 +499,10 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
     rows = nextRows;
     deadIndexed = nextDeadIndexed;
     ivf = lists;
+    if (trainedNow) {
+      const imbalance = imbalanceFactor(lists);
+      trained = { live, imbalance, spread: imbalance < 0.5 * job.imbalanceBefore };
+    }
     rebuild = null;
     backgroundBuilds++;
     return true;
@@ -702,6 +754,7 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
         rebuilding: rebuild !== null,
         backgroundBuilds,
         workerBuilds,
+        relaidOut,
         lastBuildError,
         queryCacheHits,
       };
@@ -716,6 +769,8 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
  */
 interface RebuildJob {
   killed: number[];
+  /** The lists' imbalance factor when the rebuild started (Infinity without lists). */
+  imbalanceBefore: number;
   done: Promise<void>;
   abort: AbortController;
 }

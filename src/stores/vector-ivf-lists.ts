@@ -107,6 +107,54 @@ export function* buildIvfListsSteps(
 }
 
 /**
+ * The lists laid out again without training: every live row stays in the list it is in now (laid out at the build,
+ * or pending since), under a copy of the same centroids. A rebuild's job is mostly the layout (pending rows are
+ * scored scattered, dead rows still scanned); training new centroids costs the k-means and one nearest-centroid
+ * search per row (seconds of a core at 100k rows), and while the data keeps its shape, centroids trained on
+ * fewer rows still send every row to a good list (recall@100 measured the same with 100 % of the rows pending as
+ * rebuilt, docs/benchmarks.md). `rows`: the high-water mark of the matrix the lists index; `liveRows` ⊆ [0, rows).
+ * Returns the new lists and `dest` as `buildIvfListsSteps` does.
+ */
+export function* relayoutIvfListsSteps(lists: IvfLists, liveRows: Int32Array, rows: number): Steps<{ lists: IvfLists; dest: Int32Array }> {
+  const { nlist, listStart, indexedRows } = lists;
+  const listOf = new Int32Array(rows).fill(-1);
+  for (let l = 0; l < nlist; l++) listOf.fill(l, listStart[l], listStart[l + 1]);
+  for (let l = 0; l < nlist; l++) {
+    const pending = lists.pendingOf(l);
+    if (pending) for (const r of pending) if (r < rows) listOf[r] = l;
+  }
+  yield;
+  const live = liveRows.length;
+  const nextStart = new Int32Array(nlist + 1);
+  for (let i = 0; i < live; i++) {
+    const l = listOf[liveRows[i]];
+    if (l < 0) throw new RangeError(`IVF relayout: row ${liveRows[i]} is in no list (${indexedRows} laid out)`);
+    nextStart[l + 1]++;
+  }
+  for (let l = 0; l < nlist; l++) nextStart[l + 1] += nextStart[l];
+  const cursor = nextStart.slice(0, nlist);
+  const dest = new Int32Array(live);
+  for (let i = 0; i < live; i++) dest[i] = cursor[listOf[liveRows[i]]]++;
+  return { lists: createIvfLists(quantiserFromParts(lists.quantiser.parts()), nextStart, live), dest };
+}
+
+/**
+ * FAISS's imbalance factor of the lists as they are now (laid out and pending rows, dead ones included):
+ * nlist · Σ size² / N², 1 when every list is the same size. A search costs about this times what balanced lists
+ * would cost, so it says when new data has piled into a few lists and the centroids should follow it.
+ */
+export function imbalanceFactor(lists: IvfLists): number {
+  let total = 0;
+  let squares = 0;
+  for (let l = 0; l < lists.nlist; l++) {
+    const size = lists.listStart[l + 1] - lists.listStart[l] + (lists.pendingOf(l)?.length ?? 0);
+    total += size;
+    squares += size * size;
+  }
+  return total === 0 ? 1 : (lists.nlist * squares) / (total * total);
+}
+
+/**
  * A build as plain arrays, for a build on another thread (vector-build-worker.ts): the rows it was given, laid out
  * list by list, and what the index needs to swap them in (`ivfListsFromLayout`).
  */

@@ -72,8 +72,9 @@ describe("embedded vector index: background rebuild", () => {
     await index.close();
   });
 
-  // Both ways a rebuild runs: its heavy part on the build thread (the default), or all of it in slices here.
-  for (const where of ["on the build thread", "in slices on this thread"] as const) {
+  // Every way a rebuild runs: new centroids with the heavy part on the build thread, or all of it in slices here;
+  // the centroids kept and the rows laid out again (the default until the index doubles), in slices here.
+  for (const where of ["on the build thread", "in slices on this thread", "keeping the centroids"] as const) {
     it(`searches during a rebuild ${where} see every upsert, replacement and delete made during it; the swap keeps exactly those`, async () => {
       const dim = 16;
       const n = 20_000;
@@ -81,7 +82,8 @@ describe("embedded vector index: background rebuild", () => {
       const live = new Map<string, Float32Array>();
       // Every list probed: IVF answers must then equal the oracle's exactly, whatever list a row sits in.
       const buildWorker = where === "on the build thread" ? undefined : null;
-      const index = createEmbeddedVectorIndex({ dim, exactThreshold: 0, nlist: 48, nprobe: 48, probeRows: 0, syncBuildRows: 1000, buildSliceMs: 1, buildWorker });
+      const retrainGrowth = where === "keeping the centroids" ? 2 : 1;
+      const index = createEmbeddedVectorIndex({ dim, exactThreshold: 0, nlist: 48, nprobe: 48, probeRows: 0, syncBuildRows: 1000, buildSliceMs: 1, buildWorker, retrainGrowth });
       const startIds = ids(n);
       const matrix = new Float32Array(n * dim);
       startIds.forEach((id, i) => {
@@ -122,7 +124,13 @@ describe("embedded vector index: background rebuild", () => {
         expect(await index.size()).toBe(live.size);
       });
       expect(turns).toBeGreaterThan(3);
-      expect(index.stats()).toMatchObject({ rebuilding: false, backgroundBuilds: 1, workerBuilds: buildWorker === null ? 0 : 1, size: live.size });
+      expect(index.stats()).toMatchObject({
+        rebuilding: false,
+        backgroundBuilds: 1,
+        workerBuilds: buildWorker === null ? 0 : 1,
+        relaidOut: retrainGrowth === 1 ? 0 : 1,
+        size: live.size,
+      });
       expect(index.stats().indexedRows).toBeGreaterThan(n);
 
       // After the swap: every live vector where it was written, once; nothing deleted comes back.
@@ -140,6 +148,57 @@ describe("embedded vector index: background rebuild", () => {
       }
     });
   }
+
+  it("keeps the centroids until the index has doubled or its lists pile up, then trains new ones; recall holds throughout", async () => {
+    const dim = 32;
+    const data = clusteredVectors(64_000, dim, 100, 5);
+    const all = ids(64_000);
+    const load = (from: number, to: number) => all.slice(from, to).map((id, i) => ({ id, vector: row(data, dim, from + i) }));
+    const index = createEmbeddedVectorIndex({ dim, exactThreshold: 0, syncBuildRows: 1000, buildSliceMs: 2 });
+    index.bulkLoad(all.slice(0, 16_000), data.subarray(0, 16_000 * dim));
+    const nlist = index.stats().nlist;
+    const recall = async (upTo: number) => {
+      const live = new Map(all.slice(0, upTo).map((id, i) => [id, row(data, dim, i)]));
+      let found = 0;
+      for (let q = 0; q < 20; q++) {
+        const query = row(data, dim, (q * 7919) % upTo);
+        const got = new Set((await index.search(query, 50)).map((h) => h.id));
+        found += bruteForce(live, query, 50).filter((h) => got.has(h.id)).length;
+      }
+      return found / (20 * 50);
+    };
+    // Up to 2× the trained count, in steps past rebuildFraction: every rebuild keeps the centroids (same nlist).
+    for (const upTo of [20_000, 25_000, 31_000]) {
+      await index.upsert(load(index.stats().size, upTo));
+      await index.whenBuilt();
+      expect(index.stats()).toMatchObject({ size: upTo, nlist, workerBuilds: 0, pendingRows: 0 });
+      expect(await recall(upTo)).toBeGreaterThan(0.95);
+    }
+    expect(index.stats().relaidOut).toBe(index.stats().backgroundBuilds);
+    // Past 2× (32k): new centroids, more lists for more rows, on the build thread.
+    await index.upsert(load(31_000, 40_000));
+    await index.whenBuilt();
+    expect(index.stats()).toMatchObject({ size: 40_000, workerBuilds: 1, pendingRows: 0 });
+    expect(index.stats().nlist).toBeGreaterThan(nlist);
+    expect(await recall(40_000)).toBeGreaterThan(0.95);
+    await index.close();
+
+    // New data piled into one list (6,000 copies of one vector, as video-tower vectors of new uploads without
+    // engagement nearly are): the imbalance factor says so, and the rebuild retrains though the index grew by far
+    // less than 2×.
+    const piled = createEmbeddedVectorIndex({ dim, exactThreshold: 0, syncBuildRows: 1000, buildSliceMs: 2 });
+    piled.bulkLoad(all.slice(0, 16_000), data.subarray(0, 16_000 * dim));
+    const centre = row(data, dim, 0);
+    await piled.upsert(ids(6000, "p").map((id) => ({ id, vector: Float32Array.from(centre) })));
+    await piled.whenBuilt();
+    expect(piled.stats()).toMatchObject({ size: 22_000, workerBuilds: 1, relaidOut: 0 });
+    // Copies are no easier to split the next time: training did not halve the imbalance, so more of them pile up
+    // without another training until the index has doubled.
+    await piled.upsert(ids(14_000, "q").map((id) => ({ id, vector: Float32Array.from(centre) })));
+    await piled.whenBuilt();
+    expect(piled.stats()).toMatchObject({ size: 36_000, workerBuilds: 1, relaidOut: 1 });
+    await piled.close();
+  });
 
   it("stops a rebuild that deletes make pointless, and one a build at once or close supersedes", async () => {
     const dim = 8;

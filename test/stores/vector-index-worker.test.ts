@@ -145,7 +145,7 @@ describe("embedded vector index: rebuilds on the build thread", () => {
     const live = new Map<string, Float32Array>();
     const { worker, results } = watched(newWorker());
     // Every list probed: IVF answers must then equal the oracle's exactly, whatever list a row sits in.
-    const index = createEmbeddedVectorIndex({ dim, exactThreshold: 0, nlist: 64, nprobe: 64, probeRows: 0, syncBuildRows: 1000, buildSliceMs: 1, buildWorker: worker });
+    const index = createEmbeddedVectorIndex({ dim, exactThreshold: 0, nlist: 64, nprobe: 64, probeRows: 0, syncBuildRows: 1000, buildSliceMs: 1, buildWorker: worker, retrainGrowth: 1 });
     const startIds = ids(n);
     const matrix = new Float32Array(n * dim);
     startIds.forEach((id, i) => {
@@ -210,7 +210,7 @@ describe("embedded vector index: rebuilds on the build thread", () => {
     const n = 30_000;
     const data = clusteredVectors(n + 9000, dim, 80, 6);
     const all = ids(n + 9000);
-    const make = (buildWorker: IvfBuildWorker | null) => createEmbeddedVectorIndex({ dim, exactThreshold: 0, syncBuildRows: 1000, buildWorker });
+    const make = (buildWorker: IvfBuildWorker | null) => createEmbeddedVectorIndex({ dim, exactThreshold: 0, syncBuildRows: 1000, buildWorker, retrainGrowth: 1 });
     const threaded = make(newWorker());
     const sliced = make(null);
     for (const index of [threaded, sliced]) {
@@ -236,7 +236,7 @@ describe("embedded vector index: rebuilds on the build thread", () => {
     const data = clusteredVectors(n, dim, 100, 12);
     const inner = newWorker();
     const { worker, results, started } = watched(inner);
-    const index = createEmbeddedVectorIndex({ dim, exactThreshold: 0, syncBuildRows: 1000, buildWorker: worker });
+    const index = createEmbeddedVectorIndex({ dim, exactThreshold: 0, syncBuildRows: 1000, buildWorker: worker, retrainGrowth: 1 });
     index.bulkLoad(ids(70_000), data.subarray(0, 70_000 * dim));
     await index.upsert(ids(20_000, "g").map((id, i) => ({ id, vector: data.slice((70_000 + i) * dim, (70_001 + i) * dim) })));
     expect(index.stats().rebuilding).toBe(true);
@@ -266,7 +266,7 @@ describe("embedded vector index: rebuilds on the build thread", () => {
     });
     let now = Date.now();
     vi.spyOn(Date, "now").mockImplementation(() => now);
-    const index = createEmbeddedVectorIndex({ dim, exactThreshold: 0, syncBuildRows: 1000, buildSliceMs: 1, buildWorker: worker });
+    const index = createEmbeddedVectorIndex({ dim, exactThreshold: 0, syncBuildRows: 1000, buildSliceMs: 1, buildWorker: worker, retrainGrowth: 1 });
     const vectors = (count: number, prefix: string) => ids(count, prefix).map((id) => ({ id, vector: integerVector(rand, dim) }));
     const live = new Map<string, Float32Array>();
     const write = async (items: Array<{ id: string; vector: Float32Array }>) => {
