@@ -160,6 +160,14 @@ export const configSchema = z.object({
       microBatchWindowMs: z.number().nonnegative().default(1),
       maxBatchRows: z.number().int().positive().default(4096),
       /**
+       * Whether the ranker merges concurrent requests into one ONNX call. "auto": only where it pays — on CUDA, or
+       * for a model without the shared-inputs graph. On the CPU provider one request's batch feeds its user and
+       * context columns once (onnx-session.ts); a merged batch of several users runs the full model on every row,
+       * and every request waits for the whole batch: a 500-row request costs ~1.0 ms of CPU alone against ~1.8 ms
+       * in a merged batch of four (bench/ranker-batching.ts, docs/benchmarks-feed.md). The user tower always merges.
+       */
+      mergeRankerRequests: z.enum(["auto", "always", "never"]).default("auto"),
+      /**
        * Intra-op threads per ONNX Runtime session (CPU provider); 0 lets ONNX Runtime use every core. One thread is
        * the serving default: requests are already parallel, and on a small box extra ORT threads fight the event
        * loop for the same cores (measured in docs/benchmarks-feed.md).

@@ -251,6 +251,7 @@ export async function openModelSet(options: OpenModelSetOptions): Promise<ModelS
       },
       microBatchWindowMs: config.ranking.microBatchWindowMs,
       maxBatchRows: config.ranking.maxBatchRows,
+      mergeRequests: config.ranking.mergeRankerRequests,
     });
     progress.log(`models ${files.version}: user tower dim ${userTower.dim} and ranker [${ranker.heads.join(", ")}] on ${ranker.executionProvider}`);
     // The video tower embeds videos added after training; bundles from before it ship none (no two-tower vector

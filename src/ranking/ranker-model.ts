@@ -10,7 +10,8 @@ import type { ExecutionProvider, OnnxRuntimeSession } from "./onnx-session";
 
 /**
  * The multi-task ranker served from ONNX: rows from the shared builders (src/features/rows.ts, the very code that
- * built the training rows), concurrent requests micro-batched into one ONNX call, one probability per head.
+ * built the training rows), concurrent requests micro-batched into one ONNX call where that pays (`mergeRequests`),
+ * one probability per head.
  */
 export interface OnnxRankerModelOptions {
   /** The ranker model: the spec's inputs, one float32 [batch] output per head (model-io.ts). */
@@ -30,6 +31,12 @@ export interface OnnxRankerModelOptions {
   microBatchWindowMs?: number;
   /** config ranking.maxBatchRows. @default 4096 */
   maxBatchRows?: number;
+  /**
+   * config ranking.mergeRankerRequests: whether concurrent requests share one ONNX call. "auto" merges on CUDA, or
+   * when the session has no shared-inputs graph; on the CPU provider with one, each request runs alone, feeding its
+   * user and context columns once instead of the full model over a merged batch of several users. @default "auto"
+   */
+  mergeRequests?: "auto" | "always" | "never";
 }
 
 export interface OnnxRankerModel extends RankerModel {
@@ -50,11 +57,19 @@ export function rowContext(query: FeedQuery): RowContext {
 }
 
 export function createOnnxRankerModel(options: OnnxRankerModelOptions): OnnxRankerModel {
-  const { session, artifacts, version, state, microBatchWindowMs = 1, maxBatchRows = 4096 } = options;
+  const { session, artifacts, version, state, microBatchWindowMs = 1, maxBatchRows = 4096, mergeRequests = "auto" } = options;
   const spec = rankerSpec(artifacts);
   assertModelInputs(session, spec);
   const heads = rankerHeads(session, options.heads);
-  const batcher = createMicroBatcher({ spec, run: (batch) => session.run(spec, batch), windowMs: microBatchWindowMs, maxBatchRows });
+  const merge = mergeRequests === "always" || (mergeRequests === "auto" && (session.provider !== "cpu" || !session.sharedInputs?.length));
+  // Not merging: each request is its own batch, run as soon as it is submitted (a batch bound of one row still
+  // takes one whole request, and no window waits for company).
+  const batcher = createMicroBatcher({
+    spec,
+    run: (batch) => session.run(spec, batch),
+    windowMs: merge ? microBatchWindowMs : 0,
+    maxBatchRows: merge ? maxBatchRows : 1,
+  });
 
   return {
     heads,

@@ -228,8 +228,8 @@ describe("ONNX ranker model", () => {
     expect(rewriteForSharedInputs(towerBytes, [...RANKER_REQUEST_COLUMNS, "dense"])).toBeUndefined();
   });
 
-  it("micro-batches N concurrent requests into one ONNX run with the results of N separate runs", async () => {
-    const ranker = createOnnxRankerModel({ session: await open(rankerBytes), artifacts, version: "r-test", microBatchWindowMs: 20 });
+  it("micro-batches N concurrent requests into one ONNX run with the results of N separate runs (mergeRequests: always)", async () => {
+    const ranker = createOnnxRankerModel({ session: await open(rankerBytes), artifacts, version: "r-test", microBatchWindowMs: 20, mergeRequests: "always" });
     const cases = data.users.map((u, i) => ({ q: query(u), videos: data.videos.slice(i, i + 3 + i) as Video[] }));
     cases.push({ q: query(undefined, "cold-start-user"), videos: data.videos.slice(0, 4) });
     const separate: Array<Record<string, Float32Array>> = [];
@@ -243,6 +243,22 @@ describe("ONNX ranker model", () => {
         expect(res[head]).toHaveLength(cases[i].videos.length);
         res[head].forEach((p, k) => expect(Math.abs(p - separate[i][head][k])).toBeLessThan(1e-6));
       }
+    });
+  });
+
+  it("on the CPU provider with the shared-inputs graph runs each request alone by default (auto), with the same results", async () => {
+    const session = await open(rankerBytes);
+    expect(session.provider).toBe("cpu");
+    expect(session.sharedInputs?.length).toBeGreaterThan(0);
+    const ranker = createOnnxRankerModel({ session, artifacts, version: "r-test", microBatchWindowMs: 20 });
+    const merging = createOnnxRankerModel({ session, artifacts, version: "r-test", microBatchWindowMs: 20, mergeRequests: "always" });
+    const cases = data.users.map((u, i) => ({ q: query(u), videos: data.videos.slice(i, i + 3 + i) as Video[] }));
+    const alone = await Promise.all(cases.map((c) => ranker.score(c.q, c.videos)));
+    expect(ranker.batcher.stats()).toMatchObject({ runs: cases.length, requests: cases.length });
+    const merged = await Promise.all(cases.map((c) => merging.score(c.q, c.videos)));
+    expect(merging.batcher.stats()).toMatchObject({ runs: 1, requests: cases.length });
+    alone.forEach((res, i) => {
+      for (const head of ranker.heads) res[head].forEach((p, k) => expect(Math.abs(p - merged[i][head][k])).toBeLessThan(1e-6));
     });
   });
 
