@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { loadDataset } from "../src/data/load-dataset";
 import { loadFeatureArtifacts } from "../src/features/artifacts";
-import { buildRankerRows, rankerSpec } from "../src/features/rows";
+import { buildRankerRows, rankerSpec, type RowContext } from "../src/features/rows";
 import { concatBatches } from "../src/features/spec";
 import { createOnnxRuntimeSession } from "../src/ranking/onnx-session";
 import { BUNDLE_FILES } from "../src/training/bundle";
@@ -35,7 +35,7 @@ const session = await createOnnxRuntimeSession({ model: join(bundleDir, "ranker.
 if (!session.sharedInputs?.length) throw new Error("the ranker has no shared-inputs graph: nothing to compare");
 const spec = rankerSpec(artifacts);
 const now = dataset.events.reduce((m, e) => Math.max(m, e.ts), 0);
-const context = { now, device: "mobile", country: "US", surface: "home", language: "en" };
+const context: RowContext = { now, device: "mobile", country: "US", surface: "home", language: "en" };
 const requests = dataset.users.slice(0, 64).map((user, u) =>
   buildRankerRows(
     artifacts,
