@@ -29,9 +29,10 @@ export { checkVectorArgs };
  * vectors. The rebuild copies the live rows (in slices, for the build thread), trains the quantiser on a sample,
  * assigns the live rows and lays them out list by list (on the build thread, or in slices here without one) — or,
  * while the data keeps its shape (`retrainGrowth`), keeps the centroids and lays each live row out in the list it is
- * already in (in slices here: no training, no assignment) — puts them into a new matrix, then copies the rows added meanwhile as pending rows of their new lists, and in one step
- * (no yield) marks the rows that died meanwhile and swaps the new matrix, ids and lists in: nothing written
- * meanwhile is lost or found twice, and nothing deleted comes back.
+ * already in (in slices here: no training, no assignment) — puts them into a new matrix, then copies the rows added
+ * meanwhile as pending rows of their new lists, and in one step (no yield) marks the rows that died meanwhile and
+ * swaps the new matrix, ids and lists in: nothing written meanwhile is lost or found twice, and nothing deleted
+ * comes back.
  */
 export interface EmbeddedVectorIndexOptions {
   /** Vector length; every upserted vector and every query must have it. */
@@ -345,6 +346,8 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
         lastBuildError = err instanceof Error ? err.message : String(err);
         retryBuildAfter = Date.now() + 10_000;
         if (worker) nextBuildHere = true;
+        // A relayout that failed is not tried again: the next rebuild trains.
+        if (relayout) trained = { ...trained, live: 0 };
       },
     );
   };
