@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { createEmbeddedVectorIndex } from "../../src/stores/vector-index-embedded";
 import { clusteredVectors } from "../../src/testkit/clustered-vectors";
 import { seededRandom } from "../../src/util/random";
-import { bruteForce, ids, integerVector } from "./vector-oracle";
+import { bruteForce, expectSwapKeptWrites, ids, integerVector, writeThroughRebuild } from "./vector-oracle";
 
 /**
  * The embedded index's background rebuild (issue 11: a catalogue load must not stall the feed): a rebuild runs
@@ -11,16 +11,6 @@ import { bruteForce, ids, integerVector } from "./vector-oracle";
  */
 
 const row = (m: Float32Array, dim: number, i: number) => m.slice(i * dim, (i + 1) * dim);
-
-/** Runs `during` until the turn of the event loop on which the index's background rebuild is over. */
-async function whileRebuilding(index: { stats(): { rebuilding: boolean } }, during: (turn: number) => Promise<void>): Promise<number> {
-  let turn = 0;
-  while (index.stats().rebuilding) {
-    await during(turn++);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  return turn;
-}
 
 describe("embedded vector index: background rebuild", () => {
   it("does not block the event loop while it rebuilds 110k × 32 vectors (max timer delay far under the build)", async () => {
@@ -79,73 +69,23 @@ describe("embedded vector index: background rebuild", () => {
       const dim = 16;
       const n = 20_000;
       const rand = seededRandom(3);
-      const live = new Map<string, Float32Array>();
       // Every list probed: IVF answers must then equal the oracle's exactly, whatever list a row sits in.
       const buildWorker = where === "on the build thread" ? undefined : null;
       const retrainGrowth = where === "keeping the centroids" ? 2 : 1;
       const index = createEmbeddedVectorIndex({ dim, exactThreshold: 0, nlist: 48, nprobe: 48, probeRows: 0, syncBuildRows: 1000, buildSliceMs: 1, buildWorker, retrainGrowth });
-      const startIds = ids(n);
-      const matrix = new Float32Array(n * dim);
-      startIds.forEach((id, i) => {
-        const v = integerVector(rand, dim);
-        matrix.set(v, i * dim);
-        live.set(id, v);
-      });
-      index.bulkLoad(startIds, matrix);
       // 25 % growth: the next write starts a rebuild.
-      const grown = ids(5000, "g").map((id) => ({ id, vector: integerVector(rand, dim) }));
-      await index.upsert(grown);
-      for (const { id, vector } of grown) live.set(id, vector);
-      expect(index.stats().rebuilding).toBe(true);
-
-      const deleted = new Set<string>();
-      const addedDuring: string[] = [];
-      const turns = await whileRebuilding(index, async (turn) => {
-        // New ids, replacements of old ones (snapshot rows and rows added meanwhile), deletes of both, and a deleted
-        // id brought back.
-        const writes = Array.from({ length: 20 }, (_, i) => ({ id: `d${turn}_${i}`, vector: integerVector(rand, dim) }));
-        const keys = [...live.keys()];
-        for (let i = 0; i < 10; i++) writes.push({ id: keys[Math.floor(rand() * keys.length)], vector: integerVector(rand, dim) });
-        if (turn > 2) writes.push({ id: `d${turn - 2}_0`, vector: integerVector(rand, dim) });
-        await index.upsert(writes);
-        for (const w of writes) {
-          live.set(w.id, w.vector);
-          deleted.delete(w.id);
-          if (w.id.startsWith("d")) addedDuring.push(w.id);
-        }
-        const gone = Array.from({ length: 15 }, () => keys[Math.floor(rand() * keys.length)]).concat(`d${turn}_1`);
-        await index.delete(gone);
-        for (const id of gone) {
-          live.delete(id);
-          deleted.add(id);
-        }
-        const query = integerVector(rand, dim);
-        expect(await index.search(query, 30)).toEqual(bruteForce(live, query, 30));
-        expect(await index.size()).toBe(live.size);
-      });
-      expect(turns).toBeGreaterThan(3);
+      const writes = await writeThroughRebuild(index, { dim, n, grow: 5000, rand, pause: () => new Promise((resolve) => setImmediate(resolve)) });
+      expect(writes.turns).toBeGreaterThan(3);
       expect(index.stats()).toMatchObject({
         rebuilding: false,
         backgroundBuilds: 1,
         workerBuilds: buildWorker === null ? 0 : 1,
         relaidOut: retrainGrowth === 1 ? 0 : 1,
-        size: live.size,
+        size: writes.live.size,
       });
       expect(index.stats().indexedRows).toBeGreaterThan(n);
-
-      // After the swap: every live vector where it was written, once; nothing deleted comes back.
-      for (const [id, v] of live) expect(Array.from((await index.get(id))!)).toEqual(Array.from(v));
-      for (const id of deleted) expect(await index.get(id)).toBeUndefined();
-      expect(addedDuring.some((id) => live.has(id))).toBe(true);
-      const everything = await index.search(integerVector(rand, dim), live.size + 10);
-      expect(everything).toHaveLength(live.size);
-      expect(new Set(everything.map((h) => h.id))).toEqual(new Set(live.keys()));
-      const excludeIds = new Set([...live.keys()].slice(0, 100));
-      const eligible = new Map([...live].filter(([id]) => !excludeIds.has(id)));
-      for (let q = 0; q < 5; q++) {
-        const query = integerVector(rand, dim);
-        expect(await index.search(query, 50, { excludeIds })).toEqual(bruteForce(eligible, query, 50));
-      }
+      expect(writes.addedDuring.some((id) => writes.live.has(id))).toBe(true);
+      await expectSwapKeptWrites(index, writes, rand, dim);
     });
   }
 

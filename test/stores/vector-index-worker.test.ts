@@ -7,7 +7,7 @@ import { buildIvfLayoutSteps, type IvfLayout } from "../../src/stores/vector-ivf
 import { runToEnd } from "../../src/stores/vector-time-slices";
 import { clusteredVectors } from "../../src/testkit/clustered-vectors";
 import { seededRandom } from "../../src/util/random";
-import { bruteForce, ids, integerVector } from "./vector-oracle";
+import { bruteForce, expectSwapKeptWrites, ids, integerVector, writeThroughRebuild } from "./vector-oracle";
 
 /**
  * The embedded index's rebuilds on the build thread (issue 11: a catalogue load's rebuilds were most of the serving
@@ -142,66 +142,15 @@ describe("embedded vector index: rebuilds on the build thread", () => {
     const dim = 16;
     const n = 40_000;
     const rand = seededRandom(21);
-    const live = new Map<string, Float32Array>();
     const { worker, results } = watched(newWorker());
     // Every list probed: IVF answers must then equal the oracle's exactly, whatever list a row sits in.
     const index = createEmbeddedVectorIndex({ dim, exactThreshold: 0, nlist: 64, nprobe: 64, probeRows: 0, syncBuildRows: 1000, buildSliceMs: 1, buildWorker: worker, retrainGrowth: 1 });
-    const startIds = ids(n);
-    const matrix = new Float32Array(n * dim);
-    startIds.forEach((id, i) => {
-      const v = integerVector(rand, dim);
-      matrix.set(v, i * dim);
-      live.set(id, v);
-    });
-    index.bulkLoad(startIds, matrix);
-    const grown = ids(10_000, "g").map((id) => ({ id, vector: integerVector(rand, dim) }));
-    await index.upsert(grown);
-    for (const { id, vector } of grown) live.set(id, vector);
-    expect(index.stats().rebuilding).toBe(true);
-
-    const deleted = new Set<string>();
-    let turn = 0;
-    while (index.stats().rebuilding) {
-      // New ids, replacements of rows in the snapshot and of rows added meanwhile, deletes of both, and a deleted
-      // id brought back.
-      const writes = Array.from({ length: 20 }, (_, i) => ({ id: `d${turn}_${i}`, vector: integerVector(rand, dim) }));
-      const keys = [...live.keys()];
-      for (let i = 0; i < 10; i++) writes.push({ id: keys[Math.floor(rand() * keys.length)], vector: integerVector(rand, dim) });
-      if (turn > 2) writes.push({ id: `d${turn - 2}_0`, vector: integerVector(rand, dim) });
-      await index.upsert(writes);
-      for (const w of writes) {
-        live.set(w.id, w.vector);
-        deleted.delete(w.id);
-      }
-      const gone = Array.from({ length: 15 }, () => keys[Math.floor(rand() * keys.length)]).concat(`d${turn}_1`);
-      await index.delete(gone);
-      for (const id of gone) {
-        live.delete(id);
-        deleted.add(id);
-      }
-      if (turn % 5 === 0) {
-        const query = integerVector(rand, dim);
-        expect(await index.search(query, 30)).toEqual(bruteForce(live, query, 30));
-      }
-      turn++;
-      await new Promise((resolve) => setTimeout(resolve, 2));
-    }
-    expect(turn).toBeGreaterThan(3);
+    const writes = await writeThroughRebuild(index, { dim, n, grow: 10_000, rand, checkEvery: 5, pause: () => new Promise((resolve) => setTimeout(resolve, 2)) });
+    expect(writes.turns).toBeGreaterThan(3);
     expect(results.filter((r) => r !== undefined)).toHaveLength(1);
-    expect(index.stats()).toMatchObject({ rebuilding: false, backgroundBuilds: 1, workerBuilds: 1, size: live.size });
+    expect(index.stats()).toMatchObject({ rebuilding: false, backgroundBuilds: 1, workerBuilds: 1, size: writes.live.size });
     expect(index.stats().indexedRows).toBeGreaterThan(n);
-
-    for (const [id, v] of live) expect(Array.from((await index.get(id))!)).toEqual(Array.from(v));
-    for (const id of deleted) expect(await index.get(id)).toBeUndefined();
-    const everything = await index.search(integerVector(rand, dim), live.size + 10);
-    expect(everything).toHaveLength(live.size);
-    expect(new Set(everything.map((h) => h.id))).toEqual(new Set(live.keys()));
-    const excludeIds = new Set([...live.keys()].slice(0, 100));
-    const eligible = new Map([...live].filter(([id]) => !excludeIds.has(id)));
-    for (let q = 0; q < 5; q++) {
-      const query = integerVector(rand, dim);
-      expect(await index.search(query, 50, { excludeIds })).toEqual(bruteForce(eligible, query, 50));
-    }
+    await expectSwapKeptWrites(index, writes, rand, dim);
     await index.close();
   });
 
