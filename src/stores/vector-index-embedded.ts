@@ -311,11 +311,11 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
     trained = { live, imbalance: imbalanceFactor(lists), spread: true };
   };
 
-  /** Whether the next rebuild trains new centroids (see `retrainGrowth`) rather than keeping `lists`' own. */
-  const needsTraining = (lists: IvfLists): boolean => {
+  /** Whether the next rebuild trains new centroids (see `retrainGrowth`), given the current lists' imbalance factor. */
+  const needsTraining = (imbalance: number): boolean => {
     const live = rowOf.size;
     if (retrainGrowth === 1 || live >= retrainGrowth * trained.live || live * retrainGrowth <= trained.live) return true;
-    return trained.spread && imbalanceFactor(lists) > 1.5 * trained.imbalance;
+    return trained.spread && imbalance > 1.5 * trained.imbalance;
   };
 
   const ivfIsStale = (lists: IvfLists): boolean =>
@@ -326,8 +326,8 @@ export function createEmbeddedVectorIndex(options: EmbeddedVectorIndexOptions): 
   /** Starts a background rebuild when the lists are missing or stale and none runs (nor failed in the last 10 s). */
   const maybeRebuildInBackground = (): void => {
     if (rebuild || closed || !listsNeeded() || (ivf && !ivfIsStale(ivf)) || Date.now() < retryBuildAfter) return;
-    const relayout = ivf !== null && !needsTraining(ivf);
     const imbalanceBefore = ivf ? imbalanceFactor(ivf) : Infinity;
+    const relayout = ivf !== null && !needsTraining(imbalanceBefore);
     const worker = relayout || nextBuildHere ? null : buildWorker;
     if (!relayout) nextBuildHere = false;
     const job: RebuildJob = { killed: [], done: Promise.resolve(), abort: new AbortController(), imbalanceBefore };
