@@ -1,5 +1,6 @@
 import type { Worker } from "node:worker_threads";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config";
 import type { Dataset, User, Video } from "../../src/data/types";
 import { DAY_MS } from "../../src/features/aggregates";
 import { fitFeatureArtifacts, type FeatureArtifacts } from "../../src/features/artifacts";
@@ -260,6 +261,18 @@ describe("ONNX ranker model", () => {
     alone.forEach((res, i) => {
       for (const head of ranker.heads) res[head].forEach((p, k) => expect(Math.abs(p - merged[i][head][k])).toBeLessThan(1e-6));
     });
+  });
+
+  it("config ranking.mergeRankerRequests: auto by default, auto / always / never only (BAD_CONFIG names the key)", () => {
+    expect(loadConfig({ env: {} }).ranking.mergeRankerRequests).toBe("auto");
+    expect(loadConfig({ env: {}, overrides: { ranking: { mergeRankerRequests: "never" } } }).ranking.mergeRankerRequests).toBe("never");
+    let thrown: unknown;
+    try {
+      loadConfig({ env: {}, overrides: { ranking: { mergeRankerRequests: "sometimes" } } });
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toMatchObject({ code: "BAD_CONFIG", message: expect.stringMatching(/ranking\.mergeRankerRequests/) });
   });
 
   it("refuses, at creation, a model that does not match the artifacts or lacks a head", async () => {
