@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
@@ -184,6 +185,11 @@ export interface ModelSet {
   /** The bundle's two-tower index (the one given, or its own). */
   twoTower?: VectorIndex;
   sessions: { userTower?: OnnxRuntimeSession; ranker?: OnnxRuntimeSession; videoTower?: OnnxRuntimeSession };
+  /**
+   * Identifies the video tower with the feature artifacts its rows are built from (a digest of both files): vectors
+   * carried in the catalogue log are reused only by processes whose tower has the same (video-embedder.ts).
+   */
+  videoTowerFingerprint?: string;
   /** Releases the sessions and the index this set opened. Idempotent. */
   close(): Promise<void>;
 }
@@ -219,6 +225,7 @@ export async function openModelSet(options: OpenModelSetOptions): Promise<ModelS
       if (own) owned.push(() => own.close());
     }
     const sessions: ModelSet["sessions"] = {};
+    let videoTowerFingerprint: string | undefined;
     const openSession = async (name: string, file: string) => {
       const open = config.ranking.inferenceThread === "worker" ? createOnnxWorkerSession : createOnnxRuntimeSession;
       const session = await open({
@@ -257,11 +264,14 @@ export async function openModelSet(options: OpenModelSetOptions): Promise<ModelS
     // The video tower embeds videos added after training; bundles from before it ship none (no two-tower vector
     // for a new upload then: the other sources still find it).
     if (videoTower) {
-      if (files.videoTower && existsSync(join(bundleDir, files.videoTower))) sessions.videoTower = await openSession("video-tower", files.videoTower);
-      else progress.log("! the bundle ships no video tower: videos added at serving time get no two-tower vector (retrain to ship one)");
+      if (files.videoTower && existsSync(join(bundleDir, files.videoTower))) {
+        sessions.videoTower = await openSession("video-tower", files.videoTower);
+        videoTowerFingerprint = await fingerprintFiles("video-tower", [join(bundleDir, files.videoTower), join(bundleDir, BUNDLE_FILES.features)]);
+      } else progress.log("! the bundle ships no video tower: videos added at serving time get no two-tower vector (retrain to ship one)");
     }
     let closing: Promise<void> | undefined;
     return {
+      videoTowerFingerprint,
       bundleDir,
       files,
       artifacts,
@@ -275,6 +285,13 @@ export async function openModelSet(options: OpenModelSetOptions): Promise<ModelS
     await releaseAll([...owned].reverse(), onError);
     throw err;
   }
+}
+
+/** `label:` and the first 32 hex digits of the SHA-256 of the files' bytes, in order. */
+async function fingerprintFiles(label: string, paths: readonly string[]): Promise<string> {
+  const h = createHash("sha256");
+  for (const path of paths) h.update(await readFile(path));
+  return `${label}:${h.digest("hex").slice(0, 32)}`;
 }
 
 /** `base` served by `set`'s models: its two-tower index, user tower, ranker, item neighbours and version. */

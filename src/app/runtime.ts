@@ -322,6 +322,7 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
       artifacts,
       contentModel,
       videoTower: sessions.videoTower,
+      videoTowerFingerprint: first.videoTowerFingerprint,
       twoTowerDim: manifest.embeddings.twoTowerDim,
       redis,
       redisKeyPrefix,
@@ -435,6 +436,7 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
           await liveCatalog.retargetTwoTower({
             twoTower: set.twoTower,
             videoTower: set.sessions.videoTower,
+            videoTowerFingerprint: set.videoTowerFingerprint,
             artifacts: set.artifacts,
             twoTowerDim: set.manifest.embeddings.twoTowerDim,
           });
@@ -453,7 +455,13 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
           // Uploads go back to the index that keeps serving before this set's index closes.
           if (retargeted) {
             await liveCatalog
-              .retargetTwoTower({ twoTower: active.twoTower, videoTower: active.sessions.videoTower, artifacts: active.artifacts, twoTowerDim: active.manifest.embeddings.twoTowerDim })
+              .retargetTwoTower({
+                twoTower: active.twoTower,
+                videoTower: active.sessions.videoTower,
+                videoTowerFingerprint: active.videoTowerFingerprint,
+                artifacts: active.artifacts,
+                twoTowerDim: active.manifest.embeddings.twoTowerDim,
+              })
               .catch((e: unknown) => onError(e, "catalogue back to the serving bundle"));
           }
           await set.close();

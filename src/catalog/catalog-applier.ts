@@ -2,7 +2,7 @@ import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import type { Catalog } from "../data/catalog";
 import type { Creator, User, Video } from "../data/types";
 import type { VectorIndex } from "../stores/vector-index";
-import type { CatalogChange } from "./catalog-changes";
+import { decodeVector, encodeVector, type CarriedVector, type CarriedVectors, type CatalogChange } from "./catalog-changes";
 import type { VideoEmbedder, VideoVectors } from "./video-embedder";
 
 /**
@@ -33,12 +33,21 @@ export type ChangeStanding = "new" | "duplicate" | "stale" | "removed";
 export interface CatalogApplierStats {
   applied: number;
   skipped: number;
+  /** Videos this process ran a model on (content model or video tower). */
   videosEmbedded: number;
+  /** Videos whose vectors all came with their log record (embedded by the writing process). */
+  videosCarried: number;
   removed: number;
 }
 
 export interface CatalogApplier {
   apply(changes: readonly CatalogChange[]): Promise<void>;
+  /**
+   * The writer's part: the videos' vectors from this applier's current models, to carry in their log records
+   * (CarriedVectors), so the processes that apply the record — this one included — reuse them instead of embedding
+   * again. One entry per video; undefined where no model has a fingerprint.
+   */
+  carry(videos: readonly Video[]): Promise<Array<CarriedVectors | undefined>>;
   standing(change: CatalogChange): ChangeStanding;
   /** The applied version of an item (0 for the bundle's own items and unknown ones). */
   version(kind: "video" | "user" | "creator", id: string): number;
@@ -69,7 +78,7 @@ export function createCatalogApplier(options: CatalogApplierOptions): CatalogApp
   if (!(Number.isInteger(sliceSize) && sliceSize > 0)) throw new RangeError(`catalog applier: sliceSize must be a positive integer, got ${sliceSize}`);
   const versions = { video: new Map<string, number>(), user: new Map<string, number>(), creator: new Map<string, number>() };
   const removedIds = new Set<string>();
-  const stats: CatalogApplierStats = { applied: 0, skipped: 0, videosEmbedded: 0, removed: 0 };
+  const stats: CatalogApplierStats = { applied: 0, skipped: 0, videosEmbedded: 0, videosCarried: 0, removed: 0 };
 
   const isRemoved = (videoId: string): boolean => removedIds.has(videoId) || catalog.video(videoId)?.policyFlags?.includes("removed") === true;
   const version = (kind: "video" | "user" | "creator", id: string): number => versions[kind].get(id) ?? 0;
@@ -88,15 +97,62 @@ export function createCatalogApplier(options: CatalogApplierOptions): CatalogApp
     }
   }
 
-  async function embedAll(list: readonly Video[]): Promise<VideoVectors[]> {
+  async function embedAll(list: readonly Video[], want = { content: true, twoTower: true }): Promise<VideoVectors[]> {
     // Embedding is the long part (content model in JS on this thread, the video tower in ONNX): in slices with the
     // event loop free between them.
     const embedded: VideoVectors[] = [];
     for (let at = 0; at < list.length; at += sliceSize) {
       if (at > 0) await yieldToEventLoop();
-      embedded.push(...(await embedder.embed(list.slice(at, at + sliceSize))));
+      embedded.push(...(await embedder.embed(list.slice(at, at + sliceSize), want)));
     }
     return embedded;
+  }
+
+  async function carry(list: readonly Video[]): Promise<Array<CarriedVectors | undefined>> {
+    const { content, twoTower } = embedder.models;
+    if (!content && !twoTower || list.length === 0) return list.map(() => undefined);
+    const embedded = await embedAll(list, { content: !!content, twoTower: !!twoTower });
+    stats.videosEmbedded += list.length;
+    const side = (model: string | undefined, v: Float32Array | undefined): CarriedVector | undefined =>
+      model === undefined ? undefined : v ? { model, vector: encodeVector(v) } : { model };
+    return embedded.map((e) => ({ content: side(content, e.content), twoTower: side(twoTower, e.twoTower) }));
+  }
+
+  /**
+   * One side's vector from a record, when it was computed by the model this process has: `null` for "the model
+   * gives none", undefined when this process must embed the side itself.
+   */
+  const reuse = (side: CarriedVector | undefined, model: string | undefined): Float32Array | null | undefined => {
+    if (!side || model === undefined || side.model !== model) return undefined;
+    return side.vector === undefined ? null : decodeVector(side.vector);
+  };
+
+  /** Vectors of `list`: carried ones where their model is this process's, embedded here otherwise. */
+  async function vectorsOf(list: readonly Video[], carried: ReadonlyMap<string, CarriedVectors | undefined>): Promise<VideoVectors[]> {
+    const { content: contentModel, twoTower: towerModel } = embedder.models;
+    const out: VideoVectors[] = [];
+    const missing: number[] = [];
+    const want = { content: false, twoTower: false };
+    list.forEach((video, i) => {
+      const record = carried.get(video.id);
+      const content = embedder.hasContent ? reuse(record?.content, contentModel) : null;
+      const twoTower = embedder.hasTwoTower ? reuse(record?.twoTower, towerModel) : null;
+      out.push({ content: content ?? undefined, twoTower: twoTower ?? undefined });
+      if (content === undefined || twoTower === undefined) {
+        missing.push(i);
+        want.content ||= content === undefined;
+        want.twoTower ||= twoTower === undefined;
+      }
+    });
+    stats.videosCarried += list.length - missing.length;
+    if (missing.length === 0) return out;
+    const embedded = await embedAll(missing.map((i) => list[i]), want);
+    stats.videosEmbedded += missing.length;
+    missing.forEach((i, j) => {
+      if (want.content && out[i].content === undefined) out[i].content = embedded[j].content;
+      if (want.twoTower && out[i].twoTower === undefined) out[i].twoTower = embedded[j].twoTower;
+    });
+    return out;
   }
 
   async function retargetTwoTower(next: { twoTower?: VectorIndex; embedder: VideoEmbedder }): Promise<void> {
@@ -105,7 +161,7 @@ export function createCatalogApplier(options: CatalogApplierOptions): CatalogApp
     const previous = embedder;
     embedder = next.embedder;
     try {
-      const embedded = await embedAll(list);
+      const embedded = await embedAll(list, { content: false, twoTower: true });
       const twoTower = list.flatMap((v, i) => (embedded[i].twoTower ? [{ id: v.id, vector: embedded[i].twoTower! }] : []));
       if (next.twoTower && twoTower.length > 0) await next.twoTower.upsert(twoTower);
       if (next.twoTower && removedIds.size > 0) await next.twoTower.delete([...removedIds]);
@@ -123,6 +179,7 @@ export function createCatalogApplier(options: CatalogApplierOptions): CatalogApp
     const pending = { video: new Map<string, number>(), user: new Map<string, number>(), creator: new Map<string, number>() };
     const pendingRemoved = new Set<string>();
     const videos = new Map<string, Video>();
+    const carried = new Map<string, CarriedVectors | undefined>();
     const removals: string[] = [];
     // Uploaded and removed in one batch (a replay at start-up folds a whole log): kept in the catalog, flagged.
     const uploadedThenRemoved = new Map<string, Video>();
@@ -140,6 +197,7 @@ export function createCatalogApplier(options: CatalogApplierOptions): CatalogApp
           if (take) {
             pending.video.set(change.video.id, change.updatedAt);
             videos.set(change.video.id, change.video);
+            carried.set(change.video.id, change.vectors);
           }
           break;
         case "removal":
@@ -176,8 +234,7 @@ export function createCatalogApplier(options: CatalogApplierOptions): CatalogApp
       const list = [...videos.values()];
       // Nothing is visible until the whole batch is embedded: then the catalog and the indexes take it at once,
       // without yielding, so a request sees all of the batch or none of it.
-      const embedded = await embedAll(list);
-      stats.videosEmbedded += list.length;
+      const embedded = await vectorsOf(list, carried);
       // Catalog first: a vector whose video the catalog does not know yet is dropped by the merge, never served. One
       // batch put: the newest / per-creator lists are merged once, not spliced once per video.
       catalog.putVideos(list);
@@ -208,6 +265,7 @@ export function createCatalogApplier(options: CatalogApplierOptions): CatalogApp
 
   return {
     apply: (changes) => serially(() => apply(changes)),
+    carry,
     standing,
     version,
     isRemoved,

@@ -15,10 +15,41 @@ import type { Creator, User, Video } from "../data/types";
  * version is stored once, however often it is sent.
  */
 export type CatalogChange =
-  | { id: string; kind: "video"; updatedAt: number; video: Video }
+  | { id: string; kind: "video"; updatedAt: number; video: Video; vectors?: CarriedVectors }
   | { id: string; kind: "removal"; videoId: string; reason: string; removedAt: number }
   | { id: string; kind: "user"; updatedAt: number; user: User }
   | { id: string; kind: "creator"; updatedAt: number; creator: Creator };
+
+/**
+ * The vectors the writing process computed for a video change, carried in its log record so that no other process
+ * (a replica, a restart replaying the log) runs the content model and the video tower again. Each names the model it
+ * came from by a fingerprint of that model (video-embedder.ts); a process whose model differs — a replica still on
+ * another bundle, the two-tower side after a hot swap — ignores it and embeds the video itself. Never taken from a
+ * client: the writer adds them after validation.
+ */
+export interface CarriedVectors {
+  content?: CarriedVector;
+  twoTower?: CarriedVector;
+}
+
+/** `vector`: little-endian float32 values, base64. Absent: the model gives this video no vector (content: no known word). */
+export interface CarriedVector {
+  model: string;
+  vector?: string;
+}
+
+export function encodeVector(v: Float32Array): string {
+  return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("base64");
+}
+
+/** The vector, or undefined when the text is not whole float32 values. */
+export function decodeVector(text: string): Float32Array | undefined {
+  const bytes = Buffer.from(text, "base64");
+  if (bytes.byteLength === 0 || bytes.byteLength % 4 !== 0) return undefined;
+  const out = new Float32Array(bytes.byteLength / 4);
+  new Uint8Array(out.buffer).set(bytes);
+  return out;
+}
 
 export type CatalogChangeKind = CatalogChange["kind"];
 export const CATALOG_CHANGE_KINDS: readonly CatalogChangeKind[] = ["video", "removal", "user", "creator"];

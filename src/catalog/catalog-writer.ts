@@ -59,6 +59,25 @@ const VALIDATORS: Record<CatalogItemKind, (raw: unknown, o: CatalogValidationOpt
 
 export function createCatalogWriter(options: CatalogWriterOptions): CatalogWriter {
   const { log, applier, consumer, maxBatch = 1000, applyWaitMs = 5000, validation = {}, applyBlocked = () => false, onError = () => {} } = options;
+  /**
+   * Embeds the batch's videos here, once, and puts the vectors in their records: every process applying the log
+   * (this one, each replica, each restart's replay) then reuses them instead of running the models again. A model
+   * failure leaves the records without vectors — each applier embeds them then, and retries until it can — so it
+   * never costs an acknowledged change.
+   */
+  const carryVectors = async (changes: CatalogChange[]): Promise<void> => {
+    const uploads = changes.flatMap((c, i) => (c.kind === "video" ? [i] : []));
+    if (uploads.length === 0) return;
+    try {
+      const carried = await applier.carry(uploads.map((i) => (changes[i] as Extract<CatalogChange, { kind: "video" }>).video));
+      uploads.forEach((i, j) => {
+        const vectors = carried[j];
+        if (vectors) changes[i] = { ...(changes[i] as Extract<CatalogChange, { kind: "video" }>), vectors };
+      });
+    } catch (err) {
+      onError(err, "catalogue vectors for the log");
+    }
+  };
   const counts: Record<CatalogStatus, number> = { ACCEPTED: 0, DUPLICATE: 0, STALE: 0, REJECTED: 0 };
   const counted = (results: CatalogResult[]): CatalogResult[] => {
     for (const r of results) counts[r.status]++;
@@ -102,6 +121,7 @@ export function createCatalogWriter(options: CatalogWriterOptions): CatalogWrite
         }
       });
       if (toLog.length === 0) return counted(results);
+      await carryVectors(toLog);
       const uploadedHere = new Set(toLog.flatMap((c) => (c.kind === "video" ? [c.video.id] : [])));
       // The log speaks ReelEvent; a change is stored as its JSON with `id` as the idempotency key (the file log and
       // the Redis script read nothing else), in a log of its own that no event consumer reads.

@@ -35,6 +35,8 @@ export interface LiveCatalogOptions {
   contentModel?: ContentModel;
   /** The bundle's video tower; without one new videos get no two-tower vector. @default none */
   videoTower?: OnnxRuntimeSession;
+  /** Identifies `videoTower` (ModelSet.videoTowerFingerprint): its vectors are carried in the log. @default none (not carried) */
+  videoTowerFingerprint?: string;
   twoTowerDim?: number;
   /** With Redis: the log is a stream there. @default a file log under config.paths.varDir */
   redis?: Redis;
@@ -54,14 +56,20 @@ export interface LiveCatalog {
    * A hot swap's part: new uploads get their two-tower vector from `videoTower` (with `artifacts`) into `twoTower`,
    * and every video added since the first bundle is embedded there before it resolves (CatalogApplier).
    */
-  retargetTwoTower(next: { twoTower?: VectorIndex; videoTower?: OnnxRuntimeSession; artifacts: FeatureArtifacts; twoTowerDim?: number }): Promise<void>;
+  retargetTwoTower(next: {
+    twoTower?: VectorIndex;
+    videoTower?: OnnxRuntimeSession;
+    videoTowerFingerprint?: string;
+    artifacts: FeatureArtifacts;
+    twoTowerDim?: number;
+  }): Promise<void>;
   /** Starts following the log; resolves once everything logged before the call is applied (or after `timeoutMs`). */
   start(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 
 export async function openLiveCatalog(options: LiveCatalogOptions): Promise<LiveCatalog> {
-  const { config, catalog, vectors, artifacts, contentModel, videoTower, twoTowerDim, redis, pollMs = 50, onError = () => {} } = options;
+  const { config, catalog, vectors, artifacts, contentModel, videoTower, videoTowerFingerprint, twoTowerDim, redis, pollMs = 50, onError = () => {} } = options;
   const prefix = options.redisKeyPrefix ?? config.backends.redisKeyPrefix;
   const log: IdempotentEventLog = redis
     ? await createRedisEventLog({
@@ -72,7 +80,7 @@ export async function openLiveCatalog(options: LiveCatalogOptions): Promise<Live
         onError: (e) => onError(e, "redis catalogue log replay"),
       })
     : await createFileEventLog({ dir: join(config.paths.varDir, "catalog"), segmentBytes: config.events.segmentBytes });
-  const embedder = createVideoEmbedder({ contentModel, videoTower, artifacts, twoTowerDim });
+  const embedder = createVideoEmbedder({ contentModel, videoTower, artifacts, twoTowerDim, videoTowerFingerprint });
   const applier = createCatalogApplier({ catalog, vectors, embedder });
   const consumer = createEventConsumer({
     log,
@@ -106,7 +114,13 @@ export async function openLiveCatalog(options: LiveCatalogOptions): Promise<Live
     retargetTwoTower: (next) =>
       applier.retargetTwoTower({
         twoTower: next.twoTower,
-        embedder: createVideoEmbedder({ contentModel, videoTower: next.videoTower, artifacts: next.artifacts, twoTowerDim: next.twoTowerDim }),
+        embedder: createVideoEmbedder({
+          contentModel,
+          videoTower: next.videoTower,
+          artifacts: next.artifacts,
+          twoTowerDim: next.twoTowerDim,
+          videoTowerFingerprint: next.videoTowerFingerprint,
+        }),
       }),
     async start(timeoutMs = 60_000) {
       if (!started) {
@@ -137,5 +151,10 @@ export function registerCatalogueMetrics(
   }
   registry.counterFrom("reelfeed_catalog_changes_applied_total", "Catalogue changes this process applied from the log (every process applies all of them).", () => live.applier.stats().applied);
   registry.counterFrom("reelfeed_catalog_videos_embedded_total", "Videos embedded (content model and video tower) by this process's applier.", () => live.applier.stats().videosEmbedded);
+  registry.counterFrom(
+    "reelfeed_catalog_videos_carried_total",
+    "Videos this process's applier took with the vectors their log record carries (embedded once, by the writing process).",
+    () => live.applier.stats().videosCarried,
+  );
   registry.counterFrom("reelfeed_catalog_takedowns_total", "Takedowns this process applied.", () => live.applier.stats().removed);
 }

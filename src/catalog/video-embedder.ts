@@ -1,7 +1,7 @@
 import type { Video } from "../data/types";
 import { ReelfeedError } from "../errors";
 import type { FeatureArtifacts } from "../features/artifacts";
-import { embedVideoText, type ContentModel } from "../features/content-embeddings";
+import { contentModelFingerprint, embedVideoText, type ContentModel } from "../features/content-embeddings";
 import { buildVideoTowerRows, videoTowerSpec } from "../features/rows";
 import { assertEmbeddingOutput, assertModelInputs, EMBEDDING_OUTPUT } from "../ranking/model-io";
 import type { OnnxRuntimeSession } from "../ranking/onnx-session";
@@ -22,8 +22,13 @@ export interface VideoVectors {
 export interface VideoEmbedder {
   readonly hasContent: boolean;
   readonly hasTwoTower: boolean;
-  /** One entry per video, in order. */
-  embed(videos: readonly Video[]): Promise<VideoVectors[]>;
+  /**
+   * Fingerprints of the models (undefined: no such model, or the video tower came without one): a vector carried in
+   * the catalogue log is reused only when it names the same model.
+   */
+  readonly models: { content?: string; twoTower?: string };
+  /** One entry per video, in order; `want` leaves a side out (its vector is then undefined). */
+  embed(videos: readonly Video[], want?: { content: boolean; twoTower: boolean }): Promise<VideoVectors[]>;
 }
 
 export interface VideoEmbedderOptions {
@@ -34,10 +39,15 @@ export interface VideoEmbedderOptions {
   artifacts?: FeatureArtifacts;
   /** Expected two-tower width (manifest embeddings.twoTowerDim): checked once at start-up. @default unchecked */
   twoTowerDim?: number;
+  /**
+   * Identifies `videoTower` with `artifacts` (a digest of both files: runtime-assembly.ts), so its vectors can be
+   * carried in the catalogue log and reused by processes with the same tower. @default none (never carried)
+   */
+  videoTowerFingerprint?: string;
 }
 
 export function createVideoEmbedder(options: VideoEmbedderOptions): VideoEmbedder {
-  const { contentModel, videoTower, artifacts, twoTowerDim } = options;
+  const { contentModel, videoTower, artifacts, twoTowerDim, videoTowerFingerprint } = options;
   if (videoTower && !artifacts) throw new ReelfeedError("INTERNAL", "video embedder: a video tower needs the feature artifacts");
   const spec = videoTower && artifacts ? videoTowerSpec(artifacts) : undefined;
   if (videoTower && spec) {
@@ -48,15 +58,19 @@ export function createVideoEmbedder(options: VideoEmbedderOptions): VideoEmbedde
   return {
     hasContent: contentModel !== undefined,
     hasTwoTower: videoTower !== undefined,
-    async embed(videos) {
+    models: {
+      content: contentModel && contentModelFingerprint(contentModel),
+      twoTower: videoTower && videoTowerFingerprint,
+    },
+    async embed(videos, want = { content: true, twoTower: true }) {
       const out: VideoVectors[] = videos.map(() => ({}));
-      if (contentModel) {
+      if (contentModel && want.content) {
         videos.forEach((v, i) => {
           const vec = embedVideoText(contentModel, v);
           if (vec.some((x) => x !== 0)) out[i].content = vec;
         });
       }
-      if (videoTower && spec && artifacts && videos.length > 0) {
+      if (videoTower && spec && artifacts && want.twoTower && videos.length > 0) {
         // The video as it is at upload: no engagement yet, age 0. Deterministic, so a replay of the catalogue log
         // at start-up gives every video the vector it got when it was first applied.
         const rows = buildVideoTowerRows(artifacts, videos.map((video) => ({ video, videoAgg: undefined, now: video.uploadedAt })));

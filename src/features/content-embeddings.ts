@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import type { Video } from "../data/types";
 import { ReelfeedError } from "../errors";
@@ -394,6 +395,25 @@ export function contentModelFromJSON(json: unknown, where = "content model"): Co
   const projection = typeof o.projection === "string" ? base64ToF32(o.projection) : undefined;
   if (!projection || projection.length !== terms.length * o.dim) return bad("projection", `expected ${terms.length}×${o.dim} base64 float32 values`);
   return { version: CONTENT_MODEL_VERSION, dim: o.dim, terms, idf, projection };
+}
+
+const fingerprints = new WeakMap<ContentModel, string>();
+
+/**
+ * A digest of the model's values (terms, idf, projection): models with the same fingerprint embed every text alike,
+ * so a vector computed by one process can be reused by another (catalogue log, catalog-changes.ts). Computed once
+ * per model object.
+ */
+export function contentModelFingerprint(model: ContentModel): string {
+  let fp = fingerprints.get(model);
+  if (!fp) {
+    const h = createHash("sha256").update(`content-model/${model.version}/${model.dim}\n`).update(model.terms.join("\n"));
+    h.update(new Uint8Array(model.idf.buffer, model.idf.byteOffset, model.idf.byteLength));
+    h.update(new Uint8Array(model.projection.buffer, model.projection.byteOffset, model.projection.byteLength));
+    fp = `content:${h.digest("hex").slice(0, 32)}`;
+    fingerprints.set(model, fp);
+  }
+  return fp;
 }
 
 export async function saveContentModel(path: string, model: ContentModel): Promise<void> {

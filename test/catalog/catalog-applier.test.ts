@@ -61,6 +61,42 @@ describe("catalog applier", () => {
     expect(applier.isRemoved("v1")).toBe(true);
   });
 
+  it("reuses the vectors a record carries when they name its model; embeds itself when they name another or do not decode", async () => {
+    const writer = setup();
+    const upload = change(videoInput("carried", { title: "comedy night", tags: ["comedy"] }));
+    const [vectors] = await writer.applier.carry([(upload as Extract<CatalogChange, { kind: "video" }>).video]);
+    expect(vectors?.content?.model).toBe(createVideoEmbedder({ contentModel: writer.model }).models.content);
+    const record: CatalogChange = { ...upload, vectors } as CatalogChange;
+    // A replica with the same model: no model run, the writer's vector.
+    let runs = 0;
+    const { model } = setup();
+    const real = createVideoEmbedder({ contentModel: model });
+    const counted: VideoEmbedder = { ...real, embed: (videos, want) => (runs++, real.embed(videos, want)) };
+    const same = setup(counted);
+    await same.applier.apply([record]);
+    expect(runs).toBe(0);
+    expect(same.applier.stats()).toMatchObject({ videosEmbedded: 0, videosCarried: 1 });
+    const [expected] = await real.embed([(upload as Extract<CatalogChange, { kind: "video" }>).video]);
+    expect(Array.from((await same.content.get("carried"))!)).toEqual(Array.from(expected.content!));
+    // A process with another content model embeds the video with its own.
+    const tiny = createTinyCatalog({ now: TESTKIT_NOW });
+    const other = fitContentModel(tiny.videos, { dim: 8, minDf: 1, seed: 99 }).model;
+    const otherSide = setup(createVideoEmbedder({ contentModel: other }));
+    await otherSide.applier.apply([record]);
+    expect(otherSide.applier.stats()).toMatchObject({ videosEmbedded: 1, videosCarried: 0 });
+    const [own] = await createVideoEmbedder({ contentModel: other }).embed([(upload as Extract<CatalogChange, { kind: "video" }>).video]);
+    expect(Array.from((await otherSide.content.get("carried"))!)).toEqual(Array.from(own.content!));
+    // "The model gives none" is carried too; a vector that does not decode is embedded again.
+    const none = setup();
+    await none.applier.apply([{ ...record, vectors: { content: { model: vectors!.content!.model } } } as CatalogChange]);
+    expect(await none.content.get("carried")).toBeUndefined();
+    expect(none.applier.stats()).toMatchObject({ videosEmbedded: 0, videosCarried: 1 });
+    const broken = setup();
+    await broken.applier.apply([{ ...record, vectors: { content: { model: vectors!.content!.model, vector: "abc" } } } as CatalogChange]);
+    expect(broken.applier.stats()).toMatchObject({ videosEmbedded: 1, videosCarried: 0 });
+    expect(await broken.content.get("carried")).toBeDefined();
+  });
+
   it("an edit whose words the content model does not know drops the old content vector", async () => {
     const { content, applier } = setup();
     await applier.apply([change(videoInput("d", { updatedAt: 1_700_000_000_001 }))]);

@@ -189,6 +189,8 @@ describe("/metrics", () => {
     expect(value("reelfeed_catalog_items_rejected_total")).toBe(0);
     expect(value("reelfeed_catalog_changes_applied_total")).toBeGreaterThanOrEqual(4);
     expect(value("reelfeed_catalog_videos_embedded_total")).toBe(1);
+    // Embedded once, by the writer for the log record; its own apply took the vectors from the record.
+    expect(value("reelfeed_catalog_videos_carried_total")).toBe(1);
     expect(value("reelfeed_catalog_takedowns_total")).toBeGreaterThanOrEqual(1);
     // The event log and consumer too (served pages' impressions and the events above went through them).
     expect(value("reelfeed_events_applied_total")).toBeGreaterThan(0);
@@ -209,6 +211,8 @@ describe("a restart", () => {
     serving = await serve({ config: testConfig(join(dir, "var")), bundle: bundleDir, port: 0, handleSignals: false, progress: silentProgress, runtime: { service: { stateTimeoutMs: 2000 } } });
     expect(serving.loaded.catalog.video(upload)).toBeDefined();
     expect(Array.from((await serving.loaded.runtime.vectors.twoTower!.get(upload))!)).toEqual(Array.from(vector!));
+    // The replay ran no model: both vectors came with the log record.
+    expect(serving.loaded.liveCatalog.applier.stats()).toMatchObject({ videosEmbedded: 0, videosCarried: 1 });
     for (const id of removedIds) {
       expect(serving.loaded.catalog.video(id)?.policyFlags).toContain("removed");
       expect(await serving.loaded.runtime.vectors.twoTower!.get(id)).toBeUndefined();
