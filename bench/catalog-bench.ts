@@ -77,6 +77,8 @@ interface ModeResult {
   http?: { videos: number; seconds: number; ack: ReturnType<typeof summarize> };
   feedAlone: ReturnType<typeof summarize> & { degraded: number };
   feedDuring: ReturnType<typeof summarize> & { degraded: number };
+  /** A restart's replay of the log into a fresh catalog and indexes: time, CPU per video, models run or vectors reused. */
+  replay: { seconds: number; cpuMsPerVideo: number; videosEmbedded: number; videosCarried: number };
 }
 
 async function run(mode: "embedded" | "redis", bundleDir: string): Promise<ModeResult> {
@@ -134,6 +136,7 @@ async function run(mode: "embedded" | "redis", bundleDir: string): Promise<ModeR
         artifacts: loaded.artifacts,
         contentModel: loaded.contentModel,
         videoTower: loaded.sessions.videoTower,
+        videoTowerFingerprint: loaded.videoTowerFingerprint,
         twoTowerDim: loaded.manifest.embeddings.twoTowerDim,
         redis: loaded.redis,
         redisKeyPrefix: prefix,
@@ -204,6 +207,38 @@ async function run(mode: "embedded" | "redis", bundleDir: string): Promise<ModeR
     if (!loaded.catalog.video(last) || !(await loaded.runtime.vectors.twoTower?.get(last))) throw new Error(`${last} is not retrievable after its ack`);
     const per100k = (d: number) => (d / total) * 100_000;
 
+    // A restart's replay: a fresh catalog and indexes following the same log from its start, timed from open until
+    // caught up, with the process's CPU over that time (nothing else runs then).
+    const replayCatalog = createCatalog(dataset);
+    const cpu0 = process.cpuUsage();
+    const r0 = performance.now();
+    const replayed = await openLiveCatalog({
+      config,
+      catalog: replayCatalog,
+      vectors: {
+        twoTower: createEmbeddedVectorIndex({ dim: loaded.manifest.embeddings.twoTowerDim }),
+        content: createEmbeddedVectorIndex({ dim: loaded.manifest.embeddings.contentDim }),
+      },
+      artifacts: loaded.artifacts,
+      contentModel: loaded.contentModel,
+      videoTower: loaded.sessions.videoTower,
+      videoTowerFingerprint: loaded.videoTowerFingerprint,
+      twoTowerDim: loaded.manifest.embeddings.twoTowerDim,
+      redis: loaded.redis,
+      redisKeyPrefix: prefix,
+      pollMs: 10,
+    });
+    let replay: ModeResult["replay"];
+    try {
+      await replayed.start(600_000);
+      const cpu = process.cpuUsage(cpu0);
+      if (!replayCatalog.video(last)) throw new Error(`replay: ${last} is missing`);
+      const { videosEmbedded, videosCarried } = replayed.applier.stats();
+      replay = { seconds: (performance.now() - r0) / 1000, cpuMsPerVideo: (cpu.user + cpu.system) / 1000 / total, videosEmbedded, videosCarried };
+    } finally {
+      await replayed.close();
+    }
+
     let http: ModeResult["http"];
     if (mode === "embedded" && !skip.has("http")) {
       const server = await startServer({
@@ -247,6 +282,7 @@ async function run(mode: "embedded" | "redis", bundleDir: string): Promise<ModeR
       seconds,
       ack: summarize(ackMs),
       replicaLag: lags.length ? summarize(lags) : undefined,
+      replay: replay!,
       heapPer100k: per100k(after.heap - before.heap),
       rssPer100k: per100k(after.rss - before.rss),
       feedAlone: { ...summarize(feedAlone.ms), degraded: feedAlone.degraded },
@@ -303,6 +339,12 @@ async function main(): Promise<void> {
             : []),
         ]),
       ),
+    );
+    console.log(
+      `\n${markdownTable(
+        ["mode", "replay of the log (a restart)", "videos/s", "CPU ms per video", "videos embedded / with carried vectors"],
+        results.map((r) => [r.mode, `${r.replay.seconds.toFixed(2)} s`, Math.round(r.videos / r.replay.seconds), r.replay.cpuMsPerVideo.toFixed(3), `${r.replay.videosEmbedded} / ${r.replay.videosCarried}`]),
+      )}`,
     );
   } finally {
     await rm(scratch, { recursive: true, force: true });

@@ -124,6 +124,8 @@ export interface LoadedRuntime {
   redis?: Redis;
   /** ONNX Runtime sessions, for /health (provider in use, providers skipped). */
   readonly sessions: { userTower?: OnnxRuntimeSession; ranker?: OnnxRuntimeSession; videoTower?: OnnxRuntimeSession };
+  /** The serving bundle's video tower fingerprint (ModelSet.videoTowerFingerprint), for another live catalogue over the same log. */
+  readonly videoTowerFingerprint?: string;
   /**
    * Resolves once the state is bootstrapped and the consumer runs. At once in embedded mode; with a Redis that was
    * down at start-up, when it comes back (so it may stay pending).
@@ -569,6 +571,9 @@ export async function loadRuntime(options: LoadRuntimeOptions): Promise<LoadedRu
       redis,
       get sessions() {
         return active.sessions;
+      },
+      get videoTowerFingerprint() {
+        return active.videoTowerFingerprint;
       },
       ready,
       isReady: () => readyFlag,
