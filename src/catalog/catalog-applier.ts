@@ -110,7 +110,7 @@ export function createCatalogApplier(options: CatalogApplierOptions): CatalogApp
 
   async function carry(list: readonly Video[]): Promise<Array<CarriedVectors | undefined>> {
     const { content, twoTower } = embedder.models;
-    if (!content && !twoTower || list.length === 0) return list.map(() => undefined);
+    if ((!content && !twoTower) || list.length === 0) return list.map(() => undefined);
     const embedded = await embedAll(list, { content: !!content, twoTower: !!twoTower });
     stats.videosEmbedded += list.length;
     const side = (model: string | undefined, v: Float32Array | undefined): CarriedVector | undefined =>
@@ -144,14 +144,16 @@ export function createCatalogApplier(options: CatalogApplierOptions): CatalogApp
         want.twoTower ||= twoTower === undefined;
       }
     });
-    stats.videosCarried += list.length - missing.length;
-    if (missing.length === 0) return out;
-    const embedded = await embedAll(missing.map((i) => list[i]), want);
+    if (missing.length > 0) {
+      const embedded = await embedAll(missing.map((i) => list[i]), want);
+      missing.forEach((i, j) => {
+        if (want.content && out[i].content === undefined) out[i].content = embedded[j].content;
+        if (want.twoTower && out[i].twoTower === undefined) out[i].twoTower = embedded[j].twoTower;
+      });
+    }
+    // Counted once the batch has its vectors (a failed embedding is retried with the whole batch).
     stats.videosEmbedded += missing.length;
-    missing.forEach((i, j) => {
-      if (want.content && out[i].content === undefined) out[i].content = embedded[j].content;
-      if (want.twoTower && out[i].twoTower === undefined) out[i].twoTower = embedded[j].twoTower;
-    });
+    stats.videosCarried += list.length - missing.length;
     return out;
   }
 

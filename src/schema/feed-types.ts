@@ -44,7 +44,10 @@ export class FeedItemType {
   @Field(() => VideoType)
   video!: VideoType;
 
-  @Field(() => Float, { description: "Final blended score." })
+  @Field(() => Float, {
+    description:
+      "Final blended score: the page's sort key, not a probability. Comparable within one response only; blend-v2 multiplies the click probability by exp(16 × the user's relative affinity), so a warm user's closest items can score in the hundreds (see `heads` for the probabilities).",
+  })
   score!: number;
 
   @Field(() => [HeadScoreType], { description: "Per ranker head; empty when the ranker was not used." })
