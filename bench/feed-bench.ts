@@ -46,8 +46,10 @@
  *   --mode catalog-load [--deployments embedded,redis] [--feed-rate 20] [--catalog-rate 2000] [--catalog-batch 100]:
  *       the feed's latency and CPU with and without a catalogue load beside it, in one process and with a separate
  *       writer instance on Redis (issue 11: no change to feed latency). See benchCatalogLoad.
+ *       --pin (Linux, taskset; Redis deployment): the serving instance on CPU 0, the writer instance and this
+ *       load generator on CPU 1, as a writer on another machine would leave the serving replica alone.
  */
-import { fork, type ChildProcess } from "node:child_process";
+import { execFileSync, fork, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { Agent, request as httpRequest } from "node:http";
 import { mkdir, rm, writeFile } from "node:fs/promises";
@@ -108,6 +110,7 @@ const { values: args } = parseArgs({
     deployments: { type: "string", default: "embedded,redis" },
     "feed-concurrency": { type: "string", default: "4" },
     "catalog-concurrency": { type: "string", default: "4" },
+    pin: { type: "boolean", default: false },
   },
 });
 
@@ -1161,6 +1164,14 @@ async function benchCatalogLoad(total: number, baseDir: string, dataset: Awaited
         ? await startServer({ bundleDir, total, seed: 1, varDir: join(varDir, "writer"), config: { ...base, backends: redisBackends, events: { consume: false } } }, join(dir, `server-catalog-writer-${total}.log`))
         : serving;
     if (writer !== serving) servers.push(writer);
+    if (args.pin) {
+      if (writer === serving) throw new Error("--pin needs --deployments redis: the embedded deployment is one process");
+      // Every thread (-a) of each process: the serving instance alone on CPU 0; the writer and this process on CPU 1.
+      const pin = (cpu: number, pid: number) => execFileSync("taskset", ["-a", "-p", "-c", String(cpu), String(pid)], { stdio: "ignore" });
+      pin(0, serving.child.pid!);
+      pin(1, writer.child.pid!);
+      pin(1, process.pid);
+    }
     const catalogTarget = new URL(writer.url.replace(/\/graphql$/, "/catalog"));
 
     /** The catalogue load: batches started on schedule (open loop) for `seconds`, each checked all ACCEPTED. */
@@ -1270,7 +1281,7 @@ async function benchCatalogLoad(total: number, baseDir: string, dataset: Awaited
     };
     const lines: string[] = [];
     lines.push(
-      `Catalogue load beside the feed, ${deployment === "redis" ? "Redis: serving instance + writer instance" : "embedded: one process"}, ${formatInt(total)} videos: ` +
+      `Catalogue load beside the feed, ${deployment === "redis" ? `Redis: serving instance + writer instance${args.pin ? " (pinned: the serving instance on CPU 0, the writer and the load generator on CPU 1)" : ""}` : "embedded: one process"}, ${formatInt(total)} videos: ` +
         `${rounds} rounds of a quiet and a load phase (${phaseSec} s each, order flipped each round); feed at ${feedRate} requests/s (at most ${feedConcurrency} in flight), ` +
         `achieved ${ps0(phases)}; catalogue ${formatInt(catalogRate)} videos/s offered in batches of ${catalogBatch} (POST /catalog, at most ${catalogConcurrency} in flight) ` +
         `to ${deployment === "redis" ? "the writer instance" : "the serving process"}. ` +
