@@ -1,8 +1,13 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { createCatalogApplier } from "../../src/catalog/catalog-applier";
 import type { CatalogChange } from "../../src/catalog/catalog-changes";
+import { openLiveCatalog } from "../../src/catalog/live-catalog";
 import { createVideoEmbedder, type VideoEmbedder } from "../../src/catalog/video-embedder";
 import { validateRemoval, validateVideoInput } from "../../src/catalog/validate-catalog";
+import { configSchema } from "../../src/config";
 import { createCatalog } from "../../src/data/catalog";
 import { fitContentModel } from "../../src/features/content-embeddings";
 import { createEmbeddedVectorIndex } from "../../src/stores/vector-index-embedded";
@@ -95,6 +100,28 @@ describe("catalog applier", () => {
     await broken.applier.apply([{ ...record, vectors: { content: { model: vectors!.content!.model, vector: "abc" } } } as CatalogChange]);
     expect(broken.applier.stats()).toMatchObject({ videosEmbedded: 1, videosCarried: 0 });
     expect(await broken.content.get("carried")).toBeDefined();
+  });
+
+  it("a model failure while the writer embeds costs nothing: the change is logged without vectors and embedded where it is applied", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "rf-carry-"));
+    const tiny = createTinyCatalog({ now: TESTKIT_NOW });
+    const catalog = createCatalog(tiny);
+    const { model } = fitContentModel(tiny.videos, { dim: 8, minDf: 1 });
+    const content = createEmbeddedVectorIndex({ dim: 8 });
+    const errors: string[] = [];
+    const live = await openLiveCatalog({ config: configSchema.parse({ paths: { varDir: dir } }), catalog, vectors: { content }, contentModel: model, pollMs: 10, onError: (_, where) => errors.push(where) });
+    try {
+      await live.start(5000);
+      live.applier.carry = () => Promise.reject(new Error("video tower lost"));
+      const [result] = await live.writer.write([{ kind: "video", raw: videoInput("uncarried", { title: "comedy night" }) }]);
+      expect(result.status).toBe("ACCEPTED");
+      expect(errors).toContain("catalogue vectors for the log");
+      expect(await content.get("uncarried")).toBeDefined();
+      expect(live.applier.stats()).toMatchObject({ videosEmbedded: 1, videosCarried: 0 });
+    } finally {
+      await live.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("an edit whose words the content model does not know drops the old content vector", async () => {
