@@ -26,8 +26,8 @@ import { loadRuntime, type LoadedRuntime } from "../src/app/runtime";
 import { catalogRoute } from "../src/app/serve";
 import { openLiveCatalog, type LiveCatalog } from "../src/catalog/live-catalog";
 import { startServer } from "../src/server";
-import { configSchema } from "../src/config";
-import { createCatalog } from "../src/data/catalog";
+import { configSchema, type ReelfeedConfig } from "../src/config";
+import { createCatalog, type Catalog } from "../src/data/catalog";
 import { createEmbeddedVectorIndex } from "../src/stores/vector-index-embedded";
 import { connectRedis } from "../src/stores/redis-client";
 import { trainBundle } from "../src/training/train-pipeline";
@@ -81,6 +81,29 @@ interface ModeResult {
   replay: { seconds: number; cpuMsPerVideo: number; videosEmbedded: number; videosCarried: number };
 }
 
+/**
+ * Another live catalogue over `loaded`'s log (Redis stream or file log), with a fresh catalog and indexes of its own
+ * and `loaded`'s models: a replica, or a restart replaying the log.
+ */
+async function openReplica(loaded: LoadedRuntime, config: ReelfeedConfig, prefix: string): Promise<{ live: LiveCatalog; catalog: Catalog }> {
+  const catalog = createCatalog(loaded.dataset);
+  const { twoTowerDim, contentDim } = loaded.manifest.embeddings;
+  const live = await openLiveCatalog({
+    config,
+    catalog,
+    vectors: { twoTower: createEmbeddedVectorIndex({ dim: twoTowerDim }), content: createEmbeddedVectorIndex({ dim: contentDim }) },
+    artifacts: loaded.artifacts,
+    contentModel: loaded.contentModel,
+    videoTower: loaded.sessions.videoTower,
+    videoTowerFingerprint: loaded.videoTowerFingerprint,
+    twoTowerDim,
+    redis: loaded.redis,
+    redisKeyPrefix: prefix,
+    pollMs: 10,
+  });
+  return { live, catalog };
+}
+
 async function run(mode: "embedded" | "redis", bundleDir: string): Promise<ModeResult> {
   const prefix = `rfbench:catalog:${randomBytes(4).toString("hex")}:`;
   const varDir = join(scratch, mode);
@@ -126,22 +149,9 @@ async function run(mode: "embedded" | "redis", bundleDir: string): Promise<ModeR
     const lags: number[] = [];
     let poller: NodeJS.Timeout | undefined;
     if (mode === "redis") {
-      const tt = createEmbeddedVectorIndex({ dim: loaded.manifest.embeddings.twoTowerDim });
-      const content = createEmbeddedVectorIndex({ dim: loaded.manifest.embeddings.contentDim });
-      const catalog = createCatalog(dataset);
-      replica = await openLiveCatalog({
-        config,
-        catalog,
-        vectors: { twoTower: tt, content },
-        artifacts: loaded.artifacts,
-        contentModel: loaded.contentModel,
-        videoTower: loaded.sessions.videoTower,
-        videoTowerFingerprint: loaded.videoTowerFingerprint,
-        twoTowerDim: loaded.manifest.embeddings.twoTowerDim,
-        redis: loaded.redis,
-        redisKeyPrefix: prefix,
-        pollMs: 10,
-      });
+      const opened = await openReplica(loaded, config, prefix);
+      replica = opened.live;
+      const catalog = opened.catalog;
       await replica.start();
       poller = setInterval(() => {
         for (const [id, at] of acked) {
@@ -209,25 +219,9 @@ async function run(mode: "embedded" | "redis", bundleDir: string): Promise<ModeR
 
     // A restart's replay: a fresh catalog and indexes following the same log from its start, timed from open until
     // caught up, with the process's CPU over that time (nothing else runs then).
-    const replayCatalog = createCatalog(dataset);
     const cpu0 = process.cpuUsage();
     const r0 = performance.now();
-    const replayed = await openLiveCatalog({
-      config,
-      catalog: replayCatalog,
-      vectors: {
-        twoTower: createEmbeddedVectorIndex({ dim: loaded.manifest.embeddings.twoTowerDim }),
-        content: createEmbeddedVectorIndex({ dim: loaded.manifest.embeddings.contentDim }),
-      },
-      artifacts: loaded.artifacts,
-      contentModel: loaded.contentModel,
-      videoTower: loaded.sessions.videoTower,
-      videoTowerFingerprint: loaded.videoTowerFingerprint,
-      twoTowerDim: loaded.manifest.embeddings.twoTowerDim,
-      redis: loaded.redis,
-      redisKeyPrefix: prefix,
-      pollMs: 10,
-    });
+    const { live: replayed, catalog: replayCatalog } = await openReplica(loaded, config, prefix);
     let replay: ModeResult["replay"];
     try {
       await replayed.start(600_000);
