@@ -7,6 +7,9 @@ export interface ListedVectorIndex extends VectorIndex {
   nearestTo(seedId: string, seedVector: Float32Array, k: number, excludeIds?: ReadonlySet<string>): Promise<VectorHit[] | undefined>;
 }
 
+/** Vectors in the delta up to which its search is exact. */
+const DELTA_EXACT_ROWS = 4096;
+
 /**
  * A vector index that also answers "the nearest neighbours of the stored video `seedId`" from neighbour lists
  * precomputed at training time (features/content-neighbours.ts), so a seed costs a few array reads instead of a
@@ -22,7 +25,12 @@ export interface ListedVectorIndex extends VectorIndex {
  * Memory: the lists (8 bytes per neighbour) and the delta's copy of each vector written since the bundle.
  */
 export function withNeighbourLists(index: VectorIndex, lists: NeighbourLists): ListedVectorIndex {
-  const delta = createEmbeddedVectorIndex({ dim: index.dim });
+  // Searched once per seed (up to ten a request). Exact up to the embedded default of 16,384 vectors, it made every
+  // request 5–9 ms dearer once a catalogue load had written 15,000 videos; lists from 4,096 vectors on (built in the
+  // background) bound a seed's search to about probeRows (4,096) rows: +0.6–0.8 ms (bench/feed-after-uploads.ts,
+  // docs/benchmarks.md), with recall@64 1.0 against exact search on 15k and 40k clustered vectors (a probeRows of
+  // 2,048 gave 0.91–0.93, so the default stays).
+  const delta = createEmbeddedVectorIndex({ dim: index.dim, exactThreshold: DELTA_EXACT_ROWS, syncBuildRows: DELTA_EXACT_ROWS });
   /** Listed videos whose vector was replaced (it is in the delta) or deleted since the lists were made. */
   const changed = new Set<string>();
   // Everything not overridden (kind, dim, search, get, size, and an embedded index's own extras such as stats) is
@@ -38,6 +46,14 @@ export function withNeighbourLists(index: VectorIndex, lists: NeighbourLists): L
     await delta.delete(ids);
     for (const id of ids) changed.add(id);
   };
+  // An embedded index's "no rebuild in progress" covers its delta's too.
+  const whenBuilt = (index as { whenBuilt?: () => Promise<void> }).whenBuilt;
+  if (whenBuilt) {
+    (listed as unknown as { whenBuilt: () => Promise<void> }).whenBuilt = async () => {
+      await whenBuilt.call(index);
+      await delta.whenBuilt();
+    };
+  }
   listed.close = async () => {
     await delta.close();
     await index.close();
@@ -55,7 +71,8 @@ export function withNeighbourLists(index: VectorIndex, lists: NeighbourLists): L
     // A list holds the best few of its video's neighbours: past them, only a list of the whole catalogue is complete.
     if (hits.length < k && end - start < lists.itemIds.length - 1) return undefined;
     if (changed.size === 0) return hits;
-    const fresh = await delta.search(seedVector, k, { excludeIds: excludeIds ? new Set([...excludeIds, seedId]) : new Set([seedId]) });
+    // k + 1 and the seed left out after: no copy of the caller's exclusions per seed.
+    const fresh = (await delta.search(seedVector, k + 1, { excludeIds })).filter((h) => h.id !== seedId);
     if (fresh.length === 0) return hits;
     const merged = [...hits, ...fresh].sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     if (merged.length > k) merged.length = k;

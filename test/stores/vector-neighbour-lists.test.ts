@@ -129,4 +129,26 @@ describe("content neighbour lists", () => {
     expect(await index.nearestTo(moved.id, moved.vector, 5)).toBeUndefined();
     await index.close();
   });
+
+  it("stays exact once the vectors written since the lists outgrow the delta's exact search (its lists built)", async () => {
+    const index = withNeighbourLists(await loaded(), lists);
+    // Around the same centres as the bundle's (the generator's next rows): they compete with the listed neighbours.
+    const written = vectors(n + 5000, 7).slice(n * DIM);
+    const uploads = Array.from({ length: 5000 }, (_, j) => ({ id: `w${j}`, vector: row(written, j) }));
+    for (let j = 0; j < uploads.length; j += 500) await index.upsert(uploads.slice(j, j + 500));
+    await (index as unknown as { whenBuilt(): Promise<void> }).whenBuilt();
+    const allIds = [...ids, ...uploads.map((u) => u.id)];
+    const all = new Float32Array(allIds.length * DIM);
+    all.set(matrix);
+    all.set(written, matrix.length);
+    let fromDelta = 0;
+    for (const i of [10, 77, 300, 599]) {
+      const exclude = new Set([ids[i]]);
+      const got = await index.nearestTo(ids[i], row(matrix, i), 12, exclude);
+      expect(got?.map((h) => h.id)).toEqual(exact(allIds, all, row(matrix, i), 12, exclude).map((h) => h.id));
+      fromDelta += got!.filter((h) => h.id.startsWith("w")).length;
+    }
+    expect(fromDelta).toBeGreaterThan(24);
+    await index.close();
+  });
 });
