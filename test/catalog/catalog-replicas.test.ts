@@ -14,7 +14,8 @@ import { videoInput } from "./harness";
 
 /**
  * Replicas on one Redis: a change written through one process reaches another's catalog and vector index by the
- * catalogue stream alone, within its poll interval; a replica started later rebuilds everything from the stream.
+ * catalogue stream alone, within its poll interval, with the vectors the writer computed; a replica started later
+ * rebuilds everything from the stream, running no model.
  */
 const dirs: string[] = [];
 afterAll(async () => {
@@ -51,12 +52,16 @@ it("an upload and a takedown written on one replica reach the others", async (ct
     while (!b.catalog.video("replicated") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     expect(b.catalog.video("replicated")).toEqual(a.catalog.video("replicated"));
     expect(await b.content.get("replicated")).toEqual(await a.content.get("replicated"));
+    // Embedded once, by the writer: the other replica took the vector from the stream record.
+    expect(a.live.applier.stats()).toMatchObject({ videosEmbedded: 1, videosCarried: 1 });
+    expect(b.live.applier.stats()).toMatchObject({ videosEmbedded: 0, videosCarried: 1 });
     await b.live.consumer.catchUp(2000);
     expect(b.catalog.video("v1")?.policyFlags).toContain("removed");
     // A duplicate sent to the other replica is recognised there too.
     expect((await b.live.writer.write([{ kind: "video", raw: videoInput("replicated", { updatedAt: a.live.applier.version("video", "replicated") }) }]))[0].status).toBe("DUPLICATE");
     const c = await open();
     expect(c.catalog.video("replicated")).toBeDefined();
+    expect(c.live.applier.stats()).toMatchObject({ videosEmbedded: 0, videosCarried: 1 });
     expect(c.catalog.video("v1")?.policyFlags).toContain("removed");
     await c.live.close();
   } finally {
