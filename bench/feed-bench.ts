@@ -1043,18 +1043,28 @@ interface CatalogPhase {
 }
 
 /** POST with keep-alive; resolves with status and body text. */
-function post(agent: Agent, target: URL, body: string, contentType: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
+/**
+ * One POST on a keep-alive agent. A reused socket that the server closed as idle just as the request went out fails
+ * with ECONNRESET before the server read anything (Node's http docs, `request.reusedSocket`): that request is sent
+ * once more (at most once, and only before any response arrived); any other error fails it.
+ */
+function post(agent: Agent, target: URL, body: string, contentType: string, headers: Record<string, string> = {}, retried = false): Promise<{ status: number; text: string }> {
   return new Promise((resolvePost, reject) => {
+    let responded = false;
     const req = httpRequest(
       { agent, host: target.hostname, port: target.port, path: target.pathname, method: "POST", headers: { ...headers, "content-type": contentType, "content-length": Buffer.byteLength(body) } },
       (res) => {
+        responded = true;
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () => resolvePost({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
         res.on("error", reject);
       },
     );
-    req.on("error", reject);
+    req.on("error", (err: NodeJS.ErrnoException) => {
+      if (!retried && !responded && req.reusedSocket && err.code === "ECONNRESET") post(agent, target, body, contentType, headers, true).then(resolvePost, reject);
+      else reject(err);
+    });
     req.end(body);
   });
 }
