@@ -16,11 +16,8 @@ import { loadRuntime } from "../src/app/runtime";
 import type { CatalogChange } from "../src/catalog/catalog-changes";
 import { validateVideoInput } from "../src/catalog/validate-catalog";
 import { configSchema } from "../src/config";
-import { createCatalog } from "../src/data/catalog";
-import { loadDataset } from "../src/data/load-dataset";
 import type { FeedRequest } from "../src/pipeline/feed-page";
-import { BUNDLE_FILES } from "../src/training/bundle";
-import { extendCatalog } from "./feed-bundle";
+import { loadScaledCatalog } from "./feed-bundle";
 import { profileShares, type CpuProfile } from "./lib/profile-share";
 
 const { values: args } = parseArgs({
@@ -34,9 +31,7 @@ const { values: args } = parseArgs({
 const size = Number(args.size);
 const requests = Number(args.requests);
 const bundleDir = resolve(join(args.dir!, `bundle-${size}`));
-const { dataset } = await loadDataset(join(bundleDir, BUNDLE_FILES.data), { format: "generic" });
-const { videos, creators } = extendCatalog(dataset, size, 1);
-const catalog = createCatalog({ videos, users: dataset.users, creators });
+const { dataset, videos, catalog } = await loadScaledCatalog(bundleDir, size);
 const config = configSchema.parse({
   ranking: { candidatesToRank: 500, executionProviders: ["cpu"], inferenceThread: "main" },
   paths: { varDir: resolve(join(args.dir!, `var-after-uploads-${process.pid}`)) },

@@ -15,6 +15,8 @@
 import { existsSync } from "node:fs";
 import { copyFile, link, mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { createCatalog, type Catalog } from "../src/data/catalog";
+import { loadDataset } from "../src/data/load-dataset";
 import type { Creator, Dataset, PolicyFlag, Video } from "../src/data/types";
 import { NEIGHBOURS_FILE } from "../src/features/artifacts";
 import { fitContentNeighbours, saveContentNeighbours } from "../src/features/content-neighbours";
@@ -60,6 +62,16 @@ export interface ExtendedCatalog {
 }
 
 /** The base dataset's videos extended to `total` videos (see the file comment). Deterministic for (dataset, total, seed). */
+/**
+ * The catalogue a scaled bundle serves, for in-process benchmarks (feed-micro and its kin): the bundle's own data
+ * extended to `size` videos exactly as the bench server extends it (seed 1).
+ */
+export async function loadScaledCatalog(bundleDir: string, size: number): Promise<{ dataset: Dataset } & ExtendedCatalog & { catalog: Catalog }> {
+  const { dataset } = await loadDataset(join(bundleDir, BUNDLE_FILES.data), { format: "generic" });
+  const extended = extendCatalog(dataset, size, 1);
+  return { dataset, ...extended, catalog: createCatalog({ videos: extended.videos, users: dataset.users, creators: extended.creators }) };
+}
+
 export function extendCatalog(dataset: Pick<Dataset, "videos" | "creators" | "events">, total: number, seed = 1): ExtendedCatalog {
   const base = dataset.videos;
   if (!Number.isInteger(total) || total < base.length) throw new RangeError(`extendCatalog: total must be an integer ≥ ${base.length}, got ${total}`);

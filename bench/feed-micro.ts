@@ -20,11 +20,8 @@ import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { loadRuntime } from "../src/app/runtime";
 import { configSchema } from "../src/config";
-import { createCatalog } from "../src/data/catalog";
-import { loadDataset } from "../src/data/load-dataset";
 import type { FeedRequest } from "../src/pipeline/feed-page";
-import { BUNDLE_FILES } from "../src/training/bundle";
-import { extendCatalog } from "./feed-bundle";
+import { loadScaledCatalog } from "./feed-bundle";
 
 const { values: args } = parseArgs({
   options: {
@@ -42,9 +39,7 @@ const requests = Number(args.requests);
 const warmup = Number(args.warmup);
 const bundleDir = resolve(join(args.dir!, `bundle-${size}`));
 
-const { dataset } = await loadDataset(join(bundleDir, BUNDLE_FILES.data), { format: "generic" });
-const { videos, creators } = extendCatalog(dataset, size, 1);
-const catalog = createCatalog({ videos, users: dataset.users, creators });
+const { dataset, catalog } = await loadScaledCatalog(bundleDir, size);
 // --check: generous budgets, a fixed exploration seed and no impression consumption, so the served pages depend
 // on the code alone (not on timing or on random session ids).
 const check = !!args.check;
