@@ -2,7 +2,8 @@ import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import type { Catalog } from "../data/catalog";
 import type { Creator, User, Video } from "../data/types";
 import type { VectorIndex } from "../stores/vector-index";
-import { decodeVector, encodeVector, type CarriedVector, type CarriedVectors, type CatalogChange } from "./catalog-changes";
+import { base64ToFloat32, float32ToBase64 } from "../util/float32-base64";
+import type { CarriedVector, CarriedVectors, CatalogChange } from "./catalog-changes";
 import type { VideoEmbedder, VideoVectors } from "./video-embedder";
 
 /**
@@ -114,7 +115,7 @@ export function createCatalogApplier(options: CatalogApplierOptions): CatalogApp
     const embedded = await embedAll(list, { content: !!content, twoTower: !!twoTower });
     stats.videosEmbedded += list.length;
     const side = (model: string | undefined, v: Float32Array | undefined): CarriedVector | undefined =>
-      model === undefined ? undefined : v ? { model, vector: encodeVector(v) } : { model };
+      model === undefined ? undefined : v ? { model, vector: float32ToBase64(v) } : { model };
     return embedded.map((e) => ({ content: side(content, e.content), twoTower: side(twoTower, e.twoTower) }));
   }
 
@@ -124,7 +125,9 @@ export function createCatalogApplier(options: CatalogApplierOptions): CatalogApp
    */
   const reuse = (side: CarriedVector | undefined, model: string | undefined): Float32Array | null | undefined => {
     if (!side || model === undefined || side.model !== model) return undefined;
-    return side.vector === undefined ? null : decodeVector(side.vector);
+    if (side.vector === undefined) return null;
+    const vector = base64ToFloat32(side.vector);
+    return vector && vector.length > 0 ? vector : undefined;
   };
 
   /** Vectors of `list`: carried ones where their model is this process's, embedded here otherwise. */

@@ -32,23 +32,10 @@ export interface CarriedVectors {
   twoTower?: CarriedVector;
 }
 
-/** `vector`: little-endian float32 values, base64. Absent: the model gives this video no vector (content: no known word). */
+/** `vector`: little-endian float32 values, base64 (util/float32-base64.ts). Absent: the model gives this video no vector (content: no known word). */
 export interface CarriedVector {
   model: string;
   vector?: string;
-}
-
-export function encodeVector(v: Float32Array): string {
-  return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("base64");
-}
-
-/** The vector, or undefined when the text is not whole float32 values. */
-export function decodeVector(text: string): Float32Array | undefined {
-  const bytes = Buffer.from(text, "base64");
-  if (bytes.byteLength === 0 || bytes.byteLength % 4 !== 0) return undefined;
-  const out = new Float32Array(bytes.byteLength / 4);
-  new Uint8Array(out.buffer).set(bytes);
-  return out;
 }
 
 export type CatalogChangeKind = CatalogChange["kind"];

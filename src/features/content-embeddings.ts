@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import type { Video } from "../data/types";
 import { ReelfeedError } from "../errors";
+import { base64ToFloat32, float32ToBase64 } from "../util/float32-base64";
 import { writeFileAtomic } from "../util/fs";
 import { seededRandom } from "../util/random";
 
@@ -351,22 +352,6 @@ export function embedVideoText(model: ContentModel, video: Pick<Video, "title" |
   return embedTokens(model, videoTokens(video));
 }
 
-function f32ToBase64(a: Float32Array): string {
-  const bytes = new Uint8Array(a.length * 4);
-  const view = new DataView(bytes.buffer);
-  for (let i = 0; i < a.length; i++) view.setFloat32(i * 4, a[i], true);
-  return Buffer.from(bytes).toString("base64");
-}
-
-function base64ToF32(s: string): Float32Array | undefined {
-  const bytes = Buffer.from(s, "base64");
-  if (bytes.length % 4 !== 0) return undefined;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out = new Float32Array(bytes.length / 4);
-  for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
-  return out;
-}
-
 /** JSON form: floats as little-endian base64 (a 20k × 64 projection is ~7 MB instead of ~25 MB of decimals). */
 export function contentModelToJSON(model: ContentModel): unknown {
   return {
@@ -374,8 +359,8 @@ export function contentModelToJSON(model: ContentModel): unknown {
     version: model.version,
     dim: model.dim,
     terms: model.terms,
-    idf: f32ToBase64(model.idf),
-    projection: f32ToBase64(model.projection),
+    idf: float32ToBase64(model.idf),
+    projection: float32ToBase64(model.projection),
   };
 }
 
@@ -390,9 +375,9 @@ export function contentModelFromJSON(json: unknown, where = "content model"): Co
   if (typeof o.dim !== "number" || !Number.isInteger(o.dim) || o.dim < 1) return bad("dim", "expected a positive integer");
   if (!Array.isArray(o.terms) || o.terms.some((t) => typeof t !== "string")) return bad("terms", "expected an array of strings");
   const terms = o.terms as string[];
-  const idf = typeof o.idf === "string" ? base64ToF32(o.idf) : undefined;
+  const idf = typeof o.idf === "string" ? base64ToFloat32(o.idf) : undefined;
   if (!idf || idf.length !== terms.length) return bad("idf", `expected ${terms.length} base64 float32 values`);
-  const projection = typeof o.projection === "string" ? base64ToF32(o.projection) : undefined;
+  const projection = typeof o.projection === "string" ? base64ToFloat32(o.projection) : undefined;
   if (!projection || projection.length !== terms.length * o.dim) return bad("projection", `expected ${terms.length}×${o.dim} base64 float32 values`);
   return { version: CONTENT_MODEL_VERSION, dim: o.dim, terms, idf, projection };
 }
