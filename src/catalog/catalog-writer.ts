@@ -66,13 +66,13 @@ export function createCatalogWriter(options: CatalogWriterOptions): CatalogWrite
    * never costs an acknowledged change.
    */
   const carryVectors = async (changes: CatalogChange[]): Promise<void> => {
-    const uploads = changes.flatMap((c, i) => (c.kind === "video" ? [i] : []));
+    const uploads = changes.flatMap((change, at) => (change.kind === "video" ? [{ at, change }] : []));
     if (uploads.length === 0) return;
     try {
-      const carried = await applier.carry(uploads.map((i) => (changes[i] as Extract<CatalogChange, { kind: "video" }>).video));
-      uploads.forEach((i, j) => {
+      const carried = await applier.carry(uploads.map(({ change }) => change.video));
+      uploads.forEach(({ at, change }, j) => {
         const vectors = carried[j];
-        if (vectors) changes[i] = { ...(changes[i] as Extract<CatalogChange, { kind: "video" }>), vectors };
+        if (vectors) changes[at] = { ...change, vectors };
       });
     } catch (err) {
       onError(err, "catalogue vectors for the log");
