@@ -11,7 +11,8 @@
  * code can be compared for identical output where they should be identical.
  *
  * --cpu-prof writes a V8 CPU profile of the untraced pass only (start-up and warm-up left out), for
- * `npx tsx bench/feed-profile.ts <file>`.
+ * `npx tsx bench/feed-profile.ts <file>`; --alloc-prof a sampling heap profile of the same pass (bytes allocated, by
+ * function), which the same script summarises per request.
  */
 import { rm, writeFile } from "node:fs/promises";
 import { Session } from "node:inspector/promises";
@@ -31,6 +32,7 @@ const { values: args } = parseArgs({
     dir: { type: "string", default: ".bench-out/feed" },
     check: { type: "string" },
     "cpu-prof": { type: "string" },
+    "alloc-prof": { type: "string" },
     without: { type: "string", default: "" },
   },
 });
@@ -106,6 +108,13 @@ if (profiler) {
   await profiler.post("Profiler.enable");
   await profiler.post("Profiler.start");
 }
+const allocProfiler = args["alloc-prof"] ? new Session() : undefined;
+if (allocProfiler) {
+  allocProfiler.connect();
+  await allocProfiler.post("HeapProfiler.enable");
+  // Every 8 KiB allocated on average, objects collected since included: where the young generation's churn comes from.
+  await allocProfiler.post("HeapProfiler.startSampling", { samplingInterval: 8192, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+}
 const fallbacks: Record<string, number> = {};
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
@@ -122,6 +131,11 @@ if (profiler) {
   const { profile } = await profiler.post("Profiler.stop");
   await writeFile(args["cpu-prof"]!, JSON.stringify(profile));
   profiler.disconnect();
+}
+if (allocProfiler) {
+  const { profile } = await allocProfiler.post("HeapProfiler.stopSampling");
+  await writeFile(args["alloc-prof"]!, JSON.stringify(profile));
+  allocProfiler.disconnect();
 }
 const cpuMs = (cpu.user + cpu.system) / 1000;
 

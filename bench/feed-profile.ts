@@ -1,8 +1,10 @@
 /**
- * Summarises a V8 .cpuprofile (from `npm run bench:feed -- --cpu-prof`): self time and inclusive time per function,
- * heaviest first, so the hot spots of the serving path can be read without DevTools.
+ * Summarises a V8 .cpuprofile (from `npm run bench:feed -- --cpu-prof` or `feed-micro --cpu-prof`): self time and
+ * inclusive time per function, heaviest first, so the hot spots of the serving path can be read without DevTools.
+ * Given a sampling heap profile (`feed-micro --alloc-prof`, a .heapprofile), the same two lists in bytes allocated
+ * per request instead: where the garbage collector's work comes from.
  *
- *   npx tsx bench/feed-profile.ts <file.cpuprofile> [--top 40] [--filter src/]
+ *   npx tsx bench/feed-profile.ts <file.cpuprofile | file.heapprofile> [--top 40] [--filter src/] [--requests 300]
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -13,6 +15,14 @@ interface Node {
   hitCount?: number;
   children?: number[];
 }
+interface HeapNode {
+  callFrame: Node["callFrame"];
+  selfSize: number;
+  children?: HeapNode[];
+}
+interface HeapProfile {
+  head: HeapNode;
+}
 interface Profile {
   nodes: Node[];
   startTime: number;
@@ -21,9 +31,17 @@ interface Profile {
   timeDeltas: number[];
 }
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: "string", default: "40" }, filter: { type: "string", default: "" } } });
-const profile = JSON.parse(readFileSync(positionals[0], "utf8")) as Profile;
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { top: { type: "string", default: "40" }, filter: { type: "string", default: "" }, requests: { type: "string", default: "300" } },
+});
+const parsed = JSON.parse(readFileSync(positionals[0], "utf8")) as Profile | HeapProfile;
 const top = Number(values.top);
+if ("head" in parsed) {
+  summariseAllocations(parsed);
+  process.exit(0);
+}
+const profile = parsed;
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));
 const parent = new Map<number, number>();
 for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -60,3 +78,40 @@ const print = (title: string, m: Map<string, number>) => {
 };
 print("self time", self);
 print("inclusive time", inclusive);
+
+/** Bytes allocated per request, by function (self) and by call subtree (inclusive), from a sampling heap profile. */
+function summariseAllocations(heap: HeapProfile): void {
+  const requests = Number(values.requests);
+  const self = new Map<string, number>();
+  const inclusive = new Map<string, number>();
+  const label = (n: HeapNode) => {
+    const url = n.callFrame.url.replace(/^file:\/\/.*?\/(src|bench|node_modules)\//, "$1/");
+    return `${n.callFrame.functionName || "(anonymous)"} ${url}:${n.callFrame.lineNumber + 1}:${n.callFrame.columnNumber ?? 0}`;
+  };
+  let total = 0;
+  // Returns the subtree's bytes; each label counted once per path (recursion must not double count).
+  const walk = (n: HeapNode, onPath: Set<string>): number => {
+    const l = label(n);
+    let bytes = n.selfSize;
+    self.set(l, (self.get(l) ?? 0) + n.selfSize);
+    const fresh = !onPath.has(l);
+    if (fresh) onPath.add(l);
+    for (const c of n.children ?? []) bytes += walk(c, onPath);
+    if (fresh) {
+      onPath.delete(l);
+      inclusive.set(l, (inclusive.get(l) ?? 0) + bytes);
+    }
+    return bytes;
+  };
+  total = walk(heap.head, new Set());
+  const print = (title: string, m: Map<string, number>) => {
+    console.log(`\n${title} (${(total / requests / 1024).toFixed(0)} KiB allocated per request over ${requests} requests)`);
+    [...m]
+      .filter(([l]) => l.includes(values.filter!))
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .forEach(([l, bytes]) => console.log(`${(bytes / requests / 1024).toFixed(1).padStart(8)} KiB ${((bytes / total) * 100).toFixed(1).padStart(5)} %  ${l}`));
+  };
+  print("allocated by the function itself", self);
+  print("allocated in its calls", inclusive);
+}

@@ -130,43 +130,64 @@ export interface VideoFeatures {
   durationSec: number;
 }
 
-export function videoFeatures(agg: VideoAggregates | undefined, video: Video, now: number): VideoFeatures {
+/**
+ * `into`: an object to overwrite instead of allocating one (the row builder reuses one per batch: a request builds
+ * 500 rows, and each object was garbage the moment its row was written).
+ */
+export function videoFeatures(agg: VideoAggregates | undefined, video: Video, now: number, into?: VideoFeatures): VideoFeatures {
   const ageDays = nonNegative((now - video.uploadedAt) / DAY_MS);
   const durationSec = nonNegative(video.durationSec);
+  const out = into ?? newVideoFeatures();
   if (!agg) {
-    return {
-      cold: true,
-      views: 0,
-      viewVelocity: 0,
-      trendingScore: 0,
-      avgCompletion: PRIORS.completion.mean,
-      avgWatchSec: 0,
-      likeRatio: PRIORS.likeRatio.mean,
-      likeRate: PRIORS.likeRate.mean,
-      ctr: PRIORS.ctr.mean,
-      shareRate: PRIORS.shareRate.mean,
-      commentRate: PRIORS.commentRate.mean,
-      negativeRate: PRIORS.negativeRate.mean,
-      ageDays,
-      durationSec,
-    };
+    out.cold = true;
+    out.views = 0;
+    out.viewVelocity = 0;
+    out.trendingScore = 0;
+    out.avgCompletion = PRIORS.completion.mean;
+    out.avgWatchSec = 0;
+    out.likeRatio = PRIORS.likeRatio.mean;
+    out.likeRate = PRIORS.likeRate.mean;
+    out.ctr = PRIORS.ctr.mean;
+    out.shareRate = PRIORS.shareRate.mean;
+    out.commentRate = PRIORS.commentRate.mean;
+    out.negativeRate = PRIORS.negativeRate.mean;
+  } else {
+    const exposures = Math.max(agg.impressions, agg.views);
+    out.cold = false;
+    out.views = agg.views;
+    out.viewVelocity = decayedAt(agg.velocity, now, VELOCITY_HALF_LIFE_MS);
+    out.trendingScore = decayedAt(agg.trend, now, TREND_HALF_LIFE_MS);
+    out.avgCompletion = smoothed(agg.completionSum, agg.views, PRIORS.completion);
+    out.avgWatchSec = agg.views > 0 ? nonNegative(agg.watchSec / agg.views) : 0;
+    out.likeRatio = smoothed(agg.likes, agg.likes + agg.dislikes, PRIORS.likeRatio);
+    out.likeRate = smoothed(agg.likes, agg.views, PRIORS.likeRate);
+    out.ctr = smoothed(agg.clicks, agg.impressions, PRIORS.ctr);
+    out.shareRate = smoothed(agg.shares, agg.views, PRIORS.shareRate);
+    out.commentRate = smoothed(agg.comments, agg.views, PRIORS.commentRate);
+    out.negativeRate = smoothed(agg.dislikes + agg.reports + agg.notInterested, exposures, PRIORS.negativeRate);
   }
-  const exposures = Math.max(agg.impressions, agg.views);
+  out.ageDays = ageDays;
+  out.durationSec = durationSec;
+  return out;
+}
+
+/** A VideoFeatures with every field present (one hidden class for all of them), for `videoFeatures` to fill. */
+function newVideoFeatures(): VideoFeatures {
   return {
-    cold: false,
-    views: agg.views,
-    viewVelocity: decayedAt(agg.velocity, now, VELOCITY_HALF_LIFE_MS),
-    trendingScore: decayedAt(agg.trend, now, TREND_HALF_LIFE_MS),
-    avgCompletion: smoothed(agg.completionSum, agg.views, PRIORS.completion),
-    avgWatchSec: agg.views > 0 ? nonNegative(agg.watchSec / agg.views) : 0,
-    likeRatio: smoothed(agg.likes, agg.likes + agg.dislikes, PRIORS.likeRatio),
-    likeRate: smoothed(agg.likes, agg.views, PRIORS.likeRate),
-    ctr: smoothed(agg.clicks, agg.impressions, PRIORS.ctr),
-    shareRate: smoothed(agg.shares, agg.views, PRIORS.shareRate),
-    commentRate: smoothed(agg.comments, agg.views, PRIORS.commentRate),
-    negativeRate: smoothed(agg.dislikes + agg.reports + agg.notInterested, exposures, PRIORS.negativeRate),
-    ageDays,
-    durationSec,
+    cold: true,
+    views: 0,
+    viewVelocity: 0,
+    trendingScore: 0,
+    avgCompletion: 0,
+    avgWatchSec: 0,
+    likeRatio: 0,
+    likeRate: 0,
+    ctr: 0,
+    shareRate: 0,
+    commentRate: 0,
+    negativeRate: 0,
+    ageDays: 0,
+    durationSec: 0,
   };
 }
 
@@ -200,17 +221,17 @@ export function recentHistory(agg: UserAggregates | undefined): RecentHistory {
  * Cross features of (user, video). `userLanguage` is the profile's language, else the request's
  * (`userLanguageOf`). The ranker computes `uf` and `history` once per request and reuses them for every candidate.
  */
-export function crossFeatures(uf: UserFeatures, history: RecentHistory, video: Video, userLanguage: string | undefined): CrossFeatures {
+export function crossFeatures(uf: UserFeatures, history: RecentHistory, video: Video, userLanguage: string | undefined, into?: CrossFeatures): CrossFeatures {
   const pref = uf.preferredDurationSec;
   let durationLogRatio = 0;
   if (pref > 0 && video.durationSec > 0) durationLogRatio = Math.max(-5, Math.min(5, Math.log(video.durationSec / pref)));
-  return {
-    categoryAffinity: uf.categoryAffinity[video.category] ?? 0,
-    durationLogRatio,
-    languageMatch: !userLanguage || !video.language ? 0.5 : userLanguage === video.language ? 1 : 0,
-    watchedRecently: history.watched.has(video.id) ? 1 : 0,
-    likedRecently: history.liked.has(video.id) ? 1 : 0,
-  };
+  const out = into ?? { categoryAffinity: 0, durationLogRatio: 0, languageMatch: 0, watchedRecently: 0, likedRecently: 0 };
+  out.categoryAffinity = uf.categoryAffinity[video.category] ?? 0;
+  out.durationLogRatio = durationLogRatio;
+  out.languageMatch = !userLanguage || !video.language ? 0.5 : userLanguage === video.language ? 1 : 0;
+  out.watchedRecently = history.watched.has(video.id) ? 1 : 0;
+  out.likedRecently = history.liked.has(video.id) ? 1 : 0;
+  return out;
 }
 
 /** The user's language for matching: the profile's, else the request's. */

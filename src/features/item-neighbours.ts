@@ -159,14 +159,29 @@ export const AFFINITY_RANK_HORIZON = 1000;
  * - hits: log(1 + history items listing it) / log(1 + history length).
  */
 export function affinityFeatures(model: ItemNeighbours | undefined, recent: readonly RecentWatch[] | undefined, videoId: string): [relative: number, rank: number, hits: number] {
-  if (!model || !recent || recent.length === 0) return [0, 1, 0];
-  const a = userAffinity(model, recent);
+  const out: [number, number, number] = [0, 1, 0];
+  if (model && recent && recent.length > 0) writeAffinityFeatures(model, userAffinity(model, recent), recent.length, videoId, out, 0);
+  return out;
+}
+
+/**
+ * `affinityFeatures` of one video written into `out` at `o`, from the user's affinity computed beforehand (the row
+ * builder resolves it once per request instead of once per candidate). `historyLength` is the length of the recent
+ * history the affinity was computed from.
+ */
+export function writeAffinityFeatures(model: ItemNeighbours, a: UserAffinity, historyLength: number, videoId: string, out: Float32Array | number[], o: number): void {
   const i = model.index.get(videoId);
   const r = i === undefined ? undefined : a.rankOf.get(i);
-  if (r === undefined || a.max <= 0) return [0, 1, 0];
+  if (r === undefined || a.max <= 0) {
+    out[o] = 0;
+    out[o + 1] = 1;
+    out[o + 2] = 0;
+    return;
+  }
   // Only positive affinities are ranked; a video the neighbours speak against reads as unranked.
-  const rank = r >= a.positive || r >= AFFINITY_RANK_HORIZON ? 1 : Math.log1p(r) / Math.log1p(AFFINITY_RANK_HORIZON);
-  return [a.scores[r] / a.max, rank, Math.log1p(a.hits[r]) / Math.log1p(recent.length)];
+  out[o] = a.scores[r] / a.max;
+  out[o + 1] = r >= a.positive || r >= AFFINITY_RANK_HORIZON ? 1 : Math.log1p(r) / Math.log1p(AFFINITY_RANK_HORIZON);
+  out[o + 2] = Math.log1p(a.hits[r]) / Math.log1p(historyLength);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@ import type { Device, ImpressionEvent, ReelEvent, Surface, User, Video } from ".
 import { ReelfeedError } from "../errors";
 import type { UserAggregates, VideoAggregates } from "./aggregates";
 import type { FeatureArtifacts } from "./artifacts";
-import { affinityFeatures } from "./item-neighbours";
+import { userAffinity, writeAffinityFeatures, type UserAffinity } from "./item-neighbours";
 import {
   activityAtHour,
   crossFeatures,
@@ -466,6 +466,9 @@ interface RankerRowPlan {
   durationAt: number;
 }
 
+/** Any video: what `videoFeatures` returns without aggregates depends on it only through age and duration. */
+const COLD_PROBE: Video = { id: "", creatorId: "", title: "", tags: [], category: "", durationSec: 0, uploadedAt: 0 };
+
 const rankerPlans = new WeakMap<FeatureArtifacts, RankerRowPlan>();
 
 function rankerPlan(a: FeatureArtifacts): RankerRowPlan {
@@ -477,7 +480,7 @@ function rankerPlan(a: FeatureArtifacts): RankerRowPlan {
   const durationAt = VIDEO_DENSE.findIndex((d) => d.name === "video.durationSec");
   // Any video and time give the same cold values outside the two per-video slots (videoFeatures' contract: without
   // aggregates, every other field is a prior or 0).
-  const cold = videoFeatures(undefined, { id: "", creatorId: "", title: "", tags: [], category: "", durationSec: 0, uploadedAt: 0 }, 0);
+  const cold = videoFeatures(undefined, COLD_PROBE, 0);
   const coldVideo = Float64Array.from(VIDEO_DENSE, (d, i) => normalize(vNorm[i], d.get(cold)));
   plan = { spec, d: spec.dense.length, vNorm, xNorm: normalizerList(a, CROSS_DENSE), posNorm: normalizers(a).get("ctx.position")!, coldVideo, ageAt, durationAt };
   rankerPlans.set(a, plan);
@@ -505,7 +508,10 @@ export function buildRankerRows(a: FeatureArtifacts, inputs: readonly RankerRowI
   const nc = CLOCK_DENSE.length;
   const positionSlot = CONTEXT_DENSE.length - 1;
   const neighbours = a.neighbours;
-  let cache: { user?: User; userAgg?: UserAggregates; ctx: RowContext; part: UserPart; row: number } | undefined;
+  // One features object of each kind for the whole batch, overwritten per row (see videoFeatures' `into`).
+  const vf = videoFeatures(undefined, inputs[0]?.video ?? COLD_PROBE, 0);
+  const cf = { categoryAffinity: 0, durationLogRatio: 0, languageMatch: 0, watchedRecently: 0, likedRecently: 0 };
+  let cache: { user?: User; userAgg?: UserAggregates; ctx: RowContext; part: UserPart; row: number; affinity?: UserAffinity } | undefined;
   for (let r = 0; r < n; r++) {
     const { user, userAgg, video, videoAgg, context } = inputs[r];
     let o = r * d;
@@ -520,7 +526,9 @@ export function buildRankerRows(a: FeatureArtifacts, inputs: readonly RankerRowI
       for (let i = nu + nv + nx; i < nu + nv + nx + nc; i++) dense[o + i] = dense[from * d + i];
     } else {
       const part = userPart(a, user, userAgg, context);
-      cache = { user, userAgg, ctx: context, part, row: r };
+      // The user's affinity once per user part, not looked up again for every candidate.
+      const recent = userAgg?.recent;
+      cache = { user, userAgg, ctx: context, part, row: r, affinity: neighbours && recent && recent.length > 0 ? userAffinity(neighbours, recent) : undefined };
       fillBag(history, r * l.historyLength, l.historyLength, part.history);
       fillBag(recentLikes, r * l.likesLength, l.likesLength, part.likes);
       fillBag(userCategories, r * l.categoriesLength, l.categoriesLength, part.categories);
@@ -542,20 +550,25 @@ export function buildRankerRows(a: FeatureArtifacts, inputs: readonly RankerRowI
     for (let t = 0; t < l.tagsLength; t++) tags[r * l.tagsLength + t] = vi[4 + t];
     o += nu;
     if (videoAgg) {
-      const vf = videoFeatures(videoAgg, video, context.now);
+      videoFeatures(videoAgg, video, context.now, vf);
       for (let i = 0; i < nv; i++) dense[o + i] = normalize(vNorm[i], VIDEO_DENSE[i].get(vf));
     } else {
       for (let i = 0; i < nv; i++) dense[o + i] = coldVideo[i];
-      dense[o + ageAt] = normalize(vNorm[ageAt], VIDEO_DENSE[ageAt].get(videoFeatures(undefined, video, context.now)));
+      dense[o + ageAt] = normalize(vNorm[ageAt], VIDEO_DENSE[ageAt].get(videoFeatures(undefined, video, context.now, vf)));
       dense[o + durationAt] = vb.durationDense;
     }
     o += nv;
-    const cf = crossFeatures(u.uf, u.recent, video, u.language);
+    crossFeatures(u.uf, u.recent, video, u.language, cf);
     for (let i = 0; i < nx; i++) dense[o + i] = normalize(xNorm[i], CROSS_DENSE[i].get(cf));
     o += nx + nc;
     dense[o++] = normalize(posNorm, CONTEXT_DENSE[positionSlot].get(context));
-    const affinity = affinityFeatures(neighbours, userAgg?.recent, video.id);
-    for (let i = 0; i < affinity.length; i++) dense[o++] = affinity[i];
+    if (cache.affinity) {
+      writeAffinityFeatures(neighbours!, cache.affinity, userAgg!.recent.length, video.id, dense, o);
+    } else {
+      dense[o] = 0;
+      dense[o + 1] = 1;
+      dense[o + 2] = 0;
+    }
   }
   return { size: n, categorical, bags: [tags, history, recentLikes, userCategories], dense };
 }

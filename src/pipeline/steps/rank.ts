@@ -1,6 +1,6 @@
 import { performance } from "node:perf_hooks";
 import type { VideoAggregates } from "../../features/aggregates";
-import { affinityFeatures } from "../../features/item-neighbours";
+import { userAffinity, writeAffinityFeatures } from "../../features/item-neighbours";
 import { blendScore } from "../../ranking/blend";
 import type { FunnelEnv, RequestRun } from "../request-run";
 import { withTimeout } from "../timeout";
@@ -52,14 +52,16 @@ export async function rank(query: FeedQuery, candidates: MergedCandidate[], env:
   const headNames = heads && ranker ? ranker.heads : [];
   const neighbours = runtime.models.neighbours;
   const recent = query.userAgg?.recent;
+  // The user's affinity is computed once per request (memoised) and shared with the Neighbours source and the rows.
+  const affinity = heads && neighbours && recent && recent.length > 0 ? userAffinity(neighbours, recent) : undefined;
+  const features = [0, 1, 0];
   const scored = new Array<ScoredCandidate>(top.length);
   for (let i = 0; i < top.length; i++) {
     const c = top[i];
     const h: Record<string, number> = {};
     for (const head of headNames) h[head] = heads![head][i];
-    // The user's affinity is computed once per request (memoised) and shared with the Neighbours source.
-    const affinity = heads && neighbours ? affinityFeatures(neighbours, recent, c.videoId)[0] : 0;
-    scored[i] = toScored(c, h, heads ? blendScore(h, blend, affinity) : c.sourceScore, c.sources[0].reason);
+    if (affinity) writeAffinityFeatures(neighbours!, affinity, recent!.length, c.videoId, features, 0);
+    scored[i] = toScored(c, h, heads ? blendScore(h, blend, affinity ? features[0] : 0) : c.sourceScore, c.sources[0].reason);
   }
   scored.sort((a, b) => b.score - a.score || b.sourceScore - a.sourceScore || byCodeUnits(a.videoId, b.videoId));
   if (run.tracer.enabled) scored.forEach((c, i) => run.tracer.scored(c.videoId, c.heads, c.score, i));
