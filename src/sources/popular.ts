@@ -22,8 +22,9 @@ export async function fetchPopular(runtime: FeedRuntime, options: PopularOptions
   const { country, limit, now, padFromCatalog = true, exclude } = options;
   const out: Candidate[] = [];
   const taken = new Set<string>();
-  const push = (videoId: string, score: number, reason: Candidate["reason"]): void => {
-    if (out.length >= limit || taken.has(videoId) || exclude?.has(videoId) || !runtime.catalog.video(videoId)) return;
+  // `known`: the id comes from the catalog itself (the pad), so asking the catalog whether it knows it is skipped.
+  const push = (videoId: string, score: number, reason: Candidate["reason"], known = false): void => {
+    if (out.length >= limit || taken.has(videoId) || exclude?.has(videoId) || (!known && !runtime.catalog.video(videoId))) return;
     taken.add(videoId);
     out.push({ videoId, score, reason });
   };
@@ -43,7 +44,7 @@ export async function fetchPopular(runtime: FeedRuntime, options: PopularOptions
     for (const video of runtime.catalog.newest()) {
       if (out.length >= limit) break;
       if (video.uploadedAt > now) continue;
-      push(video.id, floor / (2 + i++), { code: "POPULAR", params: {} });
+      push(video.id, floor / (2 + i++), { code: "POPULAR", params: {} }, true);
     }
   }
   return out;
