@@ -10,6 +10,10 @@
  * --check writes the served item ids of the untraced pass (same users, same request time), so two versions of the
  * code can be compared for identical output where they should be identical.
  *
+ * --sources times each enabled source alone (its fetch, awaited, nothing else running) on the hydrated queries of the
+ * untraced pass, with the vector indexes' query caches cleared before each fetch (a first search, as most are):
+ * what each source costs on its own and how many candidates it gives for it.
+ *
  * --cpu-prof writes a V8 CPU profile of the untraced pass only (start-up and warm-up left out), for
  * `npx tsx bench/feed-profile.ts <file>`; --alloc-prof a sampling heap profile of the same pass (bytes allocated, by
  * function), which the same script summarises per request.
@@ -22,6 +26,7 @@ import { parseArgs } from "node:util";
 import { loadRuntime } from "../src/app/runtime";
 import { configSchema } from "../src/config";
 import type { FeedRequest } from "../src/pipeline/feed-page";
+import type { CandidateSource } from "../src/pipeline/types";
 import { loadScaledCatalog } from "./feed-bundle";
 
 const { values: args } = parseArgs({
@@ -34,6 +39,7 @@ const { values: args } = parseArgs({
     "cpu-prof": { type: "string" },
     "alloc-prof": { type: "string" },
     without: { type: "string", default: "" },
+    sources: { type: "boolean", default: false },
   },
 });
 const size = Number(args.size);
@@ -100,6 +106,18 @@ for (const r of requestsFor(warmup, false)) await loaded.feed.feed(r);
 searchCounts.clear();
 const hits0 = cacheHits();
 
+// --sources: the hydrated queries of the untraced pass, as the first enabled source received them.
+const hydrated: Array<Parameters<CandidateSource["fetch"]>> = [];
+const sourceSteps = loaded.definition.sources.filter((s) => s.enabled);
+const firstSource = sourceSteps[0]?.source;
+const firstFetch = firstSource?.fetch.bind(firstSource);
+if (args.sources && firstSource && firstFetch) {
+  firstSource.fetch = (query, ctx) => {
+    hydrated.push([query, ctx]);
+    return firstFetch(query, ctx);
+  };
+}
+
 const plain = requestsFor(requests, false);
 const served: string[][] = [];
 const profiler = args["cpu-prof"] ? new Session() : undefined;
@@ -125,6 +143,7 @@ for (const r of plain) {
 }
 const wall = performance.now() - t0;
 const cpu = process.cpuUsage(cpu0);
+if (firstSource && firstFetch) firstSource.fetch = firstFetch;
 const hits1 = cacheHits();
 const searches = [...searchCounts].map(([name, n]) => `${name} ${(n / requests).toFixed(1)}/req (${(((hits1[name] - hits0[name]) / Math.max(1, n)) * 100).toFixed(0)} % from the query cache)`);
 if (profiler) {
@@ -151,6 +170,23 @@ for (const r of traced) {
 console.log(`size ${size}: ${requests} sequential requests, wall ${(wall / requests).toFixed(2)} ms/req, CPU ${(cpuMs / requests).toFixed(2)} ms/req`);
 console.log(`fallbacks: ${JSON.stringify(fallbacks)}; vector searches: ${searches.join(", ")}`);
 for (const [k, v] of stageSums) console.log(`  ${k.padEnd(24)} ${(v / traced.length).toFixed(2)} ms`);
+if (args.sources) {
+  console.log(`each source alone, mean over ${hydrated.length} hydrated queries (query caches cleared before each fetch):`);
+  const ms = new Map<string, number>();
+  const candidates = new Map<string, number>();
+  for (const [query, ctx] of hydrated) {
+    for (const step of sourceSteps) {
+      for (const index of Object.values(loaded.runtime.vectors)) (index as { setProbes?: (p: object) => void } | undefined)?.setProbes?.({});
+      const t0 = performance.now();
+      const out = await step.source.fetch(query, { ...ctx, limit: step.quota, signal: new AbortController().signal });
+      ms.set(step.name, (ms.get(step.name) ?? 0) + performance.now() - t0);
+      candidates.set(step.name, (candidates.get(step.name) ?? 0) + out.length);
+    }
+  }
+  for (const step of sourceSteps) {
+    console.log(`  ${step.name.padEnd(24)} ${(ms.get(step.name)! / hydrated.length).toFixed(2)} ms  ${(candidates.get(step.name)! / hydrated.length).toFixed(0).padStart(4)} candidates (quota ${step.quota})`);
+  }
+}
 if (args.check) await writeFile(args.check, JSON.stringify(served));
 await loaded.close?.();
 process.exit(0);
