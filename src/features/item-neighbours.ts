@@ -159,20 +159,27 @@ export const AFFINITY_RANK_HORIZON = 1000;
  * - hits: log(1 + history items listing it) / log(1 + history length).
  */
 export function affinityFeatures(model: ItemNeighbours | undefined, recent: readonly RecentWatch[] | undefined, videoId: string): [relative: number, rank: number, hits: number] {
-  const out: [number, number, number] = [0, 1, 0];
-  if (model && recent && recent.length > 0) writeAffinityFeatures(model, userAffinity(model, recent), recent.length, videoId, out, 0);
+  const out: [number, number, number] = [0, 0, 0];
+  writeAffinityFeatures(model, model && recent && recent.length > 0 ? userAffinity(model, recent) : undefined, recent?.length ?? 0, videoId, out, 0);
   return out;
 }
 
 /**
  * `affinityFeatures` of one video written into `out` at `o`, from the user's affinity computed beforehand (the row
- * builder resolves it once per request instead of once per candidate). `historyLength` is the length of the recent
- * history the affinity was computed from.
+ * builder and Rank resolve it once per request instead of once per candidate; undefined: no model or no history).
+ * `historyLength` is the length of the recent history the affinity was computed from.
  */
-export function writeAffinityFeatures(model: ItemNeighbours, a: UserAffinity, historyLength: number, videoId: string, out: Float32Array | number[], o: number): void {
-  const i = model.index.get(videoId);
-  const r = i === undefined ? undefined : a.rankOf.get(i);
-  if (r === undefined || a.max <= 0) {
+export function writeAffinityFeatures(
+  model: ItemNeighbours | undefined,
+  a: UserAffinity | undefined,
+  historyLength: number,
+  videoId: string,
+  out: Float32Array | number[],
+  o: number,
+): void {
+  const i = model?.index.get(videoId);
+  const r = i === undefined ? undefined : a?.rankOf.get(i);
+  if (!a || r === undefined || a.max <= 0) {
     out[o] = 0;
     out[o + 1] = 1;
     out[o + 2] = 0;

@@ -508,9 +508,10 @@ export function buildRankerRows(a: FeatureArtifacts, inputs: readonly RankerRowI
   const nc = CLOCK_DENSE.length;
   const positionSlot = CONTEXT_DENSE.length - 1;
   const neighbours = a.neighbours;
-  // One features object of each kind for the whole batch, overwritten per row (see videoFeatures' `into`).
-  const vf = videoFeatures(undefined, inputs[0]?.video ?? COLD_PROBE, 0);
-  const cf = { categoryAffinity: 0, durationLogRatio: 0, languageMatch: 0, watchedRecently: 0, likedRecently: 0 };
+  // One features object of each kind for the whole batch, made by the first row and overwritten by the others (see
+  // videoFeatures' `into`).
+  let vf: VideoFeatures | undefined;
+  let cf: CrossFeatures | undefined;
   let cache: { user?: User; userAgg?: UserAggregates; ctx: RowContext; part: UserPart; row: number; affinity?: UserAffinity } | undefined;
   for (let r = 0; r < n; r++) {
     const { user, userAgg, video, videoAgg, context } = inputs[r];
@@ -550,25 +551,20 @@ export function buildRankerRows(a: FeatureArtifacts, inputs: readonly RankerRowI
     for (let t = 0; t < l.tagsLength; t++) tags[r * l.tagsLength + t] = vi[4 + t];
     o += nu;
     if (videoAgg) {
-      videoFeatures(videoAgg, video, context.now, vf);
+      vf = videoFeatures(videoAgg, video, context.now, vf);
       for (let i = 0; i < nv; i++) dense[o + i] = normalize(vNorm[i], VIDEO_DENSE[i].get(vf));
     } else {
       for (let i = 0; i < nv; i++) dense[o + i] = coldVideo[i];
-      dense[o + ageAt] = normalize(vNorm[ageAt], VIDEO_DENSE[ageAt].get(videoFeatures(undefined, video, context.now, vf)));
+      vf = videoFeatures(undefined, video, context.now, vf);
+      dense[o + ageAt] = normalize(vNorm[ageAt], VIDEO_DENSE[ageAt].get(vf));
       dense[o + durationAt] = vb.durationDense;
     }
     o += nv;
-    crossFeatures(u.uf, u.recent, video, u.language, cf);
+    cf = crossFeatures(u.uf, u.recent, video, u.language, cf);
     for (let i = 0; i < nx; i++) dense[o + i] = normalize(xNorm[i], CROSS_DENSE[i].get(cf));
     o += nx + nc;
     dense[o++] = normalize(posNorm, CONTEXT_DENSE[positionSlot].get(context));
-    if (cache.affinity) {
-      writeAffinityFeatures(neighbours!, cache.affinity, userAgg!.recent.length, video.id, dense, o);
-    } else {
-      dense[o] = 0;
-      dense[o + 1] = 1;
-      dense[o + 2] = 0;
-    }
+    writeAffinityFeatures(neighbours, cache.affinity, userAgg?.recent.length ?? 0, video.id, dense, o);
   }
   return { size: n, categorical, bags: [tags, history, recentLikes, userCategories], dense };
 }

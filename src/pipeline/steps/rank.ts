@@ -60,7 +60,7 @@ export async function rank(query: FeedQuery, candidates: MergedCandidate[], env:
     const c = top[i];
     const h: Record<string, number> = {};
     for (const head of headNames) h[head] = heads![head][i];
-    if (affinity) writeAffinityFeatures(neighbours!, affinity, recent!.length, c.videoId, features, 0);
+    if (affinity) writeAffinityFeatures(neighbours, affinity, recent!.length, c.videoId, features, 0);
     scored[i] = toScored(c, h, heads ? blendScore(h, blend, affinity ? features[0] : 0) : c.sourceScore, c.sources[0].reason);
   }
   scored.sort((a, b) => b.score - a.score || b.sourceScore - a.sourceScore || byCodeUnits(a.videoId, b.videoId));
