@@ -1,3 +1,4 @@
+import { LRUCache } from "lru-cache";
 import type { ReelEvent } from "../data/types";
 import type { EventLog } from "../stores/event-log";
 
@@ -38,11 +39,13 @@ export interface IdWindowDeduper extends EventDeduper {
 
 export function createIdWindowDeduper(options: IdWindowDeduperOptions): IdWindowDeduper {
   const { append, maxIds = 1_000_000, seed = [] } = options;
-  // Insertion-ordered: the first key is the oldest, evicted first.
-  const ids = new Set<string>();
+  // Oldest first out: an id is only ever set once and never read with `get`, so the cache's least recently used is
+  // the oldest. Not a Set evicting its first key: V8 leaves a deleted key's slot empty until the table is rebuilt,
+  // and finding the first live key walks every empty slot before it, so once the window was full each append took
+  // 30–400 µs more per event (1M ids; test/events/id-window-deduper.test.ts, docs/benchmarks-events.md).
+  const ids = new LRUCache<string, true>({ max: maxIds });
   const remember = (id: string): void => {
-    ids.add(id);
-    if (ids.size > maxIds) ids.delete(ids.values().next().value as string);
+    if (!ids.has(id)) ids.set(id, true);
   };
   for (const id of seed) remember(id);
   // Ids whose append is in flight: a concurrent retry waits for the outcome rather than answering DUPLICATE for an

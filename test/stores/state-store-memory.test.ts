@@ -15,6 +15,20 @@ describe("memory state store", () => {
     expect([...(await store.getVideos(["x", "y", "z"])).keys()].sort()).toEqual(["x", "z"]);
   });
 
+  it("reads do not make a user or video recent: only writes keep them in", async () => {
+    const store = createMemoryStateStore({ maxUsers: 2, maxVideos: 2 });
+    const like = (u: string, v: string): ReelEvent => ({ id: `${u}${v}`, type: "like", userId: u, videoId: v, ts: 1 });
+    await store.apply([like("a", "x"), like("b", "y")], () => undefined);
+    // Read a and x (a feed request would): still the least recently written, so the next writes push them out.
+    expect(await store.getUser("a")).toBeDefined();
+    expect(await store.getSeen("a")).toBeDefined();
+    expect((await store.getVideos(["x"])).size).toBe(1);
+    await store.apply([like("c", "z")], () => undefined);
+    expect(await store.getUser("a")).toBeUndefined();
+    expect(await store.getUser("b")).toBeDefined();
+    expect([...(await store.getVideos(["x", "y", "z"])).keys()].sort()).toEqual(["y", "z"]);
+  });
+
   it("keeps a board's order between reads, exact by default, at most trendingStaleMs behind with it", async () => {
     const watch = (u: string, v: string, ts: number): ReelEvent => ({ id: `${u}${v}${ts}`, type: "watch", userId: u, videoId: v, ts, watchedSec: 10, videoDurationSec: 10 }) as ReelEvent;
     const exact = createMemoryStateStore();
