@@ -42,7 +42,7 @@ export function createIdWindowDeduper(options: IdWindowDeduperOptions): IdWindow
   // Oldest first out: an id is only ever set once and never read with `get`, so the cache's least recently used is
   // the oldest. Not a Set evicting its first key: V8 leaves a deleted key's slot empty until the table is rebuilt,
   // and finding the first live key walks every empty slot before it, so once the window was full each append took
-  // 30–400 µs more per event (1M ids; test/events/id-window-deduper.test.ts, docs/benchmarks-events.md).
+  // 35–300 µs more per event (1M ids; bench/eviction-bench.ts, docs/benchmarks-events.md).
   const ids = new LRUCache<string, true>({ max: maxIds });
   const remember = (id: string): void => {
     if (!ids.has(id)) ids.set(id, true);

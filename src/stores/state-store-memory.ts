@@ -88,7 +88,7 @@ export function createMemoryStateStore(options: MemoryStateStoreOptions = {}): C
   const bloomGeometry = seenBloomGeometry(options.watchedBloom);
   // Least recently written out first, in O(1). Not a Map evicting its first key after a delete-and-set per write:
   // V8 leaves a deleted key's slot empty until the table is rebuilt, and finding the first live key walks every
-  // empty slot before it, so once a store held maxUsers users each event applied took 10–30 µs more (200k users;
+  // empty slot before it, so once a store held maxUsers users each event applied took 20–60 µs more (200k users;
   // bench/eviction-bench.ts). Reads `peek`: they do not make an entry recent, writes do.
   const users = new LRUCache<string, UserState>({ max: maxUsers });
   const videos = new LRUCache<string, VideoAggregates>({ max: maxVideos });
