@@ -1,6 +1,6 @@
-import { LRUCache } from "lru-cache";
 import type { ReelEvent } from "../data/types";
 import type { EventLog } from "../stores/event-log";
+import { evictOldest } from "../util/evict-oldest";
 
 /**
  * Idempotency by event id. A deduper appends only the events whose id it has not appended before and says, per
@@ -26,7 +26,11 @@ export function isIdempotentEventLog(log: EventLog): log is IdempotentEventLog {
 export interface IdWindowDeduperOptions {
   /** The durable append the window guards. */
   append: (events: readonly ReelEvent[]) => Promise<void>;
-  /** Ids remembered; the oldest are forgotten first. A retry older than this many newer events is stored again. @default 1_000_000 */
+  /**
+   * Ids remembered at most; the oldest are forgotten first, 1 % at a time once there are more (util/evict-oldest.ts).
+   * A retry within the newest 99 % of this many events is always a duplicate; an older one may be stored again.
+   * @default 1_000_000
+   */
   maxIds?: number;
   /** Ids already in the log, oldest first (rebuilt from the log at open). @default [] */
   seed?: Iterable<string>;
@@ -39,13 +43,11 @@ export interface IdWindowDeduper extends EventDeduper {
 
 export function createIdWindowDeduper(options: IdWindowDeduperOptions): IdWindowDeduper {
   const { append, maxIds = 1_000_000, seed = [] } = options;
-  // Oldest first out: an id is only ever set once and never read with `get`, so the cache's least recently used is
-  // the oldest. Not a Set evicting its first key: V8 leaves a deleted key's slot empty until the table is rebuilt,
-  // and finding the first live key walks every empty slot before it, so once the window was full each append took
-  // 35–300 µs more per event (1M ids; bench/eviction-bench.ts, docs/benchmarks-events.md).
-  const ids = new LRUCache<string, true>({ max: maxIds });
+  // Insertion-ordered: the first key is the oldest, evicted first (a batch at a time, util/evict-oldest.ts).
+  const ids = new Set<string>();
   const remember = (id: string): void => {
-    if (!ids.has(id)) ids.set(id, true);
+    ids.add(id);
+    evictOldest(ids, maxIds);
   };
   for (const id of seed) remember(id);
   // Ids whose append is in flight: a concurrent retry waits for the outcome rather than answering DUPLICATE for an

@@ -1,6 +1,6 @@
-import { LRUCache } from "lru-cache";
 import type { ReelEvent, Video } from "../data/types";
 import { assertNever } from "../data/types";
+import { evictOldest } from "../util/evict-oldest";
 import {
   DAY_MS,
   TREND_HALF_LIFE_MS,
@@ -28,9 +28,12 @@ import type { TrendingHit, UserRelations } from "./state-store";
  * State is rebuilt by replaying the event log from the start (the consumer does that at start-up).
  */
 export interface MemoryStateStoreOptions {
-  /** Users kept (aggregates, relations, seen sets). @default 200_000 */
+  /**
+   * Users kept at most (aggregates, relations, seen sets), the least recently written forgotten first, 1 % at a time
+   * once there are more. @default 200_000
+   */
   maxUsers?: number;
-  /** Videos kept. @default 500_000 */
+  /** Videos kept at most, as maxUsers. @default 500_000 */
   maxVideos?: number;
   /** Seen (watched/started/clicked) videos kept per user. @default 1000 */
   seenCap?: number;
@@ -86,12 +89,10 @@ export function createMemoryStateStore(options: MemoryStateStoreOptions = {}): C
     trendingStaleMs = 0,
   } = options;
   const bloomGeometry = seenBloomGeometry(options.watchedBloom);
-  // Least recently written out first, in O(1). Not a Map evicting its first key after a delete-and-set per write:
-  // V8 leaves a deleted key's slot empty until the table is rebuilt, and finding the first live key walks every
-  // empty slot before it, so once a store held maxUsers users each event applied took 20–60 µs more (200k users;
-  // bench/eviction-bench.ts). Reads `peek`: they do not make an entry recent, writes do.
-  const users = new LRUCache<string, UserState>({ max: maxUsers });
-  const videos = new LRUCache<string, VideoAggregates>({ max: maxVideos });
+  // Insertion order = recency of the last write (a write deletes and sets again); reads do not refresh it. The least
+  // recently written go first, a batch at a time (util/evict-oldest.ts).
+  const users = new Map<string, UserState>();
+  const videos = new Map<string, VideoAggregates>();
   const boards = new Map<string, Map<string, number>>();
   /** Per board: its entries by descending score (ties by id), when sorted, and whether it changed since. */
   const sortedBoards = new Map<string, { entries: Array<[string, number]>; at: number; dirty: boolean }>();
@@ -105,7 +106,9 @@ export function createMemoryStateStore(options: MemoryStateStoreOptions = {}): C
   /** Gets or creates, and marks most recently used. */
   const touchUser = (userId: string): UserState => {
     let u = users.get(userId);
-    if (!u) {
+    if (u) {
+      users.delete(userId);
+    } else {
       u = {
         notInterested: new Set(),
         blockedCreators: new Set(),
@@ -115,13 +118,16 @@ export function createMemoryStateStore(options: MemoryStateStoreOptions = {}): C
         seen: new Map(),
         served: new Map(),
       };
-      users.set(userId, u);
     }
+    users.set(userId, u);
+    evictOldest(users, maxUsers);
     return u;
   };
 
   const putVideo = (agg: VideoAggregates): void => {
+    videos.delete(agg.videoId);
     videos.set(agg.videoId, agg);
+    evictOldest(videos, maxVideos);
   };
 
   const addCapped = (set: Set<string>, value: string): void => {
@@ -172,7 +178,7 @@ export function createMemoryStateStore(options: MemoryStateStoreOptions = {}): C
     const video = videoId !== undefined ? videoOf(videoId) : undefined;
     const u = touchUser(e.userId);
     u.agg = applyUserEvent(u.agg ?? emptyUserAggregates(e.userId), e, video);
-    if (videoId !== undefined) putVideo(applyVideoEvent(videos.peek(videoId) ?? emptyVideoAggregates(videoId), e, video));
+    if (videoId !== undefined) putVideo(applyVideoEvent(videos.get(videoId) ?? emptyVideoAggregates(videoId), e, video));
     switch (e.type) {
       case "watch":
         markSeen(u, e.videoId, e.ts);
@@ -232,18 +238,18 @@ export function createMemoryStateStore(options: MemoryStateStoreOptions = {}): C
       return cursor;
     },
     async getUser(userId) {
-      return users.peek(userId)?.agg;
+      return users.get(userId)?.agg;
     },
     async getVideos(videoIds) {
       const out = new Map<string, VideoAggregates>();
       for (const id of videoIds) {
-        const v = videos.peek(id);
+        const v = videos.get(id);
         if (v) out.set(id, v);
       }
       return out;
     },
     async getRelations(userId): Promise<UserRelations> {
-      const u = users.peek(userId);
+      const u = users.get(userId);
       return {
         notInterested: u ? [...u.notInterested] : [],
         blockedCreators: u ? [...u.blockedCreators] : [],
@@ -253,7 +259,7 @@ export function createMemoryStateStore(options: MemoryStateStoreOptions = {}): C
       };
     },
     async getSeen(userId) {
-      const u = users.peek(userId);
+      const u = users.get(userId);
       if (!u) return createSeenSet({});
       prune(u.seen, seenTtlMs);
       prune(u.served, servedTtlMs);
