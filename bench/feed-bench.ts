@@ -66,12 +66,11 @@ import { Redis } from "ioredis";
 import { generateApiKey, hashApiKey } from "../src/auth/api-keys";
 import { writeKeyFile } from "../src/auth/key-file";
 import type { Scope } from "../src/auth/scopes";
-import { configSchema } from "../src/config";
 import { loadDataset } from "../src/data/load-dataset";
 import { FALLBACK_KINDS } from "../src/pipeline/feed-page";
 import { BUNDLE_FILES } from "../src/training/bundle";
 import { createProgress } from "../src/util/progress";
-import { ensureBaseBundle, ensureParent, ensureScaledBundle } from "./feed-bundle";
+import { DEFAULT_SOURCES, ensureBaseBundle, ensureParent, ensureScaledBundle } from "./feed-bundle";
 import type { FeedServerArgs } from "./feed-server";
 import { formatMachine, machineInfo } from "./lib/machine-info";
 import { formatInt, formatMs, markdownTable } from "./lib/markdown-table";
@@ -146,14 +145,13 @@ const machine = machineInfo();
 const benchRss = createPeakRssSampler();
 const here = fileURLToPath(new URL(".", import.meta.url));
 
-/** Source quotas: the default pipeline's (config.ts; 1,000 proposals per request today), optionally scaled. */
-const DEFAULT_SOURCES = configSchema.parse({}).pipeline.sources.map(({ name, quota }) => ({ name, quota }));
 /** --config: a JSON object merged into each config section, for A/B runs (e.g. '{"ranking":{"inferenceThread":"main"}}'). */
 const configOverride = JSON.parse(args.config!) as Record<string, Record<string, unknown>>;
 const serverConfig: Record<string, unknown> = {
   server: { host: "127.0.0.1", ...configOverride.server },
   ranking: { candidatesToRank: 500, executionProviders: ["cpu"], ...configOverride.ranking },
   pipeline: {
+    // The default pipeline's quotas, optionally scaled (--quota-scale).
     sources: DEFAULT_SOURCES.map((s) => ({ ...s, quota: Math.round(s.quota * quotaScale) })),
     // Load shedding off: the benchmark measures what ranking 500 candidates costs and where that saturates. The
     // shipped defaults are measured with --config '{"pipeline":{"overload":{}}}'.

@@ -15,6 +15,7 @@
 import { existsSync } from "node:fs";
 import { copyFile, link, mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { configSchema } from "../src/config";
 import { createCatalog, type Catalog } from "../src/data/catalog";
 import { loadDataset } from "../src/data/load-dataset";
 import type { Creator, Dataset, PolicyFlag, Video } from "../src/data/types";
@@ -27,6 +28,9 @@ import { seededRandom } from "../src/util/random";
 
 /** The trained base: small on purpose (the benchmark measures serving, not model quality). */
 export const BASE_PLATFORM = { users: 1000, videos: 2000, days: 14, seed: 7 } as const;
+
+/** The default funnel's sources and quotas (config.ts), as `npm start` serves it: what the feed benchmarks run. */
+export const DEFAULT_SOURCES: ReadonlyArray<{ name: string; quota: number }> = configSchema.parse({}).pipeline.sources.map(({ name, quota }) => ({ name, quota }));
 
 const DAY_MS = 86_400_000;
 const POLICY: readonly PolicyFlag[] = ["violence", "adult", "spam", "copyright", "misinformation"];

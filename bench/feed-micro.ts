@@ -27,7 +27,7 @@ import { loadRuntime } from "../src/app/runtime";
 import { configSchema } from "../src/config";
 import type { FeedRequest } from "../src/pipeline/feed-page";
 import type { CandidateSource } from "../src/pipeline/types";
-import { loadScaledCatalog } from "./feed-bundle";
+import { DEFAULT_SOURCES, loadScaledCatalog } from "./feed-bundle";
 
 const { values: args } = parseArgs({
   options: {
@@ -53,8 +53,6 @@ const { dataset, catalog } = await loadScaledCatalog(bundleDir, size);
 const check = !!args.check;
 // --without Social,Fresh: those sources disabled, to measure what each costs.
 const without = new Set(args.without!.split(",").filter(Boolean));
-// The default funnel's sources and quotas (config.ts), as `npm start` serves it.
-const DEFAULT_SOURCES = configSchema.parse({}).pipeline.sources.map(({ name, quota }) => ({ name, quota }));
 const config = configSchema.parse({
   // Models on the event loop: this measures the pipeline's own CPU per request, and a profile reads it in one place.
   ranking: { candidatesToRank: 500, executionProviders: ["cpu"], inferenceThread: "main", ...(check ? { timeoutMs: 60_000 } : {}) },
