@@ -1040,7 +1040,6 @@ interface CatalogPhase {
   catalog?: { videos: number; seconds: number; ackMs: number[]; failed: number; firstError?: string };
 }
 
-/** POST with keep-alive; resolves with status and body text. */
 /**
  * One POST on a keep-alive agent. A reused socket that the server closed as idle just as the request went out fails
  * with ECONNRESET before the server read anything (Node's http docs, `request.reusedSocket`): that request is sent

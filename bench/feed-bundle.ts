@@ -65,17 +65,18 @@ export interface ExtendedCatalog {
   parents: Int32Array;
 }
 
-/** The base dataset's videos extended to `total` videos (see the file comment). Deterministic for (dataset, total, seed). */
 /**
- * The catalogue a scaled bundle serves, for in-process benchmarks (feed-micro and its kin): the bundle's own data
- * extended to `size` videos exactly as the bench server extends it (seed 1).
+ * The catalogue a scaled bundle serves: the bundle's own data extended to `size` videos. The bench server
+ * (feed-server.ts) and the in-process benchmarks (feed-micro and its kin) load it here, so both serve the same one
+ * for the same seed (feed-bench passes 1).
  */
-export async function loadScaledCatalog(bundleDir: string, size: number): Promise<{ dataset: Dataset } & ExtendedCatalog & { catalog: Catalog }> {
+export async function loadScaledCatalog(bundleDir: string, size: number, seed = 1): Promise<{ dataset: Dataset } & ExtendedCatalog & { catalog: Catalog }> {
   const { dataset } = await loadDataset(join(bundleDir, BUNDLE_FILES.data), { format: "generic" });
-  const extended = extendCatalog(dataset, size, 1);
+  const extended = extendCatalog(dataset, size, seed);
   return { dataset, ...extended, catalog: createCatalog({ videos: extended.videos, users: dataset.users, creators: extended.creators }) };
 }
 
+/** The base dataset's videos extended to `total` videos (see the file comment). Deterministic for (dataset, total, seed). */
 export function extendCatalog(dataset: Pick<Dataset, "videos" | "creators" | "events">, total: number, seed = 1): ExtendedCatalog {
   const base = dataset.videos;
   if (!Number.isInteger(total) || total < base.length) throw new RangeError(`extendCatalog: total must be an integer ≥ ${base.length}, got ${total}`);

@@ -13,15 +13,11 @@
  */
 import { writeFile } from "node:fs/promises";
 import { Session } from "node:inspector/promises";
-import { join } from "node:path";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { serve } from "../src/app/serve";
 import { configSchema } from "../src/config";
-import { createCatalog } from "../src/data/catalog";
-import { loadDataset } from "../src/data/load-dataset";
-import { BUNDLE_FILES } from "../src/training/bundle";
 import { createProgress } from "../src/util/progress";
-import { extendCatalog } from "./feed-bundle";
+import { loadScaledCatalog } from "./feed-bundle";
 
 export interface FeedServerArgs {
   bundleDir: string;
@@ -40,9 +36,7 @@ try {
   const started = performance.now();
   const progress = createProgress();
   const config = configSchema.parse({ ...args.config, paths: { ...(args.config.paths as object), varDir: args.varDir } });
-  const { dataset } = await loadDataset(join(args.bundleDir, BUNDLE_FILES.data), { format: "generic" });
-  const { videos, creators } = extendCatalog(dataset, args.total, args.seed);
-  const catalog = createCatalog({ videos, users: dataset.users, creators });
+  const { catalog } = await loadScaledCatalog(args.bundleDir, args.total, args.seed);
   // feed-bench sets NODE_ENV=production for graphql-js's speed, as `reelfeed serve` does; like there, that is not an
   // operator asking for production (which refuses to serve without auth: docs/security.md).
   const serving = await serve({ config, bundle: args.bundleDir, port: 0, progress, handleSignals: true, production: false, runtime: { catalogOverride: catalog } });
