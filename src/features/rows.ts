@@ -16,7 +16,7 @@ import {
   type VideoFeatures,
 } from "./derived";
 import { bucket, dayOfWeekCyclical, hourOfDayCyclical, normalize, type Normalizer, type NormalizerKind } from "./normalizers";
-import type { BagColumn, CategoricalColumn, FeatureBatch, FeatureSpec } from "./spec";
+import { allocBatch, type BagColumn, type CategoricalColumn, type FeatureBatch, type FeatureSpec } from "./spec";
 
 /**
  * The shared row builders: the function that builds a training row for (user, video, time) is the one the server
@@ -376,10 +376,11 @@ function ageIndex(a: FeatureArtifacts, user: User | undefined): number {
   return 1 + bucket(a.ageBuckets, age);
 }
 
-/** Writes up to `len` indices into `out` at `o`, padding with 0. */
+/** Writes up to `len` indices into `out` at `o`, padding with 0 (the array may be a reused batch's). */
 function fillBag(out: Int32Array, o: number, len: number, indices: readonly number[]): void {
   const n = Math.min(len, indices.length);
   for (let i = 0; i < n; i++) out[o + i] = indices[i];
+  for (let i = n; i < len; i++) out[o + i] = 0;
 }
 
 /** Everything about the user side of a request: computed once per request, shared by all its rows. */
@@ -492,16 +493,20 @@ function rankerPlan(a: FeatureArtifacts): RankerRowPlan {
  * computed once and reused while consecutive inputs carry the same user, aggregates and context values, and written
  * once per row by copy. The video side comes from a per-video block (indices, tags, normalised duration) memoised
  * per catalog entry; a video without aggregates takes the plan's cold block and computes only its age.
+ *
+ * `into`: a batch of inputs.length rows of the ranker spec to write (a BatchPool's; every value is overwritten).
+ * @default a new batch
  */
-export function buildRankerRows(a: FeatureArtifacts, inputs: readonly RankerRowInput[]): FeatureBatch {
+export function buildRankerRows(a: FeatureArtifacts, inputs: readonly RankerRowInput[], into?: FeatureBatch): FeatureBatch {
   const l = a.layout;
   const n = inputs.length;
   const plan = rankerPlan(a);
   const { spec: ranker, d, vNorm, xNorm, posNorm, coldVideo, ageAt, durationAt } = plan;
-  const categorical = ranker.categorical.map(() => new Int32Array(n));
+  if (into && into.size !== n) throw new Error(`buildRankerRows: a batch of ${into.size} rows cannot take ${n}`);
+  const batch = into ?? allocBatch(ranker, n);
+  const { categorical, dense } = batch;
   const [userIdCol, videoIdCol, categoryCol, creatorCol, countryCol, deviceCol, surfaceCol, ageCol, languageCol] = categorical;
-  const [tags, history, recentLikes, userCategories] = ranker.bags.map((c) => new Int32Array(n * c.length));
-  const dense = new Float32Array(n * d);
+  const [tags, history, recentLikes, userCategories] = batch.bags;
   const nu = USER_DENSE.length;
   const nv = VIDEO_DENSE.length;
   const nx = CROSS_DENSE.length;
@@ -566,7 +571,7 @@ export function buildRankerRows(a: FeatureArtifacts, inputs: readonly RankerRowI
     dense[o++] = normalize(posNorm, CONTEXT_DENSE[positionSlot].get(context));
     writeAffinityFeatures(neighbours, cache.affinity, userAgg?.recent.length ?? 0, video.id, dense, o);
   }
-  return { size: n, categorical, bags: [tags, history, recentLikes, userCategories], dense };
+  return batch;
 }
 
 /** Copies row `from`'s `width` values of a row-major array to row `to`. */

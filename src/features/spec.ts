@@ -95,3 +95,43 @@ export function takeRows(spec: FeatureSpec, batch: FeatureBatch, rows: ArrayLike
   for (let i = 0; i < n; i++) dense.set(batch.dense.subarray(rows[i] * d, rows[i] * d + d), i * d);
   return { size: n, categorical, bags, dense };
 }
+
+/** A zeroed batch of `size` rows of `spec`. */
+export function allocBatch(spec: FeatureSpec, size: number): FeatureBatch {
+  return {
+    size,
+    categorical: spec.categorical.map(() => new Int32Array(size)),
+    bags: spec.bags.map((c) => new Int32Array(size * c.length)),
+    dense: new Float32Array(size * spec.dense.length),
+  };
+}
+
+/**
+ * Batches of one spec kept for reuse, by row count: `take` one, fill every value of it, `give` it back once nothing
+ * reads it any more (its model run has settled).
+ *
+ * Why: a batch's arrays live outside V8's heap (typed-array backing stores), and V8 starts a full mark of the whole
+ * heap each time some 64 MB of such memory has been allocated since the last one. A 500-row ranker batch is ~190 KB,
+ * so a fresh batch per request marked the serving heap (the catalogue, the stores) every few hundred requests, on
+ * V8's helper threads: a fifth of a ranked request's CPU in docs/benchmarks-feed.md, round 8.
+ */
+export interface BatchPool {
+  /** A batch of `size` rows: a given-back one if there is one (holding its old values), else a new, zeroed one. */
+  take(size: number): FeatureBatch;
+  /** Returns a taken batch; beyond `keep` batches of its size, it is left to the garbage collector. */
+  give(batch: FeatureBatch): void;
+}
+
+export function createBatchPool(spec: FeatureSpec, keep = 4): BatchPool {
+  const free = new Map<number, FeatureBatch[]>();
+  return {
+    take(size) {
+      return free.get(size)?.pop() ?? allocBatch(spec, size);
+    },
+    give(batch) {
+      let list = free.get(batch.size);
+      if (!list) free.set(batch.size, (list = []));
+      if (list.length < keep && !list.includes(batch)) list.push(batch);
+    },
+  };
+}

@@ -2,6 +2,7 @@ import type { Video } from "../data/types";
 import type { VideoAggregates } from "../features/aggregates";
 import type { FeatureArtifacts } from "../features/artifacts";
 import { buildRankerRows, rankerSpec, type RankerRowInput, type RowContext } from "../features/rows";
+import { createBatchPool } from "../features/spec";
 import type { FeedQuery, RankerModel } from "../pipeline/types";
 import type { StateStore } from "../stores/state-store";
 import { createMicroBatcher, type MicroBatcher } from "./micro-batcher";
@@ -70,6 +71,8 @@ export function createOnnxRankerModel(options: OnnxRankerModelOptions): OnnxRank
     windowMs: merge ? microBatchWindowMs : 0,
     maxBatchRows: merge ? maxBatchRows : 1,
   });
+  // Each request's rows are written into a reused batch (spec.ts, BatchPool: why), given back once its run settles.
+  const rowBatches = createBatchPool(spec);
 
   return {
     heads,
@@ -88,8 +91,15 @@ export function createOnnxRankerModel(options: OnnxRankerModelOptions): OnnxRank
         videoAgg: stats.get(video.id),
         context,
       }));
-      const out = await batcher.submit(buildRankerRows(artifacts, inputs), signal);
-      return Object.fromEntries(heads.map((h) => [h, out[h]]));
+      // The batcher settles a request only once nothing reads its batch: a run copies or has finished with it, an
+      // aborted request is taken out of the queue before its run.
+      const rows = buildRankerRows(artifacts, inputs, rowBatches.take(inputs.length));
+      try {
+        const out = await batcher.submit(rows, signal);
+        return Object.fromEntries(heads.map((h) => [h, out[h]]));
+      } finally {
+        rowBatches.give(rows);
+      }
     },
   };
 }

@@ -4,8 +4,8 @@ import { HOUR_MS, type UserAggregates, type VideoAggregates } from "../../src/fe
 import { fitFeatureArtifacts } from "../../src/features/artifacts";
 import { userFeatures, videoFeatures } from "../../src/features/derived";
 import { aggregatesAt, replayEvents } from "../../src/features/replay";
-import { buildRankerRows, eventContext, type RankerRowInput } from "../../src/features/rows";
-import type { FeatureBatch } from "../../src/features/spec";
+import { buildRankerRows, eventContext, rankerSpec, type RankerRowInput } from "../../src/features/rows";
+import { createBatchPool, type FeatureBatch } from "../../src/features/spec";
 import { T0, tinyDataset } from "./fixtures";
 
 const video: Video = {
@@ -155,5 +155,27 @@ describe("train/serve identity", () => {
       });
       expect(row.equals(one[r])).toBe(true);
     }
+  });
+
+  it("rows written into a reused batch (a BatchPool's, holding another request's values) are those of a new batch", () => {
+    const data = tinyDataset();
+    const artifacts = fitFeatureArtifacts({ dataset: data });
+    const state = aggregatesAt(data, data.events[data.events.length - 1].ts + 1);
+    const context = (userId: string) => eventContext({ ...data.events[0], userId } as ReelEvent, data.users.find((u) => u.id === userId));
+    // The user with the longest history first, then one with the shortest: every bag slot the second request leaves
+    // empty was written by the first.
+    const byHistory = [...state.users].sort((a, b) => b[1].recent.length - a[1].recent.length);
+    const requestOf = ([userId, userAgg]: (typeof byHistory)[number]): RankerRowInput[] =>
+      data.videos.slice(0, 12).map((video) => ({ user: data.users.find((u) => u.id === userId), userAgg, video, videoAgg: state.videos.get(video.id), context: context(userId) }));
+    const long = requestOf(byHistory[0]);
+    const short = requestOf(byHistory[byHistory.length - 1]);
+    expect(long[0].userAgg!.recent.length).toBeGreaterThan(short[0].userAgg!.recent.length);
+    const pool = createBatchPool(rankerSpec(artifacts));
+    const first = buildRankerRows(artifacts, long, pool.take(long.length));
+    pool.give(first);
+    const reused = pool.take(short.length);
+    expect(reused).toBe(first);
+    expect(bytes(buildRankerRows(artifacts, short, reused)).equals(bytes(buildRankerRows(artifacts, short)))).toBe(true);
+    expect(() => buildRankerRows(artifacts, short.slice(1), pool.take(short.length))).toThrow(/12 rows cannot take 11/);
   });
 });
