@@ -26,13 +26,43 @@ export interface Catalog {
   putCreator(creator: Creator): void;
 }
 
+/**
+ * A video as the catalog keeps it: every field present (absent optional ones as undefined) in one order, so every
+ * catalog entry has one hidden class. Importers and the live catalogue add optional fields only when set, which gave
+ * a 100k catalog a dozen shapes: every site that reads videos (sources, filters, rows, stages) then ran megamorphic
+ * property loads, and optimised code kept bailing out on a shape it had not seen ("wrong map" deopts, about one per
+ * request in the Fresh source alone; docs/benchmarks-feed.md, round 8).
+ */
+export function catalogEntry(v: Video): Video {
+  return {
+    id: v.id,
+    creatorId: v.creatorId,
+    title: v.title,
+    description: v.description,
+    tags: v.tags,
+    category: v.category,
+    language: v.language,
+    durationSec: v.durationSec,
+    uploadedAt: v.uploadedAt,
+    ageRestricted: v.ageRestricted,
+    policyFlags: v.policyFlags,
+    blockedRegions: v.blockedRegions,
+  };
+}
+
+// The first entry fixes the shape's field representations: a fractional duration here makes durationSec a double
+// field from the start. A whole-number first duration would make it a small-integer field, and the first
+// fractional one later would retire the shape, leaving every earlier entry to be migrated (and optimised code to
+// bail out) the next time it is read.
+catalogEntry({ id: "", creatorId: "", title: "", tags: [], category: "", durationSec: 0.5, uploadedAt: 0.5 });
+
 export function createCatalog(data: Pick<Dataset, "videos" | "users" | "creators">): Catalog {
   const videos = new Map<string, Video>();
   const users = new Map(data.users.map((u) => [u.id, u]));
   const creators = new Map(data.creators.map((c) => [c.id, c]));
   let byCreator: Map<string, Video[]> | undefined;
   let newest: Video[] | undefined;
-  for (const v of data.videos) videos.set(v.id, v);
+  for (const v of data.videos) videos.set(v.id, catalogEntry(v));
   // Indexes are rebuilt lazily after writes: uploads are rare next to reads.
   const indexes = () => {
     if (!byCreator || !newest) {
@@ -55,7 +85,8 @@ export function createCatalog(data: Pick<Dataset, "videos" | "users" | "creators
     videosByCreator: (creatorId) => indexes().byCreator.get(creatorId) ?? [],
     newest: () => indexes().newest,
     videoCount: () => videos.size,
-    putVideo(video) {
+    putVideo(put) {
+      const video = catalogEntry(put);
       const old = videos.get(video.id);
       videos.set(video.id, video);
       if (!byCreator || !newest) return;
@@ -73,10 +104,11 @@ export function createCatalog(data: Pick<Dataset, "videos" | "users" | "creators
       if (list) insertByUpload(list, video);
       else byCreator.set(video.creatorId, [video]);
     },
-    putVideos(list) {
+    putVideos(puts) {
       const replaced = new Set<Video>();
       const latest = new Map<string, Video>();
-      for (const v of list) {
+      for (const put of puts) {
+        const v = catalogEntry(put);
         const old = videos.get(v.id);
         if (old) replaced.add(old);
         videos.set(v.id, v);

@@ -69,7 +69,19 @@ describe("catalog indexes under live writes", () => {
       expect(batched.newest().map((v) => v.id)).toEqual(one.newest().map((v) => v.id));
       for (let c = 0; c < 5; c++) expect(batched.videosByCreator(`c${c}`).map((v) => v.id)).toEqual(one.videosByCreator(`c${c}`).map((v) => v.id));
     }
-    for (const [id, v] of current) expect(batched.video(id)).toBe(v);
+    for (const [id, v] of current) expect(batched.video(id)).toEqual(v);
+  });
+
+  it("keeps every video in one shape: the same fields in the same order, however it was put", () => {
+    const bare: Video = { id: "a", creatorId: "c", title: "t", tags: [], category: "x", durationSec: 10, uploadedAt: 1 };
+    const full: Video = { ...bare, id: "b", blockedRegions: ["DE"], ageRestricted: true, description: "d", policyFlags: ["spam"], language: "en" };
+    const catalog = createCatalog({ videos: [bare, full], users: [], creators: [] });
+    catalog.putVideo({ ...bare, id: "c", language: "fr", durationSec: 12.5 });
+    catalog.putVideos([{ ...bare, id: "d", policyFlags: ["removed"] }]);
+    const shapes = new Set(["a", "b", "c", "d"].map((id) => Object.keys(catalog.video(id)!).join(",")));
+    expect([...shapes]).toEqual(["id,creatorId,title,description,tags,category,language,durationSec,uploadedAt,ageRestricted,policyFlags,blockedRegions"]);
+    expect(catalog.video("b")).toEqual(full);
+    expect(catalog.video("c")?.language).toBe("fr");
   });
 
   it("putVideos before the lists are built only records the videos (the lists are built from them later)", () => {
