@@ -18,6 +18,7 @@
  * `npx tsx bench/feed-profile.ts <file>`; --alloc-prof a sampling heap profile of the same pass (bytes allocated, by
  * function), which the same script summarises per request.
  */
+import { readdirSync, readFileSync } from "node:fs";
 import { rm, writeFile } from "node:fs/promises";
 import { Session } from "node:inspector/promises";
 import { join, resolve } from "node:path";
@@ -132,6 +133,7 @@ if (allocProfiler) {
   await allocProfiler.post("HeapProfiler.startSampling", { samplingInterval: 8192, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
 }
 const fallbacks: Record<string, number> = {};
+const threads0 = threadCpuMs();
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 for (const r of plain) {
@@ -141,6 +143,7 @@ for (const r of plain) {
 }
 const wall = performance.now() - t0;
 const cpu = process.cpuUsage(cpu0);
+const threads1 = threadCpuMs();
 if (firstSource && firstFetch) firstSource.fetch = firstFetch;
 const hits1 = cacheHits();
 const searches = [...searchCounts].map(([name, n]) => `${name} ${(n / requests).toFixed(1)}/req (${(((hits1[name] - hits0[name]) / Math.max(1, n)) * 100).toFixed(0)} % from the query cache)`);
@@ -167,6 +170,16 @@ for (const r of traced) {
 }
 console.log(`size ${size}: ${requests} sequential requests, wall ${(wall / requests).toFixed(2)} ms/req, CPU ${(cpuMs / requests).toFixed(2)} ms/req`);
 console.log(`fallbacks: ${JSON.stringify(fallbacks)}; vector searches: ${searches.join(", ")}`);
+if (threads0 && threads1) {
+  // Node leaves its threads unnamed ("node"): the main thread is the one whose id is the process id.
+  const byThread = new Map<string, number>();
+  for (const [tid, t] of threads1) {
+    const name = tid === String(process.pid) ? "main" : t.name === "node" ? "other" + tid : t.name;
+    byThread.set(name, (byThread.get(name) ?? 0) + t.ms - (threads0.get(tid)?.ms ?? 0));
+  }
+  const parts = [...byThread].filter(([, ms]) => ms > 0).sort((a, b) => b[1] - a[1]);
+  console.log(`CPU by thread, ms/req: ${parts.map(([name, ms]) => `${name} ${(ms / requests).toFixed(2)}`).join(", ")}`);
+}
 for (const [k, v] of stageSums) console.log(`  ${k.padEnd(24)} ${(v / traced.length).toFixed(2)} ms`);
 if (args.sources) {
   console.log(`each source alone, mean over ${hydrated.length} hydrated queries (query caches cleared before each fetch):`);
@@ -188,3 +201,30 @@ if (args.sources) {
 if (args.check) await writeFile(args.check, JSON.stringify(served));
 await loaded.close?.();
 process.exit(0);
+
+/**
+ * CPU per thread of this process, by thread id (Linux /proc; undefined elsewhere): shows what the main thread's
+ * profile cannot: V8's GC helper threads and libuv's pool. Clock ticks, read as 10 ms each.
+ */
+function threadCpuMs(): Map<string, { name: string; ms: number }> | undefined {
+  let tids: string[];
+  try {
+    tids = readdirSync("/proc/self/task");
+  } catch {
+    return undefined;
+  }
+  const out = new Map<string, { name: string; ms: number }>();
+  for (const tid of tids) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+    } catch {
+      continue; // the thread ended between the listing and the read
+    }
+    const close = stat.lastIndexOf(")");
+    const name = stat.slice(stat.indexOf("(") + 1, close);
+    const fields = stat.slice(close + 2).split(" "); // fields[11], [12]: utime, stime (stat fields 14 and 15)
+    out.set(tid, { name, ms: (Number(fields[11]) + Number(fields[12])) * 10 });
+  }
+  return out;
+}
