@@ -171,14 +171,13 @@ for (const r of traced) {
 console.log(`size ${size}: ${requests} sequential requests, wall ${(wall / requests).toFixed(2)} ms/req, CPU ${(cpuMs / requests).toFixed(2)} ms/req`);
 console.log(`fallbacks: ${JSON.stringify(fallbacks)}; vector searches: ${searches.join(", ")}`);
 if (threads0 && threads1) {
-  // Node leaves its threads unnamed ("node"): the main thread is the one whose id is the process id.
-  const byThread = new Map<string, number>();
-  for (const [tid, t] of threads1) {
-    const name = tid === String(process.pid) ? "main" : t.name === "node" ? "other" + tid : t.name;
-    byThread.set(name, (byThread.get(name) ?? 0) + t.ms - (threads0.get(tid)?.ms ?? 0));
-  }
-  const parts = [...byThread].filter(([, ms]) => ms > 0).sort((a, b) => b[1] - a[1]);
-  console.log(`CPU by thread, ms/req: ${parts.map(([name, ms]) => `${name} ${(ms / requests).toFixed(2)}`).join(", ")}`);
+  // Node leaves its threads unnamed ("node"): the main thread is the one whose id is the process id. The others are
+  // V8's platform workers (GC helpers, background compilation) and libuv's pool, listed busiest first.
+  const used = [...threads1].map(([tid, t]) => ({ main: tid === String(process.pid), ms: (t.ms - (threads0.get(tid)?.ms ?? 0)) / requests }));
+  const main = used.find((t) => t.main)?.ms ?? 0;
+  const others = used.filter((t) => !t.main && t.ms > 0).sort((a, b) => b.ms - a.ms);
+  const sum = others.reduce((s, t) => s + t.ms, 0);
+  console.log(`CPU by thread, ms/req: main ${main.toFixed(2)}, other threads ${sum.toFixed(2)} (${others.map((t) => t.ms.toFixed(2)).join(" ")})`);
 }
 for (const [k, v] of stageSums) console.log(`  ${k.padEnd(24)} ${(v / traced.length).toFixed(2)} ms`);
 if (args.sources) {
