@@ -242,3 +242,12 @@ export async function ensureScaledBundle(options: ScaledBundleOptions): Promise<
 export async function ensureParent(dir: string): Promise<void> {
   await mkdir(resolve(dir, ".."), { recursive: true });
 }
+
+/**
+ * Resolves once `done()` holds (polled every 100 ms; at most `timeoutMs`, then it goes on): a benchmark waits for a
+ * runtime's start-up work on other threads (the drift reference) so that none of it is measured as request CPU.
+ */
+export async function startUpWorkDone(done: () => boolean, timeoutMs = 300_000): Promise<void> {
+  const until = performance.now() + timeoutMs;
+  while (!done() && performance.now() < until) await new Promise((r) => setTimeout(r, 100));
+}

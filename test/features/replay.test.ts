@@ -159,7 +159,7 @@ describe("train/serve identity", () => {
 
   it("rows written into a reused batch (a BatchPool's, holding another request's values) are those of a new batch", () => {
     const data = tinyDataset();
-    const artifacts = fitFeatureArtifacts({ dataset: data });
+    const artifacts = fitFeatureArtifacts({ dataset: data, until: data.events[data.events.length - 1].ts + 1 });
     const state = aggregatesAt(data, data.events[data.events.length - 1].ts + 1);
     const context = (userId: string) => eventContext({ ...data.events[0], userId } as ReelEvent, data.users.find((u) => u.id === userId));
     // The user with the longest history first, then one with the shortest: every bag slot the second request leaves
