@@ -112,6 +112,27 @@ describe("merge, cursor, session cache, blend", () => {
     expect(merged[0].sourceScore).toBeCloseTo(2 + 61 / 63, 6);
   });
 
+  it("merges a video a source lists twice once, at its best rank, and an unknown one once per source", () => {
+    const { catalog } = createTestkit().runtime;
+    const reason = { code: "PERSONALIZED" as const, params: {} };
+    const list = (...ids: string[]) => ids.map((videoId, i) => ({ videoId, score: 10 - i, reason }));
+    const { merged, unknown } = mergeCandidates(
+      [
+        { source: "A", weight: 1, candidates: list("v1", "zz", "v1", "zz", "v2") },
+        { source: "B", weight: 1, candidates: list("zz", "v2", "v2", "v1") },
+      ],
+      catalog,
+    );
+    expect(unknown).toBe(2); // zz: once by A (listed twice), once by B
+    const score = (id: string) => merged.find((m) => m.videoId === id)!;
+    // A ranks v1 1st, zz 2nd, v2 3rd (the repeats take no rank); B ranks zz 1st, v2 2nd, v1 3rd.
+    const rrf = (rank: number) => 61 / (60 + rank);
+    expect(score("v1").sourceScore).toBeCloseTo(rrf(1) + rrf(3), 9);
+    expect(score("v2").sourceScore).toBeCloseTo(rrf(3) + rrf(2), 9);
+    expect(score("v1").sources.map((a) => a.source)).toEqual(["A", "B"]);
+    expect(score("v2").sources.map((a) => a.source)).toEqual(["B", "A"]);
+  });
+
   it("round-trips cursors and rejects tampering and expiry", () => {
     const c = { sessionId: "abcdefghijkl", offset: 20, issuedAt: 1000, userTag: "x1" };
     expect(decodeCursor(encodeCursor(c), 2000, 10_000)).toEqual(c);

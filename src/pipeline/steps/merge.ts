@@ -25,6 +25,8 @@ export interface MergeResult {
 export function mergeCandidates(outputs: readonly SourceOutput[], catalog: Catalog, options: { rrfK?: number } = {}): MergeResult {
   const { rrfK = 60 } = options;
   const byId = new Map<string, MergedCandidate>();
+  /** Ids the catalog does not know, with the last source that listed them. */
+  let missing: Map<string, string> | undefined;
   let unknown = 0;
   for (const { source, weight, candidates } of outputs) {
     // Sources nearly always answer best first already; only an unsorted list pays for the (stable) sort.
@@ -34,26 +36,28 @@ export function mergeCandidates(outputs: readonly SourceOutput[], catalog: Catal
           .map((c, i) => ({ c, i }))
           .sort((a, b) => b.c.score - a.c.score || a.i - b.i)
           .map((x) => x.c);
-    const taken = new Set<string>();
     let rank = 0;
     for (const c of ordered) {
-      if (taken.has(c.videoId)) continue; // a source listing a video twice counts once, at its best rank
-      taken.add(c.videoId);
+      const id = c.videoId;
+      const prev = byId.get(id);
+      // A source listing a video twice counts once, at its best rank: its first listing is then the video's last
+      // attribution (sources are merged one after another), so no set of the ids taken per source is needed.
+      if (prev ? prev.sources[prev.sources.length - 1].source === source : missing?.get(id) === source) continue;
       rank++;
       const contribution = (weight * (rrfK + 1)) / (rrfK + rank);
       const attribution: Attribution = { source, score: contribution, reason: c.reason };
-      const prev = byId.get(c.videoId);
       if (prev) {
         prev.sources.push(attribution);
         prev.sourceScore += contribution;
         continue;
       }
-      const video = catalog.video(c.videoId);
+      const video = catalog.video(id);
       if (!video) {
         unknown++;
+        (missing ??= new Map()).set(id, source);
         continue;
       }
-      byId.set(c.videoId, { videoId: c.videoId, video, sources: [attribution], sourceScore: contribution });
+      byId.set(id, { videoId: id, video, sources: [attribution], sourceScore: contribution });
     }
   }
   const merged = [...byId.values()];
