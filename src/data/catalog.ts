@@ -14,7 +14,10 @@ export interface Catalog {
   /** All videos, newest upload first. */
   newest(): readonly Video[];
   videoCount(): number;
-  /** Adds or replaces a video (new uploads at serving time; a takedown puts it back flagged "removed"). */
+  /**
+   * Adds or replaces a video (new uploads at serving time; a takedown puts it back flagged "removed"). The catalog
+   * keeps a copy in its one shape (catalogEntry), so `video(id)` equals the put video but is not the same object.
+   */
   putVideo(video: Video): void;
   /**
    * putVideo for a batch, in order (the last of two puts of one id wins), with the lists updated once: a batch of

@@ -112,8 +112,8 @@ export function allocBatch(spec: FeatureSpec, size: number): FeatureBatch {
  *
  * Why: a batch's arrays live outside V8's heap (typed-array backing stores), and V8 starts a full mark of the whole
  * heap each time some 64 MB of such memory has been allocated since the last one. A 500-row ranker batch is ~190 KB,
- * so a fresh batch per request marked the serving heap (the catalogue, the stores) every few hundred requests, on
- * V8's helper threads: a fifth of a ranked request's CPU in docs/benchmarks-feed.md, round 8.
+ * so a fresh batch per request made V8 mark the whole serving heap (the catalogue, the stores: 330–780 ms of its
+ * helper threads' CPU each time) every few hundred requests (docs/benchmarks-feed.md, round 8).
  */
 export interface BatchPool {
   /** A batch of `size` rows: a given-back one if there is one (holding its old values), else a new, zeroed one. */
