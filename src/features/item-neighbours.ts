@@ -177,8 +177,12 @@ export function writeAffinityFeatures(
   out: Float32Array | number[],
   o: number,
 ): void {
-  const i = model?.index.get(videoId);
-  const r = i === undefined ? undefined : a?.rankOf.get(i);
+  writeAffinityFeaturesOf(a, historyLength, model?.index.get(videoId) ?? -1, out, o);
+}
+
+/** writeAffinityFeatures of a video known by its item in the model (-1: not in it), for a caller that keeps it. */
+export function writeAffinityFeaturesOf(a: UserAffinity | undefined, historyLength: number, item: number, out: Float32Array | number[], o: number): void {
+  const r = item < 0 ? undefined : a?.rankOf.get(item);
   if (!a || r === undefined || a.max <= 0) {
     out[o] = 0;
     out[o + 1] = 1;

@@ -2,7 +2,7 @@ import type { Device, ImpressionEvent, ReelEvent, Surface, User, Video } from ".
 import { ReelfeedError } from "../errors";
 import type { UserAggregates, VideoAggregates } from "./aggregates";
 import type { FeatureArtifacts } from "./artifacts";
-import { userAffinity, writeAffinityFeatures, type UserAffinity } from "./item-neighbours";
+import { userAffinity, writeAffinityFeaturesOf, type ItemNeighbours, type UserAffinity } from "./item-neighbours";
 import {
   activityAtHour,
   crossFeatures,
@@ -569,7 +569,7 @@ export function buildRankerRows(a: FeatureArtifacts, inputs: readonly RankerRowI
     for (let i = 0; i < nx; i++) dense[o + i] = normalize(xNorm[i], CROSS_DENSE[i].get(cf));
     o += nx + nc;
     dense[o++] = normalize(posNorm, CONTEXT_DENSE[positionSlot].get(context));
-    writeAffinityFeatures(neighbours, cache.affinity, userAgg?.recent.length ?? 0, video.id, dense, o);
+    writeAffinityFeaturesOf(cache.affinity, userAgg?.recent.length ?? 0, vb.neighbourItem, dense, o);
   }
   return batch;
 }
@@ -588,6 +588,10 @@ function copyRow(a: Int32Array, from: number, to: number, width: number): void {
 interface VideoBlock {
   indices: Int32Array;
   durationDense: number;
+  /** The item-neighbour model `neighbourItem` was resolved in (training sets the artifacts' model after load). */
+  neighbourModel: ItemNeighbours | undefined;
+  /** The video's item in that model (-1: not in it): each row would otherwise look its id up in the model's map. */
+  neighbourItem: number;
 }
 
 const videoBlockCache = new WeakMap<FeatureArtifacts, WeakMap<Video, VideoBlock>>();
@@ -609,8 +613,12 @@ function videoBlock(a: FeatureArtifacts, video: Video): VideoBlock {
     fillBag(indices, 4, a.layout.tagsLength, tagIndices(a, video));
     const plan = rankerPlan(a);
     const durationDense = normalize(plan.vNorm[plan.durationAt], VIDEO_DENSE[plan.durationAt].get(videoFeatures(undefined, video, 0)));
-    vb = { indices, durationDense };
+    vb = { indices, durationDense, neighbourModel: undefined, neighbourItem: -1 };
     perVideo.set(video, vb);
+  }
+  if (vb.neighbourModel !== a.neighbours) {
+    vb.neighbourModel = a.neighbours;
+    vb.neighbourItem = a.neighbours?.index.get(video.id) ?? -1;
   }
   return vb;
 }

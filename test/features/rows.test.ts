@@ -94,6 +94,21 @@ describe("row builders", () => {
     }
   });
 
+  it("per-video blocks follow the artifacts' neighbour model when it is set after rows were built (training's order)", () => {
+    const neighbours = fitItemNeighbours(
+      data.events.filter((e) => e.type === "watch").map((e) => ({ userId: e.userId, videoId: e.videoId, ts: e.ts })),
+      { k: 4, lambda: 5, halfLife: 2 },
+    );
+    const a = { ...artifacts, neighbours: undefined as typeof neighbours | undefined };
+    const inputs = data.videos.map((video) => ({ user: data.users[0], userAgg: state.users.get(data.users[0].id), video, videoAgg: state.videos.get(video.id), context: { now } }));
+    const without = Array.from(buildRankerRows(a, inputs).dense);
+    a.neighbours = neighbours;
+    const withModel = Array.from(buildRankerRows(a, inputs).dense);
+    // A fresh artifacts object has no blocks yet: its rows are the reference.
+    expect(withModel).toEqual(Array.from(buildRankerRows({ ...a }, inputs).dense));
+    expect(withModel).not.toEqual(without);
+  });
+
   it("rows from the per-video blocks and the once-per-request user part equal the table-driven reference, row for row", () => {
     // Neighbours fitted on the tiny platform's watches, so the affinity columns are not all 0 / 1 / 0.
     const neighbours = fitItemNeighbours(
