@@ -11,7 +11,10 @@ import { concatBatches, type FeatureBatch, type FeatureSpec } from "../features/
  */
 export interface MicroBatcherOptions {
   spec: FeatureSpec;
-  /** Runs one (concatenated) batch and returns every output flattened row-major. */
+  /**
+   * Runs one (concatenated) batch and returns every output flattened row-major, in arrays of its own: a run of one
+   * request hands them to its caller as they are.
+   */
   run: (batch: FeatureBatch) => Promise<Record<string, Float32Array>>;
   /** How long the first pending request waits for company; 0 = only what arrives in the same tick. @default 1 */
   windowMs?: number;
@@ -85,6 +88,13 @@ export function createMicroBatcher(options: MicroBatcherOptions): MicroBatcher {
       outputs = await run(group.length === 1 ? group[0].batch : concatBatches(spec, group.map((p) => p.batch)));
     } catch (err) {
       for (const p of group) p.reject(err);
+      return;
+    }
+    // A run of one request: its outputs are its own (run returns fresh arrays), no copy needed.
+    if (group.length === 1) {
+      const p = group[0];
+      if (p.signal?.aborted) p.reject(abortReason(p.signal));
+      else p.resolve(outputs);
       return;
     }
     let offset = 0;

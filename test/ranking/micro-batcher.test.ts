@@ -96,4 +96,33 @@ describe("micro-batcher", () => {
     expect(c.batches).toEqual([1]);
     await expect(batcher.submit(rows([4]), ctl.signal)).rejects.toThrow("request timed out");
   });
+
+  it("settles a request aborted during its run only once the run is over, alone in its run or not", async () => {
+    for (const others of [0, 1]) {
+      let finish!: () => void;
+      const gate = new Promise<void>((resolve) => (finish = resolve));
+      let ran = false;
+      const batcher = createMicroBatcher({
+        spec,
+        run: async (b) => {
+          await gate;
+          ran = true;
+          return model(b);
+        },
+        windowMs: others ? 5 : 0,
+      });
+      const ctl = new AbortController();
+      const aborted = batcher.submit(rows([1, 2]), ctl.signal);
+      const kept = others ? batcher.submit(rows([3])) : undefined;
+      await new Promise((r) => setTimeout(r, 20)); // the run has started
+      ctl.abort(new Error("request timed out"));
+      let settledEarly = false;
+      void aborted.catch(() => (settledEarly = !ran));
+      finish();
+      await expect(aborted).rejects.toThrow("request timed out");
+      expect(settledEarly).toBe(false); // its batch may be reused once it settles: not while the run reads it
+      if (kept) expect((await kept).score).toEqual((await model(rows([3]))).score);
+    }
+  });
 });
+
