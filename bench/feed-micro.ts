@@ -69,7 +69,7 @@ const config = configSchema.parse({
     ...(check ? { stages: [{ name: "Freshness" }, { name: "Guardrails" }, { name: "Diversity" }, { name: "Exploration", options: { seed: "micro" } }] } : {}),
   },
   // The drift reference (seconds of replay on a thread of its own) built at once and awaited below: started 10 s
-  // after load as in a server, it ran inside the measured window and read as ~3 ms of CPU per request.
+  // after load as in a server, it ran inside the measured window: up to 9 ms of CPU per request in one run.
   experiments: { drift: { referenceDelayMs: 0 } },
 });
 await rm(resolve(join(args.dir!, `var-micro-${size}`)), { recursive: true, force: true });
@@ -181,7 +181,7 @@ console.log(`fallbacks: ${JSON.stringify(fallbacks)}; vector searches: ${searche
 if (threads0 && threads1) {
   // Node leaves its threads unnamed ("node"): the main thread is the one whose id is the process id. The others are
   // V8's platform workers (GC helpers, background compilation) and libuv's pool, listed busiest first.
-  const used = [...threads1].map(([tid, t]) => ({ main: tid === String(process.pid), ms: (t.ms - (threads0.get(tid)?.ms ?? 0)) / requests }));
+  const used = [...threads1].map(([tid, ms]) => ({ main: tid === String(process.pid), ms: (ms - (threads0.get(tid) ?? 0)) / requests }));
   const main = used.find((t) => t.main)?.ms ?? 0;
   const others = used.filter((t) => !t.main && t.ms > 0).sort((a, b) => b.ms - a.ms);
   const sum = others.reduce((s, t) => s + t.ms, 0);
@@ -210,17 +210,17 @@ await loaded.close?.();
 process.exit(0);
 
 /**
- * CPU per thread of this process, by thread id (Linux /proc; undefined elsewhere): shows what the main thread's
- * profile cannot: V8's GC helper threads and libuv's pool. Clock ticks, read as 10 ms each.
+ * CPU ms per thread of this process, by thread id (Linux /proc; undefined elsewhere): shows what the main thread's
+ * profile cannot, V8's helper threads and libuv's pool. Clock ticks, read as 10 ms each (USER_HZ 100).
  */
-function threadCpuMs(): Map<string, { name: string; ms: number }> | undefined {
+function threadCpuMs(): Map<string, number> | undefined {
   let tids: string[];
   try {
     tids = readdirSync("/proc/self/task");
   } catch {
     return undefined;
   }
-  const out = new Map<string, { name: string; ms: number }>();
+  const out = new Map<string, number>();
   for (const tid of tids) {
     let stat: string;
     try {
@@ -228,10 +228,9 @@ function threadCpuMs(): Map<string, { name: string; ms: number }> | undefined {
     } catch {
       continue; // the thread ended between the listing and the read
     }
-    const close = stat.lastIndexOf(")");
-    const name = stat.slice(stat.indexOf("(") + 1, close);
-    const fields = stat.slice(close + 2).split(" "); // fields[11], [12]: utime, stime (stat fields 14 and 15)
-    out.set(tid, { name, ms: (Number(fields[11]) + Number(fields[12])) * 10 });
+    // After the command name in parentheses (which may hold spaces): fields[11], [12] are utime, stime (14, 15).
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    out.set(tid, (Number(fields[11]) + Number(fields[12])) * 10);
   }
   return out;
 }
