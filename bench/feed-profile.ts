@@ -47,51 +47,53 @@ const parent = new Map<number, number>();
 for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
 const selfUs = new Map<number, number>();
 profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
-const label = (n: Node) => {
-  const url = n.callFrame.url.replace(/^file:\/\/.*?\/(src|bench|node_modules)\//, "$1/");
-  // tsx emits each module on one line: the column tells anonymous functions (and inlined callers) apart.
-  const col = !n.callFrame.functionName && n.callFrame.columnNumber !== undefined ? `:${n.callFrame.columnNumber}` : "";
-  return `${n.callFrame.functionName || "(anonymous)"} ${url}:${n.callFrame.lineNumber + 1}${col}`;
-};
 const self = new Map<string, number>();
 const inclusive = new Map<string, number>();
 for (const [id, us] of selfUs) {
   const n = byId.get(id)!;
-  self.set(label(n), (self.get(label(n)) ?? 0) + us);
+  self.set(label(n.callFrame), (self.get(label(n.callFrame)) ?? 0) + us);
   // Each label counted once per sample stack (recursion must not double count).
   const seen = new Set<string>();
   for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
-    const l = label(byId.get(cur)!);
+    const l = label(byId.get(cur)!.callFrame);
     if (seen.has(l)) continue;
     seen.add(l);
     inclusive.set(l, (inclusive.get(l) ?? 0) + us);
   }
 }
 const total = profile.endTime - profile.startTime;
-const print = (title: string, m: Map<string, number>) => {
-  console.log(`\n${title} (of ${(total / 1e6).toFixed(1)} s profiled)`);
+const ms = (us: number) => `${(us / 1000).toFixed(0).padStart(8)} ms`;
+printTop(`self time (of ${(total / 1e6).toFixed(1)} s profiled)`, self, total, ms);
+printTop(`inclusive time (of ${(total / 1e6).toFixed(1)} s profiled)`, inclusive, total, ms);
+
+/**
+ * "function file:line", with the column for an anonymous function: tsx emits each module on one line, so the column
+ * tells anonymous functions (and inlined callers) apart.
+ */
+function label(f: Node["callFrame"]): string {
+  const url = f.url.replace(/^file:\/\/.*?\/(src|bench|node_modules)\//, "$1/");
+  const col = !f.functionName && f.columnNumber !== undefined ? `:${f.columnNumber}` : "";
+  return `${f.functionName || "(anonymous)"} ${url}:${f.lineNumber + 1}${col}`;
+}
+
+/** The heaviest `--top` entries of `m` matching `--filter`, each with its share of `total`. */
+function printTop(title: string, m: Map<string, number>, total: number, value: (v: number) => string): void {
+  console.log(`\n${title}`);
   [...m]
     .filter(([l]) => l.includes(values.filter!))
     .sort((a, b) => b[1] - a[1])
     .slice(0, top)
-    .forEach(([l, us]) => console.log(`${(us / 1000).toFixed(0).padStart(8)} ms ${((us / total) * 100).toFixed(1).padStart(5)} %  ${l}`));
-};
-print("self time", self);
-print("inclusive time", inclusive);
+    .forEach(([l, v]) => console.log(`${value(v)} ${((v / total) * 100).toFixed(1).padStart(5)} %  ${l}`));
+}
 
 /** Bytes allocated per request, by function (self) and by call subtree (inclusive), from a sampling heap profile. */
 function summariseAllocations(heap: HeapProfile): void {
   const requests = Number(values.requests);
   const self = new Map<string, number>();
   const inclusive = new Map<string, number>();
-  const label = (n: HeapNode) => {
-    const url = n.callFrame.url.replace(/^file:\/\/.*?\/(src|bench|node_modules)\//, "$1/");
-    return `${n.callFrame.functionName || "(anonymous)"} ${url}:${n.callFrame.lineNumber + 1}:${n.callFrame.columnNumber ?? 0}`;
-  };
-  let total = 0;
   // Returns the subtree's bytes; each label counted once per path (recursion must not double count).
   const walk = (n: HeapNode, onPath: Set<string>): number => {
-    const l = label(n);
+    const l = label(n.callFrame);
     let bytes = n.selfSize;
     self.set(l, (self.get(l) ?? 0) + n.selfSize);
     const fresh = !onPath.has(l);
@@ -103,15 +105,9 @@ function summariseAllocations(heap: HeapProfile): void {
     }
     return bytes;
   };
-  total = walk(heap.head, new Set());
-  const print = (title: string, m: Map<string, number>) => {
-    console.log(`\n${title} (${(total / requests / 1024).toFixed(0)} KiB allocated per request over ${requests} requests)`);
-    [...m]
-      .filter(([l]) => l.includes(values.filter!))
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, top)
-      .forEach(([l, bytes]) => console.log(`${(bytes / requests / 1024).toFixed(1).padStart(8)} KiB ${((bytes / total) * 100).toFixed(1).padStart(5)} %  ${l}`));
-  };
-  print("allocated by the function itself", self);
-  print("allocated in its calls", inclusive);
+  const total = walk(heap.head, new Set());
+  const perRequest = `(${(total / requests / 1024).toFixed(0)} KiB allocated per request over ${requests} requests)`;
+  const kib = (bytes: number) => `${(bytes / requests / 1024).toFixed(1).padStart(8)} KiB`;
+  printTop(`allocated by the function itself ${perRequest}`, self, total, kib);
+  printTop(`allocated in its calls ${perRequest}`, inclusive, total, kib);
 }
