@@ -160,14 +160,14 @@ export const AFFINITY_RANK_HORIZON = 1000;
  */
 export function affinityFeatures(model: ItemNeighbours | undefined, recent: readonly RecentWatch[] | undefined, videoId: string): [relative: number, rank: number, hits: number] {
   const out: [number, number, number] = [0, 0, 0];
-  writeAffinityFeatures(model, model && recent && recent.length > 0 ? userAffinity(model, recent) : undefined, recent?.length ?? 0, videoId, out, 0);
+  writeAffinityFeatures(model, model && userAffinity(model, recent), recent?.length ?? 0, videoId, out, 0);
   return out;
 }
 
 /**
  * `affinityFeatures` of one video written into `out` at `o`, from the user's affinity computed beforehand (the row
- * builder and Rank resolve it once per request instead of once per candidate; undefined: no model or no history).
- * `historyLength` is the length of the recent history the affinity was computed from.
+ * builder and Rank resolve it once per request instead of once per candidate; undefined: no model). An affinity that
+ * ranks nothing (no history) costs no lookup. `historyLength` is the length of the recent history it was computed from.
  */
 export function writeAffinityFeatures(
   model: ItemNeighbours | undefined,
@@ -177,7 +177,7 @@ export function writeAffinityFeatures(
   out: Float32Array | number[],
   o: number,
 ): void {
-  writeAffinityFeaturesOf(a, historyLength, model?.index.get(videoId) ?? -1, out, o);
+  writeAffinityFeaturesOf(a, historyLength, a && a.max > 0 ? (model?.index.get(videoId) ?? -1) : -1, out, o);
 }
 
 /** writeAffinityFeatures of a video known by its item in the model (-1: not in it), for a caller that keeps it. */

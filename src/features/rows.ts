@@ -533,8 +533,7 @@ export function buildRankerRows(a: FeatureArtifacts, inputs: readonly RankerRowI
     } else {
       const part = userPart(a, user, userAgg, context);
       // The user's affinity once per user part, not looked up again for every candidate.
-      const recent = userAgg?.recent;
-      cache = { user, userAgg, ctx: context, part, row: r, affinity: neighbours && recent && recent.length > 0 ? userAffinity(neighbours, recent) : undefined };
+      cache = { user, userAgg, ctx: context, part, row: r, affinity: neighbours && userAffinity(neighbours, userAgg?.recent) };
       fillBag(history, r * l.historyLength, l.historyLength, part.history);
       fillBag(recentLikes, r * l.likesLength, l.likesLength, part.likes);
       fillBag(userCategories, r * l.categoriesLength, l.categoriesLength, part.categories);

@@ -53,14 +53,14 @@ export async function rank(query: FeedQuery, candidates: MergedCandidate[], env:
   const neighbours = runtime.models.neighbours;
   const recent = query.userAgg?.recent;
   // The user's affinity is computed once per request (memoised) and shared with the Neighbours source and the rows.
-  const affinity = heads && neighbours && recent && recent.length > 0 ? userAffinity(neighbours, recent) : undefined;
+  const affinity = heads && neighbours ? userAffinity(neighbours, recent) : undefined;
   const features = [0, 1, 0];
   const scored = new Array<ScoredCandidate>(top.length);
   for (let i = 0; i < top.length; i++) {
     const c = top[i];
     const h: Record<string, number> = {};
     for (const head of headNames) h[head] = heads![head][i];
-    if (affinity) writeAffinityFeatures(neighbours, affinity, recent!.length, c.videoId, features, 0);
+    if (affinity) writeAffinityFeatures(neighbours, affinity, recent?.length ?? 0, c.videoId, features, 0);
     scored[i] = toScored(c, h, heads ? blendScore(h, blend, affinity ? features[0] : 0) : c.sourceScore, c.sources[0].reason);
   }
   scored.sort((a, b) => b.score - a.score || b.sourceScore - a.sourceScore || byCodeUnits(a.videoId, b.videoId));
