@@ -137,10 +137,25 @@ async function openShared(
   options: ort.InferenceSession.SessionOptions,
 ): Promise<SharedSession | undefined> {
   if (sharedInputs.length === 0) return undefined;
+  // The rewrite with its first layers split by columns, else (a split that fails the probe) without.
+  for (const splitLayers of [true, false]) {
+    const shared = await openRewrite(bytes, sharedInputs, full, options, splitLayers);
+    if (shared) return shared;
+  }
+  return undefined;
+}
+
+async function openRewrite(
+  bytes: Uint8Array,
+  sharedInputs: readonly string[],
+  full: ort.InferenceSession,
+  options: ort.InferenceSession.SessionOptions,
+  splitLayers: boolean,
+): Promise<SharedSession | undefined> {
   let rewritten: Uint8Array | undefined;
   let probe: ReturnType<typeof probeInputs>;
   try {
-    rewritten = rewriteForSharedInputs(bytes, sharedInputs);
+    rewritten = rewriteForSharedInputs(bytes, sharedInputs, { splitLayers });
     probe = probeInputs(bytes);
   } catch {
     return undefined; // not a graph we can read: the model runs as exported

@@ -14,12 +14,20 @@ interface ValueInfo {
   name: string;
   type?: { tensorType?: { elemType?: number | null; shape?: { dim: Array<{ dimValue?: number | { toString(): string } | null; dimParam?: string | null }> } | null } | null } | null;
 }
+interface Initializer {
+  name: string;
+  dims: Array<number | { toString(): string }>;
+  dataType?: number | null;
+  rawData?: Uint8Array | null;
+  floatData?: number[] | null;
+  int64Data?: Array<number | { toString(): string }> | null;
+}
 interface Graph {
   node: Node[];
   input: ValueInfo[];
   output: ValueInfo[];
   valueInfo: ValueInfo[];
-  initializer: Array<{ name: string }>;
+  initializer: Initializer[];
 }
 
 /**
@@ -36,10 +44,18 @@ interface Graph {
  * start-up (onnx-session.ts runs both graphs on a probe batch and keeps the rewrite only when the outputs agree to
  * float32 rounding).
  *
+ * Where such a Concat feeds one Gemm alone (the ranker's first trunk layer, [rows, 304] · [304, 128]: 30 % of the
+ * run, 164 of its 304 columns the user's), the layer is split by columns instead of Expanding its shared inputs:
+ * the shared columns go through their rows of the weight once ([1, 164] · [164, 128], plus the bias), and that
+ * [1, 128] row is the bias of the per-row part ([rows, 140] · [140, 128]). The same sum in another order of float
+ * additions, so the same start-up probe covers it; `splitLayers: false` leaves such a Gemm whole (onnx-session.ts
+ * falls back to that when the split graph fails its probe).
+ *
  * Returns undefined when the rewrite does not apply (no shared input, a graph output that depends on shared inputs
  * only, a meeting point that is not such a Concat, no per-row input to take the batch size from).
  */
-export function rewriteForSharedInputs(model: Uint8Array, shared: readonly string[]): Uint8Array | undefined {
+export function rewriteForSharedInputs(model: Uint8Array, shared: readonly string[], options: { splitLayers?: boolean } = {}): Uint8Array | undefined {
+  const { splitLayers = true } = options;
   const m = onnx.ModelProto.decode(model);
   const g = m.graph as unknown as Graph | null;
   if (!g) return undefined;
@@ -78,23 +94,34 @@ export function rewriteForSharedInputs(model: Uint8Array, shared: readonly strin
     if (n.opType !== "Concat" || (axisValue !== 1 && axisValue !== -1)) return undefined;
   }
 
-  // [rows, 1] from a per-row input's first dimension.
   const prefix = "shared_inputs__";
-  const ones = `${prefix}one`;
-  g.initializer.push(onnx.TensorProto.create({ name: ones, dims: [1], dataType: onnx.TensorProto.DataType.INT64, int64Data: [1] }));
-  const zero = `${prefix}zero`;
-  g.initializer.push(onnx.TensorProto.create({ name: zero, dims: [1], dataType: onnx.TensorProto.DataType.INT64, int64Data: [0] }));
   const node = (n: Parameters<typeof onnx.NodeProto.create>[0]) => onnx.NodeProto.create(n) as unknown as Node;
+  // Concat → Gemm meeting points split by columns (above): replaced node by node, and no Expand for them.
+  const replaced = splitLayers ? splitSharedColumns(g, invariant, new Set(crossings.map((c) => c.node)), prefix, node) : new Map<number, Node[]>();
+  const expandAt = crossings.filter((c) => !replaced.has(c.node));
+
+  // [rows, 1] from a per-row input's first dimension, for the meeting points that take an Expand.
+  const ones = `${prefix}one`;
+  const zero = `${prefix}zero`;
+  if (expandAt.length > 0) {
+    g.initializer.push(onnx.TensorProto.create({ name: ones, dims: [1], dataType: onnx.TensorProto.DataType.INT64, int64Data: [1] }) as unknown as Initializer);
+    g.initializer.push(onnx.TensorProto.create({ name: zero, dims: [1], dataType: onnx.TensorProto.DataType.INT64, int64Data: [0] }) as unknown as Initializer);
+  }
   const head: Node[] = [
     node({ name: `${prefix}shape`, opType: "Shape", input: [perRow.name], output: [`${prefix}shape`] }),
     node({ name: `${prefix}rows`, opType: "Gather", input: [`${prefix}shape`, zero], output: [`${prefix}rows`], attribute: [onnx.AttributeProto.create({ name: "axis", type: onnx.AttributeProto.AttributeType.INT, i: 0 })] }),
     node({ name: `${prefix}target`, opType: "Concat", input: [`${prefix}rows`, ones], output: [`${prefix}target`], attribute: [onnx.AttributeProto.create({ name: "axis", type: onnx.AttributeProto.AttributeType.INT, i: 0 })] }),
   ];
   const expanded = new Map<string, string>();
-  const nodes: Node[] = [...head];
+  const nodes: Node[] = expandAt.length > 0 ? [...head] : [];
   const bySlot = new Map<number, number[]>();
-  for (const c of crossings) bySlot.set(c.node, [...(bySlot.get(c.node) ?? []), c.slot]);
+  for (const c of expandAt) bySlot.set(c.node, [...(bySlot.get(c.node) ?? []), c.slot]);
   g.node.forEach((n, i) => {
+    const replacement = replaced.get(i);
+    if (replacement) {
+      nodes.push(...replacement);
+      return;
+    }
     for (const slot of bySlot.get(i) ?? []) {
       const x = n.input[slot];
       let y = expanded.get(x);
@@ -117,6 +144,165 @@ export function rewriteForSharedInputs(model: Uint8Array, shared: readonly strin
     if (dims && dims.length > 0) dims[0] = onnx.TensorShapeProto.Dimension.create({ dimParam: "shared" }) as (typeof dims)[number];
   }
   return onnx.ModelProto.encode(m).finish();
+}
+
+/**
+ * Splits each meeting-point Concat that feeds one Gemm alone (weight an initializer, `transA` 0, `alpha` and `beta`
+ * 1, bias an initializer or absent) by columns: returns, by node index, what replaces the Concat (shared Concat,
+ * shared Gemm with the bias, per-row Concat, per-row Gemm whose bias is the shared row) and the Gemm (nothing).
+ * A Concat whose input widths the shapes below cannot tell is left to the Expand.
+ */
+function splitSharedColumns(g: Graph, invariant: ReadonlySet<string>, meeting: ReadonlySet<number>, prefix: string, node: (n: Parameters<typeof onnx.NodeProto.create>[0]) => Node): Map<number, Node[]> {
+  const out = new Map<number, Node[]>();
+  const initializers = new Map(g.initializer.map((t) => [t.name, t]));
+  const consumers = new Map<string, number[]>();
+  g.node.forEach((n, i) => n.input.forEach((x) => consumers.set(x, [...(consumers.get(x) ?? []), i])));
+  const graphOutputs = new Set(g.output.map((o) => o.name));
+  const shapes = inferShapes(g);
+  const attr = (n: Node, name: string, fallback: number): number => {
+    const a = n.attribute.find((x) => x.name === name);
+    return a ? Number(a.i ?? (a as { f?: number }).f ?? fallback) : fallback;
+  };
+  for (const c of meeting) {
+    const concat = g.node[c];
+    const joined = concat.output[0];
+    const users = consumers.get(joined) ?? [];
+    if (users.length !== 1 || graphOutputs.has(joined)) continue;
+    const gemm = g.node[users[0]];
+    const weight = initializers.get(gemm.input[1]);
+    const bias = gemm.input[2] ? initializers.get(gemm.input[2]) : undefined;
+    if (gemm.opType !== "Gemm" || gemm.input[0] !== joined || !weight || weight.dims.length !== 2 || (gemm.input[2] && !bias)) continue;
+    if (attr(gemm, "transA", 0) !== 0 || attr(gemm, "alpha", 1) !== 1 || attr(gemm, "beta", 1) !== 1) continue;
+    const widths = concat.input.map((x) => {
+      const shape = shapes.get(x);
+      return shape?.length === 2 ? shape[1] : null;
+    });
+    const values = floatsOf(weight);
+    if (widths.some((w) => w === null) || !values) continue;
+    const transB = attr(gemm, "transB", 0) === 1;
+    const [rowsB, colsB] = weight.dims.map(Number);
+    const k = transB ? colsB : rowsB;
+    const n = transB ? rowsB : colsB;
+    if ((widths as number[]).reduce((a, b) => a + b, 0) !== k) continue;
+    // The weight's rows (as [k, n]) of the shared and the per-row columns, each in Concat order.
+    const sharedRows: number[] = [];
+    const rowRows: number[] = [];
+    let offset = 0;
+    concat.input.forEach((x, i) => {
+      for (let j = 0; j < widths[i]!; j++) (invariant.has(x) ? sharedRows : rowRows).push(offset + j);
+      offset += widths[i]!;
+    });
+    if (sharedRows.length === 0 || rowRows.length === 0) continue;
+    const part = (rows: number[], name: string): string => {
+      const w = new Float32Array(rows.length * n);
+      rows.forEach((r, i) => {
+        for (let j = 0; j < n; j++) w[i * n + j] = transB ? values[j * k + r] : values[r * n + j];
+      });
+      g.initializer.push(onnx.TensorProto.create({ name, dims: [rows.length, n], dataType: onnx.TensorProto.DataType.FLOAT, rawData: new Uint8Array(w.buffer) }) as unknown as Initializer);
+      return name;
+    };
+    const name = `${prefix}${gemm.output[0]}`;
+    const axis = onnx.AttributeProto.create({ name: "axis", type: onnx.AttributeProto.AttributeType.INT, i: 1 });
+    const sharedInputs = concat.input.filter((x) => invariant.has(x));
+    const rowInputs = concat.input.filter((x) => !invariant.has(x));
+    out.set(c, [
+      node({ name: `${name}_shared_in`, opType: "Concat", input: sharedInputs, output: [`${name}_shared_in`], attribute: [axis] }),
+      node({ name: `${name}_shared`, opType: "Gemm", input: [`${name}_shared_in`, part(sharedRows, `${name}_shared_weight`), ...(bias ? [bias.name] : [])], output: [`${name}_shared`] }),
+      node({ name: `${name}_rows_in`, opType: "Concat", input: rowInputs, output: [`${name}_rows_in`], attribute: [axis] }),
+      node({ name: gemm.name, opType: "Gemm", input: [`${name}_rows_in`, part(rowRows, `${name}_rows_weight`), `${name}_shared`], output: gemm.output }),
+    ]);
+    out.set(users[0], []);
+  }
+  // The split weights replace the whole one (unless another node still reads it).
+  const stillRead = new Set<string>();
+  g.node.forEach((n, i) => {
+    if (out.has(i)) return;
+    for (const x of n.input) stillRead.add(x);
+  });
+  for (const i of out.keys()) for (const r of out.get(i)!) for (const x of r.input) stillRead.add(x);
+  g.initializer = g.initializer.filter((t) => stillRead.has(t.name) || !g.node.some((n, i) => out.has(i) && n.input.includes(t.name)));
+  return out;
+}
+
+/** An initializer's float32 values, or undefined for another type. */
+function floatsOf(t: Initializer): Float32Array | undefined {
+  if (t.dataType !== onnx.TensorProto.DataType.FLOAT) return undefined;
+  if (t.rawData && t.rawData.length > 0) return new Float32Array(t.rawData.buffer.slice(t.rawData.byteOffset, t.rawData.byteOffset + t.rawData.byteLength));
+  return t.floatData ? Float32Array.from(t.floatData) : undefined;
+}
+
+/** An initializer's int64 values as numbers (axes), or undefined. */
+function intsOf(t: Initializer | undefined): number[] | undefined {
+  if (!t || t.dataType !== onnx.TensorProto.DataType.INT64) return undefined;
+  if (t.rawData && t.rawData.length > 0) {
+    const v = new BigInt64Array(t.rawData.buffer.slice(t.rawData.byteOffset, t.rawData.byteOffset + t.rawData.byteLength));
+    return [...v].map(Number);
+  }
+  return t.int64Data?.map(Number);
+}
+
+const ELEMENTWISE = new Set(["Add", "Sub", "Mul", "Div", "Max", "Min", "Where", "And", "Or", "Equal", "Greater", "GreaterOrEqual", "Less", "LessOrEqual"]);
+const SAME_SHAPE = new Set(["Cast", "Relu", "Sigmoid", "Tanh", "Identity", "Not", "Neg", "Abs", "Sqrt", "Exp", "Log", "Softmax"]);
+
+/**
+ * Tensor shapes as far as this graph's ops tell them (null: a symbolic or unknown dimension), for the Concat widths
+ * above: graph inputs and initializers, Gather on axis 0, broadcasting element-wise ops, ReduceSum / Unsqueeze /
+ * Squeeze with constant axes, Concat and Gemm. A tensor past any other op has no shape.
+ */
+function inferShapes(g: Graph): Map<string, Array<number | null>> {
+  const shapes = new Map<string, Array<number | null>>();
+  const initializers = new Map(g.initializer.map((t) => [t.name, t]));
+  for (const t of g.initializer) shapes.set(t.name, t.dims.map(Number));
+  for (const input of g.input) {
+    const dims = input.type?.tensorType?.shape?.dim;
+    if (dims) shapes.set(input.name, dims.map((d) => (d.dimValue !== undefined && d.dimValue !== null && Number(d.dimValue) > 0 ? Number(d.dimValue) : null)));
+  }
+  const attr = (n: Node, name: string, fallback: number): number => {
+    const a = n.attribute.find((x) => x.name === name);
+    return a && a.i !== undefined && a.i !== null ? Number(a.i) : fallback;
+  };
+  const broadcast = (xs: Array<Array<number | null>>): Array<number | null> => {
+    const rank = Math.max(...xs.map((x) => x.length));
+    const out: Array<number | null> = [];
+    for (let d = 0; d < rank; d++) {
+      const dims = xs.map((x) => x[x.length - rank + d] ?? 1);
+      const big = dims.filter((v) => v !== 1);
+      out.push(big.length === 0 ? 1 : big.every((v) => v === big[0]) ? big[0] : big.find((v) => v !== null) ?? null);
+    }
+    return out;
+  };
+  for (const n of g.node) {
+    const ins = n.input.map((x) => (x === "" ? undefined : shapes.get(x)));
+    let shape: Array<number | null> | undefined;
+    if (ins.some((x, i) => !x && n.input[i] !== "" && !(n.opType === "ReduceSum" && i === 1))) shape = undefined;
+    else if (SAME_SHAPE.has(n.opType)) shape = ins[0];
+    else if (ELEMENTWISE.has(n.opType)) shape = broadcast(ins as Array<Array<number | null>>);
+    else if (n.opType === "Gather" && attr(n, "axis", 0) === 0) shape = [...ins[1]!, ...ins[0]!.slice(1)];
+    else if (n.opType === "Gemm") shape = [ins[0]![attr(n, "transA", 0) ? 1 : 0], ins[1]![attr(n, "transB", 0) ? 0 : 1]];
+    else if (n.opType === "Concat") {
+      const x = ins as Array<Array<number | null>>;
+      const rank = x[0].length;
+      const axis = (attr(n, "axis", 0) + rank) % rank;
+      shape = x[0].map((d, i) => (i === axis ? x.reduce<number | null>((sum, s) => (sum === null || s[i] === null ? null : sum + s[i]!), 0) : d));
+    } else if (n.opType === "ReduceSum" || n.opType === "Unsqueeze" || n.opType === "Squeeze") {
+      const axes = n.input[1] ? intsOf(initializers.get(n.input[1])) : undefined;
+      const x = ins[0]!;
+      if (n.opType === "Unsqueeze") {
+        if (axes) {
+          const rank = x.length + axes.length;
+          const at = new Set(axes.map((a) => (a + rank) % rank));
+          const rest = [...x];
+          shape = Array.from({ length: rank }, (_, i) => (at.has(i) ? 1 : rest.shift()!));
+        }
+      } else if (axes || n.opType === "ReduceSum") {
+        const at = new Set((axes ?? x.map((_, i) => i)).map((a) => (a + x.length) % x.length));
+        const keep = n.opType === "ReduceSum" && attr(n, "keepdims", 1) === 1;
+        shape = x.flatMap((d, i) => (at.has(i) ? (keep ? [1] : []) : [d]));
+      }
+    }
+    if (shape) for (const o of n.output) shapes.set(o, shape);
+  }
+  return shapes;
 }
 
 /** A graph input as a probe batch needs it. */

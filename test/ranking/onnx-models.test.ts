@@ -1,4 +1,6 @@
 import type { Worker } from "node:worker_threads";
+import onnxProto from "onnx-proto";
+import * as ort from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config";
 import type { Dataset, User, Video } from "../../src/data/types";
@@ -10,6 +12,7 @@ import type { FeedQuery } from "../../src/pipeline/types";
 import { createOnnxRankerModel, rowContext } from "../../src/ranking/ranker-model";
 import { createOnnxRuntimeSession, sharedFeeds, type OnnxRuntimeSession } from "../../src/ranking/onnx-session";
 import { rewriteForSharedInputs } from "../../src/ranking/shared-inputs-graph";
+import { attr, createGraphBuilder } from "../../src/training/onnx-builder";
 import { createOnnxWorkerSession, spawnInferenceThread } from "../../src/ranking/onnx-worker-session";
 import { createOnnxUserTowerModel } from "../../src/ranking/user-tower-model";
 import { EMPTY_SEEN } from "../../src/stores/seen-set";
@@ -25,6 +28,7 @@ import { T0, tinyDataset } from "../features/fixtures";
  * builders. The CUDA provider is not installed here, so the CPU fallback path is the one exercised.
  */
 
+const { onnx } = onnxProto;
 const UNTIL = T0 + 8 * DAY_MS;
 let data: Dataset;
 let artifacts: FeatureArtifacts;
@@ -178,7 +182,10 @@ describe("onnx session on its own thread", () => {
 
 describe("ONNX ranker model", () => {
   it("scores with the shared row builders: same as the training path's ONNX run and the tf model", async () => {
-    const ranker = createOnnxRankerModel({ session: await open(rankerBytes), artifacts, version: "r-test" });
+    // The exported graph, bit for bit the training path's run (the serving variant is compared to rounding below).
+    const exported = await createOnnxRuntimeSession({ model: rankerBytes, executionProviders: ["cpu"], sharedInputs: [] });
+    sessions.push(exported);
+    const ranker = createOnnxRankerModel({ session: exported, artifacts, version: "r-test" });
     expect(ranker.heads).toEqual(["click", "completion", "like"]);
     expect(ranker.executionProvider).toBe("cpu");
     const q = query(data.users[1]);
@@ -219,6 +226,41 @@ describe("ONNX ranker model", () => {
     expect(sharedFeeds(spec, mixed, new Set(RANKER_REQUEST_COLUMNS))).toBeUndefined();
     const [c, d] = await Promise.all([once.run(spec, mixed), exported.run(spec, mixed)]);
     for (const head of once.outputNames) expect(Array.from(c[head])).toEqual(Array.from(d[head]));
+  });
+
+  it("splits the trunk's first layer by columns in the shared-inputs graph (no Expand left); without the split, every shared branch is Expanded", () => {
+    const ops = (bytes: Uint8Array) => onnx.ModelProto.decode(bytes).graph!.node!.map((n) => n.opType);
+    const split = ops(rewriteForSharedInputs(rankerBytes, RANKER_REQUEST_COLUMNS)!);
+    const whole = ops(rewriteForSharedInputs(rankerBytes, RANKER_REQUEST_COLUMNS, { splitLayers: false })!);
+    expect(split.filter((op) => op === "Expand")).toEqual([]);
+    expect(whole.filter((op) => op === "Expand").length).toBeGreaterThan(0);
+    // The first layer's Gemm is two: the shared columns once, the per-row columns with that as their bias.
+    expect(split.filter((op) => op === "Gemm").length).toBe(whole.filter((op) => op === "Gemm").length + 1);
+  });
+
+  it("splits a Concat → Gemm with a transposed weight and no bias to the exported graph's outputs (float32 rounding)", async () => {
+    // y = relu(concat(shared [·, 2], rowwise [·, 3]) · Wᵀ), W [4, 5] stored transposed.
+    const b = createGraphBuilder({ name: "split-test" });
+    const u = b.input("u", "float32", ["batch", 2]);
+    const v = b.input("v", "float32", ["batch", 3]);
+    const w = b.initializer("w", Float32Array.from({ length: 20 }, (_, i) => Math.sin(i + 1)), [4, 5]);
+    const joined = b.node("Concat", [b.node("Mul", [u, b.float(2)]), v], { axis: attr.int(1) });
+    b.output("y", "float32", ["batch", 4], b.node("Relu", [b.node("Gemm", [joined, w], { transB: attr.int(1) })]));
+    const bytes = b.toBytes();
+    expect(onnx.ModelProto.decode(rewriteForSharedInputs(bytes, ["u"])!).graph!.node!.map((n) => n.opType)).not.toContain("Expand");
+    const rows = 4;
+    const uRow = [0.5, -1.25];
+    const full = await ort.InferenceSession.create(bytes);
+    const once = await ort.InferenceSession.create(rewriteForSharedInputs(bytes, ["u"])!);
+    const vData = Float32Array.from({ length: rows * 3 }, (_, i) => Math.cos(i));
+    const a = await full.run({ u: new ort.Tensor("float32", Float32Array.from({ length: rows * 2 }, (_, i) => uRow[i % 2]), [rows, 2]), v: new ort.Tensor("float32", vData, [rows, 3]) });
+    const c = await once.run({ u: new ort.Tensor("float32", Float32Array.from(uRow), [1, 2]), v: new ort.Tensor("float32", vData, [rows, 3]) });
+    expect(c.y.dims).toEqual([rows, 4]);
+    const x = a.y.data as Float32Array;
+    (c.y.data as Float32Array).forEach((y, i) => expect(Math.abs(y - x[i])).toBeLessThanOrEqual(1e-6));
+    expect([...x].some((y) => y > 0)).toBe(true);
+    await full.release();
+    await once.release();
   });
 
   it("rewrites only a graph whose shared branches meet the rest in a Concat: the user tower (every input a user column but dense) and no shared input leave it alone", () => {
