@@ -2,7 +2,7 @@ import type { Creator, Dataset, User, Video } from "./types";
 
 /**
  * The catalog the server reads per request: videos, users and creators by id, plus the indexes candidate sources
- * need (uploads per creator, newest uploads). In-memory: metadata is small next to embeddings (1M videos ≈ a few
+ * need (newest uploads: all, per creator, per language). In-memory: metadata is small next to embeddings (1M videos ≈ a few
  * hundred MB), and every lookup on the hot path is a Map get.
  */
 export interface Catalog {
@@ -11,6 +11,8 @@ export interface Catalog {
   creator(id: string): Creator | undefined;
   /** A creator's videos, newest first. */
   videosByCreator(creatorId: string): readonly Video[];
+  /** The videos in one language, newest first (the Fresh source scans its user's language first). */
+  newestInLanguage(language: string): readonly Video[];
   /** All videos, newest upload first. */
   newest(): readonly Video[];
   videoCount(): number;
@@ -63,49 +65,65 @@ export function createCatalog(data: Pick<Dataset, "videos" | "users" | "creators
   const videos = new Map<string, Video>();
   const users = new Map(data.users.map((u) => [u.id, u]));
   const creators = new Map(data.creators.map((c) => [c.id, c]));
-  let byCreator: Map<string, Video[]> | undefined;
+  // Newest-first lists of the videos that share a creator / a language, kept like `newest`.
+  const groupings = [
+    { key: (v: Video) => v.creatorId, lists: new Map<string, Video[]>() },
+    { key: (v: Video) => v.language, lists: new Map<string, Video[]>() },
+  ];
+  const [byCreator, byLanguage] = groupings.map((g) => g.lists);
   let newest: Video[] | undefined;
   for (const v of data.videos) videos.set(v.id, catalogEntry(v));
   // Indexes are rebuilt lazily after writes: uploads are rare next to reads.
   const indexes = () => {
-    if (!byCreator || !newest) {
+    if (!newest) {
       // Taken-down videos stay findable by id (the removed filter, cached sessions and lookups see the flag) but
       // leave the lists sources scan, so they never take a Fresh or Subscriptions slot.
       newest = [...videos.values()].filter((v) => !v.policyFlags?.includes("removed")).sort((a, b) => b.uploadedAt - a.uploadedAt);
-      byCreator = new Map();
-      for (const v of newest) {
-        const list = byCreator.get(v.creatorId);
-        if (list) list.push(v);
-        else byCreator.set(v.creatorId, [v]);
+      for (const { key, lists } of groupings) {
+        lists.clear();
+        for (const v of newest) {
+          const k = key(v);
+          if (k === undefined) continue;
+          const list = lists.get(k);
+          if (list) list.push(v);
+          else lists.set(k, [v]);
+        }
       }
     }
-    return { byCreator, newest };
+    return newest;
   };
   return {
     video: (id) => videos.get(id),
     user: (id) => users.get(id),
     creator: (id) => creators.get(id),
-    videosByCreator: (creatorId) => indexes().byCreator.get(creatorId) ?? [],
-    newest: () => indexes().newest,
+    videosByCreator: (creatorId) => (indexes(), byCreator.get(creatorId) ?? []),
+    newestInLanguage: (language) => (indexes(), byLanguage.get(language) ?? []),
+    newest: () => indexes(),
     videoCount: () => videos.size,
     putVideo(put) {
       const video = catalogEntry(put);
       const old = videos.get(video.id);
       videos.set(video.id, video);
-      if (!byCreator || !newest) return;
+      if (!newest) return;
       // Kept up to date in place once built: the live catalogue writes thousands of videos a second, and a full
       // re-sort per write (O(n log n) on the next read) would cost more than the feeds reading it. Readers iterate
       // the lists synchronously, so an in-place splice never lands mid-iteration.
       if (old) {
         removeRef(newest, old);
-        const list = byCreator.get(old.creatorId);
-        if (list) removeRef(list, old);
+        for (const { key, lists } of groupings) {
+          const list = lists.get(key(old) as string);
+          if (list) removeRef(list, old);
+        }
       }
       if (video.policyFlags?.includes("removed")) return;
       insertByUpload(newest, video);
-      const list = byCreator.get(video.creatorId);
-      if (list) insertByUpload(list, video);
-      else byCreator.set(video.creatorId, [video]);
+      for (const { key, lists } of groupings) {
+        const k = key(video);
+        if (k === undefined) continue;
+        const list = lists.get(k);
+        if (list) insertByUpload(list, video);
+        else lists.set(k, [video]);
+      }
     },
     putVideos(puts) {
       const replaced = new Set<Video>();
@@ -118,25 +136,31 @@ export function createCatalog(data: Pick<Dataset, "videos" | "users" | "creators
         latest.delete(v.id); // re-inserted below: the batch's order among equal upload times is its last put's
         latest.set(v.id, v);
       }
-      if (!byCreator || !newest) return;
+      if (!newest) return;
       for (const old of replaced) {
         removeSorted(newest, old);
-        const l = byCreator.get(old.creatorId);
-        if (l) removeSorted(l, old);
+        for (const { key, lists } of groupings) {
+          const l = lists.get(key(old) as string);
+          if (l) removeSorted(l, old);
+        }
       }
       // Newest first; a stable sort keeps the batch's order among equal upload times, as one insert after another does.
       const adds = [...latest.values()].filter((v) => !v.policyFlags?.includes("removed")).sort((a, b) => b.uploadedAt - a.uploadedAt);
       insertSorted(newest, adds);
-      const perCreator = new Map<string, Video[]>();
-      for (const v of adds) {
-        const l = perCreator.get(v.creatorId);
-        if (l) l.push(v);
-        else perCreator.set(v.creatorId, [v]);
-      }
-      for (const [creatorId, group] of perCreator) {
-        const l = byCreator.get(creatorId);
-        if (l) insertSorted(l, group);
-        else byCreator.set(creatorId, group);
+      for (const { key, lists } of groupings) {
+        const groups = new Map<string, Video[]>();
+        for (const v of adds) {
+          const k = key(v);
+          if (k === undefined) continue;
+          const g = groups.get(k);
+          if (g) g.push(v);
+          else groups.set(k, [v]);
+        }
+        for (const [k, group] of groups) {
+          const l = lists.get(k);
+          if (l) insertSorted(l, group);
+          else lists.set(k, group);
+        }
       }
     },
     putUser(user) {

@@ -9,7 +9,10 @@ import type { Candidate, CandidateSource, Reason } from "../pipeline/types";
 export interface FreshSourceOptions {
   /** Uploads older than this many days are not fresh. @default 7 */
   maxAgeDays?: number;
-  /** Newest uploads examined per request (bounds the cost on a busy catalog). @default 5000 */
+  /**
+   * Newest uploads examined per list (bounds the cost on a busy catalog): the uploads in the user's language, then all
+   * uploads. @default 5000
+   */
   maxScan?: number;
   /** Score multiplier for a video in the user's language. @default 1.5 */
   languageBoost?: number;
@@ -53,35 +56,52 @@ export function createFreshSource(options: FreshSourceOptions = {}): CandidateSo
       if (!(limit > 0)) return [];
       // Lower score, or the same score and a later id (the full sort's order).
       const worse = (aScore: number, a: Video, bScore: number, b: Video): boolean => aScore < bScore || (aScore === bScore && a.id > b.id);
-      // The list is newest first, so the recency score only falls: once even the largest boost cannot lift it
-      // above the worst kept item, nothing later can enter and the scan stops (the result is that of a full scan).
-      const maxBoost = (language ? opts.languageBoost : 1) * (top.size > 0 ? opts.categoryBoost : 1);
-      let scanned = 0;
-      for (const video of ctx.runtime.catalog.newest()) {
-        if (scanned++ >= opts.maxScan) break;
-        if (video.uploadedAt > now) continue;
-        const age = now - video.uploadedAt;
-        if (age > opts.maxAgeDays * DAY_MS) break;
-        const recency = 1 - age / (opts.maxAgeDays * DAY_MS);
-        if (best.length >= limit && recency * maxBoost < best[best.length - 1].score) break;
-        let score = recency;
-        if (language && video.language === language) score *= opts.languageBoost;
-        if (top.has(video.category)) score *= opts.categoryBoost;
-        // Compared before an item is built, and before the seen set is asked (a Bloom filter's hashing): most scanned
-        // uploads do not make the cut.
-        if (best.length >= limit && !worse(best[best.length - 1].score, best[best.length - 1].video, score, video)) continue;
-        if (query.seen.has(video.id)) continue;
-        const item = { video, score };
-        // Insert after every item that is not worse than it (stable, like the full sort it replaces).
-        let lo = 0;
-        let hi = best.length;
-        while (lo < hi) {
-          const mid = (lo + hi) >> 1;
-          if (worse(score, video, best[mid].score, best[mid].video) || !worse(best[mid].score, best[mid].video, score, video)) lo = mid + 1;
-          else hi = mid;
+      const horizon = opts.maxAgeDays * DAY_MS;
+      const categoryMax = top.size > 0 ? opts.categoryBoost : 1;
+      /**
+       * Offers a newest-first list's fresh uploads to `best`. The recency score only falls along the list: once even
+       * the list's largest boost cannot lift it above the worst kept item, nothing later can enter and the scan stops
+       * (the result is that of a full scan).
+       */
+      const scan = (list: readonly Video[], languageBoost: number, skip: string | undefined): void => {
+        const maxBoost = languageBoost * categoryMax;
+        let scanned = 0;
+        for (const video of list) {
+          if (scanned++ >= opts.maxScan) break;
+          if (video.uploadedAt > now) continue;
+          const age = now - video.uploadedAt;
+          if (age > horizon) break;
+          const recency = 1 - age / horizon;
+          if (best.length >= limit && recency * maxBoost < best[best.length - 1].score) break;
+          if (skip !== undefined && video.language === skip) continue;
+          let score = recency;
+          if (languageBoost !== 1) score *= languageBoost;
+          if (top.has(video.category)) score *= opts.categoryBoost;
+          // Compared before an item is built, and before the seen set is asked (a Bloom filter's hashing): most
+          // scanned uploads do not make the cut.
+          if (best.length >= limit && !worse(best[best.length - 1].score, best[best.length - 1].video, score, video)) continue;
+          if (query.seen.has(video.id)) continue;
+          const item = { video, score };
+          // Insert after every item that is not worse than it (stable, like the full sort it replaces).
+          let lo = 0;
+          let hi = best.length;
+          while (lo < hi) {
+            const mid = (lo + hi) >> 1;
+            if (worse(score, video, best[mid].score, best[mid].video) || !worse(best[mid].score, best[mid].video, score, video)) lo = mid + 1;
+            else hi = mid;
+          }
+          best.splice(lo, 0, item);
+          if (best.length > limit) best.pop();
         }
-        best.splice(lo, 0, item);
-        if (best.length > limit) best.pop();
+      };
+      // The user's language first, from its own list: its boosted uploads set a high bar early, and the scan of all
+      // uploads after it (the user's language skipped there) stops as soon as the unboosted cannot reach that bar.
+      // A user of a language with few uploads otherwise scanned thousands of others to find them (round 9).
+      if (language && opts.languageBoost !== 1) {
+        scan(ctx.runtime.catalog.newestInLanguage(language), opts.languageBoost, undefined);
+        scan(ctx.runtime.catalog.newest(), 1, language);
+      } else {
+        scan(ctx.runtime.catalog.newest(), 1, undefined);
       }
       const reason: Reason = { code: "FRESH", params: {} };
       return best.map(({ video, score }): Candidate => ({ videoId: video.id, score, reason }));

@@ -3,7 +3,8 @@ import { createCatalog } from "../../src/data/catalog";
 import type { Video } from "../../src/data/types";
 import { seededRandom } from "../../src/util/random";
 
-/** The catalog's newest / per-creator lists, kept up to date in place by putVideo, equal a rebuild from scratch. */
+/** The catalog's newest / per-creator / per-language lists, kept up to date in place by putVideo, equal a rebuild from scratch. */
+const LANGUAGES = ["en", "fr", "pt"];
 describe("catalog indexes under live writes", () => {
   it("match a fresh catalog after random uploads, edits (new creator, new time) and takedowns", () => {
     const random = seededRandom("catalog-indexes");
@@ -13,6 +14,7 @@ describe("catalog indexes under live writes", () => {
       title: `t${i}`,
       tags: [],
       category: "x",
+      language: LANGUAGES[Math.floor(random() * 4)], // one in four without a language
       durationSec: 10,
       uploadedAt: 1_700_000_000_000 + Math.floor(random() * 1e6) * 1000 + i,
     });
@@ -27,7 +29,7 @@ describe("catalog indexes under live writes", () => {
       else {
         const id = `v${Math.floor(random() * (200 + step))}`;
         const cur = finalById.get(id) ?? make(Number(id.slice(1)));
-        v = r < 0.85 ? { ...cur, creatorId: `c${Math.floor(random() * 7)}`, uploadedAt: cur.uploadedAt + 500 } : { ...cur, policyFlags: ["removed"] };
+        v = r < 0.85 ? { ...cur, creatorId: `c${Math.floor(random() * 7)}`, language: LANGUAGES[Math.floor(random() * 4)], uploadedAt: cur.uploadedAt + 500 } : { ...cur, policyFlags: ["removed"] };
       }
       catalog.putVideo(v);
       finalById.set(v.id, v);
@@ -36,13 +38,17 @@ describe("catalog indexes under live writes", () => {
     const rebuilt = createCatalog({ videos: [...finalById.values()], users: [], creators: [] });
     expect(catalog.newest().map((v) => v.id)).toEqual(rebuilt.newest().map((v) => v.id));
     for (let c = 0; c < 7; c++) expect(catalog.videosByCreator(`c${c}`).map((v) => v.id)).toEqual(rebuilt.videosByCreator(`c${c}`).map((v) => v.id));
+    for (const l of LANGUAGES) {
+      expect(catalog.newestInLanguage(l).length).toBeGreaterThan(0);
+      expect(catalog.newestInLanguage(l).map((v) => v.id)).toEqual(rebuilt.newestInLanguage(l).map((v) => v.id));
+    }
     expect(catalog.newest().some((v) => v.policyFlags?.includes("removed"))).toBe(false);
   });
 
   it("putVideos (a batch merged at once) leaves the same lists as one putVideo after another", () => {
     const random = seededRandom("catalog-indexes-batch");
     // Coarse upload times: ties are common, and their order must be the sequential one too.
-    const make = (i: number): Video => ({ id: `v${i}`, creatorId: `c${Math.floor(random() * 5)}`, title: `t${i}`, tags: [], category: "x", durationSec: 10, uploadedAt: Math.floor(random() * 40) * 1000 });
+    const make = (i: number): Video => ({ id: `v${i}`, creatorId: `c${Math.floor(random() * 5)}`, title: `t${i}`, tags: [], category: "x", language: LANGUAGES[i % 4], durationSec: 10, uploadedAt: Math.floor(random() * 40) * 1000 });
     const initial = Array.from({ length: 300 }, (_, i) => make(i));
     const one = createCatalog({ videos: initial, users: [], creators: [] });
     const batched = createCatalog({ videos: initial, users: [], creators: [] });
@@ -59,7 +65,7 @@ describe("catalog indexes under live writes", () => {
         else {
           const cur = current.get(`v${Math.floor(random() * next)}`)!;
           // Edits (another creator, another time), takedowns, and the same id twice in one batch.
-          v = r < 0.8 ? { ...cur, creatorId: `c${Math.floor(random() * 5)}`, uploadedAt: Math.floor(random() * 40) * 1000 } : r < 0.9 ? { ...cur, policyFlags: ["removed"] } : { ...cur, title: `${cur.title}'` };
+          v = r < 0.8 ? { ...cur, creatorId: `c${Math.floor(random() * 5)}`, language: LANGUAGES[Math.floor(random() * 4)], uploadedAt: Math.floor(random() * 40) * 1000 } : r < 0.9 ? { ...cur, policyFlags: ["removed"] } : { ...cur, title: `${cur.title}'` };
         }
         batch.push(v);
         current.set(v.id, v);
@@ -68,6 +74,7 @@ describe("catalog indexes under live writes", () => {
       batched.putVideos(batch);
       expect(batched.newest().map((v) => v.id)).toEqual(one.newest().map((v) => v.id));
       for (let c = 0; c < 5; c++) expect(batched.videosByCreator(`c${c}`).map((v) => v.id)).toEqual(one.videosByCreator(`c${c}`).map((v) => v.id));
+      for (const l of LANGUAGES) expect(batched.newestInLanguage(l).map((v) => v.id)).toEqual(one.newestInLanguage(l).map((v) => v.id));
     }
     for (const [id, v] of current) expect(batched.video(id)).toEqual(v);
   });

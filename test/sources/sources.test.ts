@@ -97,25 +97,33 @@ describe("built-in sources", () => {
     expect(tk.catalog.video(out[0].videoId)!.language).toBe("fr");
   });
 
-  it("Fresh: stopping the scan early gives exactly the full scan's best, boosts included", async () => {
+  it("Fresh: stopping the scan early gives exactly the full scan's best, boosts included, whatever the user's language", async () => {
     const tk = createTestkit({ videos: createTinyCatalog({ now: TESTKIT_NOW, videos: 400 }).videos });
     await tk.record([tk.events.watch("u2", "v3"), tk.events.watch("u2", "v8")]);
-    const q = await tk.query("u2");
+    const hydrated = await tk.query("u2");
     const opts = { maxAgeDays: 30, languageBoost: 3, categoryBoost: 2 };
-    const top = new Set(Object.keys(q.userAgg!.categoryWatches));
-    const expected = tk.catalog
-      .newest()
-      .filter((v) => v.uploadedAt <= tk.now() && tk.now() - v.uploadedAt <= 30 * DAY_MS && !q.seen.has(v.id))
-      .map((v) => {
-        const score = (1 - (tk.now() - v.uploadedAt) / (30 * DAY_MS)) * (v.language === q.context.language ? 3 : 1) * (top.has(v.category) ? 2 : 1);
-        return { videoId: v.id, score };
-      })
-      .sort((a, b) => b.score - a.score || (a.videoId < b.videoId ? -1 : 1))
-      .slice(0, 15);
-    expect(expected.length).toBe(15);
-    const out = await tk.runSource(createFreshSource(opts), q, { limit: 15 });
-    expect(out.map((c) => c.videoId)).toEqual(expected.map((c) => c.videoId));
-    out.forEach((c, i) => expect(c.score).toBeCloseTo(expected[i].score, 12));
+    const top = new Set(Object.keys(hydrated.userAgg!.categoryWatches));
+    // The user's language is scanned from its own list first: a common language, a rare one, one with no uploads, none.
+    const counts = new Map<string, number>();
+    for (const v of tk.catalog.newest()) if (v.language) counts.set(v.language, (counts.get(v.language) ?? 0) + 1);
+    const byCount = [...counts].sort((a, b) => b[1] - a[1]).map(([l]) => l);
+    expect(byCount.length).toBeGreaterThan(1);
+    for (const language of [byCount[0], byCount[byCount.length - 1], "xx", undefined]) {
+      const q = { ...hydrated, user: { ...hydrated.user!, language }, context: { ...hydrated.context, language } };
+      const expected = tk.catalog
+        .newest()
+        .filter((v) => v.uploadedAt <= tk.now() && tk.now() - v.uploadedAt <= 30 * DAY_MS && !q.seen.has(v.id))
+        .map((v) => {
+          const score = (1 - (tk.now() - v.uploadedAt) / (30 * DAY_MS)) * (language !== undefined && v.language === language ? 3 : 1) * (top.has(v.category) ? 2 : 1);
+          return { videoId: v.id, score };
+        })
+        .sort((a, b) => b.score - a.score || (a.videoId < b.videoId ? -1 : 1))
+        .slice(0, 15);
+      expect(expected.length).toBe(15);
+      const out = await tk.runSource(createFreshSource(opts), q, { limit: 15 });
+      expect(out.map((c) => c.videoId)).toEqual(expected.map((c) => c.videoId));
+      out.forEach((c, i) => expect(c.score).toBeCloseTo(expected[i].score, 12));
+    }
   });
 
   it("factories reject bad options with BAD_CONFIG naming the option", () => {
