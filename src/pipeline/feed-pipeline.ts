@@ -3,7 +3,7 @@ import { performance } from "node:perf_hooks";
 import type { Surface } from "../data/types";
 import { badInput } from "../errors";
 import type { BlendConfig } from "../ranking/blend";
-import type { FeedPage, FeedRequest, FeedService } from "./feed-page";
+import type { FeedPage, FeedRequest, FeedService, StageTrace } from "./feed-page";
 import { createLookups } from "./lookups";
 import { createOverloadGate } from "./overload";
 import { withSettings, type PipelineDefinition } from "./pipeline-definition";
@@ -11,9 +11,9 @@ import { createStats, RequestRun, type FunnelEnv, type PipelineStats } from "./r
 import { SessionItems } from "./session-items";
 import { createSessionStore, type Session } from "./sessions";
 import { fill } from "./steps/fill";
-import { runFilters } from "./steps/filters";
+import { filterBest } from "./steps/filters";
 import { hydrate } from "./steps/hydrate";
-import { mergeCandidates } from "./steps/merge";
+import { mergeScores } from "./steps/merge";
 import { createPageStep } from "./steps/page";
 import { rank } from "./steps/rank";
 import { runSources } from "./steps/sources";
@@ -32,7 +32,7 @@ export type { PipelineStats } from "./request-run";
  *      overload  past the limits, skip to 7 (OVERLOADED)                               overload.ts
  *   2. sources   in parallel, each with quota, timeout, fail-open                      steps/sources.ts
  *   3. merge     dedupe, keep attributions, reciprocal-rank source score                steps/merge.ts
- *   4. filters   hard rules, cheapest first, before the ranker spends anything          steps/filters.ts
+ *   4. filters   hard rules, cheapest first, until the ranker's candidates pass          steps/filters.ts
  *   5. rank      ranker heads → blended score (or source order, RANKER_UNAVAILABLE)    steps/rank.ts
  *   6. stages    re-rank by phase: score → arrange → explore                            steps/stages.ts
  *   7. fill      popular videos top up a short session, through 4 and 6                steps/fill.ts
@@ -106,14 +106,20 @@ export function createFeedService(options: FeedServiceOptions): PipelineFeedServ
   async function rankSession(query: FeedQuery, id: string, base: number, run: RequestRun): Promise<Session> {
     stats.sessionsRanked++;
     const outputs = await runSources(query, env, run); // 2
-    const { merged } = await run.timed(
-      "Merge", // 3
-      () => mergeCandidates(outputs, runtime.catalog, { rrfK: definition.merge.rrfK }),
-      (r) => ({ input: outputs.reduce((n, o) => n + o.candidates.length, 0), output: r.merged.length, removed: r.unknown ? { unknown_video: r.unknown } : undefined }),
-    );
+    const t0 = performance.now();
+    const merged = mergeScores(outputs, { rrfK: definition.merge.rrfK }); // 3
+    // The merge's trace is completed once its videos are read (lazily, by the filter step).
+    const mergeTrace: StageTrace = { stage: "Merge", latencyMs: performance.now() - t0, input: outputs.reduce((n, o) => n + o.candidates.length, 0), output: merged.length };
+    run.tracer.stage(mergeTrace);
     run.tracer.candidates(merged);
-    const filtered = runFilters(definition.filters, query, merged, env, run); // 4
-    const { scored, videoStats } = await rank(query, filtered, env, run); // 5
+    const filtered = filterBest(definition.filters, query, merged, definition.rank.candidatesToRank, env, run); // 4
+    mergeTrace.latencyMs += filtered.resolveMs;
+    if (filtered.unknown > 0) {
+      mergeTrace.output -= filtered.unknown;
+      mergeTrace.removed = { unknown_video: filtered.unknown };
+    }
+    if (run.tracer.enabled) run.tracer.removed("Rank", filtered.unexamined.map((candidate) => ({ candidate, reason: "beyond_candidates_to_rank" })));
+    const { scored, videoStats } = await rank(query, filtered.kept, env, run); // 5
     const items = emptyItems();
     items.append(runStages(query, scored, { runtime, servedEarlier: [], sessionId: id, videoStats }, env, run)); // 6
     return { id, userId: query.userId, query, items, base };

@@ -9,7 +9,7 @@ export interface Tracer {
   readonly enabled: boolean;
   stage(entry: StageTrace): void;
   /** Candidates entering the funnel (after merge). */
-  candidates(list: readonly MergedCandidate[]): void;
+  candidates(list: ReadonlyArray<Pick<MergedCandidate, "videoId" | "sources">>): void;
   removed(stage: string, removals: ReadonlyArray<Removal<{ videoId: string }>>): void;
   scored(videoId: string, heads: Record<string, number>, score: number, rankedPosition: number): void;
   final(videoId: string, finalPosition: number, score: number): void;

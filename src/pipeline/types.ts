@@ -180,7 +180,11 @@ export interface FilterResult {
   removed: Removal<MergedCandidate>[];
 }
 
-/** A hard rule on merged candidates. Never mutates its input. */
+/**
+ * A hard rule on merged candidates. Never mutates its input. Decides each candidate alone: a ranked session filters
+ * its candidates a slice at a time, best source score first, until enough for the ranker have passed
+ * (steps/filters.ts, filterBest), so one call may see only some of them.
+ */
 export interface CandidateFilter {
   readonly name: string;
   apply(query: FeedQuery, candidates: readonly MergedCandidate[], runtime: FeedRuntime): FilterResult;

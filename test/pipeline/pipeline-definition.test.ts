@@ -112,7 +112,7 @@ describe("merge, cursor, session cache, blend", () => {
     expect(merged[0].sourceScore).toBeCloseTo(2 + 61 / 63, 6);
   });
 
-  it("merges a video a source lists twice once, at its best rank, and an unknown one once per source", () => {
+  it("merges a video a source lists twice once, at its best rank, and drops an unknown one (counted once, its ranks taken)", () => {
     const { catalog } = createTestkit().runtime;
     const reason = { code: "PERSONALIZED" as const, params: {} };
     const list = (...ids: string[]) => ids.map((videoId, i) => ({ videoId, score: 10 - i, reason }));
@@ -123,7 +123,8 @@ describe("merge, cursor, session cache, blend", () => {
       ],
       catalog,
     );
-    expect(unknown).toBe(2); // zz: once by A (listed twice), once by B
+    expect(unknown).toBe(1); // zz: listed by A (twice) and B, one unknown video
+    expect(merged.map((m) => m.videoId).sort()).toEqual(["v1", "v2"]);
     const score = (id: string) => merged.find((m) => m.videoId === id)!;
     // A ranks v1 1st, zz 2nd, v2 3rd (the repeats take no rank); B ranks zz 1st, v2 2nd, v1 3rd.
     const rrf = (rank: number) => 61 / (60 + rank);

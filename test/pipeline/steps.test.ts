@@ -6,15 +6,17 @@ import { createStats, RequestRun, type FunnelEnv } from "../../src/pipeline/requ
 import { SessionItems } from "../../src/pipeline/session-items";
 import { createSessionStore, type Session } from "../../src/pipeline/sessions";
 import { fill } from "../../src/pipeline/steps/fill";
-import { runFilters } from "../../src/pipeline/steps/filters";
+import { filterBest, runFilters } from "../../src/pipeline/steps/filters";
+import { mergeScores } from "../../src/pipeline/steps/merge";
 import { hydrate } from "../../src/pipeline/steps/hydrate";
 import { createPageStep } from "../../src/pipeline/steps/page";
 import { rank } from "../../src/pipeline/steps/rank";
 import { runSources } from "../../src/pipeline/steps/sources";
 import { runStages } from "../../src/pipeline/steps/stages";
 import { createTracer } from "../../src/pipeline/trace";
-import { defineSource, defineStage, definePlugin, type RankerModel } from "../../src/plugin";
-import { createTestkit, type Testkit } from "../../src/testkit";
+import { defineFilter, defineSource, defineStage, definePlugin, partition, type RankerModel } from "../../src/plugin";
+import { createTestkit, TESTKIT_NOW, type Testkit } from "../../src/testkit";
+import { createTinyCatalog } from "../../src/testkit/tiny-catalog";
 
 /** Each funnel step run alone, over a testkit runtime: what it returns, what it reports, nothing else run. */
 function envOf(tk: Testkit, definition: PipelineDefinition = tk.definition): FunnelEnv & { errors: string[] } {
@@ -71,6 +73,52 @@ describe("funnel steps, each alone", () => {
     expect(kept.map((c) => c.videoId)).toEqual(["v3"]);
     const removed = Object.fromEntries(run.tracer.build("r", "m", 0)!.stages.filter((s) => s.removed).map((s) => [s.stage, s.removed]));
     expect(removed).toEqual({ "filter:Seen": { seen: 1 }, "filter:NotInterested": { not_interested: 1 } });
+  });
+
+  it("filters for a ranked session: best source score first, a slice at a time, until the ranker's candidates pass; the same kept as filtering all", async () => {
+    // A plugin filter removing every third video id, counting what it is shown.
+    let shown = 0;
+    const thirds = defineFilter({
+      name: "Thirds",
+      create: () => ({
+        name: "Thirds",
+        apply: (_q, candidates) => {
+          shown += candidates.length;
+          return partition(candidates, (c) => (Number(c.videoId.slice(1)) % 3 === 0 ? "third" : undefined));
+        },
+      }),
+    });
+    const tk = createTestkit({ videos: createTinyCatalog({ now: TESTKIT_NOW, videos: 400 }).videos, plugins: [definePlugin({ name: "thirds", version: "1.0.0", filters: [thirds] })], filters: [{ name: "Thirds" }] });
+    const ids = tk.catalog.newest().map((v) => v.id);
+    expect(ids.length).toBeGreaterThan(150);
+    const reason = { code: "PERSONALIZED" as const, params: {} };
+    // Source order: unknown ids among them, which are dropped and counted only where examined.
+    const listed = ids.flatMap((id, i) => (i === 5 || i === 140 ? [`zz${i}`, id] : [id]));
+    const outputs = [{ source: "S", weight: 1, candidates: listed.map((videoId, i) => ({ videoId, score: 1000 - i, reason })) }];
+    const env = envOf(tk);
+    const query = await tk.query("u1");
+    const all = runFilters(env.definition.filters, query, tk.merged(ids), env, traced(env));
+    for (const want of [10, 70, 10_000]) {
+      shown = 0;
+      const run = traced(env);
+      const out = filterBest(env.definition.filters, query, mergeScores(outputs), want, env, run);
+      expect(out.kept.slice(0, want).map((c) => c.videoId)).toEqual(all.slice(0, want).map((c) => c.videoId));
+      expect(out.kept.every((c) => c.video === tk.catalog.video(c.videoId))).toBe(true);
+      const examined = listed.length - out.unexamined.length;
+      expect(out.unknown).toBe(listed.slice(0, examined).filter((id) => id.startsWith("zz")).length);
+      if (want < 100) {
+        expect(out.unexamined.length).toBeGreaterThan(0);
+        expect(shown).toBeLessThan(ids.length);
+      } else {
+        expect(out.kept.length).toBe(all.length);
+        expect(out.unknown).toBe(2);
+      }
+      // One trace stage per filter, with the slices' totals.
+      const stage = run.tracer.build("r", "m", 0)!.stages.filter((s) => s.stage === "filter:Thirds");
+      expect(stage).toHaveLength(1);
+      expect(stage[0].input).toBe(shown);
+      expect(stage[0].input - stage[0].output).toBe(stage[0].removed?.third ?? 0);
+    }
   });
 
   it("rank: the ranker's heads blended and sorted, the rest cut; without a ranker, source order and RANKER_UNAVAILABLE", async () => {
