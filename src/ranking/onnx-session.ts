@@ -7,7 +7,7 @@ import { badFile, ReelfeedError } from "../errors";
 import { RANKER_REQUEST_COLUMNS } from "../features/rows";
 import type { FeatureBatch, FeatureSpec } from "../features/spec";
 import { batchInputs, readOutputs, toFeeds } from "./model-io";
-import { probeInputs, rewriteForSharedInputs } from "./shared-inputs-graph";
+import { probeInputs, rangeGuards, rewriteForSharedInputs } from "./shared-inputs-graph";
 
 /**
  * An ONNX Runtime session opened on the first execution provider that works, in configured order
@@ -128,6 +128,8 @@ function missingProviderLibrary(provider: ExecutionProvider): string | undefined
 interface SharedSession {
   session: ort.InferenceSession;
   inputs: ReadonlySet<string>;
+  /** Inputs whose range guards the serving graph dropped, with their exclusive bound: a batch outside runs the exported graph. */
+  bounds: ReadonlyMap<string, number>;
 }
 
 async function openShared(
@@ -137,9 +139,10 @@ async function openShared(
   options: ort.InferenceSession.SessionOptions,
 ): Promise<SharedSession | undefined> {
   if (sharedInputs.length === 0) return undefined;
-  // The rewrite with its first layers split by columns, else (a split that fails the probe) without.
-  for (const splitLayers of [true, false]) {
-    const shared = await openRewrite(bytes, sharedInputs, full, options, splitLayers);
+  // The rewrite with its first layers split by columns and no range guards, else (a graph that fails the probe) the
+  // plain rewrite.
+  for (const rewrite of [{ splitLayers: true, dropRangeGuards: true }, { splitLayers: false, dropRangeGuards: false }]) {
+    const shared = await openRewrite(bytes, sharedInputs, full, options, rewrite);
     if (shared) return shared;
   }
   return undefined;
@@ -150,13 +153,15 @@ async function openRewrite(
   sharedInputs: readonly string[],
   full: ort.InferenceSession,
   options: ort.InferenceSession.SessionOptions,
-  splitLayers: boolean,
+  rewrite: { splitLayers: boolean; dropRangeGuards: boolean },
 ): Promise<SharedSession | undefined> {
   let rewritten: Uint8Array | undefined;
   let probe: ReturnType<typeof probeInputs>;
+  let bounds: ReadonlyMap<string, number>;
   try {
-    rewritten = rewriteForSharedInputs(bytes, sharedInputs, { splitLayers });
+    rewritten = rewriteForSharedInputs(bytes, sharedInputs, rewrite);
     probe = probeInputs(bytes);
+    bounds = rewrite.dropRangeGuards ? rangeGuards(bytes) : new Map();
   } catch {
     return undefined; // not a graph we can read: the model runs as exported
   }
@@ -196,7 +201,7 @@ async function openRewrite(
     await session.release();
     return undefined;
   }
-  return { session, inputs };
+  return { session, inputs, bounds };
 }
 
 /** Whether every row of `a` (rows of `width` values) equals the first. */
@@ -205,13 +210,24 @@ function rowConstant(a: Int32Array | Float32Array, rows: number, width: number):
   return true;
 }
 
+/** Whether every value of `a` is in [0, bound). */
+function inRange(a: Int32Array | Float32Array, bound: number): boolean {
+  for (let i = 0; i < a.length; i++) if (!(a[i] >= 0 && a[i] < bound)) return false;
+  return true;
+}
+
 /**
- * Feeds for the shared-inputs session when the batch's shared columns are row-constant (one row of each), else
- * undefined (the batch mixes users: the full graph runs it).
+ * Feeds for the shared-inputs session when the batch's shared columns are row-constant (one row of each) and every
+ * input whose range guard that graph dropped is in range (`bounds`), else undefined (the batch mixes users, or holds
+ * an index the exported graph's guard maps to its "unknown" row: the full graph runs it).
  */
-export function sharedFeeds(spec: FeatureSpec, batch: FeatureBatch, shared: ReadonlySet<string>): Record<string, ort.Tensor> | undefined {
+export function sharedFeeds(spec: FeatureSpec, batch: FeatureBatch, shared: ReadonlySet<string>, bounds: ReadonlyMap<string, number> = new Map()): Record<string, ort.Tensor> | undefined {
   if (batch.size < 2) return undefined;
-  for (const { input, values, width } of batchInputs(spec, batch)) if (shared.has(input.name) && !rowConstant(values, batch.size, width)) return undefined;
+  for (const { input, values, width } of batchInputs(spec, batch)) {
+    if (shared.has(input.name) && !rowConstant(values, batch.size, width)) return undefined;
+    const bound = bounds.get(input.name);
+    if (bound !== undefined && !inRange(values, bound)) return undefined;
+  }
   return toFeeds(spec, batch, shared);
 }
 
@@ -224,7 +240,7 @@ function wrap(session: ort.InferenceSession, name: string, provider: ExecutionPr
     outputNames: session.outputNames,
     sharedInputs: shared ? [...shared.inputs] : [],
     async run(spec, batch) {
-      const once = shared && sharedFeeds(spec, batch, shared.inputs);
+      const once = shared && sharedFeeds(spec, batch, shared.inputs, shared.bounds);
       const result = once ? await shared.session.run(once) : await session.run(toFeeds(spec, batch));
       return readOutputs(session.outputNames, result);
     },

@@ -11,7 +11,7 @@ import { buildRankerRows, buildUserTowerRows, RANKER_REQUEST_COLUMNS, rankerSpec
 import type { FeedQuery } from "../../src/pipeline/types";
 import { createOnnxRankerModel, rowContext } from "../../src/ranking/ranker-model";
 import { createOnnxRuntimeSession, sharedFeeds, type OnnxRuntimeSession } from "../../src/ranking/onnx-session";
-import { rewriteForSharedInputs } from "../../src/ranking/shared-inputs-graph";
+import { rangeGuards, rewriteForSharedInputs } from "../../src/ranking/shared-inputs-graph";
 import { attr, createGraphBuilder } from "../../src/training/onnx-builder";
 import { createOnnxWorkerSession, spawnInferenceThread } from "../../src/ranking/onnx-worker-session";
 import { createOnnxUserTowerModel } from "../../src/ranking/user-tower-model";
@@ -236,6 +236,30 @@ describe("ONNX ranker model", () => {
     expect(whole.filter((op) => op === "Expand").length).toBeGreaterThan(0);
     // The first layer's Gemm is two: the shared columns once, the per-row columns with that as their bias.
     expect(split.filter((op) => op === "Gemm").length).toBe(whole.filter((op) => op === "Gemm").length + 1);
+  });
+
+  it("drops the index range guards in the serving graph and runs a batch with an index out of range through the exported graph", async () => {
+    const spec = rankerSpec(artifacts);
+    const bounds = rangeGuards(rankerBytes);
+    expect(bounds.get("videoId")).toBe(spec.categorical.find((c) => c.name === "videoId")!.vocabSize);
+    const ops = onnx.ModelProto.decode(rewriteForSharedInputs(rankerBytes, RANKER_REQUEST_COLUMNS, { dropRangeGuards: true })!).graph!.node!.map((n) => n.opType);
+    expect(ops.filter((op) => op === "Where" || op === "GreaterOrEqual")).toEqual([]);
+    const serving = await open(rankerBytes, ["cpu"]);
+    const exported = await createOnnxRuntimeSession({ model: rankerBytes, executionProviders: ["cpu"], sharedInputs: [] });
+    sessions.push(exported);
+    const q = query(data.users[2]);
+    const rows = buildRankerRows(artifacts, data.videos.map((video) => ({ user: q.user, userAgg: q.userAgg, video, context: rowContext(q) })));
+    const shared = new Set(RANKER_REQUEST_COLUMNS);
+    expect(sharedFeeds(spec, rows, shared, bounds)).toBeDefined();
+    // An index past its table (a model and features out of step) and a negative one: the exported graph's guard maps
+    // them to the unknown row, so the serving session must run that graph, and gives its outputs bit for bit.
+    const videoIdAt = spec.categorical.findIndex((c) => c.name === "videoId");
+    for (const bad of [bounds.get("videoId")!, -1]) {
+      rows.categorical[videoIdAt][1] = bad;
+      expect(sharedFeeds(spec, rows, shared, bounds)).toBeUndefined();
+      const [a, b] = await Promise.all([serving.run(spec, rows), exported.run(spec, rows)]);
+      for (const head of serving.outputNames) expect(Array.from(a[head])).toEqual(Array.from(b[head]));
+    }
   });
 
   it("splits a Concat → Gemm with a transposed weight and no bias to the exported graph's outputs (float32 rounding)", async () => {
