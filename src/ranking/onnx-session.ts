@@ -31,8 +31,9 @@ export interface OnnxRuntimeSessionOptions {
   /**
    * Inputs that are often the same on every row of a batch (the ranker's user and context columns). When the model
    * can take them once (shared-inputs-graph.ts) a second session runs that graph for batches where they are
-   * row-constant; other batches (micro-batched requests of several users) run the model as exported. The rewrite is
-   * kept only when both graphs give identical outputs on a probe batch at start-up. [] turns it off.
+   * row-constant; other batches (micro-batched requests of several users) run the model as exported. That serving
+   * graph also drops the inputs' index range guards, and so runs only batches whose indices are all in range. A serving graph is kept only when it gives the
+   * exported graph's outputs on a probe batch at start-up. [] turns serving graphs off: the model runs as exported.
    * @default RANKER_REQUEST_COLUMNS
    */
   sharedInputs?: readonly string[];
@@ -48,6 +49,8 @@ export interface OnnxRuntimeSession {
   readonly outputNames: readonly string[];
   /** Inputs a row-constant batch feeds once (the shared-inputs graph); empty or absent when the model runs as exported. */
   readonly sharedInputs?: readonly string[];
+  /** Inputs whose index range the session checks itself: the serving graph dropped their guards. Empty or absent: none. */
+  readonly rangeCheckedInputs?: readonly string[];
   /** Runs one batch; every output flattened row-major (size × width). */
   run(spec: FeatureSpec, batch: FeatureBatch): Promise<Record<string, Float32Array>>;
   release(): Promise<void>;
@@ -222,7 +225,8 @@ function inRange(a: Int32Array | Float32Array, bound: number): boolean {
  * an index the exported graph's guard maps to its "unknown" row: the full graph runs it).
  */
 export function sharedFeeds(spec: FeatureSpec, batch: FeatureBatch, shared: ReadonlySet<string>, bounds: ReadonlyMap<string, number> = new Map()): Record<string, ort.Tensor> | undefined {
-  if (batch.size < 2) return undefined;
+  // One row too: the user tower's request (its user columns fed once, its dense per row) runs without range guards.
+  if (batch.size < 1) return undefined;
   for (const { input, values, width } of batchInputs(spec, batch)) {
     if (shared.has(input.name) && !rowConstant(values, batch.size, width)) return undefined;
     const bound = bounds.get(input.name);
@@ -239,6 +243,7 @@ function wrap(session: ort.InferenceSession, name: string, provider: ExecutionPr
     inputNames: session.inputNames,
     outputNames: session.outputNames,
     sharedInputs: shared ? [...shared.inputs] : [],
+    rangeCheckedInputs: shared ? [...shared.bounds.keys()] : [],
     async run(spec, batch) {
       const once = shared && sharedFeeds(spec, batch, shared.inputs, shared.bounds);
       const result = once ? await shared.session.run(once) : await session.run(toFeeds(spec, batch));

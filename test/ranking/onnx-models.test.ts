@@ -262,6 +262,23 @@ describe("ONNX ranker model", () => {
     }
   });
 
+  it("serves the user tower's one-row request through its serving graph (no range guards), the exported graph's outputs in range and out", async () => {
+    const tower = await open(towerBytes, ["cpu"]);
+    const exported = await createOnnxRuntimeSession({ model: towerBytes, executionProviders: ["cpu"], sharedInputs: [] });
+    sessions.push(exported);
+    expect(tower.rangeCheckedInputs).toEqual(expect.arrayContaining(["userId", "history"]));
+    expect(exported.rangeCheckedInputs).toEqual([]);
+    const spec = userTowerSpec(artifacts);
+    const rows = buildUserTowerRows(artifacts, [{ user: data.users[1], userAgg: aggregatesAt(data, UNTIL).users.get(data.users[1].id), context: { now: UNTIL } }]);
+    expect(sharedFeeds(spec, rows, new Set(tower.sharedInputs), rangeGuards(towerBytes))).toBeDefined();
+    const [a, b] = await Promise.all([tower.run(spec, rows), exported.run(spec, rows)]);
+    a.embedding.forEach((x, i) => expect(Math.abs(x - b.embedding[i])).toBeLessThanOrEqual(1e-6));
+    rows.categorical[spec.categorical.findIndex((c) => c.name === "userId")][0] = 1_000_000;
+    expect(sharedFeeds(spec, rows, new Set(tower.sharedInputs), rangeGuards(towerBytes))).toBeUndefined();
+    const [c, d] = await Promise.all([tower.run(spec, rows), exported.run(spec, rows)]);
+    expect(Array.from(c.embedding)).toEqual(Array.from(d.embedding));
+  });
+
   it("splits a Concat → Gemm with a transposed weight and no bias to the exported graph's outputs (float32 rounding)", async () => {
     // y = relu(concat(shared [·, 2], rowwise [·, 3]) · Wᵀ), W [4, 5] stored transposed.
     const b = createGraphBuilder({ name: "split-test" });
