@@ -81,13 +81,7 @@ export function createCatalog(data: Pick<Dataset, "videos" | "users" | "creators
       newest = [...videos.values()].filter((v) => !v.policyFlags?.includes("removed")).sort((a, b) => b.uploadedAt - a.uploadedAt);
       for (const { key, lists } of groupings) {
         lists.clear();
-        for (const v of newest) {
-          const k = key(v);
-          if (k === undefined) continue;
-          const list = lists.get(k);
-          if (list) list.push(v);
-          else lists.set(k, [v]);
-        }
+        for (const [k, list] of groupBy(newest, key)) lists.set(k, list);
       }
     }
     return newest;
@@ -148,15 +142,7 @@ export function createCatalog(data: Pick<Dataset, "videos" | "users" | "creators
       const adds = [...latest.values()].filter((v) => !v.policyFlags?.includes("removed")).sort((a, b) => b.uploadedAt - a.uploadedAt);
       insertSorted(newest, adds);
       for (const { key, lists } of groupings) {
-        const groups = new Map<string, Video[]>();
-        for (const v of adds) {
-          const k = key(v);
-          if (k === undefined) continue;
-          const g = groups.get(k);
-          if (g) g.push(v);
-          else groups.set(k, [v]);
-        }
-        for (const [k, group] of groups) {
+        for (const [k, group] of groupBy(adds, key)) {
           const l = lists.get(k);
           if (l) insertSorted(l, group);
           else lists.set(k, group);
@@ -170,6 +156,19 @@ export function createCatalog(data: Pick<Dataset, "videos" | "users" | "creators
       creators.set(creator.id, creator);
     },
   };
+}
+
+/** `videos` by key, each group in the order given (a video without a key in none). */
+function groupBy(videos: readonly Video[], key: (v: Video) => string | undefined): Map<string, Video[]> {
+  const groups = new Map<string, Video[]>();
+  for (const v of videos) {
+    const k = key(v);
+    if (k === undefined) continue;
+    const group = groups.get(k);
+    if (group) group.push(v);
+    else groups.set(k, [v]);
+  }
+  return groups;
 }
 
 /** First index of newest-first `list`, from `lo`, whose video was uploaded before `t`: where a video of time `t` goes. */
