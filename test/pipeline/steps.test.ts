@@ -118,6 +118,11 @@ describe("funnel steps, each alone", () => {
       expect(stage).toHaveLength(1);
       expect(stage[0].input).toBe(shown);
       expect(stage[0].input - stage[0].output).toBe(stage[0].removed?.third ?? 0);
+      // Unknown ids of the examined slices are traced as the merge's removals (the pipeline lists every merged id).
+      const run2 = traced(env);
+      run2.tracer.candidates(mergeScores(outputs));
+      const unknownTraced = filterBest(env.definition.filters, query, mergeScores(outputs), want, env, run2);
+      expect(run2.tracer.build("r", "m", 0)!.candidates.filter((c) => c.removedBy?.reason === "unknown_video")).toHaveLength(unknownTraced.unknown);
     }
   });
 

@@ -59,7 +59,7 @@ export function filterBest(filters: ReadonlyArray<{ filter: CandidateFilter }>, 
     // A quarter over what is still wanted (filters remove a few percent), so one slice nearly always does.
     const end = Math.min(merged.length, next + Math.max(64, Math.ceil((want - kept.length) * 1.25)));
     const t0 = performance.now();
-    const slice = resolveVideos(merged.slice(next, end), env.runtime.catalog);
+    const slice = resolveVideos(merged.slice(next, end), env.runtime.catalog, run.tracer.enabled ? (candidate) => run.tracer.removed("Merge", [{ candidate, reason: "unknown_video" }]) : undefined);
     resolveMs += performance.now() - t0;
     unknown += slice.unknown;
     next = end;

@@ -67,15 +67,16 @@ export function mergeScores(outputs: readonly SourceOutput[], options: { rrfK?: 
 
 /**
  * The candidates whose video the catalog knows, each with its video (set in place on the merged candidate), in
- * order; `unknown` counts the ids it does not know (a stale index), which are dropped.
+ * order; `unknown` counts the ids it does not know (a stale index), which are dropped (and handed to `onUnknown`).
  */
-export function resolveVideos(scores: readonly MergedScore[], catalog: Catalog): MergeResult {
+export function resolveVideos(scores: readonly MergedScore[], catalog: Catalog, onUnknown?: (m: MergedScore) => void): MergeResult {
   const merged: MergedCandidate[] = [];
   let unknown = 0;
   for (const m of scores) {
     const video = catalog.video(m.videoId);
     if (!video) {
       unknown++;
+      onUnknown?.(m);
       continue;
     }
     (m as MergedCandidate).video = video;
