@@ -32,8 +32,9 @@ export interface OnnxRuntimeSessionOptions {
    * Inputs that are often the same on every row of a batch (the ranker's user and context columns). When the model
    * can take them once (shared-inputs-graph.ts) a second session runs that graph for batches where they are
    * row-constant; other batches (micro-batched requests of several users) run the model as exported. That serving
-   * graph also drops the inputs' index range guards, and so runs only batches whose indices are all in range. A serving graph is kept only when it gives the
-   * exported graph's outputs on a probe batch at start-up. [] turns serving graphs off: the model runs as exported.
+   * graph also drops the inputs' index range guards, and so runs only batches whose indices are all in range. A
+   * serving graph is kept only when it gives the exported graph's outputs on a probe batch at start-up. [] turns
+   * serving graphs off: the model runs as exported.
    * @default RANKER_REQUEST_COLUMNS
    */
   sharedInputs?: readonly string[];
