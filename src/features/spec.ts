@@ -37,32 +37,15 @@ export interface FeatureBatch {
 
 /** Concatenates rows (batches of any size) into one batch. */
 export function concatBatches(spec: FeatureSpec, parts: readonly FeatureBatch[]): FeatureBatch {
-  const size = parts.reduce((s, p) => s + p.size, 0);
-  const categorical = spec.categorical.map((_, c) => {
-    const out = new Int32Array(size);
-    let o = 0;
-    for (const p of parts) {
-      out.set(p.categorical[c], o);
-      o += p.size;
-    }
-    return out;
-  });
-  const bags = spec.bags.map((col, b) => {
-    const out = new Int32Array(size * col.length);
-    let o = 0;
-    for (const p of parts) {
-      out.set(p.bags[b], o);
-      o += p.size * col.length;
-    }
-    return out;
-  });
-  const dense = new Float32Array(size * spec.dense.length);
-  let o = 0;
+  const out = allocBatch(spec, parts.reduce((s, p) => s + p.size, 0));
+  let row = 0;
   for (const p of parts) {
-    dense.set(p.dense, o);
-    o += p.size * spec.dense.length;
+    out.categorical.forEach((a, c) => a.set(p.categorical[c], row));
+    out.bags.forEach((a, b) => a.set(p.bags[b], row * spec.bags[b].length));
+    out.dense.set(p.dense, row * spec.dense.length);
+    row += p.size;
   }
-  return { size, categorical, bags, dense };
+  return out;
 }
 
 /** Rows [start, end) of a batch. */
@@ -80,20 +63,16 @@ export function sliceBatch(spec: FeatureSpec, batch: FeatureBatch, start: number
 export function takeRows(spec: FeatureSpec, batch: FeatureBatch, rows: ArrayLike<number>): FeatureBatch {
   const n = rows.length;
   const d = spec.dense.length;
-  const categorical = batch.categorical.map((a) => {
-    const out = new Int32Array(n);
-    for (let i = 0; i < n; i++) out[i] = a[rows[i]];
-    return out;
+  const out = allocBatch(spec, n);
+  out.categorical.forEach((a, c) => {
+    for (let i = 0; i < n; i++) a[i] = batch.categorical[c][rows[i]];
   });
-  const bags = batch.bags.map((a, b) => {
+  out.bags.forEach((a, b) => {
     const len = spec.bags[b].length;
-    const out = new Int32Array(n * len);
-    for (let i = 0; i < n; i++) out.set(a.subarray(rows[i] * len, rows[i] * len + len), i * len);
-    return out;
+    for (let i = 0; i < n; i++) a.set(batch.bags[b].subarray(rows[i] * len, rows[i] * len + len), i * len);
   });
-  const dense = new Float32Array(n * d);
-  for (let i = 0; i < n; i++) dense.set(batch.dense.subarray(rows[i] * d, rows[i] * d + d), i * d);
-  return { size: n, categorical, bags, dense };
+  for (let i = 0; i < n; i++) out.dense.set(batch.dense.subarray(rows[i] * d, rows[i] * d + d), i * d);
+  return out;
 }
 
 /** A zeroed batch of `size` rows of `spec`. */

@@ -8,7 +8,7 @@ interface Node {
   opType: string;
   input: string[];
   output: string[];
-  attribute: Array<{ name: string; i?: number | { toString(): string } | null }>;
+  attribute: Array<{ name: string; i?: number | { toString(): string } | null; f?: number | null }>;
 }
 interface ValueInfo {
   name: string;
@@ -20,7 +20,16 @@ interface Initializer {
   dataType?: number | null;
   rawData?: Uint8Array | null;
   floatData?: number[] | null;
+  int32Data?: number[] | null;
   int64Data?: Array<number | { toString(): string }> | null;
+}
+
+/** A node's int or float attribute, or `fallback` when it has none. */
+function attrValue(n: Node, name: string, fallback: number): number {
+  const a = n.attribute.find((x) => x.name === name);
+  if (!a) return fallback;
+  if (a.i !== undefined && a.i !== null) return Number(a.i);
+  return a.f ?? fallback;
 }
 interface Graph {
   node: Node[];
@@ -93,9 +102,8 @@ export function rewriteForSharedInputs(model: Uint8Array, shared: readonly strin
   if (crossings.length === 0) return undefined;
   for (const { node } of crossings) {
     const n = g.node[node];
-    const axis = n.attribute.find((a) => a.name === "axis");
-    const axisValue = axis ? Number(axis.i) : NaN;
-    if (n.opType !== "Concat" || (axisValue !== 1 && axisValue !== -1)) return undefined;
+    const axis = attrValue(n, "axis", NaN);
+    if (n.opType !== "Concat" || (axis !== 1 && axis !== -1)) return undefined;
   }
 
   const prefix = "shared_inputs__";
@@ -163,10 +171,6 @@ function splitSharedColumns(g: Graph, invariant: ReadonlySet<string>, meeting: R
   g.node.forEach((n, i) => n.input.forEach((x) => consumers.set(x, [...(consumers.get(x) ?? []), i])));
   const graphOutputs = new Set(g.output.map((o) => o.name));
   const shapes = inferShapes(g);
-  const attr = (n: Node, name: string, fallback: number): number => {
-    const a = n.attribute.find((x) => x.name === name);
-    return a ? Number(a.i ?? (a as { f?: number }).f ?? fallback) : fallback;
-  };
   for (const c of meeting) {
     const concat = g.node[c];
     const joined = concat.output[0];
@@ -176,14 +180,14 @@ function splitSharedColumns(g: Graph, invariant: ReadonlySet<string>, meeting: R
     const weight = initializers.get(gemm.input[1]);
     const bias = gemm.input[2] ? initializers.get(gemm.input[2]) : undefined;
     if (gemm.opType !== "Gemm" || gemm.input[0] !== joined || !weight || weight.dims.length !== 2 || (gemm.input[2] && !bias)) continue;
-    if (attr(gemm, "transA", 0) !== 0 || attr(gemm, "alpha", 1) !== 1 || attr(gemm, "beta", 1) !== 1) continue;
+    if (attrValue(gemm, "transA", 0) !== 0 || attrValue(gemm, "alpha", 1) !== 1 || attrValue(gemm, "beta", 1) !== 1) continue;
     const widths = concat.input.map((x) => {
       const shape = shapes.get(x);
       return shape?.length === 2 ? shape[1] : null;
     });
-    const values = floatsOf(weight);
-    if (widths.some((w) => w === null) || !values) continue;
-    const transB = attr(gemm, "transB", 0) === 1;
+    const values = valuesOf(weight);
+    if (widths.some((w) => w === null) || !(values instanceof Float32Array)) continue;
+    const transB = attrValue(gemm, "transB", 0) === 1;
     const [rowsB, colsB] = weight.dims.map(Number);
     const k = transB ? colsB : rowsB;
     const n = transB ? rowsB : colsB;
@@ -228,21 +232,26 @@ function splitSharedColumns(g: Graph, invariant: ReadonlySet<string>, meeting: R
   return out;
 }
 
-/** An initializer's float32 values, or undefined for another type. */
-function floatsOf(t: Initializer): Float32Array | undefined {
-  if (t.dataType !== onnx.TensorProto.DataType.FLOAT) return undefined;
-  if (t.rawData && t.rawData.length > 0) return new Float32Array(t.rawData.buffer.slice(t.rawData.byteOffset, t.rawData.byteOffset + t.rawData.byteLength));
-  return t.floatData ? Float32Array.from(t.floatData) : undefined;
+/** An initializer's values (float32, int32 or int64; from raw_data or the typed field), or undefined for another type. */
+function valuesOf(t: Initializer | undefined): Float32Array | Int32Array | BigInt64Array | undefined {
+  const T = onnx.TensorProto.DataType;
+  const raw = t?.rawData && t.rawData.length > 0 ? t.rawData.buffer.slice(t.rawData.byteOffset, t.rawData.byteOffset + t.rawData.byteLength) : undefined;
+  switch (t?.dataType) {
+    case T.FLOAT:
+      return raw ? new Float32Array(raw) : t.floatData ? Float32Array.from(t.floatData) : undefined;
+    case T.INT32:
+      return raw ? new Int32Array(raw) : t.int32Data ? Int32Array.from(t.int32Data) : undefined;
+    case T.INT64:
+      return raw ? new BigInt64Array(raw) : t.int64Data ? BigInt64Array.from(t.int64Data.map((v) => BigInt(v.toString()))) : undefined;
+    default:
+      return undefined;
+  }
 }
 
-/** An initializer's int64 values as numbers (axes), or undefined. */
+/** An int64 initializer's values as numbers (axes), or undefined. */
 function intsOf(t: Initializer | undefined): number[] | undefined {
-  if (!t || t.dataType !== onnx.TensorProto.DataType.INT64) return undefined;
-  if (t.rawData && t.rawData.length > 0) {
-    const v = new BigInt64Array(t.rawData.buffer.slice(t.rawData.byteOffset, t.rawData.byteOffset + t.rawData.byteLength));
-    return [...v].map(Number);
-  }
-  return t.int64Data?.map(Number);
+  const v = valuesOf(t);
+  return v instanceof BigInt64Array ? [...v].map(Number) : undefined;
 }
 
 const ELEMENTWISE = new Set(["Add", "Sub", "Mul", "Div", "Max", "Min", "Where", "And", "Or", "Equal", "Greater", "GreaterOrEqual", "Less", "LessOrEqual"]);
@@ -261,10 +270,6 @@ function inferShapes(g: Graph): Map<string, Array<number | null>> {
     const dims = input.type?.tensorType?.shape?.dim;
     if (dims) shapes.set(input.name, dims.map((d) => (d.dimValue !== undefined && d.dimValue !== null && Number(d.dimValue) > 0 ? Number(d.dimValue) : null)));
   }
-  const attr = (n: Node, name: string, fallback: number): number => {
-    const a = n.attribute.find((x) => x.name === name);
-    return a && a.i !== undefined && a.i !== null ? Number(a.i) : fallback;
-  };
   const broadcast = (xs: Array<Array<number | null>>): Array<number | null> => {
     const rank = Math.max(...xs.map((x) => x.length));
     const out: Array<number | null> = [];
@@ -281,12 +286,12 @@ function inferShapes(g: Graph): Map<string, Array<number | null>> {
     if (ins.some((x, i) => !x && n.input[i] !== "" && !(n.opType === "ReduceSum" && i === 1))) shape = undefined;
     else if (SAME_SHAPE.has(n.opType)) shape = ins[0];
     else if (ELEMENTWISE.has(n.opType)) shape = broadcast(ins as Array<Array<number | null>>);
-    else if (n.opType === "Gather" && attr(n, "axis", 0) === 0) shape = [...ins[1]!, ...ins[0]!.slice(1)];
-    else if (n.opType === "Gemm") shape = [ins[0]![attr(n, "transA", 0) ? 1 : 0], ins[1]![attr(n, "transB", 0) ? 0 : 1]];
+    else if (n.opType === "Gather" && attrValue(n, "axis", 0) === 0) shape = [...ins[1]!, ...ins[0]!.slice(1)];
+    else if (n.opType === "Gemm") shape = [ins[0]![attrValue(n, "transA", 0) ? 1 : 0], ins[1]![attrValue(n, "transB", 0) ? 0 : 1]];
     else if (n.opType === "Concat") {
       const x = ins as Array<Array<number | null>>;
       const rank = x[0].length;
-      const axis = (attr(n, "axis", 0) + rank) % rank;
+      const axis = (attrValue(n, "axis", 0) + rank) % rank;
       shape = x[0].map((d, i) => (i === axis ? x.reduce<number | null>((sum, s) => (sum === null || s[i] === null ? null : sum + s[i]!), 0) : d));
     } else if (n.opType === "ReduceSum" || n.opType === "Unsqueeze" || n.opType === "Squeeze") {
       const axes = n.input[1] ? intsOf(initializers.get(n.input[1])) : undefined;
@@ -300,7 +305,7 @@ function inferShapes(g: Graph): Map<string, Array<number | null>> {
         }
       } else if (axes || n.opType === "ReduceSum") {
         const at = new Set((axes ?? x.map((_, i) => i)).map((a) => (a + x.length) % x.length));
-        const keep = n.opType === "ReduceSum" && attr(n, "keepdims", 1) === 1;
+        const keep = n.opType === "ReduceSum" && attrValue(n, "keepdims", 1) === 1;
         shape = x.flatMap((d, i) => (at.has(i) ? (keep ? [1] : []) : [d]));
       }
     }
@@ -337,9 +342,8 @@ function findRangeGuards(g: Graph): Map<string, RangeGuard> {
   }
   const scalar = (name: string): number | undefined => {
     const t = initializers.get(name);
-    if (!t || t.dims.length !== 0 || t.dataType !== onnx.TensorProto.DataType.INT32) return undefined;
-    const raw = t.rawData && t.rawData.length === 4 ? new Int32Array(t.rawData.buffer.slice(t.rawData.byteOffset, t.rawData.byteOffset + 4))[0] : undefined;
-    return raw ?? (t as { int32Data?: number[] | null }).int32Data?.[0];
+    const v = t && t.dims.length === 0 ? valuesOf(t) : undefined;
+    return v instanceof Int32Array && v.length === 1 ? v[0] : undefined;
   };
   const out = new Map<string, RangeGuard>();
   for (const where of g.node) {
