@@ -52,6 +52,11 @@ export interface OnnxRuntimeSession {
   readonly sharedInputs?: readonly string[];
   /** Inputs whose index range the session checks itself: the serving graph dropped their guards. Empty or absent: none. */
   readonly rangeCheckedInputs?: readonly string[];
+  /**
+   * The serving graph's rewrites beyond feeding the shared inputs once (shared-inputs-graph.ts options that passed
+   * the start-up probe): "splitLayers", "dropRangeGuards", "poolBagsByMatMul". Empty or absent: none.
+   */
+  readonly servingRewrites?: readonly string[];
   /** Runs one batch; every output flattened row-major (size × width). */
   run(spec: FeatureSpec, batch: FeatureBatch): Promise<Record<string, Float32Array>>;
   release(): Promise<void>;
@@ -134,6 +139,8 @@ interface SharedSession {
   inputs: ReadonlySet<string>;
   /** Inputs whose range guards the serving graph dropped, with their exclusive bound: a batch outside runs the exported graph. */
   bounds: ReadonlyMap<string, number>;
+  /** The rewrite options it was built with that are on. */
+  rewrites: string[];
 }
 
 async function openShared(
@@ -143,9 +150,14 @@ async function openShared(
   options: ort.InferenceSession.SessionOptions,
 ): Promise<SharedSession | undefined> {
   if (sharedInputs.length === 0) return undefined;
-  // The rewrite with its first layers split by columns and no range guards, else (a graph that fails the probe) the
-  // plain rewrite.
-  for (const rewrite of [{ splitLayers: true, dropRangeGuards: true }, { splitLayers: false, dropRangeGuards: false }]) {
+  // The rewrite with its first layers split by columns, no range guards and bags summed by MatMul, else (a graph that
+  // fails the probe) without the MatMul pooling, else the plain rewrite.
+  const ladder = [
+    { splitLayers: true, dropRangeGuards: true, poolBagsByMatMul: true },
+    { splitLayers: true, dropRangeGuards: true, poolBagsByMatMul: false },
+    { splitLayers: false, dropRangeGuards: false, poolBagsByMatMul: false },
+  ];
+  for (const rewrite of ladder) {
     const shared = await openRewrite(bytes, sharedInputs, full, options, rewrite);
     if (shared) return shared;
   }
@@ -157,7 +169,7 @@ async function openRewrite(
   sharedInputs: readonly string[],
   full: ort.InferenceSession,
   options: ort.InferenceSession.SessionOptions,
-  rewrite: { splitLayers: boolean; dropRangeGuards: boolean },
+  rewrite: { splitLayers: boolean; dropRangeGuards: boolean; poolBagsByMatMul: boolean },
 ): Promise<SharedSession | undefined> {
   let rewritten: Uint8Array | undefined;
   let probe: ReturnType<typeof probeInputs>;
@@ -205,7 +217,7 @@ async function openRewrite(
     await session.release();
     return undefined;
   }
-  return { session, inputs, bounds };
+  return { session, inputs, bounds, rewrites: Object.entries(rewrite).flatMap(([option, on]) => (on ? [option] : [])) };
 }
 
 /** Whether every row of `a` (rows of `width` values) equals the first. */
@@ -245,6 +257,7 @@ function wrap(session: ort.InferenceSession, name: string, provider: ExecutionPr
     outputNames: session.outputNames,
     sharedInputs: shared ? [...shared.inputs] : [],
     rangeCheckedInputs: shared ? [...shared.bounds.keys()] : [],
+    servingRewrites: shared?.rewrites ?? [],
     async run(spec, batch) {
       const once = shared && sharedFeeds(spec, batch, shared.inputs, shared.bounds);
       const result = once ? await shared.session.run(once) : await session.run(toFeeds(spec, batch));

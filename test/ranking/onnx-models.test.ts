@@ -262,6 +262,38 @@ describe("ONNX ranker model", () => {
     }
   });
 
+  it("sums the bags by MatMul in the serving graph (no mask Mul, no ReduceSum over a bag's slots): the exported graph's scores to float32 rounding", async () => {
+    const spec = rankerSpec(artifacts);
+    const ops = (bytes: Uint8Array) => onnx.ModelProto.decode(bytes).graph!.node!.map((n) => n.opType);
+    const pooled = ops(rewriteForSharedInputs(rankerBytes, RANKER_REQUEST_COLUMNS, { dropRangeGuards: true, poolBagsByMatMul: true })!);
+    const masked = ops(rewriteForSharedInputs(rankerBytes, RANKER_REQUEST_COLUMNS, { dropRangeGuards: true })!);
+    // One MatMul per bag replaces its mask Mul, Unsqueeze and slot ReduceSum; the ReduceSum counting the slots stays.
+    expect(pooled.filter((op) => op === "MatMul")).toHaveLength(spec.bags.length);
+    expect(masked.filter((op) => op === "MatMul")).toHaveLength(0);
+    expect(masked.filter((op) => op === "Mul").length - pooled.filter((op) => op === "Mul").length).toBe(spec.bags.length);
+    expect(pooled.filter((op) => op === "ReduceSum")).toHaveLength(spec.bags.length);
+    // The serving session keeps it (its start-up probe passed), and scores a request as the exported graph does.
+    const serving = await open(rankerBytes, ["cpu"]);
+    expect(serving.servingRewrites).toEqual(["splitLayers", "dropRangeGuards", "poolBagsByMatMul"]);
+    const exported = await createOnnxRuntimeSession({ model: rankerBytes, executionProviders: ["cpu"], sharedInputs: [] });
+    sessions.push(exported);
+    expect(exported.servingRewrites).toEqual([]);
+    for (const user of [data.users[0], data.users[3]]) {
+      const q = query(user);
+      const rows = buildRankerRows(artifacts, data.videos.map((video) => ({ user: q.user, userAgg: q.userAgg, video, context: rowContext(q) })));
+      // Videos with no tag, one, and every slot filled: the zeroed padding row must not shift any of their means.
+      const tagsAt = spec.bags.findIndex((b) => b.name === "tags");
+      const slots = spec.bags[tagsAt].length;
+      const tags = rows.bags[tagsAt];
+      tags.fill(0, 0, slots);
+      tags.fill(0, slots + 1, 2 * slots);
+      tags.fill(1, 2 * slots, 3 * slots);
+      expect([0, 1, 2].map((r) => tags.subarray(r * slots, (r + 1) * slots).filter((t) => t > 0).length)).toEqual([0, 1, slots]);
+      const [a, b] = await Promise.all([serving.run(spec, rows), exported.run(spec, rows)]);
+      for (const head of serving.outputNames) a[head].forEach((p, i) => expect(Math.abs(p - b[head][i])).toBeLessThanOrEqual(1e-6));
+    }
+  });
+
   it("serves the user tower's one-row request through its serving graph (no range guards), the exported graph's outputs in range and out", async () => {
     const tower = await open(towerBytes, ["cpu"]);
     const exported = await createOnnxRuntimeSession({ model: towerBytes, executionProviders: ["cpu"], sharedInputs: [] });
