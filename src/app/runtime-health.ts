@@ -74,7 +74,9 @@ export function createRuntimeHealth(loaded: LoadedRuntime, config: ReelfeedConfi
     for (const [name, session] of Object.entries(sessions)) {
       if (!session) continue;
       const skipped = session.skipped.length > 0 ? ` (fell back from ${session.skipped.join("; ")})` : "";
-      backends[name] = { ok: true, kind: "onnx", detail: `${session.provider}${skipped}` };
+      // Which serving-graph rewrites passed their start-up probe (onnx-session.ts): one that failed falls back silently.
+      const rewrites = session.servingRewrites?.length ? `, serving graph: ${session.servingRewrites.join(", ")}` : "";
+      backends[name] = { ok: true, kind: "onnx", detail: `${session.provider}${skipped}${rewrites}` };
     }
 
     // The live catalogue (src/catalog): what its log added to the bundle's catalogue in this process.

@@ -102,6 +102,7 @@ export async function createOnnxWorkerSession(options: OnnxRuntimeSessionOptions
     skipped: opened.skipped,
     inputNames: opened.inputNames,
     outputNames: opened.outputNames,
+    servingRewrites: opened.servingRewrites,
     async run(spec: FeatureSpec, batch: FeatureBatch) {
       if (released) throw new ReelfeedError("UNAVAILABLE", `${name}: session released`, { model: name });
       const w = await ensureWorker();

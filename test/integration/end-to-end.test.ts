@@ -271,6 +271,8 @@ describe("embedded mode: serve --bundle over HTTP", () => {
     const report = (await health.json()) as { ok: boolean; modelVersion: string; executionProvider: string; backends: Record<string, { ok: boolean; kind: string }> };
     expect(report).toMatchObject({ ok: true, modelVersion: serving.loaded.manifest.version, executionProvider: "cpu" });
     expect(report.backends).toMatchObject({ state: { kind: "memory" }, eventLog: { kind: "file" }, graph: { kind: "embedded" }, ranker: { kind: "onnx" } });
+    // Operators see which serving-graph rewrites passed their start-up probe (a failed one falls back silently).
+    expect(report.backends.ranker).toMatchObject({ detail: "cpu, serving graph: splitLayers, dropRangeGuards, poolBagsByMatMul" });
 
     // The session cache's size is a metric (operators size pipeline.sessions by it): this suite has ranked sessions.
     const metrics = await (await fetch(`${base}/metrics`)).text();
