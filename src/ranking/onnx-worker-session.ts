@@ -102,6 +102,11 @@ export async function createOnnxWorkerSession(options: OnnxRuntimeSessionOptions
     skipped: opened.skipped,
     inputNames: opened.inputNames,
     outputNames: opened.outputNames,
+    // What the thread's session serves with: the ranker reads `sharedInputs` to decide whether merging concurrent
+    // requests pays (ranker-model.ts). Without them a CPU ranker on this thread merged requests of several users into
+    // batches that ran the exported graph, every row through the user branches.
+    sharedInputs: opened.sharedInputs,
+    rangeCheckedInputs: opened.rangeCheckedInputs,
     servingRewrites: opened.servingRewrites,
     async run(spec: FeatureSpec, batch: FeatureBatch) {
       if (released) throw new ReelfeedError("UNAVAILABLE", `${name}: session released`, { model: name });

@@ -23,7 +23,16 @@ export type WorkerRequest = { type: "run"; id: number; spec: FeatureSpec; batch:
 
 export type WorkerReply =
   | { type: "log"; message: string }
-  | { type: "ready"; provider: "cuda" | "cpu"; skipped: string[]; inputNames: string[]; outputNames: string[]; servingRewrites: string[] }
+  | {
+      type: "ready";
+      provider: "cuda" | "cpu";
+      skipped: string[];
+      inputNames: string[];
+      outputNames: string[];
+      sharedInputs: string[];
+      rangeCheckedInputs: string[];
+      servingRewrites: string[];
+    }
   | { type: "failed"; error: SerializedError }
   | { type: "result"; id: number; outputs: Record<string, Float32Array> }
   | { type: "runFailed"; id: number; error: SerializedError };
@@ -56,7 +65,11 @@ if (!isMainThread && parentPort) {
         }
       });
     });
-    post({ type: "ready", provider: session.provider, skipped: [...session.skipped], inputNames: [...session.inputNames], outputNames: [...session.outputNames], servingRewrites: [...(session.servingRewrites ?? [])] });
+    post({ type: "ready", provider: session.provider, skipped: [...session.skipped], inputNames: [...session.inputNames], outputNames: [...session.outputNames],
+      sharedInputs: [...(session.sharedInputs ?? [])],
+      rangeCheckedInputs: [...(session.rangeCheckedInputs ?? [])],
+      servingRewrites: [...(session.servingRewrites ?? [])],
+    });
   } catch (err) {
     post({ type: "failed", error: serializeError(err) });
     port.close();

@@ -124,6 +124,14 @@ describe("onnx session on its own thread", () => {
       const main = await open(rankerBytes, ["cpu"]);
       expect(threaded.inputNames).toEqual(main.inputNames);
       expect(threaded.outputNames).toEqual(main.outputNames);
+      // The thread's serving graph is the main thread's: same shared inputs, range checks and rewrites, so a CPU
+      // ranker on it runs each request alone (auto) instead of merging users into the exported graph.
+      expect(threaded.sharedInputs).toEqual(RANKER_REQUEST_COLUMNS);
+      expect(threaded.rangeCheckedInputs).toEqual(main.rangeCheckedInputs);
+      expect(threaded.servingRewrites).toEqual(main.servingRewrites);
+      const ranker = createOnnxRankerModel({ session: threaded, artifacts, version: "r-test", microBatchWindowMs: 20 });
+      await Promise.all(data.users.map((u, i) => ranker.score(query(u), data.videos.slice(i, i + 4) as Video[])));
+      expect(ranker.batcher.stats()).toMatchObject({ runs: data.users.length, requests: data.users.length });
       const spec = rankerSpec(artifacts);
       const q = query(data.users[2]);
       const batches = [data.videos.slice(0, 9), data.videos.slice(3, 40), data.videos.slice(1, 2)].map((videos) =>
