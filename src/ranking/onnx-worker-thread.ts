@@ -3,7 +3,7 @@
  * as on the main thread) and runs the batches it is sent, one at a time, in arrival order.
  *
  * Protocol (worker → main): { type: "log", message }, then { type: "ready", provider, skipped, inputNames,
- * outputNames } or { type: "failed", error }; per run { type: "result", id, outputs } or { type: "runFailed", id,
+ * outputNames, sharedInputs, rangeCheckedInputs, servingRewrites } or { type: "failed", error }; per run { type: "result", id, outputs } or { type: "runFailed", id,
  * error }. Main → worker: { type: "run", id, spec, batch }, { type: "release" }.
  */
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
@@ -65,7 +65,12 @@ if (!isMainThread && parentPort) {
         }
       });
     });
-    post({ type: "ready", provider: session.provider, skipped: [...session.skipped], inputNames: [...session.inputNames], outputNames: [...session.outputNames],
+    post({
+      type: "ready",
+      provider: session.provider,
+      skipped: [...session.skipped],
+      inputNames: [...session.inputNames],
+      outputNames: [...session.outputNames],
       sharedInputs: [...(session.sharedInputs ?? [])],
       rangeCheckedInputs: [...(session.rangeCheckedInputs ?? [])],
       servingRewrites: [...(session.servingRewrites ?? [])],
