@@ -62,6 +62,18 @@ export interface OnnxRuntimeSession {
   release(): Promise<void>;
 }
 
+/** What an open session is, without its name and methods: plain data, so the inference thread can post it whole. */
+export type OnnxSessionDescription = Omit<OnnxRuntimeSession, "name" | "run" | "release">;
+
+/**
+ * The session's description: every field but its name and methods, read generically so a field added to
+ * OnnxRuntimeSession reaches the session on the main thread too (listing them one by one lost `sharedInputs` once,
+ * and with it the ranker's choice not to merge requests).
+ */
+export function describeSession(session: OnnxRuntimeSession): OnnxSessionDescription {
+  return Object.fromEntries(Object.entries(session).filter(([key, value]) => key !== "name" && typeof value !== "function")) as OnnxSessionDescription;
+}
+
 export async function createOnnxRuntimeSession(options: OnnxRuntimeSessionOptions): Promise<OnnxRuntimeSession> {
   const {
     model,

@@ -2,7 +2,7 @@ import type { Worker } from "node:worker_threads";
 import { ReelfeedError, type ReelfeedErrorCode } from "../errors";
 import { startTsWorker } from "../util/ts-worker";
 import type { FeatureBatch, FeatureSpec } from "../features/spec";
-import type { ExecutionProvider, OnnxRuntimeSession, OnnxRuntimeSessionOptions } from "./onnx-session";
+import type { OnnxRuntimeSession, OnnxRuntimeSessionOptions } from "./onnx-session";
 import type { SerializedError, WorkerReply, WorkerRequest, WorkerSessionData } from "./onnx-worker-thread";
 
 /**
@@ -79,7 +79,7 @@ export async function createOnnxWorkerSession(options: OnnxRuntimeSessionOptions
     });
 
   worker = await start();
-  const opened = info!;
+  const opened = info!.session;
 
   const ensureWorker = async (): Promise<Worker> => {
     if (worker) return worker;
@@ -98,16 +98,9 @@ export async function createOnnxWorkerSession(options: OnnxRuntimeSessionOptions
 
   return {
     name,
-    provider: opened.provider as ExecutionProvider,
-    skipped: opened.skipped,
-    inputNames: opened.inputNames,
-    outputNames: opened.outputNames,
-    // What the thread's session serves with: the ranker reads `sharedInputs` to decide whether merging concurrent
-    // requests pays (ranker-model.ts). Without them a CPU ranker on this thread merged requests of several users into
-    // batches that ran the exported graph, every row through the user branches.
-    sharedInputs: opened.sharedInputs,
-    rangeCheckedInputs: opened.rangeCheckedInputs,
-    servingRewrites: opened.servingRewrites,
+    // Everything the thread's session is (provider, serving graph...): the ranker reads `sharedInputs` to decide
+    // whether merging concurrent requests pays (ranker-model.ts).
+    ...opened,
     async run(spec: FeatureSpec, batch: FeatureBatch) {
       if (released) throw new ReelfeedError("UNAVAILABLE", `${name}: session released`, { model: name });
       const w = await ensureWorker();

@@ -2,14 +2,14 @@
  * The inference thread's side of onnx-worker-session.ts: opens one ONNX Runtime session (the same provider fallback
  * as on the main thread) and runs the batches it is sent, one at a time, in arrival order.
  *
- * Protocol (worker → main): { type: "log", message }, then { type: "ready", provider, skipped, inputNames,
- * outputNames, sharedInputs, rangeCheckedInputs, servingRewrites } or { type: "failed", error }; per run { type: "result", id, outputs } or { type: "runFailed", id,
+ * Protocol (worker → main): { type: "log", message }, then { type: "ready", session } (its description:
+ * provider, input and output names, serving graph) or { type: "failed", error }; per run { type: "result", id, outputs } or { type: "runFailed", id,
  * error }. Main → worker: { type: "run", id, spec, batch }, { type: "release" }.
  */
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import { ReelfeedError } from "../errors";
 import type { FeatureBatch, FeatureSpec } from "../features/spec";
-import { createOnnxRuntimeSession, type OnnxRuntimeSessionOptions } from "./onnx-session";
+import { createOnnxRuntimeSession, describeSession, type OnnxRuntimeSessionOptions, type OnnxSessionDescription } from "./onnx-session";
 
 export type WorkerSessionData = Omit<OnnxRuntimeSessionOptions, "log">;
 
@@ -23,16 +23,7 @@ export type WorkerRequest = { type: "run"; id: number; spec: FeatureSpec; batch:
 
 export type WorkerReply =
   | { type: "log"; message: string }
-  | {
-      type: "ready";
-      provider: "cuda" | "cpu";
-      skipped: string[];
-      inputNames: string[];
-      outputNames: string[];
-      sharedInputs: string[];
-      rangeCheckedInputs: string[];
-      servingRewrites: string[];
-    }
+  | { type: "ready"; session: OnnxSessionDescription }
   | { type: "failed"; error: SerializedError }
   | { type: "result"; id: number; outputs: Record<string, Float32Array> }
   | { type: "runFailed"; id: number; error: SerializedError };
@@ -65,16 +56,7 @@ if (!isMainThread && parentPort) {
         }
       });
     });
-    post({
-      type: "ready",
-      provider: session.provider,
-      skipped: [...session.skipped],
-      inputNames: [...session.inputNames],
-      outputNames: [...session.outputNames],
-      sharedInputs: [...(session.sharedInputs ?? [])],
-      rangeCheckedInputs: [...(session.rangeCheckedInputs ?? [])],
-      servingRewrites: [...(session.servingRewrites ?? [])],
-    });
+    post({ type: "ready", session: describeSession(session) });
   } catch (err) {
     post({ type: "failed", error: serializeError(err) });
     port.close();
