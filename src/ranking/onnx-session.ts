@@ -7,7 +7,7 @@ import { badFile, ReelfeedError } from "../errors";
 import { RANKER_REQUEST_COLUMNS } from "../features/rows";
 import type { FeatureBatch, FeatureSpec } from "../features/spec";
 import { batchInputs, readOutputs, toFeeds } from "./model-io";
-import { probeInputs, rangeGuards, rewriteForSharedInputs } from "./shared-inputs-graph";
+import { probeInputs, rangeGuards, rewriteForSharedInputs, type ProbeInput } from "./shared-inputs-graph";
 
 /**
  * An ONNX Runtime session opened on the first execution provider that works, in configured order
@@ -162,6 +162,16 @@ async function openShared(
   options: ort.InferenceSession.SessionOptions,
 ): Promise<SharedSession | undefined> {
   if (sharedInputs.length === 0) return undefined;
+  // The model's inputs and range guards, read once for every rung below.
+  let probe: ProbeInput[] | undefined;
+  let guards: ReadonlyMap<string, number>;
+  try {
+    probe = probeInputs(bytes);
+    guards = rangeGuards(bytes);
+  } catch {
+    return undefined; // not a graph we can read: the model runs as exported
+  }
+  if (!probe) return undefined;
   // The rewrite with its first layers split by columns, no range guards and bags summed by MatMul, else (a graph that
   // fails the probe) without the MatMul pooling, else the plain rewrite.
   const ladder = [
@@ -170,7 +180,7 @@ async function openShared(
     { splitLayers: false, dropRangeGuards: false, poolBagsByMatMul: false },
   ];
   for (const rewrite of ladder) {
-    const shared = await openRewrite(bytes, sharedInputs, full, options, rewrite);
+    const shared = await openRewrite(bytes, sharedInputs, full, options, rewrite, probe, rewrite.dropRangeGuards ? guards : new Map());
     if (shared) return shared;
   }
   return undefined;
@@ -182,18 +192,16 @@ async function openRewrite(
   full: ort.InferenceSession,
   options: ort.InferenceSession.SessionOptions,
   rewrite: { splitLayers: boolean; dropRangeGuards: boolean; poolBagsByMatMul: boolean },
+  probe: readonly ProbeInput[],
+  bounds: ReadonlyMap<string, number>,
 ): Promise<SharedSession | undefined> {
   let rewritten: Uint8Array | undefined;
-  let probe: ReturnType<typeof probeInputs>;
-  let bounds: ReadonlyMap<string, number>;
   try {
     rewritten = rewriteForSharedInputs(bytes, sharedInputs, rewrite);
-    probe = probeInputs(bytes);
-    bounds = rewrite.dropRangeGuards ? rangeGuards(bytes) : new Map();
   } catch {
     return undefined; // not a graph we can read: the model runs as exported
   }
-  if (!rewritten || !probe) return undefined;
+  if (!rewritten) return undefined;
   let session: ort.InferenceSession;
   try {
     session = await ort.InferenceSession.create(rewritten, options);

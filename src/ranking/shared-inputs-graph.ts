@@ -24,6 +24,9 @@ interface Initializer {
   int64Data?: Array<number | { toString(): string }> | null;
 }
 
+/** Names of the tensors and nodes the serving rewrites add. */
+const PREFIX = "shared_inputs__";
+
 /** A node's int or float attribute, or `fallback` when it has none. */
 function attrValue(n: Node, name: string, fallback: number): number {
   const a = n.attribute.find((x) => x.name === name);
@@ -112,7 +115,7 @@ export function rewriteForSharedInputs(
     if (n.opType !== "Concat" || (axis !== 1 && axis !== -1)) return undefined;
   }
 
-  const prefix = "shared_inputs__";
+  const prefix = PREFIX;
   const node = (n: Parameters<typeof onnx.NodeProto.create>[0]) => onnx.NodeProto.create(n) as unknown as Node;
   // Concat → Gemm meeting points split by columns (above): replaced node by node, and no Expand for them.
   const replaced = splitLayers ? splitSharedColumns(g, invariant, new Set(crossings.map((c) => c.node)), prefix, node) : new Map<number, Node[]>();
@@ -392,9 +395,14 @@ function removeRangeGuards(g: Graph): void {
   g.node = g.node.filter((n) => !dropped.has(n));
   for (const n of g.node) n.input = n.input.map((x) => renamed.get(x) ?? x);
   // The guards' constants, unless something else still reads them.
+  dropUnread(g, new Set([...dropped].flatMap((n) => n.input)));
+}
+
+/** Removes the initializers named in `names` that no node reads any more (nor the graph takes as an input). */
+function dropUnread(g: Graph, names: ReadonlySet<string>): void {
   const read = new Set(g.node.flatMap((n) => n.input));
-  const constants = new Set([...dropped].flatMap((n) => n.input));
-  g.initializer = g.initializer.filter((t) => !constants.has(t.name) || read.has(t.name));
+  for (const input of g.input) read.add(input.name);
+  g.initializer = g.initializer.filter((t) => !names.has(t.name) || read.has(t.name));
 }
 
 /**
@@ -435,7 +443,7 @@ function poolBagsWithMatMul(g: Graph): void {
     const weights = valuesOf(initializers.get(table));
     const [length, dim] = [shapes.get(ids)?.[1], shapes.get(table)?.[1]];
     if (!(weights instanceof Float32Array) || shapes.get(ids)?.length !== 2 || typeof length !== "number" || typeof dim !== "number") continue;
-    const name = `shared_inputs__${sum.output[0]}`;
+    const name = `${PREFIX}${sum.output[0]}`;
     const zeroed = weights.slice();
     zeroed.fill(0, 0, dim);
     const sumOfSlots = new Float32Array(length * dim * dim);
@@ -457,8 +465,8 @@ function poolBagsWithMatMul(g: Graph): void {
     ]);
   }
   g.node = g.node.flatMap((n) => added.get(n) ?? (dropped.has(n) ? [] : [n]));
-  const read = new Set(g.node.flatMap((n) => n.input));
-  g.initializer = g.initializer.filter((t) => read.has(t.name) || !initializers.has(t.name) || g.input.some((i) => i.name === t.name));
+  // The replaced tables and the Unsqueezes' axes, unless something else still reads them.
+  dropUnread(g, new Set(initializers.keys()));
 }
 
 /** A graph input as a probe batch needs it. */
